@@ -1,0 +1,26 @@
+import type { CallerIdentity } from './identity.js';
+
+/**
+ * Decides whether a caller may receive a secret name. Implementations answer
+ * synchronously when they can (the per-push path asks again on every push) and must
+ * never reveal through their answer or their errors whether a name exists.
+ */
+export interface Authorizer {
+  canRead(identity: CallerIdentity, name: string): boolean | Promise<boolean>;
+}
+
+/** Establishes a caller's identity from what the transport knows. */
+export interface Authenticator {
+  authenticate(peer: PeerInfo): Promise<CallerIdentity>;
+}
+
+export interface PeerInfo {
+  /** grpc-js peer string: `ip:port`, `[v6]:port` or a unix socket path. */
+  address: string;
+  /** Which listener accepted the call. */
+  listener: 'tcp' | 'tls' | 'unix';
+  /** Subject alternative names of a verified client certificate. */
+  clientCertificate?: { uris: string[]; dnsNames: string[]; subject: string };
+  /** The `authorization` metadata value, if any. Never logged. */
+  authorization?: string;
+}

@@ -1,0 +1,53 @@
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger };
+
+/**
+ * Paths that may carry key material or credentials. Redaction lives here, in the logger
+ * configuration, so no call site has to remember it.
+ */
+export const REDACTED_PATHS = [
+  'privateKey',
+  'private_key',
+  'key',
+  'keyPem',
+  'token',
+  'authorization',
+  'password',
+  'secret',
+  '*.privateKey',
+  '*.private_key',
+  '*.key',
+  '*.keyPem',
+  '*.token',
+  '*.authorization',
+  '*.password',
+  '*.secret',
+  'tsig.secret',
+  'metadata.authorization',
+  'headers.authorization',
+];
+
+export interface LoggerSettings {
+  level?: string;
+  /** Where to write; defaults to stdout. Tests pass a stream to read the lines back. */
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(settings: LoggerSettings = {}): Logger {
+  const options: LoggerOptions = {
+    level: settings.level ?? process.env['LOG_LEVEL'] ?? 'info',
+    base: { service: 'envoy-sds' },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  return settings.destination
+    ? pino(options, settings.destination as unknown as pino.DestinationStream)
+    : pino(options);
+}
+
+/** A logger that drops everything, for unit tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,157 @@
+import type { StoredSecret } from '../store/secret-material.js';
+import type { DeltaDiscoveryRequest } from './messages.js';
+import { checkNames, checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
+import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
+import type { NackRecord, StreamStatus } from './stream-status.js';
+import { stringField } from './wire.js';
+
+export type DeltaVerdict =
+  | Rejection
+  | {
+      type: 'accept';
+      stale: boolean;
+      ack: boolean;
+      nack: NackRecord | undefined;
+      /** Newly subscribed, or subscribed again: send the current version. */
+      added: string[];
+      /** Subscribed, but the client already holds the current version (reconnect). */
+      skipIfCurrent: Map<string, string>;
+      removed: string[];
+    };
+
+/** How many unacknowledged responses a stream remembers, to attribute late ACKs. */
+const IN_FLIGHT_LIMIT = 32;
+
+/**
+ * Protocol state of one incremental stream (DeltaSecrets, or delta ADS for Secrets).
+ * No I/O, like SotwSession.
+ */
+export class DeltaSession {
+  private readonly subscribed = new Set<string>();
+  private nonceSeq = 0;
+  /** nonce -> what that response carried (name -> version, '' for a removal). */
+  private readonly inFlight = new Map<string, Map<string, string>>();
+  private requests = 0;
+
+  constructor(
+    readonly status: StreamStatus,
+    private readonly rpc: string,
+    private readonly limits: RequestLimits,
+  ) {}
+
+  onRequest(req: DeltaDiscoveryRequest): DeltaVerdict {
+    const first = this.requests++ === 0;
+    const typeErr = checkTypeUrl(req.type_url, this.rpc);
+    if (typeErr) return typeErr;
+    if (first) this.status.node = nodeInfo(req.node);
+
+    // '*' would mean a wildcard subscription; SDS is not a wildcard type.
+    const subscribe = (req.resource_names_subscribe ?? []).filter((n) => n !== '*');
+    const unsubscribe = req.resource_names_unsubscribe ?? [];
+    const after = this.subscribed.size + subscribe.length;
+    const bad = checkNames(subscribe, after, this.limits);
+    if (bad) return bad;
+
+    let ack = false;
+    let nack: NackRecord | undefined;
+    let stale = false;
+    const nonce = req.response_nonce ?? '';
+    if (nonce !== '') {
+      const carried = this.inFlight.get(nonce);
+      if (!carried) {
+        stale = true;
+      } else {
+        this.inFlight.delete(nonce);
+        if (req.error_detail) {
+          nack = { version: '', message: req.error_detail.message ?? '', at: new Date() };
+          for (const [name, version] of carried) {
+            this.status.entry(name).lastNack = { ...nack, version };
+          }
+        } else {
+          ack = true;
+          for (const [name, version] of carried) {
+            if (version !== '' && this.subscribed.has(name)) this.status.entry(name).acked = version;
+          }
+        }
+      }
+    }
+
+    // Subscription changes apply even when the nonce is stale.
+    const initial = first ? (req.initial_resource_versions ?? {}) : {};
+    const added: string[] = [];
+    const skipIfCurrent = new Map<string, string>();
+    for (const name of new Set(subscribe)) {
+      this.subscribed.add(name);
+      const held = initial[name];
+      if (held) {
+        skipIfCurrent.set(name, held);
+        this.status.entry(name).acked = held;
+        this.status.entry(name).sent = held;
+      } else {
+        // Subscribing again means "send it", even if we think the client has it.
+        const e = this.status.entry(name);
+        delete e.sent;
+        added.push(name);
+      }
+    }
+    const removed: string[] = [];
+    for (const name of unsubscribe) {
+      if (this.subscribed.delete(name)) {
+        removed.push(name);
+        this.status.names.delete(name);
+      }
+    }
+    return { type: 'accept', stale, ack, nack, added, skipIfCurrent, removed };
+  }
+
+  isSubscribed(name: string): boolean {
+    return this.subscribed.has(name);
+  }
+
+  subscriptions(): string[] {
+    return [...this.subscribed];
+  }
+
+  needsPush(secret: StoredSecret): boolean {
+    if (!this.subscribed.has(secret.name)) return false;
+    const e = this.status.names.get(secret.name);
+    return !e?.denied && e?.sent !== secret.version;
+  }
+
+  /** A deleted secret is announced only to streams that were sent it. */
+  needsRemoval(name: string): boolean {
+    if (!this.subscribed.has(name)) return false;
+    const e = this.status.names.get(name);
+    return !e?.denied && e?.sent !== undefined;
+  }
+
+  deny(name: string): void {
+    this.status.entry(name).denied = true;
+  }
+
+  buildResponse(secrets: readonly StoredSecret[], removedNames: readonly string[] = []): Buffer {
+    const nonce = String(++this.nonceSeq);
+    const carried = new Map<string, string>();
+    const parts: Buffer[] = [];
+    for (const s of secrets) {
+      parts.push(encodeSecret(s).deltaResourceField);
+      carried.set(s.name, s.version);
+      this.status.entry(s.name).sent = s.version;
+    }
+    parts.push(TYPE_URL_FIELD);
+    for (const name of removedNames) {
+      parts.push(stringField(6, name));
+      carried.set(name, '');
+      const e = this.status.entry(name);
+      delete e.sent;
+      delete e.acked;
+    }
+    parts.push(stringField(5, nonce));
+    this.inFlight.set(nonce, carried);
+    if (this.inFlight.size > IN_FLIGHT_LIMIT) {
+      const oldest = this.inFlight.keys().next().value;
+      if (oldest !== undefined) this.inFlight.delete(oldest);
+    }
+    return Buffer.concat(parts);
+  }
+}

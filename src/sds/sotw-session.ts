@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import type { StoredSecret } from '../store/secret-material.js';
+import type { DiscoveryRequest } from './messages.js';
+import { checkNames, checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
+import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
+import type { NackRecord, StreamStatus } from './stream-status.js';
+import { stringField } from './wire.js';
+
+export type SotwVerdict =
+  | Rejection
+  | { type: 'stale' }
+  | { type: 'accept'; ack: boolean; nack: NackRecord | undefined; added: string[]; removed: string[] };
+
+/**
+ * Protocol state of one state-of-the-world stream (StreamSecrets, or ADS for the Secret
+ * type). No I/O: the gRPC handler feeds it requests and store changes and writes what
+ * it builds. The delivery status it keeps is the stream's StreamStatus.
+ */
+export class SotwSession {
+  private readonly subscribed = new Set<string>();
+  private lastNonce = '';
+  private nonceSeq = 0;
+  private lastResponse = new Map<string, string>();
+  private requests = 0;
+
+  constructor(
+    readonly status: StreamStatus,
+    private readonly rpc: string,
+    private readonly limits: RequestLimits,
+  ) {}
+
+  onRequest(req: DiscoveryRequest): SotwVerdict {
+    const first = this.requests++ === 0;
+    const typeErr = checkTypeUrl(req.type_url, this.rpc);
+    if (typeErr) return typeErr;
+    // Node may be sent on the first message only (set_node_on_first_message_only).
+    if (first) this.status.node = nodeInfo(req.node);
+
+    const nonce = req.response_nonce ?? '';
+    // Stale nonce: the client has not seen our latest response yet; it will send a
+    // newer request, so this one is ignored whole. A nonce on a stream that has had no
+    // response yet comes from an earlier stream: treat it as none.
+    if (nonce !== '' && this.nonceSeq > 0 && nonce !== this.lastNonce) return { type: 'stale' };
+
+    const names = req.resource_names ?? [];
+    const wanted = new Set(names);
+    const bad = checkNames(wanted, wanted.size, this.limits);
+    if (bad) return bad;
+
+    let ack = false;
+    let nack: NackRecord | undefined;
+    if (nonce !== '' && this.nonceSeq > 0) {
+      if (req.error_detail) {
+        // NACK: the client keeps its previous version and waits for a new push. The
+        // rejected payload is never re-sent: pushes happen only on a version change.
+        const message = req.error_detail.message ?? '';
+        const at = new Date();
+        for (const [name, version] of this.lastResponse) {
+          nack = { version, message, at };
+          this.status.entry(name).lastNack = nack;
+        }
+      } else {
+        // ACK: nothing to send back.
+        ack = true;
+        for (const [name, version] of this.lastResponse) this.status.entry(name).acked = version;
+      }
+    } else if (first && req.version_info) {
+      // Reconnect: the client names the version it holds. Answered with the current
+      // secret anyway (a new stream always gets one), but shown in status meanwhile.
+      for (const name of wanted) this.status.entry(name).acked = req.version_info;
+    }
+
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const name of wanted) {
+      if (!this.subscribed.has(name)) added.push(name);
+    }
+    // SDS is not a wildcard type: an empty list means "unsubscribed from everything".
+    for (const name of this.subscribed) {
+      if (!wanted.has(name)) removed.push(name);
+    }
+    for (const name of added) this.subscribed.add(name);
+    for (const name of removed) {
+      this.subscribed.delete(name);
+      this.status.names.delete(name);
+    }
+    return { type: 'accept', ack, nack, added, removed };
+  }
+
+  isSubscribed(name: string): boolean {
+    return this.subscribed.has(name);
+  }
+
+  subscriptions(): string[] {
+    return [...this.subscribed];
+  }
+
+  /** Push only on change: identical content is never re-sent on this stream. */
+  needsPush(secret: StoredSecret): boolean {
+    if (!this.subscribed.has(secret.name)) return false;
+    const e = this.status.names.get(secret.name);
+    return !e?.denied && e?.sent !== secret.version;
+  }
+
+  /** Marks a name refused by authorization: it is never sent on this stream. */
+  deny(name: string): void {
+    this.status.entry(name).denied = true;
+  }
+
+  /**
+   * Builds the response carrying these secrets (distinct names) and records them as
+   * sent. One secret (the usual SDS stream) reuses the bytes encoded for its version.
+   */
+  buildResponse(secrets: readonly StoredSecret[]): Buffer {
+    const nonce = String(++this.nonceSeq);
+    this.lastNonce = nonce;
+    this.lastResponse = new Map(secrets.map((s) => [s.name, s.version]));
+    for (const s of secrets) this.status.entry(s.name).sent = s.version;
+    const nonceField = stringField(5, nonce);
+    if (secrets.length === 1) return Buffer.concat([encodeSecret(secrets[0]!).sotwBody, nonceField]);
+    const parts: Buffer[] = [stringField(1, combinedVersion(secrets))];
+    for (const s of secrets) parts.push(encodeSecret(s).sotwResourceField);
+    parts.push(TYPE_URL_FIELD, nonceField);
+    return Buffer.concat(parts);
+  }
+}
+
+/** version_info of a response with several secrets: a hash of their versions. */
+function combinedVersion(secrets: readonly StoredSecret[]): string {
+  const h = createHash('sha256');
+  for (const s of [...secrets].sort((a, b) => (a.name < b.name ? -1 : 1))) h.update(`${s.name}\0${s.version}\0`);
+  return h.digest('hex').slice(0, 16);
+}

@@ -1,0 +1,225 @@
+import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Authenticator, Authorizer, PeerInfo } from '../authz/authorizer.js';
+import { describeIdentity, type CallerIdentity } from '../authz/identity.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { SecretStore } from '../store/secret-store.js';
+import type { StoredSecret } from '../store/secret-material.js';
+import type { RequestLimits } from './request-checks.js';
+import { SerialQueue } from './serial-queue.js';
+import type { StreamProtocol, StreamRegistry, StreamStatus } from './stream-status.js';
+
+export interface StreamDeps {
+  store: SecretStore;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  registry: StreamRegistry;
+  metrics: Metrics;
+  logger: Logger;
+  limits: RequestLimits;
+}
+
+/** The protocol half of a stream: SotwSession or DeltaSession. */
+export interface Session {
+  readonly status: StreamStatus;
+  needsPush(secret: StoredSecret): boolean;
+  deny(name: string): void;
+  subscriptions(): string[];
+}
+
+/**
+ * The I/O half shared by every streaming RPC: authentication, one store watch per
+ * subscribed name, authorization before every send, coalesced pushes and back-pressure.
+ *
+ * A slow stream never queues: while the call's buffer is full, changed names are only
+ * remembered, and the newest version of each is written on 'drain'.
+ */
+export abstract class StreamDriver<Req, S extends Session> {
+  protected session: S | undefined;
+  protected identity: CallerIdentity | undefined;
+  protected readonly log: Logger;
+  private readonly watches = new Map<string, () => void>();
+  private readonly dirty = new Set<string>();
+  private readonly removedDirty = new Set<string>();
+  private flushQueued = false;
+  private blocked = false;
+  private closed = false;
+  private readonly queue: SerialQueue;
+
+  constructor(
+    protected readonly call: ServerDuplexStream<Req, Buffer>,
+    protected readonly deps: StreamDeps,
+    protected readonly rpc: string,
+    private readonly protocol: StreamProtocol,
+    private readonly peer: PeerInfo,
+  ) {
+    this.log = deps.logger.child({ rpc, peer: peer.address });
+    this.queue = new SerialQueue((err) => this.fail(grpcStatus.INTERNAL, 'internal error', err));
+  }
+
+  /** Builds the protocol session once the caller is known. */
+  protected abstract createSession(status: StreamStatus): S;
+  /** Applies one request; returns the names whose current version must be sent now. */
+  protected abstract onRequest(req: Req): Promise<void> | void;
+  /** Encodes a push of these secrets (and, for delta, removals). */
+  protected abstract encodePush(secrets: StoredSecret[], removed: string[]): Buffer;
+  /** Whether a deleted name must be announced (delta only). */
+  protected abstract needsRemoval(name: string): boolean;
+
+  start(): void {
+    const { call, deps } = this;
+    deps.metrics.streamsTotal.inc({ protocol: this.protocol });
+    // Requests that arrive while authentication runs wait in the queue, in order.
+    this.queue.run(async () => {
+      try {
+        this.identity = await deps.authenticator.authenticate(this.peer);
+      } catch (err) {
+        this.fail(grpcStatus.UNAUTHENTICATED, 'authentication failed', err);
+        return;
+      }
+      if (this.closed) return;
+      const status = deps.registry.open(this.protocol, this.identity, () => this.endOk());
+      this.session = this.createSession(status);
+      deps.metrics.streamsOpen.inc({ protocol: this.protocol });
+    });
+    call.on('data', (req: Req) => {
+      this.queue.run(() => (this.session && !this.closed ? this.onRequest(req) : undefined));
+    });
+    call.on('end', () => this.endOk());
+    call.on('error', () => this.cleanup());
+    call.on('cancelled', () => this.cleanup());
+    call.on('close', () => this.cleanup());
+  }
+
+  protected get identityLabel(): string {
+    return this.identity ? describeIdentity(this.identity) : 'unknown';
+  }
+
+  /** Subscribes names: authorizes each, watches it, and sends what exists. */
+  protected async subscribe(names: readonly string[]): Promise<StoredSecret[]> {
+    const session = this.session!;
+    const toSend: StoredSecret[] = [];
+    for (const name of names) {
+      if (!(await this.authorized(name))) {
+        session.deny(name);
+        continue;
+      }
+      if (!this.watches.has(name)) {
+        this.watches.set(name, this.deps.store.watch(name, (n, s) => this.onStoreChange(n, s)));
+      }
+      const secret = this.deps.store.get(name);
+      // A secret that does not exist yet: remember the request, push when it appears.
+      if (secret && session.needsPush(secret)) toSend.push(secret);
+    }
+    return toSend;
+  }
+
+  protected unsubscribe(names: readonly string[]): void {
+    for (const name of names) {
+      this.watches.get(name)?.();
+      this.watches.delete(name);
+      this.dirty.delete(name);
+      this.removedDirty.delete(name);
+    }
+  }
+
+  private authorized(name: string): boolean | Promise<boolean> {
+    const decide = (ok: boolean): boolean => {
+      if (!ok) {
+        this.deps.metrics.denied.inc();
+        // Logged with the caller, never with whether the name exists.
+        this.log.warn({ identity: this.identityLabel, secret: name }, 'secret name denied to caller');
+      }
+      return ok;
+    };
+    const r = this.deps.authorizer.canRead(this.identity!, name);
+    return typeof r === 'boolean' ? decide(r) : r.then(decide, () => decide(false));
+  }
+
+  private onStoreChange(name: string, secret: StoredSecret | undefined): void {
+    if (this.closed) return;
+    if (secret) this.dirty.add(name);
+    else this.removedDirty.add(name);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    this.queue.run(() => this.flush());
+  }
+
+  private flush(): void | Promise<void> {
+    this.flushQueued = false;
+    if (this.blocked || this.closed || !this.session) return;
+    const session = this.session;
+    const candidates: StoredSecret[] = [];
+    for (const name of this.dirty) {
+      const s = this.deps.store.get(name);
+      if (s && session.needsPush(s)) candidates.push(s);
+    }
+    this.dirty.clear();
+    const removed = [...this.removedDirty].filter((n) => !this.deps.store.get(n) && this.needsRemoval(n));
+    this.removedDirty.clear();
+    if (candidates.length === 0 && removed.length === 0) return;
+    // Authorization is asked again before every push (a RoleBinding may be gone).
+    const decisions = candidates.map((s) => this.deps.authorizer.canRead(this.identity!, s.name));
+    if (decisions.every((d) => d === true)) {
+      this.send(candidates, removed);
+      return;
+    }
+    return Promise.all(decisions).then((ok) => {
+      const allowed: StoredSecret[] = [];
+      candidates.forEach((s, i) => {
+        if (ok[i]) allowed.push(s);
+        else {
+          session.deny(s.name);
+          this.deps.metrics.denied.inc();
+          this.log.warn({ identity: this.identityLabel, secret: s.name }, 'secret name denied to caller');
+        }
+      });
+      this.send(allowed, removed);
+    });
+  }
+
+  protected send(secrets: StoredSecret[], removed: string[] = []): void {
+    if (this.closed || (secrets.length === 0 && removed.length === 0)) return;
+    const bytes = this.encodePush(secrets, removed);
+    this.deps.metrics.pushes.inc({ protocol: this.protocol }, secrets.length);
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug(
+        { node: this.session?.status.node?.id, secrets: secrets.map((s) => `${s.name}@${s.version}`), removed },
+        'push',
+      );
+    }
+    if (!this.call.write(bytes)) {
+      this.blocked = true;
+      this.call.once('drain', () => {
+        this.blocked = false;
+        if (this.dirty.size > 0 || this.removedDirty.size > 0) this.queue.run(() => this.flush());
+      });
+    }
+  }
+
+  protected fail(code: grpcStatus, message: string, err?: unknown): void {
+    if (this.closed) return;
+    const reason = err instanceof Error ? err.message : undefined;
+    this.log.warn({ identity: this.identityLabel, code: grpcStatus[code], err: reason }, message);
+    this.call.emit('error', Object.assign(new Error(message), { code, details: message }));
+    this.cleanup();
+  }
+
+  /** Ends the stream with OK: the client reconnects (to this or another replica). */
+  private endOk(): void {
+    if (this.closed) return;
+    this.call.end();
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const stop of this.watches.values()) stop();
+    this.watches.clear();
+    if (this.session) {
+      this.deps.registry.close(this.session.status);
+      this.deps.metrics.streamsOpen.dec({ protocol: this.protocol });
+    }
+  }
+}

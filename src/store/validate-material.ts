@@ -1,0 +1,47 @@
+import { validateCaBundle, validateTlsCertificate, summarizeCertificate } from '../pki/index.js';
+import type { CertificateFacts, SecretMaterial } from './secret-material.js';
+
+export interface ValidationLimits {
+  /** Cap on the PEM text of one secret (chain + key, or bundle). */
+  maxBytes: number;
+}
+
+export const DEFAULT_LIMITS: ValidationLimits = { maxBytes: 256 * 1024 };
+
+export interface ValidatedMaterial {
+  facts: CertificateFacts;
+  warnings: string[];
+}
+
+/**
+ * The store's door: PEM parses, the key matches the leaf, the chain is leaf-first and
+ * links, a bundle holds CA certificates, sizes are capped. Throws a PkiError (with a
+ * stable code and a message free of key material) when the material must not be served.
+ */
+export function validateMaterial(
+  material: SecretMaterial,
+  now: Date,
+  limits: ValidationLimits = DEFAULT_LIMITS,
+): ValidatedMaterial {
+  if (material.kind === 'tls_certificate') {
+    const result = validateTlsCertificate({
+      chainPem: material.certificateChain,
+      keyPem: material.privateKey,
+      now,
+      maxBytes: limits.maxBytes,
+    });
+    return { facts: toFacts(summarizeCertificate(result.chain[0]!)), warnings: [...result.warnings] };
+  }
+  const result = validateCaBundle({ pem: material.trustedCa, now, maxBytes: limits.maxBytes });
+  return { facts: toFacts(summarizeCertificate(result.certificates[0]!)), warnings: [...result.warnings] };
+}
+
+function toFacts(s: ReturnType<typeof summarizeCertificate>): CertificateFacts {
+  return {
+    subject: s.subject,
+    notBefore: s.notBefore,
+    notAfter: s.notAfter,
+    dnsNames: [...s.dnsNames],
+    sha256Fingerprint: s.sha256Fingerprint,
+  };
+}
