@@ -3,7 +3,8 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
 export type { Logger };
 
 /**
- * Paths that may carry key material or credentials. Redaction lives here, in the logger
+ * Paths that may carry key material or credentials. (`secret` is not among them: it is
+ * the fixed field for a secret's name.) Redaction lives here, in the logger
  * configuration, so no call site has to remember it.
  */
 export const REDACTED_PATHS = [
@@ -14,7 +15,6 @@ export const REDACTED_PATHS = [
   'token',
   'authorization',
   'password',
-  'secret',
   '*.privateKey',
   '*.private_key',
   '*.key',
@@ -22,7 +22,6 @@ export const REDACTED_PATHS = [
   '*.token',
   '*.authorization',
   '*.password',
-  '*.secret',
   'tsig.secret',
   'metadata.authorization',
   'headers.authorization',

@@ -60,16 +60,6 @@ export class Metrics {
     labelNames: ['source', 'outcome'] as const,
     registers: [this.registry],
   });
-  readonly secrets = new Gauge({
-    name: 'envoy_sds_secrets',
-    help: 'Secrets held by the store.',
-    registers: [this.registry],
-  });
-  readonly expiredSecrets = new Gauge({
-    name: 'envoy_sds_secrets_expired',
-    help: 'Secrets served although a certificate in them has expired or is not yet valid.',
-    registers: [this.registry],
-  });
   readonly pushLatency = new Histogram({
     name: 'envoy_sds_push_fanout_seconds',
     help: 'Time from a store update until it is written to every subscribed stream.',

@@ -1,4 +1,4 @@
-import { validateCaBundle, validateTlsCertificate, summarizeCertificate } from '../pki/index.js';
+import { validateCaBundle, validateTlsCertificate, type CertificateSummary } from '../pki/index.js';
 import type { CertificateFacts, SecretMaterial } from './secret-material.js';
 
 export interface ValidationLimits {
@@ -30,13 +30,13 @@ export function validateMaterial(
       now,
       maxBytes: limits.maxBytes,
     });
-    return { facts: toFacts(summarizeCertificate(result.chain[0]!)), warnings: [...result.warnings] };
+    return { facts: toFacts(result.leaf), warnings: [...result.warnings] };
   }
   const result = validateCaBundle({ pem: material.trustedCa, now, maxBytes: limits.maxBytes });
-  return { facts: toFacts(summarizeCertificate(result.certificates[0]!)), warnings: [...result.warnings] };
+  return { facts: toFacts(result.summaries[0]!), warnings: [...result.warnings] };
 }
 
-function toFacts(s: ReturnType<typeof summarizeCertificate>): CertificateFacts {
+function toFacts(s: CertificateSummary): CertificateFacts {
   return {
     subject: s.subject,
     notBefore: s.notBefore,

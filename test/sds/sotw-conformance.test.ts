@@ -87,6 +87,7 @@ describe('StreamSecrets (state of the world)', () => {
     s.request({ names: [name] });
     const r1 = await s.response();
     s.ack(r1);
+    await until(() => server.registry.list().some((st) => st.names.get(name)?.acked === r1.version_info), 5000, 'ACK recorded');
     server.put(name, tls(fx.web2));
     const r2 = await s.response();
     const nacksBefore = await metricTotal(server.metrics.nacks);

@@ -1,0 +1,103 @@
+/**
+ * Distinguished names for subjects, in cert-manager's shape (`spec.subject` plus
+ * `commonName`), or as an RFC 4514-style string ("CN=example, O=Example Org").
+ */
+import { PkiError } from './errors.js';
+import { isSingleElement, oid, sequence, setOf, tlv, TAG } from './der.js';
+import { x509 } from './x509.js';
+
+/** cert-manager's `spec.subject` fields, plus `commonName`. */
+export interface DistinguishedName {
+  commonName?: string;
+  organizations?: string[];
+  organizationalUnits?: string[];
+  countries?: string[];
+  provinces?: string[];
+  localities?: string[];
+  streetAddresses?: string[];
+  postalCodes?: string[];
+  serialNumber?: string;
+}
+
+/** The DER encoding of a Name, kept byte for byte (for example a CSR's subject). */
+export interface EncodedName {
+  der: Uint8Array;
+}
+
+/**
+ * A structured name, a DN string parsed by @peculiar/x509 (attribute order kept,
+ * as @peculiar/x509 and OpenSSL print it), or an already encoded Name.
+ */
+export type SubjectInput = DistinguishedName | EncodedName | string;
+
+// Go's pkix.Name.ToRDNSequence order, which cert-manager inherits.
+const ATTRIBUTES: ReadonlyArray<{ field: keyof DistinguishedName; oid: string; printableOnly?: boolean }> = [
+  { field: 'countries', oid: '2.5.4.6', printableOnly: true },
+  { field: 'provinces', oid: '2.5.4.8' },
+  { field: 'localities', oid: '2.5.4.7' },
+  { field: 'streetAddresses', oid: '2.5.4.9' },
+  { field: 'postalCodes', oid: '2.5.4.17' },
+  { field: 'organizations', oid: '2.5.4.10' },
+  { field: 'organizationalUnits', oid: '2.5.4.11' },
+  { field: 'commonName', oid: '2.5.4.3' },
+  { field: 'serialNumber', oid: '2.5.4.5', printableOnly: true },
+];
+
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+function directoryString(value: string, printableOnly: boolean, field: string): Buffer {
+  if (value === '') throw new PkiError('INVALID_ARGUMENT', `subject ${field} must not be empty`);
+  if (PRINTABLE.test(value)) return tlv(TAG.PRINTABLE_STRING, Buffer.from(value, 'latin1'));
+  if (printableOnly) {
+    throw new PkiError('INVALID_ARGUMENT', `subject ${field} may only contain PrintableString characters`);
+  }
+  return tlv(TAG.UTF8_STRING, Buffer.from(value, 'utf8'));
+}
+
+/** DER Name. One RDN per value (no multi-valued RDNs); an empty object gives an empty Name. */
+export function encodeName(subject: SubjectInput): Buffer {
+  if (typeof subject === 'string') return encodeNameString(subject);
+  if ('der' in subject) {
+    const der = Buffer.from(subject.der);
+    if (der[0] !== TAG.SEQUENCE || !isSingleElement(der)) {
+      throw new PkiError('INVALID_ARGUMENT', 'subject.der is not a DER Name');
+    }
+    return der;
+  }
+  const rdns: Buffer[] = [];
+  for (const attr of ATTRIBUTES) {
+    const raw = subject[attr.field];
+    if (raw === undefined) continue;
+    const values = Array.isArray(raw) ? raw : [raw];
+    for (const value of values) {
+      if (typeof value !== 'string') {
+        throw new PkiError('INVALID_ARGUMENT', `subject ${attr.field} must be a string or a list of strings`);
+      }
+      if (attr.field === 'countries' && !/^[A-Za-z]{2}$/.test(value)) {
+        throw new PkiError('INVALID_ARGUMENT', 'subject countries must be two-letter codes');
+      }
+      rdns.push(setOf([sequence(oid(attr.oid), directoryString(value, attr.printableOnly === true, attr.field))]));
+    }
+  }
+  return sequence(...rdns);
+}
+
+const stringNameCache = new Map<string, Buffer>();
+
+function encodeNameString(dn: string): Buffer {
+  const cached = stringNameCache.get(dn);
+  if (cached) return cached;
+  let der: Buffer;
+  try {
+    der = Buffer.from(new x509.Name(dn).toArrayBuffer());
+  } catch (err) {
+    throw new PkiError('INVALID_ARGUMENT', 'subject DN string could not be parsed', { cause: err });
+  }
+  if (stringNameCache.size < 1000) stringNameCache.set(dn, der);
+  return der;
+}
+
+/** True when a DER Name has no RDNs. */
+export function isEmptyName(der: Uint8Array): boolean {
+  return der.length === 2 && der[0] === TAG.SEQUENCE && der[1] === 0;
+}
