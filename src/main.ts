@@ -1,4 +1,6 @@
 import { LocalPolicy } from './authz/local-policy.js';
+import type { ServerComponent } from './component.js';
+import { componentsFor } from './components.js';
 import type { Authenticator, Authorizer } from './authz/authorizer.js';
 import type { ServerConfig } from './config/server-config.js';
 import { HttpServer, type RouteHandler } from './observability/http-server.js';
@@ -33,6 +35,8 @@ export interface StartOptions {
   defaultMetrics?: boolean;
   fileSettleMs?: number;
   httpRoutes?: Map<string, RouteHandler>;
+  /** Defaults to componentsFor(config). */
+  components?: ServerComponent[];
 }
 
 /** The one place that wires sources, store, transport and observability together. */
@@ -57,10 +61,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     () => registry.countBehind((n) => store.get(n)?.version),
   );
 
+  const components = opts.components ?? componentsFor(config);
+  const offered = <T>(pick: (c: ServerComponent) => T | undefined): T | undefined =>
+    components.map(pick).find((x) => x !== undefined);
+
   const deps: StreamDeps = {
     store,
-    authenticator: opts.authenticator ?? new PeerAuthenticator(),
-    authorizer: opts.authorizer ?? new LocalPolicy(config.authorization.rules),
+    authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator(),
+    authorizer: opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules),
     registry,
     metrics,
     logger,
@@ -70,10 +78,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const files = new FileSource({
     store,
     logger: logger.child({ source: 'files' }),
-    secrets: config.secrets,
+    secrets: [...config.secrets, ...components.flatMap((c) => c.fileSecrets?.() ?? [])],
     ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
   });
   await files.start();
+  for (const c of components) {
+    await c.start({ config, store, logger: logger.child({ component: c.name }), metrics });
+  }
 
   const grpc = new GrpcListeners(config, deps, logger);
   const bound = await grpc.start();
@@ -86,8 +97,15 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       logger,
       metrics,
       readiness: () => {
-        const missing = config.secrets.filter((s) => !store.get(s.name)).map((s) => `secret ${s.name} not loaded`);
-        return { ready: missing.length === 0, reasons: missing };
+        const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => `secret ${s.name} not loaded`);
+        let ready = reasons.length === 0;
+        for (const c of components) {
+          const r = c.readiness?.();
+          if (!r) continue;
+          ready &&= r.ready;
+          reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
+        }
+        return { ready, reasons };
       },
       status: () => ({
         secrets: store.all().map((s) => ({
@@ -102,7 +120,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         })),
         streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
       }),
-      ...(opts.httpRoutes ? { prefixRoutes: opts.httpRoutes } : {}),
+      prefixRoutes: new Map([...(opts.httpRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),
     });
     httpAddress = await http.start();
   }
@@ -120,6 +138,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       stopping ??= (async () => {
         logger.info({ streams: registry.size }, 'draining: ending streams so clients reconnect elsewhere');
         files.stop();
+        for (const c of components) await c.stop();
         registry.endAll();
         await grpc.stop(config.drainSeconds * 1000);
         await http?.stop();

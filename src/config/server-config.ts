@@ -38,6 +38,12 @@ export interface ServerConfig {
   logLevel: string;
   /** Seconds to wait for streams to end on shutdown before forcing it. */
   drainSeconds: number;
+  /**
+   * Sections owned by optional components (see src/components.ts), validated by them:
+   * `kubernetes` (Kubernetes source and authorization), `issuance` (the engine).
+   */
+  kubernetes?: unknown;
+  issuance?: unknown;
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -71,7 +77,7 @@ export function loadConfigFile(path: string): ServerConfig {
 /** Validates a parsed config document; relative paths resolve against `baseDir`. */
 export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
   const root = obj(doc, '(root)');
-  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'secrets', 'authorization', 'logLevel', 'drainSeconds']);
+  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'secrets', 'authorization', 'logLevel', 'drainSeconds', 'kubernetes', 'issuance']);
   const p = (v: string) => (isAbsolute(v) ? v : resolve(baseDir, v));
 
   const grpcDoc = root['grpc'] === undefined ? { tcp: { address: DEFAULT_GRPC_ADDRESS } } : obj(root['grpc'], 'grpc');
@@ -175,6 +181,8 @@ export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
     authorization: { rules },
     logLevel: optStr(root['logLevel'], 'logLevel') ?? 'info',
     drainSeconds: root['drainSeconds'] === undefined ? 10 : positiveInt(root['drainSeconds'], 'drainSeconds'),
+    ...(root['kubernetes'] !== undefined ? { kubernetes: root['kubernetes'] } : {}),
+    ...(root['issuance'] !== undefined ? { issuance: root['issuance'] } : {}),
   };
 }
 

@@ -1,0 +1,35 @@
+import type { Authenticator, Authorizer } from './authz/authorizer.js';
+import type { FileSecretConfig, ServerConfig } from './config/server-config.js';
+import type { Readiness, RouteHandler } from './observability/http-server.js';
+import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import type { SecretStore } from './store/secret-store.js';
+
+export interface ComponentContext {
+  config: ServerConfig;
+  store: SecretStore;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * An optional part of the server (the Kubernetes source, the issuance engine), built
+ * from its own config section. Constructors do no I/O; start() and stop() are explicit.
+ * What a component offers the rest of the server is asked before start().
+ */
+export interface ServerComponent {
+  readonly name: string;
+  start(ctx: ComponentContext): Promise<void>;
+  /** Stops watches and timers; called once, on shutdown. */
+  stop(): Promise<void>;
+  /** Contributes to /readyz. */
+  readiness?(): Readiness;
+  /** HTTP routes by path prefix (e.g. the ACME HTTP-01 solver). */
+  httpRoutes?(): Map<string, RouteHandler>;
+  /** PEM files the component writes, for the file source to watch and serve. */
+  fileSecrets?(): FileSecretConfig[];
+  /** Replaces the transport-only identity (e.g. ServiceAccount tokens). */
+  authenticator?(): Authenticator;
+  /** Replaces the local policy (e.g. Kubernetes RBAC). */
+  authorizer?(): Authorizer;
+}
