@@ -15,9 +15,10 @@ const USAGE = `envoy-sds: an SDS server for Envoy gateways
 
 Usage:
   envoy-sds serve [--config FILE]      run the server (default command). Without a config
-                                       file: the local default (data in ./.envoy-sds or
-                                       $ENVOY_SDS_DATA, SDS on 127.0.0.1:18000, HTTP on
-                                       127.0.0.1:18080)
+                                       file ($ENVOY_SDS_CONFIG): the local default, data in
+                                       ./.envoy-sds or $ENVOY_SDS_DATA, SDS on
+                                       127.0.0.1:18000 ($ENVOY_SDS_GRPC_ADDRESS), HTTP on
+                                       127.0.0.1:18080 ($ENVOY_SDS_HTTP_ADDRESS)
   envoy-sds fetch NAME... [options]    show what Envoy would receive for these names
   envoy-sds watch NAME... [options]    the same, for every new version until interrupted
   envoy-sds bootstrap [--server ADDR]  print the Envoy bootstrap for the local default
@@ -68,7 +69,11 @@ async function serve(args: string[]): Promise<number> {
     if (path) config = loadConfigFile(path);
     else {
       localDefault = true;
-      config = await prepareLocalDefault(resolve(process.env['ENVOY_SDS_DATA'] ?? '.envoy-sds'), logger);
+      const env = process.env;
+      config = await prepareLocalDefault(resolve(env['ENVOY_SDS_DATA'] ?? '.envoy-sds'), logger, {
+        ...(env['ENVOY_SDS_GRPC_ADDRESS'] ? { grpc: env['ENVOY_SDS_GRPC_ADDRESS'] } : {}),
+        ...(env['ENVOY_SDS_HTTP_ADDRESS'] ? { http: env['ENVOY_SDS_HTTP_ADDRESS'] } : {}),
+      });
     }
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -9,7 +9,7 @@ import {
   generatePrivateKey,
   issuerFromPem,
 } from '../pki/index.js';
-import { parseConfig, type ServerConfig } from './server-config.js';
+import { DEFAULT_GRPC_ADDRESS, DEFAULT_HTTP_ADDRESS, parseConfig, type ServerConfig } from './server-config.js';
 
 export const LOCAL_CERT_NAME = 'localhost';
 export const LOCAL_CA_NAME = 'localhost-cacert';
@@ -40,7 +40,12 @@ export function localDefaultPaths(dataDir: string): LocalDefaultPaths {
  * `localhost-cacert` on loopback, readable by loopback and Unix-socket callers only.
  * A restart reuses the data; a leaf in the last third of its life is re-issued.
  */
-export async function prepareLocalDefault(dataDir: string, logger: Logger, now = new Date()): Promise<ServerConfig> {
+export async function prepareLocalDefault(
+  dataDir: string,
+  logger: Logger,
+  addresses: { grpc?: string; http?: string } = {},
+  now = new Date(),
+): Promise<ServerConfig> {
   const paths = localDefaultPaths(dataDir);
   let caPem = await readOptional(paths.caCert);
   let caKeyPem = await readOptional(paths.caKey);
@@ -86,6 +91,8 @@ export async function prepareLocalDefault(dataDir: string, logger: Logger, now =
   return parseConfig(
     {
       dataDir,
+      grpc: { tcp: { address: addresses.grpc ?? DEFAULT_GRPC_ADDRESS } },
+      http: { address: addresses.http ?? DEFAULT_HTTP_ADDRESS },
       secrets: [
         { name: LOCAL_CERT_NAME, tlsCertificate: { certificateChainFile: paths.leafCert, privateKeyFile: paths.leafKey } },
         { name: LOCAL_CA_NAME, validationContext: { trustedCaFile: paths.caCert } },
