@@ -37,7 +37,7 @@ export interface Session {
 export abstract class StreamDriver<Req, S extends Session> {
   protected session: S | undefined;
   protected identity: CallerIdentity | undefined;
-  protected readonly log: Logger;
+  private childLog: Logger | undefined;
   private readonly watches = new Map<string, () => void>();
   private readonly dirty = new Set<string>();
   private readonly removedDirty = new Set<string>();
@@ -53,7 +53,6 @@ export abstract class StreamDriver<Req, S extends Session> {
     private readonly protocol: StreamProtocol,
     private readonly peer: PeerInfo,
   ) {
-    this.log = deps.logger.child({ rpc, peer: peer.address });
     this.queue = new SerialQueue((err) => this.fail(grpcStatus.INTERNAL, 'internal error', err));
   }
 
@@ -89,6 +88,12 @@ export abstract class StreamDriver<Req, S extends Session> {
     call.on('error', () => this.cleanup());
     call.on('cancelled', () => this.cleanup());
     call.on('close', () => this.cleanup());
+  }
+
+  /** Created on first use: most streams never log, and a child logger per stream costs memory. */
+  protected get log(): Logger {
+    this.childLog ??= this.deps.logger.child({ rpc: this.rpc, peer: this.peer.address });
+    return this.childLog;
   }
 
   protected get identityLabel(): string {
