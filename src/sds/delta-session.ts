@@ -3,6 +3,7 @@ import type { DeltaDiscoveryRequest } from './messages.js';
 import { checkNames, checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
 import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
 import type { NackRecord, StreamStatus } from './stream-status.js';
+import { SubscriptionState } from './subscription-state.js';
 import { stringField } from './wire.js';
 
 export type DeltaVerdict =
@@ -26,18 +27,19 @@ const IN_FLIGHT_LIMIT = 32;
  * Protocol state of one incremental stream (DeltaSecrets, or delta ADS for Secrets).
  * No I/O, like SotwSession.
  */
-export class DeltaSession {
-  private readonly subscribed = new Set<string>();
+export class DeltaSession extends SubscriptionState {
   private nonceSeq = 0;
   /** nonce -> what that response carried (name -> version, '' for a removal). */
   private readonly inFlight = new Map<string, Map<string, string>>();
   private requests = 0;
 
   constructor(
-    readonly status: StreamStatus,
+    status: StreamStatus,
     private readonly rpc: string,
     private readonly limits: RequestLimits,
-  ) {}
+  ) {
+    super(status);
+  }
 
   onRequest(req: DeltaDiscoveryRequest): DeltaVerdict {
     const first = this.requests++ === 0;
@@ -104,29 +106,11 @@ export class DeltaSession {
     return { type: 'accept', stale, ack, nack, added, skipIfCurrent, removed };
   }
 
-  isSubscribed(name: string): boolean {
-    return this.subscribed.has(name);
-  }
-
-  subscriptions(): string[] {
-    return [...this.subscribed];
-  }
-
-  needsPush(secret: StoredSecret): boolean {
-    if (!this.subscribed.has(secret.name)) return false;
-    const e = this.status.names.get(secret.name);
-    return !e?.denied && e?.sent !== secret.version;
-  }
-
   /** A deleted secret is announced only to streams that were sent it. */
   needsRemoval(name: string): boolean {
     if (!this.subscribed.has(name)) return false;
     const e = this.status.names.get(name);
     return !e?.denied && e?.sent !== undefined;
-  }
-
-  deny(name: string): void {
-    this.status.entry(name).denied = true;
   }
 
   buildResponse(secrets: readonly StoredSecret[], removedNames: readonly string[] = []): Buffer {

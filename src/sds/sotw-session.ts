@@ -4,6 +4,7 @@ import type { DiscoveryRequest } from './messages.js';
 import { checkNames, checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
 import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
 import type { NackRecord, StreamStatus } from './stream-status.js';
+import { SubscriptionState } from './subscription-state.js';
 import { stringField } from './wire.js';
 
 export type SotwVerdict =
@@ -16,18 +17,19 @@ export type SotwVerdict =
  * type). No I/O: the gRPC handler feeds it requests and store changes and writes what
  * it builds. The delivery status it keeps is the stream's StreamStatus.
  */
-export class SotwSession {
-  private readonly subscribed = new Set<string>();
+export class SotwSession extends SubscriptionState {
   private lastNonce = '';
   private nonceSeq = 0;
   private lastResponse = new Map<string, string>();
   private requests = 0;
 
   constructor(
-    readonly status: StreamStatus,
+    status: StreamStatus,
     private readonly rpc: string,
     private readonly limits: RequestLimits,
-  ) {}
+  ) {
+    super(status);
+  }
 
   onRequest(req: DiscoveryRequest): SotwVerdict {
     const first = this.requests++ === 0;
@@ -85,26 +87,6 @@ export class SotwSession {
       this.status.names.delete(name);
     }
     return { type: 'accept', ack, nack, added, removed };
-  }
-
-  isSubscribed(name: string): boolean {
-    return this.subscribed.has(name);
-  }
-
-  subscriptions(): string[] {
-    return [...this.subscribed];
-  }
-
-  /** Push only on change: identical content is never re-sent on this stream. */
-  needsPush(secret: StoredSecret): boolean {
-    if (!this.subscribed.has(secret.name)) return false;
-    const e = this.status.names.get(secret.name);
-    return !e?.denied && e?.sent !== secret.version;
-  }
-
-  /** Marks a name refused by authorization: it is never sent on this stream. */
-  deny(name: string): void {
-    this.status.entry(name).denied = true;
   }
 
   /**
