@@ -8,6 +8,7 @@ import { ConfigError } from './config/config-error.js';
 import { prepareLocalDefault, localDefaultPaths } from './config/local-default.js';
 import { loadConfigFile, type ServerConfig } from './config/server-config.js';
 import { localBootstrapYaml } from './envoy/local-bootstrap.js';
+import { renewCommand, RENEW_USAGE } from './issuance/renew-command.js';
 import { startServer } from './main.js';
 import { createLogger } from './observability/logger.js';
 
@@ -22,7 +23,7 @@ Usage:
   envoy-sds fetch NAME... [options]    show what Envoy would receive for these names
   envoy-sds watch NAME... [options]    the same, for every new version until interrupted
   envoy-sds bootstrap [--server ADDR]  print the Envoy bootstrap for the local default
-
+${RENEW_USAGE}
 Client options (fetch, watch):
   --server ADDR     host:port or unix:/path (default 127.0.0.1:18000)
   --ca FILE         use TLS, trusting this CA; with --cert/--key, mTLS
@@ -44,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
     case 'fetch':
     case 'watch':
       return client(command, rest);
+    case 'renew':
+      return renewCommand(rest);
     case 'bootstrap': {
       const { values } = parseArgs({ args: rest, options: { server: { type: 'string', default: '127.0.0.1:18000' } } });
       process.stdout.write(localBootstrapYaml(values.server));

@@ -1,0 +1,59 @@
+// ca: signs with a key pair from a Secret (`tls.crt` + `tls.key`, as a CA Certificate
+// issued here writes it, or files put in the data directory). Like cert-manager, the
+// leaf never outlives the CA, `tls.crt` carries the CA chain without its self-signed
+// root, and `ca.crt` is that root (or the Secret's own ca.crt for an intermediate).
+
+import { X509Certificate } from 'node:crypto';
+import { certificatesFromPem, createCertificate, isPkiError, issuerFromPem, toPem } from '../../pki/index.js';
+import type { CertificatePersister } from '../persister.js';
+import type { IssuerResource } from '../resources.js';
+import { templateFor } from './certificate-template.js';
+import { IssuerNotReadyError, type CertificateIssuer, type IssueRequest, type IssuedBundle } from './issuer.js';
+
+export class CaIssuer implements CertificateIssuer {
+  constructor(
+    private readonly resource: IssuerResource & { spec: { type: 'ca' } },
+    private readonly persister: CertificatePersister,
+  ) {}
+
+  async issue({ certificate, privateKey, now }: IssueRequest): Promise<IssuedBundle> {
+    const ns = this.resource.secretNamespace;
+    const name = this.resource.spec.secretName;
+    const secret = await this.persister.readSecret(ns, name);
+    const certPem = secret?.data['tls.crt'];
+    const keyPem = secret?.data['tls.key'];
+    if (!certPem || !keyPem) {
+      throw new IssuerNotReadyError(`CA Secret ${ns}/${name} does not exist or lacks tls.crt/tls.key`);
+    }
+    let caChain;
+    let signer;
+    try {
+      caChain = certificatesFromPem(certPem);
+      signer = issuerFromPem(certPem, keyPem);
+    } catch (err) {
+      // PkiError messages name positions and subjects, never key bytes.
+      if (isPkiError(err)) throw new IssuerNotReadyError(`CA Secret ${ns}/${name} is not a usable CA key pair: ${err.message}`);
+      throw err;
+    }
+    const caNotAfter = signer.certificate.notAfter;
+    const wanted = new Date(now.getTime() + certificate.spec.durationMs);
+    const leaf = await createCertificate({
+      ...templateFor(certificate.spec),
+      issuer: signer,
+      publicKey: privateKey,
+      notBefore: now,
+      notAfter: wanted.getTime() > caNotAfter.getTime() ? caNotAfter : wanted,
+    });
+    const pems = caChain.map((c) => toPem('CERTIFICATE', new Uint8Array(c.rawData)));
+    const last = pems.at(-1)!;
+    const rootIsLast = isSelfSigned(last);
+    const chain = [leaf.pem, ...(rootIsLast ? pems.slice(0, -1) : pems)];
+    const caPem = rootIsLast ? last : secret?.data['ca.crt'] ?? last;
+    return { chainPem: chain.join(''), caPem };
+  }
+}
+
+function isSelfSigned(pem: string): boolean {
+  const cert = new X509Certificate(pem);
+  return cert.checkIssued(cert) && cert.verify(cert.publicKey);
+}

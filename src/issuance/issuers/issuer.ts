@@ -1,0 +1,39 @@
+// What every issuer backend does: turn a Certificate and its (already persisted) next
+// private key into a certificate chain. Backends never write the result; the engine
+// persists it, so the order "key, then request, then certificate" holds for all of them.
+
+import type { KeyObject } from 'node:crypto';
+import type { CertificateResource } from '../resources.js';
+
+export interface IssueRequest {
+  certificate: CertificateResource;
+  privateKey: KeyObject;
+  now: Date;
+  /** Aborted when the engine stops: give up at the next step, leaving persisted state as is. */
+  signal: AbortSignal;
+}
+
+export interface IssuedBundle {
+  /** Leaf first, then intermediates; a self-signed root is left out (it goes to caPem). */
+  chainPem: string;
+  /** The CA to trust (`ca.crt`), when the backend knows it. */
+  caPem: string | undefined;
+}
+
+export interface CertificateIssuer {
+  issue(request: IssueRequest): Promise<IssuedBundle>;
+}
+
+/**
+ * The issuer cannot work yet (its CA Secret or account key is missing, for example).
+ * Not counted as a failed issuance: the engine retries when other certificates are
+ * issued and on a short timer, as cert-manager keeps a request pending on an issuer
+ * that is not ready.
+ */
+export class IssuerNotReadyError extends Error {
+  readonly code = 'ISSUER_NOT_READY';
+  constructor(message: string) {
+    super(message);
+    this.name = 'IssuerNotReadyError';
+  }
+}

@@ -1,0 +1,57 @@
+// Where the engine keeps what it must not lose: issued Secrets, the next private key
+// (written before its CSR leaves the process), an in-progress ACME order, and each
+// Certificate's status. The file persister keeps them in the data directory; a
+// Kubernetes persister (Secrets, the Certificate's status subresource) implements the
+// same interface.
+//
+// Contract: every write is durable and atomic per item when it resolves (a reader sees
+// the old value or the new one), and private keys are readable by the owner only.
+
+import type { CertificateStatus } from './certificate-status.js';
+import type { CertificateResource } from './resources.js';
+import type { PersistedSecret } from './secret-facts.js';
+
+export type { PersistedSecret } from './secret-facts.js';
+
+/** An ACME order placed for a certificate and not yet finished. */
+export interface OrderState {
+  server: string;
+  accountUrl: string;
+  orderUrl: string;
+  /** The identifiers ordered, sorted; a spec change abandons the order. */
+  identifiers: string[];
+  /** SHA-256 of the next key's SubjectPublicKeyInfo: the key the CSR will carry. */
+  publicKeySha256: string;
+  createdAt: string;
+}
+
+/** Paths of a Secret's files, for a persister whose output the file source can watch. */
+export interface SecretFiles {
+  certificateChainFile: string;
+  privateKeyFile: string;
+  caFile: string;
+}
+
+export interface CertificatePersister {
+  /** Undefined when the Secret does not exist (or holds no data). */
+  readSecret(namespace: string, name: string): Promise<PersistedSecret | undefined>;
+  /** Replaces the Secret's data and annotations; data keys absent from `secret` are removed. */
+  writeSecret(namespace: string, name: string, secret: PersistedSecret): Promise<void>;
+
+  readNextPrivateKey(cert: CertificateResource): Promise<string | undefined>;
+  writeNextPrivateKey(cert: CertificateResource, pem: string): Promise<void>;
+  deleteNextPrivateKey(cert: CertificateResource): Promise<void>;
+
+  readOrder(cert: CertificateResource): Promise<OrderState | undefined>;
+  writeOrder(cert: CertificateResource, order: OrderState): Promise<void>;
+  deleteOrder(cert: CertificateResource): Promise<void>;
+
+  readStatus(cert: CertificateResource): Promise<CertificateStatus | undefined>;
+  writeStatus(cert: CertificateResource, status: CertificateStatus): Promise<void>;
+
+  /**
+   * When Secrets are files another component serves (local mode): their paths. Must be
+   * callable before start and do only cheap, idempotent preparation.
+   */
+  secretFiles?(namespace: string, name: string): SecretFiles;
+}
