@@ -9,7 +9,6 @@ import { prepareLocalDefault, localDefaultPaths } from './config/local-default.j
 import { loadConfigFile, type ServerConfig } from './config/server-config.js';
 import { localBootstrapYaml } from './envoy/local-bootstrap.js';
 import { renewCommand, RENEW_USAGE } from './issuance/renew-command.js';
-import { startServer } from './main.js';
 import { createLogger } from './observability/logger.js';
 
 const USAGE = `envoy-sds: an SDS server for Envoy gateways
@@ -86,7 +85,18 @@ async function serve(args: string[]): Promise<number> {
     throw err;
   }
   logger.level = config.logLevel;
-  const server = await startServer(config, { logger });
+  // Imported here: the client commands should not pay for loading the whole server.
+  const { startServer } = await import('./main.js');
+  let server;
+  try {
+    server = await startServer(config, { logger });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`envoy-sds: invalid configuration: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   if (localDefault && server.grpcAddress) {
     const paths = localDefaultPaths(config.dataDir);
     process.stderr.write(

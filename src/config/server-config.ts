@@ -44,6 +44,8 @@ export interface ServerConfig {
    */
   kubernetes?: unknown;
   issuance?: unknown;
+  /** The config file's directory: relative paths in component sections resolve here. */
+  configDir: string;
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -181,6 +183,7 @@ export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
     authorization: { rules },
     logLevel: optStr(root['logLevel'], 'logLevel') ?? 'info',
     drainSeconds: root['drainSeconds'] === undefined ? 10 : positiveInt(root['drainSeconds'], 'drainSeconds'),
+    configDir: baseDir,
     ...(root['kubernetes'] !== undefined ? { kubernetes: root['kubernetes'] } : {}),
     ...(root['issuance'] !== undefined ? { issuance: root['issuance'] } : {}),
   };

@@ -226,6 +226,6 @@ function isSettled(outcome: Outcome | undefined): boolean {
 
 /** The component for a server config with an `issuance:` section (see src/components.ts). */
 export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
-  const parsed = parseIssuanceConfig(config.issuance, { baseDir: process.cwd(), reservedNames: config.secrets.map((s) => s.name) });
+  const parsed = parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name) });
   return new IssuanceEngine({ config: parsed, dataDir: config.dataDir });
 }
