@@ -1,5 +1,7 @@
 import type { ServerComponent } from './component.js';
 import type { ServerConfig } from './config/server-config.js';
+import { kubernetesComponent } from './kubernetes/kubernetes-component.js';
+import { createIssuanceEngine } from './issuance/engine.js';
 
 /**
  * The optional components a config asks for. Each one parses its own config section
@@ -7,8 +9,8 @@ import type { ServerConfig } from './config/server-config.js';
  */
 export function componentsFor(config: ServerConfig): ServerComponent[] {
   const components: ServerComponent[] = [];
-  // kubernetes: the Kubernetes source and authorization (config.kubernetes)
-  // issuance: the issuance engine (config.issuance)
+  if (config.kubernetes !== undefined) components.push(kubernetesComponent(config)); // Kubernetes source and authorization
+  if (config.issuance !== undefined) components.push(createIssuanceEngine(config)); // the issuance engine
   void config;
   return components;
 }

@@ -7,6 +7,11 @@ import type { CallerIdentity } from './identity.js';
  */
 export interface Authorizer {
   canRead(identity: CallerIdentity, name: string): boolean | Promise<boolean>;
+  /**
+   * Optional: calls `onGranted` once, when a name denied to this caller becomes readable
+   * (a RoleBinding appeared). Returns the function that stops waiting.
+   */
+  watchGrant?(identity: CallerIdentity, name: string, onGranted: () => void): () => void;
 }
 
 /** Establishes a caller's identity from what the transport knows. */

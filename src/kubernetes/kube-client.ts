@@ -24,9 +24,10 @@ export interface KubeClientOptions {
 
 /**
  * The few calls the server needs (list, watch, create), as JSON over HTTPS with node's own
- * https module. Not @kubernetes/client-node: its 2.x line needs undici 8, which does not
- * load on Node 20 (our minimum), and the informer there stops on errors anyway, so the
- * watch logic lives in our ResourceInformer either way.
+ * https module rather than @kubernetes/client-node: 2.x does not load on Node 20 (undici
+ * 8), 1.x's informer stops on errors and leaves restarts, 410 re-lists and silent
+ * watches to the caller (ResourceInformer does them here), and we want a deadline on
+ * every request and a projected token file re-read when the kubelet rotates it.
  */
 export class KubeClient {
   private readonly agent: Agent;

@@ -24,6 +24,8 @@ export interface Session {
   readonly status: StreamStatus;
   needsPush(secret: StoredSecret): boolean;
   deny(name: string): void;
+  allow(name: string): void;
+  isSubscribed(name: string): boolean;
   subscriptions(): string[];
 }
 
@@ -39,6 +41,8 @@ export abstract class StreamDriver<Req, S extends Session> {
   protected identity: CallerIdentity | undefined;
   private childLog: Logger | undefined;
   private readonly watches = new Map<string, () => void>();
+  /** Denied names waiting for a grant: name -> cancel. */
+  private readonly grantWaits = new Map<string, () => void>();
   private readonly dirty = new Set<string>();
   private readonly removedDirty = new Set<string>();
   private flushQueued = false;
@@ -107,6 +111,7 @@ export abstract class StreamDriver<Req, S extends Session> {
     for (const name of names) {
       if (!(await this.authorized(name))) {
         session.deny(name);
+        this.waitForGrant(name);
         continue;
       }
       if (!this.watches.has(name)) {
@@ -123,9 +128,31 @@ export abstract class StreamDriver<Req, S extends Session> {
     for (const name of names) {
       this.watches.get(name)?.();
       this.watches.delete(name);
+      this.grantWaits.get(name)?.();
+      this.grantWaits.delete(name);
       this.dirty.delete(name);
       this.removedDirty.delete(name);
     }
+  }
+
+  /**
+   * A denied name is served as soon as authorization allows it (a RoleBinding created
+   * later), without waiting for the client to reconnect: the authorizer says when.
+   */
+  private waitForGrant(name: string): void {
+    const { authorizer } = this.deps;
+    if (!authorizer.watchGrant || !this.identity || this.grantWaits.has(name)) return;
+    const cancel = authorizer.watchGrant(this.identity, name, () => {
+      this.grantWaits.delete(name);
+      this.queue.run(async () => {
+        const session = this.session;
+        if (this.closed || !session?.isSubscribed(name)) return;
+        session.allow(name);
+        // Authorizes again, watches the name, and sends the current version.
+        this.send(await this.subscribe([name]));
+      });
+    });
+    this.grantWaits.set(name, cancel);
   }
 
   private authorized(name: string): boolean | Promise<boolean> {
@@ -175,6 +202,7 @@ export abstract class StreamDriver<Req, S extends Session> {
         if (ok[i]) allowed.push(s);
         else {
           session.deny(s.name);
+          this.waitForGrant(s.name);
           this.deps.metrics.denied.inc();
           this.log.warn({ identity: this.identityLabel, secret: s.name }, 'secret name denied to caller');
         }
@@ -222,6 +250,8 @@ export abstract class StreamDriver<Req, S extends Session> {
     this.closed = true;
     for (const stop of this.watches.values()) stop();
     this.watches.clear();
+    for (const cancel of this.grantWaits.values()) cancel();
+    this.grantWaits.clear();
     if (this.session) {
       this.deps.registry.close(this.session.status);
       this.deps.metrics.streamsOpen.dec({ protocol: this.protocol });

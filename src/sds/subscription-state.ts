@@ -29,4 +29,10 @@ export abstract class SubscriptionState {
   deny(name: string): void {
     this.status.entry(name).denied = true;
   }
+
+  /** Lifts a denial once authorization allows the name again. */
+  allow(name: string): void {
+    const e = this.status.names.get(name);
+    if (e) e.denied = false;
+  }
 }

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# envoy-sds image: build with the dev dependencies, run with production dependencies only.
+#   docker build -t envoy-sds:0.1.0 .
+#   docker run --read-only --tmpfs /tmp -v envoy-sds-data:/var/lib/envoy-sds envoy-sds:0.1.0
+# scripts/check-image-steps.sh performs the same steps without a Docker engine (CI).
+ARG NODE_IMAGE=node:24-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY proto ./proto
+# Only src/ is here, so tsc compiles the server alone (tsconfig also includes test/, bench/).
+RUN npx tsc -p tsconfig.json
+
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production \
+    ENVOY_SDS_DATA=/var/lib/envoy-sds
+WORKDIR /app
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY package.json ./
+# Read at run time: the Envoy API protos we serve, and the bootstraps `envoy-sds bootstrap` prints.
+COPY proto ./proto
+COPY envoy-config ./envoy-config
+# The only place the server writes (local default, issued keys): a volume in Kubernetes,
+# so the root filesystem can be read-only. The image's "node" user is uid 1000.
+RUN mkdir -p /var/lib/envoy-sds && chown node:node /var/lib/envoy-sds
+USER node
+EXPOSE 18000 18080
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["serve"]

@@ -1,0 +1,51 @@
+import { metaOf, type ObjectMeta } from './resource-informer.js';
+
+/** Secret keys the source reads; every other key (and its value) is dropped at once. */
+export const TLS_CERT_KEYS = ['tls.crt', 'cert'] as const;
+export const CA_KEYS_OF_CACERT_SECRET = ['ca.crt', 'cacert', 'tls.crt'] as const;
+const SECRET_KEYS = new Set(['tls.crt', 'tls.key', 'cert', 'key', 'ca.crt', 'cacert']);
+
+/** Secret types never worth holding: Helm release state and legacy token Secrets. */
+export const SKIPPED_SECRET_TYPES = ['helm.sh/release.v1', 'kubernetes.io/service-account-token'] as const;
+
+/** A Secret as the source keeps it: metadata, type, and only the keys it may serve. */
+export interface SecretObject {
+  meta: ObjectMeta;
+  type: string;
+  /** Decoded values (UTF-8 PEM text) of the keys the source reads. */
+  data: Partial<Record<string, string>>;
+}
+
+/** A ConfigMap as the source keeps it: only the configured CA bundle keys. */
+export interface ConfigMapObject {
+  meta: ObjectMeta;
+  data: Partial<Record<string, string>>;
+}
+
+export function reduceSecret(raw: Record<string, unknown>): SecretObject {
+  const data: Partial<Record<string, string>> = {};
+  const encoded = record(raw['data']);
+  for (const [k, v] of Object.entries(encoded)) {
+    if (SECRET_KEYS.has(k) && typeof v === 'string') data[k] = Buffer.from(v, 'base64').toString('utf8');
+  }
+  return { meta: metaOf(raw), type: typeof raw['type'] === 'string' ? raw['type'] : 'Opaque', data };
+}
+
+export function configMapReducer(keys: readonly string[]): (raw: Record<string, unknown>) => ConfigMapObject {
+  const wanted = new Set(keys);
+  return (raw) => {
+    const data: Partial<Record<string, string>> = {};
+    for (const [k, v] of Object.entries(record(raw['binaryData']))) {
+      if (wanted.has(k) && typeof v === 'string') data[k] = Buffer.from(v, 'base64').toString('utf8');
+    }
+    // `data` wins over `binaryData` (the API server forbids a key in both anyway).
+    for (const [k, v] of Object.entries(record(raw['data']))) {
+      if (wanted.has(k) && typeof v === 'string') data[k] = v;
+    }
+    return { meta: metaOf(raw), data };
+  };
+}
+
+function record(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
