@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { SecretMaterial, SecretOrigin, StoredSecret } from './secret-material.js';
 import { DEFAULT_LIMITS, validateMaterial, type ValidationLimits } from './validate-material.js';
+import { ValidationCache } from './validation-cache.js';
 import { contentVersion } from './version.js';
 
 /** Receives the newest state of a name: a secret, or undefined once it is deleted. */
@@ -34,6 +35,7 @@ export class SecretStore {
   private readonly watchers = new Map<string, Set<SecretWatcher>>();
   private readonly pending = new Map<string, StoredSecret | undefined>();
   private flushScheduled = false;
+  private readonly validations = new ValidationCache();
   private readonly logger: Logger;
   private readonly limits: ValidationLimits;
   private readonly now: () => Date;
@@ -71,7 +73,13 @@ export class SecretStore {
     }
     let validated;
     try {
-      validated = validateMaterial(material, this.now(), this.limits);
+      const now = this.now();
+      // The version hashes kind and content, so equal versions validate alike.
+      validated = this.validations.get(version, now.getTime());
+      if (!validated) {
+        validated = validateMaterial(material, now, this.limits);
+        this.validations.set(version, validated, now.getTime());
+      }
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       const code = (error as { code?: unknown }).code;
