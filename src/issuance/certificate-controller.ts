@@ -19,7 +19,7 @@ import { CertificateIsOutsideIssuerRestrictions } from './issuer-restrictions.js
 import type { IssuanceSlots } from './issuance-slots.js';
 import { IssuerNotReadyError, type CertificateIssuer } from './issuers/issuer.js';
 import { nextPrivateKey } from './next-private-key.js';
-import type { CertificatePersister, PersistedSecret } from './persister.js';
+import { SecretSupersededError, type CertificatePersister, type PersistedSecret } from './persister.js';
 import { certificateRenewalTime, evaluate, READINESS_POLICIES, TRIGGER_POLICIES, type PolicyInput, type PolicyResult } from './policies.js';
 import type { CertificateResource, IssuerResource } from './resources.js';
 import { renewalTime } from './renewal-time.js';
@@ -45,7 +45,7 @@ export interface ControllerDeps {
   slots: IssuanceSlots;
 }
 
-export type Outcome = 'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped';
+export type Outcome = 'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped' | 'superseded';
 
 export class CertificateController {
   private running: Promise<void> | undefined;
@@ -218,6 +218,8 @@ export class CertificateController {
       const summary = validateTlsCertificate({ chainPem: bundle.chainPem, keyPem, now: this.deps.now() }).leaf;
       const data: Record<string, string> = { 'tls.crt': bundle.chainPem, 'tls.key': keyPem };
       if (bundle.caPem) data['ca.crt'] = bundle.caPem;
+      // Past both the status and the Secret: a lost status must not make a revision go back.
+      const revision = Math.max(before.revision ?? 0, Number(current?.annotations[ANNOTATIONS.revision] ?? 0) || 0) + 1;
       await persister.writeSecret(cert.namespace, cert.spec.secretName, {
         data,
         annotations: {
@@ -225,6 +227,7 @@ export class CertificateController {
           [ANNOTATIONS.issuerKind]: cert.spec.issuerRef.kind,
           [ANNOTATIONS.certificateName]: cert.name,
           [ANNOTATIONS.requestHash]: requestHash(cert.spec),
+          [ANNOTATIONS.revision]: String(revision),
         },
       });
       await step('persisted');
@@ -233,7 +236,7 @@ export class CertificateController {
 
       const done = this.deps.now();
       const latest = this.status ?? status;
-      status = { ...latest, revision: (latest.revision ?? 0) + 1 };
+      status = { ...latest, revision };
       delete status.failedIssuanceAttempts;
       delete status.lastFailureTime;
       // A renewal asked for while this one ran asks for another.
@@ -254,6 +257,12 @@ export class CertificateController {
       return 'issued';
     } catch (err) {
       if (signal.aborted) return 'stopped'; // shutting down: not a failure, state stays for the next start
+      if (err instanceof SecretSupersededError) {
+        // Another writer issued meanwhile: not a failure of ours. Look again at what it wrote.
+        logger.info({ secret: cert.spec.secretName, revision: err.held }, err.message);
+        this.again = true;
+        return 'superseded';
+      }
       const message = (err as Error).message;
       const now = this.deps.now();
       const latest = this.status ?? status;

@@ -1,10 +1,17 @@
 // The issuance engine as a server component: one CertificateController per Certificate,
 // the issuer backends they share, the HTTP-01 responder and the renew/status controls.
-// It never touches the secret store: issued Secrets are files it declares through
-// fileSecrets(), which the file source watches and serves like any other file, so a
-// rotation reaches Envoy by the same path whoever wrote the files.
+// It never touches the secret store: in local mode issued Secrets are files it declares
+// through fileSecrets(), which the file source watches and serves like any other file; in
+// Kubernetes mode they are Secrets (kubernetes-secret-persister.ts) that the Kubernetes
+// source watches. Either way a rotation reaches Envoy by the same path whoever wrote it.
+// With a LeaderLease only the replica holding it runs the controllers. Resources come
+// from the config, or from custom resources (custom-resource-source.ts) that may change
+// while it runs: then only the controllers whose Certificate or issuer changed restart.
 
 import type { ComponentContext, ServerComponent } from '../component.js';
+import { KubeClient } from '../kubernetes/kube-client.js';
+import { loadKubeConnection } from '../kubernetes/kube-connection.js';
+import { parseKubernetesConfig } from '../kubernetes/kubernetes-config.js';
 import type { FileSecretConfig, ServerConfig } from '../config/server-config.js';
 import type { Readiness, RouteHandler } from '../observability/http-server.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
@@ -20,6 +27,10 @@ import { CaIssuer } from './issuers/ca-issuer.js';
 import type { CertificateIssuer } from './issuers/issuer.js';
 import { SelfSignedIssuer } from './issuers/self-signed-issuer.js';
 import { IssuanceSlots } from './issuance-slots.js';
+import { CustomResourcePersister } from './custom-resource-persister.js';
+import { CustomResourceSource } from './custom-resource-source.js';
+import { KubernetesSecretPersister } from './kubernetes-secret-persister.js';
+import { LeaderLease } from './leader-lease.js';
 import type { CertificatePersister } from './persister.js';
 import { caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 
@@ -33,6 +44,18 @@ export interface IssuanceEngineOptions {
   hook?: StepHook;
   /** Default: the server's logger (given at start). */
   logger?: Logger;
+  /**
+   * Only the holder of this Lease issues (its callbacks are the engine's; see
+   * createIssuanceEngine). Default: this engine always issues.
+   */
+  leaderElection?: (callbacks: { onStartedLeading: () => Promise<void>; onStoppedLeading: () => Promise<void>; logger: Logger }) => LeaderLease;
+  /**
+   * Where the resources come from when not (only) the config: a source started at start()
+   * that hands every new set to `apply` (custom resources; see custom-resource-source.ts).
+   */
+  resourceSource?: (apply: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>, logger: Logger) => { start(): void; stop(): Promise<void> };
+  /** Called at the end of stop() (closes a Kubernetes client the engine opened). */
+  onStopped?: () => void;
 }
 
 /** One certificate as status() reports it. */
@@ -51,6 +74,18 @@ export class IssuanceEngine implements ServerComponent {
   readonly name = 'issuance';
   readonly http01 = new Http01Responder();
   private readonly persister: CertificatePersister;
+  private config: IssuanceConfig;
+  /** One per controller: a controller is stopped alone when its resources change. */
+  private readonly aborts = new Map<string, AbortController>();
+  /** What each running controller was built from (its Certificate and issuer, as JSON). */
+  private readonly builtFrom = new Map<string, string>();
+  private readonly slots: IssuanceSlots;
+  private leading = false;
+  /** Starts, stops and resource changes, one at a time. */
+  private serial: Promise<void> = Promise.resolve();
+  private leader: LeaderLease | undefined;
+  private source: { start(): void; stop(): Promise<void> } | undefined;
+  /** Aborted by stop(): no controller starts after it. */
   private readonly abort = new AbortController();
   private readonly controllers = new Map<string, CertificateController>();
   private readonly statuses = new Map<string, CertificateStatus>();
@@ -60,6 +95,8 @@ export class IssuanceEngine implements ServerComponent {
 
   constructor(private readonly opts: IssuanceEngineOptions) {
     this.persister = opts.persister ?? new FilePersister(opts.dataDir);
+    this.config = opts.config;
+    this.slots = new IssuanceSlots(opts.config.settings.maxConcurrentIssuances);
     this.logger = opts.logger ?? silentLogger();
   }
 
@@ -67,7 +104,7 @@ export class IssuanceEngine implements ServerComponent {
     const files = this.persister.secretFiles;
     if (!files) return [];
     const out: FileSecretConfig[] = [];
-    for (const cert of this.opts.config.certificates) {
+    for (const cert of this.config.certificates) {
       const f = files.call(this.persister, cert.namespace, cert.spec.secretName);
       out.push({ name: cert.spec.secretName, kind: 'tls_certificate', certificateChainFile: f.certificateChainFile, privateKeyFile: f.privateKeyFile });
       // A `-cacert` validation context exists where ca.crt holds a CA: a self-signed CA,
@@ -103,32 +140,112 @@ export class IssuanceEngine implements ServerComponent {
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_not_ready', 'Issued certificates whose Ready condition is not True.', () => this.status().filter((c) => getCondition(c.status ?? { conditions: [] }, 'Ready')?.status !== 'True').length);
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_failing', 'Issued certificates whose last issuance attempt failed.', () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length);
     }
-    const { settings } = this.opts.config;
-    const slots = new IssuanceSlots(settings.maxConcurrentIssuances);
-    for (const cert of this.opts.config.certificates) {
-      const resource = this.issuerOf(cert);
-      const controller = new CertificateController(cert, resource, this.backendFor(resource), {
+    if (this.opts.resourceSource) {
+      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ component: 'issuance-resources' }));
+      this.source.start();
+    }
+    if (this.opts.leaderElection) {
+      this.leader = this.opts.leaderElection({
+        onStartedLeading: () => this.serialized(() => this.lead(true)),
+        onStoppedLeading: () => this.serialized(() => this.lead(false)),
+        logger: this.logger,
+      });
+      this.leader.start();
+      this.logger.info({ certificates: this.config.certificates.length, identity: this.leader.identity }, 'issuance engine started; issuing while it holds the leader lease');
+      return;
+    }
+    await this.serialized(() => this.lead(true));
+    this.logger.info({ certificates: this.controllers.size, issuers: this.config.issuers.size }, 'issuance engine started');
+  }
+
+  /** True when this replica issues: it holds the Lease, or there is no leader election. */
+  get issuing(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * New resources (custom resources changed): controllers whose Certificate or issuer
+   * changed are restarted, removed ones stopped, new ones started; persisted state stays.
+   */
+  replaceResources(resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>): Promise<void> {
+    return this.serialized(async () => {
+      this.config = { ...this.config, issuers: resources.issuers, certificates: resources.certificates };
+      if (this.leading) await this.reconcileControllers();
+    });
+  }
+
+  private serialized(fn: () => Promise<void>): Promise<void> {
+    const next = this.serial.then(fn);
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  private async lead(leading: boolean): Promise<void> {
+    this.leading = leading;
+    await this.reconcileControllers();
+  }
+
+  /** Makes the running controllers those of the current resources (none unless leading). */
+  private async reconcileControllers(): Promise<void> {
+    const wanted = new Map<string, { cert: CertificateResource; issuer: IssuerResource; key: string }>();
+    if (this.leading && !this.abort.signal.aborted) {
+      for (const cert of this.config.certificates) {
+        const issuer = this.issuerOf(cert);
+        wanted.set(cert.id, { cert, issuer, key: JSON.stringify([cert, issuer]) });
+      }
+    }
+    const stopping = [...this.controllers.keys()].filter((id) => wanted.get(id)?.key !== this.builtFrom.get(id));
+    for (const id of stopping) {
+      this.aborts.get(id)?.abort(new Error('issuance engine stopping'));
+      this.controllers.get(id)?.stop();
+    }
+    await Promise.all(stopping.map((id) => this.controllers.get(id)?.idle()));
+    for (const id of stopping) {
+      this.controllers.delete(id);
+      this.aborts.delete(id);
+      this.builtFrom.delete(id);
+      if (!wanted.has(id)) this.statuses.delete(id);
+    }
+    // A changed issuer gets a new backend; one still in use by a running controller is kept.
+    const inUse = new Set([...this.controllers.values()].map((c) => this.backendKey(c.certificate)));
+    for (const key of [...this.issuers.keys()]) if (!inUse.has(key)) this.issuers.delete(key);
+    const { settings } = this.config;
+    const started: CertificateController[] = [];
+    for (const [id, { cert, issuer, key }] of wanted) {
+      if (this.controllers.has(id)) continue;
+      const abort = new AbortController();
+      const controller = new CertificateController(cert, issuer, this.backendFor(issuer), {
         persister: this.persister,
         settings,
         now: this.opts.now ?? (() => new Date()),
         logger: this.logger.child({ certificate: cert.id }),
         hook: this.opts.hook,
-        signal: this.abort.signal,
+        signal: abort.signal,
         onStatus: (c, status) => this.statuses.set(c.id, status),
         onIssued: (c) => this.onIssued(c),
-        slots,
+        slots: this.slots,
       });
-      this.controllers.set(cert.id, controller);
+      this.controllers.set(id, controller);
+      this.aborts.set(id, abort);
+      this.builtFrom.set(id, key);
+      started.push(controller);
     }
-    for (const controller of this.controllers.values()) controller.trigger();
-    this.logger.info({ certificates: this.controllers.size, issuers: this.opts.config.issuers.size }, 'issuance engine started');
+    for (const controller of started) controller.trigger();
+  }
+
+  private backendKey(cert: CertificateResource): string {
+    const issuer = this.issuerOf(cert);
+    return issuerId(issuer.kind, issuer.name, issuer.namespace);
   }
 
   /** Aborts work in flight (persisted state stays for the next start) and waits for it to end. */
   async stop(): Promise<void> {
+    await this.source?.stop();
+    // The leader's stop waits for onStoppedLeading (the controllers) before releasing.
+    if (this.leader) await this.leader.stop();
     this.abort.abort(new Error('issuance engine stopping'));
-    for (const c of this.controllers.values()) c.stop();
-    await Promise.all([...this.controllers.values()].map((c) => c.idle()));
+    await this.serialized(() => this.lead(false));
+    this.opts.onStopped?.();
   }
 
   readiness(): Readiness {
@@ -153,7 +270,7 @@ export class IssuanceEngine implements ServerComponent {
   }
 
   status(): CertificateReport[] {
-    return this.opts.config.certificates.map((c) => ({
+    return this.config.certificates.map((c) => ({
       namespace: c.namespace,
       name: c.name,
       secretName: c.spec.secretName,
@@ -189,7 +306,7 @@ export class IssuanceEngine implements ServerComponent {
 
   private issuerOf(cert: CertificateResource): IssuerResource {
     const ref = cert.spec.issuerRef;
-    const issuer = this.opts.config.issuers.get(issuerId(ref.kind, ref.name, cert.namespace));
+    const issuer = this.config.issuers.get(issuerId(ref.kind, ref.name, cert.namespace));
     if (!issuer) throw new Error(`unresolved issuerRef of ${cert.id}`); // parseIssuanceConfig checked it
     return issuer;
   }
@@ -209,7 +326,7 @@ export class IssuanceEngine implements ServerComponent {
         backend = new AcmeIssuer(resource as IssuerResource & { spec: { type: 'acme' } }, {
           persister: this.persister,
           http01: this.http01,
-          poll: this.opts.config.settings.acme,
+          poll: this.config.settings.acme,
           logger: this.logger.child({ issuer: id }),
           hook: this.opts.hook,
         });
@@ -224,8 +341,47 @@ function isSettled(outcome: Outcome | undefined): boolean {
   return outcome === 'failed' || outcome === 'denied' || outcome === 'backing-off';
 }
 
-/** The component for a server config with an `issuance:` section (see src/components.ts). */
+/**
+ * The component for a server config with an `issuance:` section (see src/components.ts).
+ * Persistence `kubernetes` (the default when the config has a `kubernetes:` section):
+ * Secrets through the same API server connection settings, and leader election on a
+ * Lease unless `leaderElection.enabled: false`.
+ */
 export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
-  const parsed = parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name) });
-  return new IssuanceEngine({ config: parsed, dataDir: config.dataDir });
+  const parsed = parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined });
+  if (parsed.persistence !== 'kubernetes') return new IssuanceEngine({ config: parsed, dataDir: config.dataDir });
+  const kube = parseKubernetesConfig(config.kubernetes);
+  let client: KubeClient | undefined;
+  // Connected at the first call, which comes after start: constructors do no I/O.
+  const connect = (): KubeClient => {
+    client ??= new KubeClient(loadKubeConnection(kube.kubeconfig ? { kubeconfig: kube.kubeconfig, ...(kube.context ? { context: kube.context } : {}) } : {}), { requestTimeoutMs: kube.requestTimeoutMs });
+    return client;
+  };
+  const election = parsed.leaderElection;
+  return new IssuanceEngine({
+    config: parsed,
+    dataDir: config.dataDir,
+    persister: parsed.customResources ? new CustomResourcePersister(connect) : new KubernetesSecretPersister(connect),
+    ...(parsed.customResources
+      ? {
+          resourceSource: (apply, logger) =>
+            new CustomResourceSource({ client: connect, kubernetes: kube, parse: parsed.customResources!, onResources: apply, logger }),
+        }
+      : {}),
+    ...(election
+      ? {
+          leaderElection: (callbacks) =>
+            new LeaderLease({
+              client: connect,
+              namespace: election.namespace,
+              name: election.leaseName,
+              ...(election.identity ? { identity: election.identity } : {}),
+              leaseDurationMs: election.leaseDurationMs,
+              renewDeadlineMs: election.renewDeadlineMs,
+              ...callbacks,
+            }),
+        }
+      : {}),
+    onStopped: () => client?.close(),
+  });
 }

@@ -9,8 +9,22 @@
 //     renewalJitter: 0.1
 //     maxConcurrentIssuances: 5
 //     acme: { pollInterval: 1s, maxPollInterval: 10s, timeout: 10m }
+//     persistence: kubernetes       # or files; default kubernetes when the config has a
+//                                   # `kubernetes:` section, else files (the data directory)
+//     leaderElection:               # Kubernetes persistence only: one replica issues
+//       enabled: true               # default true
+//       namespace: envoy-sds        # default $POD_NAMESPACE, else the pod's ServiceAccount
+//                                   # namespace, else "default"
+//       leaseName: envoy-sds-issuance
+//       identity: pod-a             # default $POD_NAME, else <hostname>-<pid>
+//       leaseDuration: 15s
+//       renewDeadline: 10s          # default 2/3 of leaseDuration; renewals every half of it
+//     customResources: true         # Kubernetes persistence only: Issuers, ClusterIssuers and
+//                                   # Certificates are read (and watched) from the API server as
+//                                   # envoy-sds.io/v1alpha1 custom resources (deploy/crds/), and
+//                                   # each Certificate's status goes to its status subresource
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
@@ -31,10 +45,27 @@ export interface IssuanceSettings {
   acme: { pollIntervalMs: number; maxPollIntervalMs: number; timeoutMs: number };
 }
 
+export interface LeaderElectionConfig {
+  namespace: string;
+  leaseName: string;
+  identity?: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+}
+
 export interface IssuanceConfig {
   issuers: Map<string, IssuerResource>;
   certificates: CertificateResource[];
   settings: IssuanceSettings;
+  /** Where issued Secrets and the engine's state go. */
+  persistence: 'files' | 'kubernetes';
+  /** Kubernetes persistence with leader election on (the default there). */
+  leaderElection?: LeaderElectionConfig;
+  /**
+   * Set when the resources are custom resources read from the API server (then `issuers`
+   * and `certificates` start empty): what parsing them needs.
+   */
+  customResources?: { clusterResourceNamespace: string; baseDir: string };
 }
 
 export const DEFAULT_SETTINGS: IssuanceSettings = {
@@ -50,12 +81,14 @@ export interface IssuanceConfigContext {
   baseDir: string;
   /** SDS names already bound in the config file (`secrets:`), which issued certificates must not reuse. */
   reservedNames?: readonly string[];
+  /** The config has a `kubernetes:` section: persistence defaults to kubernetes. */
+  kubernetes?: boolean;
 }
 
 export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): IssuanceConfig {
   const at = 'issuance';
   const section = obj(raw ?? {}, at);
-  known(section, at, ['resources', 'resourceFiles', 'clusterResourceNamespace', 'backoff', 'renewalJitter', 'maxConcurrentIssuances', 'acme']);
+  known(section, at, ['resources', 'resourceFiles', 'clusterResourceNamespace', 'backoff', 'renewalJitter', 'maxConcurrentIssuances', 'acme', 'persistence', 'leaderElection', 'customResources']);
   const clusterResourceNamespace = optStr(section['clusterResourceNamespace'], `${at}.clusterResourceNamespace`) ?? 'cert-manager';
 
   const objects: Array<{ doc: unknown; at: string }> = [];
@@ -79,6 +112,45 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     });
   });
 
+  const persistence = parsePersistence(section, at, ctx.kubernetes === true);
+  const { issuers, certificates } = parseIssuanceResources(objects, { ...ctx, clusterResourceNamespace, namespacedSecretNames: persistence === 'kubernetes' });
+  const leaderElection = persistence === 'kubernetes' ? parseLeaderElection(section['leaderElection'], `${at}.leaderElection`) : undefined;
+  if (persistence === 'files' && section['leaderElection'] !== undefined) throw new ConfigError(`${at}.leaderElection`, 'needs persistence: kubernetes (replicas share issued Secrets only through Kubernetes)');
+  const cr = section['customResources'];
+  if (cr !== undefined && typeof cr !== 'boolean') throw new ConfigError(`${at}.customResources`, 'must be true or false');
+  if (cr === true) {
+    if (persistence !== 'kubernetes') throw new ConfigError(`${at}.customResources`, 'needs persistence: kubernetes');
+    if (objects.length > 0) throw new ConfigError(`${at}.customResources`, 'resources come from the API server: remove resources and resourceFiles');
+  }
+  return {
+    issuers,
+    certificates,
+    settings: parseSettings(section, at),
+    persistence,
+    ...(leaderElection ? { leaderElection } : {}),
+    ...(cr === true ? { customResources: { clusterResourceNamespace, baseDir: ctx.baseDir } } : {}),
+  };
+}
+
+/** One resource document and where it came from (for error paths). */
+export interface ResourceDocument {
+  doc: unknown;
+  at: string;
+}
+
+/**
+ * Issuers, ClusterIssuers and Certificates from k8s-style documents (a config file's, or
+ * custom resources read from the API server), with every reference and SDS name checked.
+ */
+export function parseIssuanceResources(
+  objects: readonly ResourceDocument[],
+  ctx: IssuanceConfigContext & {
+    clusterResourceNamespace: string;
+    /** Kubernetes persistence: Secrets (and SDS names) are per namespace, and `secrets:` names do not collide. */
+    namespacedSecretNames?: boolean;
+  },
+): { issuers: Map<string, IssuerResource>; certificates: CertificateResource[] } {
+  const { clusterResourceNamespace } = ctx;
   const issuers = new Map<string, IssuerResource>();
   const certificates: CertificateResource[] = [];
   const certIds = new Set<string>();
@@ -122,7 +194,7 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
   // References and SDS names are checked once every object is read: an Issuer may
   // follow the Certificates that use it in a file.
   const sdsNames = new Map<string, string>();
-  for (const name of ctx.reservedNames ?? []) sdsNames.set(name, `secrets entry "${name}"`);
+  if (!ctx.namespacedSecretNames) for (const name of ctx.reservedNames ?? []) sdsNames.set(name, `secrets entry "${name}"`);
   for (const cert of certificates) {
     const p = `Certificate ${cert.id}`;
     const ref = cert.spec.issuerRef;
@@ -142,15 +214,43 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
         throw new ConfigError(`${p}.spec.commonName`, 'for an ACME issuer the commonName must also be listed in dnsNames');
       }
     }
-    for (const name of [cert.spec.secretName, caSecretName(cert.spec.secretName)]) {
+    const sdsName = (name: string) => (ctx.namespacedSecretNames ? `${cert.namespace}/${name}` : name);
+    for (const name of [cert.spec.secretName, caSecretName(cert.spec.secretName)].map(sdsName)) {
       const other = sdsNames.get(name);
       if (other) throw new ConfigError(`${p}.spec.secretName`, `SDS name "${name}" is already used by ${other}`);
     }
-    sdsNames.set(cert.spec.secretName, `Certificate ${cert.id}`);
-    sdsNames.set(caSecretName(cert.spec.secretName), `Certificate ${cert.id}`);
+    sdsNames.set(sdsName(cert.spec.secretName), `Certificate ${cert.id}`);
+    sdsNames.set(sdsName(caSecretName(cert.spec.secretName)), `Certificate ${cert.id}`);
   }
 
-  return { issuers, certificates, settings: parseSettings(section, at) };
+  return { issuers, certificates };
+}
+
+function parsePersistence(section: Doc, at: string, kubernetes: boolean): 'files' | 'kubernetes' {
+  const p = optStr(section['persistence'], `${at}.persistence`) ?? (kubernetes ? 'kubernetes' : 'files');
+  if (p !== 'files' && p !== 'kubernetes') throw new ConfigError(`${at}.persistence`, `must be "files" or "kubernetes" (got "${p}")`);
+  if (p === 'kubernetes' && !kubernetes) throw new ConfigError(`${at}.persistence`, 'kubernetes persistence needs a `kubernetes:` section (the API server to write to)');
+  return p;
+}
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function parseLeaderElection(raw: unknown, at: string): LeaderElectionConfig | undefined {
+  const o = optObj(raw, at) ?? {};
+  known(o, at, ['enabled', 'namespace', 'leaseName', 'identity', 'leaseDuration', 'renewDeadline']);
+  if (o['enabled'] !== undefined && typeof o['enabled'] !== 'boolean') throw new ConfigError(`${at}.enabled`, 'must be true or false');
+  if (o['enabled'] === false) return undefined;
+  // The Lease lives beside the replicas: RBAC grants Leases in their own namespace only.
+  const namespace =
+    optStr(o['namespace'], `${at}.namespace`) ??
+    (process.env['POD_NAMESPACE'] || (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : '') || 'default');
+  const leaseName = optStr(o['leaseName'], `${at}.leaseName`) ?? 'envoy-sds-issuance';
+  const identity = optStr(o['identity'], `${at}.identity`);
+  const leaseDurationMs = o['leaseDuration'] !== undefined ? positiveDuration(o['leaseDuration'], `${at}.leaseDuration`) : 15_000;
+  if (leaseDurationMs < 1000 || leaseDurationMs % 1000 !== 0) throw new ConfigError(`${at}.leaseDuration`, 'must be whole seconds, at least 1s (the Lease records seconds)');
+  const renewDeadlineMs = o['renewDeadline'] !== undefined ? positiveDuration(o['renewDeadline'], `${at}.renewDeadline`) : Math.floor((leaseDurationMs * 2) / 3);
+  if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`${at}.renewDeadline`, 'must be shorter than leaseDuration (the leader steps down before others may take over)');
+  return { namespace, leaseName, leaseDurationMs, renewDeadlineMs, ...(identity ? { identity } : {}) };
 }
 
 function parseSettings(section: Doc, at: string): IssuanceSettings {

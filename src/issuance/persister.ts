@@ -32,6 +32,22 @@ export interface SecretFiles {
   caFile: string;
 }
 
+/**
+ * writeSecret refused: the Secret already holds this revision or a later one: another writer issued
+ * first (a persister that can see concurrent writers throws it; the controller then looks again).
+ */
+export class SecretSupersededError extends Error {
+  readonly code = 'SECRET_SUPERSEDED';
+  constructor(
+    readonly secret: string,
+    readonly held: number,
+    readonly attempted: number,
+  ) {
+    super(`Secret ${secret} already holds revision ${held}; revision ${attempted} is not written over it`);
+    this.name = 'SecretSupersededError';
+  }
+}
+
 export interface CertificatePersister {
   /** Undefined when the Secret does not exist (or holds no data). */
   readSecret(namespace: string, name: string): Promise<PersistedSecret | undefined>;

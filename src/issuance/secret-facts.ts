@@ -28,6 +28,11 @@ export const ANNOTATIONS = {
   certificateName: 'envoy-sds.io/certificate-name',
   /** Hash of the request fields (see requestHash) the certificate was issued for. */
   requestHash: 'envoy-sds.io/request-hash',
+  /**
+   * The Certificate's status.revision this Secret was issued as: a writer never puts a
+   * revision over an equal or later one (see kubernetes-secret-persister.ts).
+   */
+  revision: 'envoy-sds.io/revision',
 } as const;
 
 export interface SecretFacts {

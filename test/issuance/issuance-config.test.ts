@@ -123,4 +123,21 @@ describe('issuance config', () => {
     assert.equal(parseGoDuration('5 m'), undefined);
     assert.equal(parseGoDuration(''), undefined);
   });
+  test('persistence: files without a kubernetes section, kubernetes with one (leader election on by default)', () => {
+    const k8s = (extra: Record<string, unknown>) => parseIssuanceConfig({ resources: [selfSigned], ...extra }, { baseDir: process.cwd(), kubernetes: true });
+    assert.equal(parse([selfSigned]).persistence, 'files');
+    assert.equal(parse([selfSigned]).leaderElection, undefined);
+    const auto = k8s({ leaderElection: { namespace: 'envoy-sds' } });
+    assert.equal(auto.persistence, 'kubernetes');
+    assert.deepEqual(auto.leaderElection, { namespace: 'envoy-sds', leaseName: 'envoy-sds-issuance', leaseDurationMs: 15_000, renewDeadlineMs: 10_000 });
+    assert.equal(k8s({ leaderElection: { enabled: false } }).leaderElection, undefined);
+    assert.equal(k8s({ persistence: 'files' }).persistence, 'files');
+    const short = k8s({ leaderElection: { namespace: 'n', identity: 'pod-a', leaseDuration: '2s', renewDeadline: '1s' } }).leaderElection;
+    assert.deepEqual(short, { namespace: 'n', leaseName: 'envoy-sds-issuance', identity: 'pod-a', leaseDurationMs: 2000, renewDeadlineMs: 1000 });
+    rejects(() => parse([selfSigned], { persistence: 'kubernetes' }), 'issuance.persistence', /needs a `kubernetes:` section/);
+    rejects(() => parse([selfSigned], { persistence: 'etcd' }), 'issuance.persistence', /must be "files" or "kubernetes"/);
+    rejects(() => parse([selfSigned], { leaderElection: {} }), 'issuance.leaderElection', /needs persistence: kubernetes/);
+    rejects(() => k8s({ leaderElection: { leaseDuration: '2s', renewDeadline: '2s' } }), 'issuance.leaderElection.renewDeadline', /shorter than leaseDuration/);
+    rejects(() => k8s({ leaderElection: { leaseDuration: '1500ms' } }), 'issuance.leaderElection.leaseDuration', /whole seconds/);
+  });
 });

@@ -11,7 +11,12 @@ import { promisify } from 'node:util';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/config/server-config.js';
 import { parseKubernetesConfig } from '../../src/kubernetes/kubernetes-config.js';
-import { clusterOrSkip, KubeAdmin } from './kube-test-env.js';
+import { parseIssuanceConfig } from '../../src/issuance/issuance-config.js';
+import { KubeApiError } from '../../src/kubernetes/kube-errors.js';
+import { clusterOrSkip, eventually, KubeAdmin } from './kube-test-env.js';
+
+/** Custom resources in the shape of deploy/crds/, for the CRDs' dry run. */
+const SAMPLE_RESOURCES = 'test/fixtures/issuance/custom-resources.yaml';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
 
@@ -40,7 +45,7 @@ function collectionOf(o: Obj): string {
   const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
   const plural = o.kind === 'NetworkPolicy' ? 'networkpolicies' : `${o.kind.toLowerCase()}s`;
   const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
-  const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind);
+  const clusterScoped = ['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'ClusterIssuer'].includes(o.kind);
   return clusterScoped ? `${base}/${plural}` : `${base}/namespaces/${o.metadata.namespace}/${plural}`;
 }
 
@@ -56,6 +61,16 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
   // The namespaces must exist for namespaced objects to be dry-run in them: create them
   // for real from the manifests (labels included: Pod Security "restricted").
   for (const ns of all().filter((o) => o.kind === 'Namespace')) await admin.create('/api/v1/namespaces', ns, true);
+  // Likewise the CRDs, for custom resources to be dry-run against them: created for real,
+  // then awaited until Established (their REST endpoints are served).
+  const crds = all().filter((o) => o.kind === 'CustomResourceDefinition');
+  for (const crd of crds) await admin.create(collectionOf(crd), crd, true);
+  for (const crd of crds) {
+    await eventually(async () => {
+      const got = await admin.client.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>('GET', `${collectionOf(crd)}/${crd.metadata.name}`);
+      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+    }, 20_000, `CRD ${crd.metadata.name} established`);
+  }
 
   await t.test('every manifest is accepted by the API server (--dry-run=server)', async () => {
     const files = manifestFiles();
@@ -73,6 +88,39 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
         await admin.client.request('POST', collectionOf(o), { body: o, query: { dryRun: 'All' } });
       }
     }
+  });
+
+  await t.test('the CRDs define Issuer, ClusterIssuer and Certificate of envoy-sds.io/v1alpha1 with a status subresource', () => {
+    const crds = all().filter((o) => o.kind === 'CustomResourceDefinition') as Array<Obj & { spec: { group: string; scope: string; names: { kind: string }; versions: Array<{ name: string; subresources?: { status?: unknown } }> } }>;
+    assert.deepEqual(crds.map((c) => [c.spec.names.kind, c.spec.scope]).sort(), [['Certificate', 'Namespaced'], ['ClusterIssuer', 'Cluster'], ['Issuer', 'Namespaced']]);
+    for (const c of crds) {
+      assert.equal(c.spec.group, 'envoy-sds.io');
+      assert.deepEqual(c.spec.versions.map((v) => v.name), ['v1alpha1']);
+      assert.ok(c.spec.versions[0]!.subresources?.status, `${c.metadata.name}: status subresource`);
+    }
+  });
+
+  await t.test('sample custom resources pass a server-side dry run against the CRDs, and the engine parses the same file', async () => {
+    const samples = objectsOf(SAMPLE_RESOURCES);
+    assert.deepEqual([...new Set(samples.map((o) => o.kind))].sort(), ['Certificate', 'ClusterIssuer', 'Issuer']);
+    for (const o of samples) await admin.client.request('POST', collectionOf(o), { body: o, query: { dryRun: 'All' } });
+    // The schema has teeth: a field the engine does not know, or a value it refuses, is refused.
+    const cert = samples.find((o) => o.kind === 'Certificate')!;
+    const spec = cert['spec'] as Record<string, unknown>;
+    for (const bad of [{ ...spec, privateKey: { algorithm: 'DSA' } }, { ...spec, secretName: undefined }]) {
+      await assert.rejects(
+        admin.client.request('POST', collectionOf(cert), { body: { ...cert, spec: bad }, query: { dryRun: 'All' } }),
+        (err: unknown) => err instanceof KubeApiError && err.status === 422,
+      );
+    }
+    const issuer = samples.find((o) => o.kind === 'Issuer')!;
+    await assert.rejects(
+      admin.client.request('POST', collectionOf(issuer), { body: { ...issuer, spec: { ca: { secretName: 'x' }, selfSigned: {} } }, query: { dryRun: 'All' } }),
+      (err: unknown) => err instanceof KubeApiError && err.status === 422,
+      'exactly one issuer type',
+    );
+    const parsed = parseIssuanceConfig({ resourceFiles: [SAMPLE_RESOURCES] }, { baseDir: process.cwd() });
+    assert.equal(parsed.certificates.length, samples.filter((o) => o.kind === 'Certificate').length);
   });
 
   await t.test('the pods satisfy Pod Security "restricted" of their namespaces (non-root, read-only root)', async () => {
