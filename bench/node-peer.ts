@@ -1,0 +1,222 @@
+/**
+ * Our server in bench mode, the counterpart of bench/go/peer (sds-peer): the real
+ * server (startServer, all of main.ts's wiring) on a TCP address, holding N secrets
+ * bench-0 .. bench-(N-1) of the Go peer's shape, plus the control HTTP endpoint that
+ * bench/go/load (sds-load) drives (contract: bench/go/README.md):
+ *
+ *   POST /rotate?names=all|bench-3[,bench-4...]
+ *     -> {"updatedAtUnixNano": "<epoch ns>", "updateDurationNanos", "names", "generation"}
+ *   GET  /stats[?gc=1]
+ *     -> {"rssBytes", "heapInuse", "streams", ...}
+ *
+ * Prints `LISTENING <addr>` and `CONTROL <addr>` on stdout; logs (the server's own,
+ * at --log-level, default info as in production) go to stderr.
+ *
+ *   node --expose-gc dist/bench/node-peer.js [--secrets 10000] [--addr 127.0.0.1:0]
+ *        [--control 127.0.0.1:0] [--log-level info]
+ *
+ * Run with --expose-gc so that GET /stats?gc=1 can run a full GC first, as the Go
+ * peer runs runtime.GC().
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { parseConfig } from '../src/config/server-config.js';
+import { startServer, type RunningServer } from '../src/main.js';
+import { createLogger } from '../src/observability/logger.js';
+import type { TlsCertificateMaterial } from '../src/store/secret-material.js';
+import { newMaterialSets, type Material } from './materials.js';
+
+interface PeerOptions {
+  secrets: number;
+  addr: string;
+  control: string;
+  logLevel: string;
+}
+
+function options(): PeerOptions {
+  const { values } = parseArgs({
+    options: {
+      secrets: { type: 'string', default: '10000' },
+      addr: { type: 'string', default: '127.0.0.1:0' },
+      control: { type: 'string', default: '127.0.0.1:0' },
+      'log-level': { type: 'string', default: 'info' },
+    },
+    strict: true,
+  });
+  const secrets = Number(values.secrets);
+  if (!Number.isInteger(secrets) || secrets < 1) throw new Error('--secrets must be an integer >= 1');
+  return { secrets, addr: values.addr, control: values.control, logLevel: values['log-level'] };
+}
+
+/**
+ * Wall-clock epoch nanoseconds with sub-millisecond resolution (Date.now() has
+ * only milliseconds): a millisecond edge of the wall clock paired with the
+ * monotonic clock, once. The load client compares it with Go's time.Now().
+ */
+function wallClockNs(): () => bigint {
+  const start = Date.now();
+  let ms = start;
+  let hr = process.hrtime.bigint();
+  while (ms === start) {
+    ms = Date.now();
+    hr = process.hrtime.bigint();
+  }
+  const base = BigInt(ms) * 1_000_000n - hr;
+  return () => base + process.hrtime.bigint();
+}
+
+class Peer {
+  private generation = 0;
+  private readonly nowNs = wallClockNs();
+
+  constructor(
+    private readonly server: RunningServer,
+    private readonly names: readonly string[],
+    private readonly sets: readonly Material[],
+  ) {}
+
+  material(generation: number): TlsCertificateMaterial {
+    const m = this.sets[generation % this.sets.length]!;
+    // A new object per secret, as the Go peer builds a new Secret per name.
+    return { kind: 'tls_certificate', certificateChain: m.chainPem, privateKey: m.keyPem };
+  }
+
+  load(): void {
+    for (const name of this.names) this.put(name, this.material(0));
+  }
+
+  private put(name: string, material: TlsCertificateMaterial): void {
+    const r = this.server.store.put(name, material, { source: 'test', ref: name });
+    if (r.outcome === 'rejected') throw new Error(`store refused ${name}: ${r.code} ${r.error.message}`);
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://control');
+    try {
+      if (url.pathname === '/rotate') return this.rotate(req, url, res);
+      if (url.pathname === '/stats') return this.stats(url, res);
+      text(res, 404, 'not found');
+    } catch (err) {
+      text(res, 500, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private rotate(req: IncomingMessage, url: URL, res: ServerResponse): void {
+    if (req.method !== 'POST') return text(res, 405, 'POST only');
+    const arg = url.searchParams.get('names') ?? '';
+    if (arg === '') return text(res, 400, 'names=all or names=bench-0[,bench-1...] required');
+    let names: readonly string[];
+    if (arg === 'all') names = this.names;
+    else {
+      const list: string[] = [];
+      for (const n of arg.split(',')) {
+        const m = /^bench-(0|[1-9]\d*)$/.exec(n);
+        if (!m || Number(m[1]) >= this.names.length) return text(res, 404, `unknown secret ${JSON.stringify(n)}`);
+        list.push(n);
+      }
+      names = list;
+    }
+    const gen = this.generation + 1;
+    // Build the new materials first: t0 covers only the store updates (and the pushes
+    // they trigger), as for a store fed by a watcher.
+    const materials = names.map(() => this.material(gen));
+    const startNs = this.nowNs();
+    const h0 = process.hrtime.bigint();
+    for (let i = 0; i < names.length; i++) this.put(names[i]!, materials[i]!);
+    const h1 = process.hrtime.bigint();
+    this.generation = gen;
+    json(res, {
+      updatedAtUnixNano: startNs.toString(),
+      updateDurationNanos: Number(h1 - h0),
+      names: names.length,
+      generation: gen,
+    });
+  }
+
+  private stats(url: URL, res: ServerResponse): void {
+    if (url.searchParams.get('gc') === '1') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+    }
+    const m = process.memoryUsage();
+    json(res, {
+      rssBytes: m.rss,
+      heapInuse: m.heapUsed,
+      // Node extras (Go has no equivalent): V8 heap reserved, memory held by
+      // Buffers/ArrayBuffers outside the V8 heap.
+      heapTotal: m.heapTotal,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      streams: this.server.registry.size,
+      gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function' ? 1 : 0,
+    });
+  }
+}
+
+function json(res: ServerResponse, body: unknown): void {
+  const s = `${JSON.stringify(body)}\n`;
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) });
+  res.end(s);
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain' });
+  res.end(`${body}\n`);
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const sets = await newMaterialSets(2);
+  const config = parseConfig(
+    {
+      grpc: { tcp: { address: o.addr } },
+      http: null,
+      authorization: { rules: [{ identities: ['loopback'], names: ['*'] }] },
+      logLevel: o.logLevel,
+      drainSeconds: 1,
+    },
+    process.cwd(),
+  );
+  // Production logs to stdout through pino's own destination; here stdout carries the
+  // LISTENING/CONTROL lines, so the same destination writes to stderr instead.
+  const logger = createLogger({
+    level: o.logLevel,
+    destination: pino.destination({ dest: 2, sync: true }) as unknown as NodeJS.WritableStream,
+  });
+  const server = await startServer(config, { logger });
+  const names = Array.from({ length: o.secrets }, (_, i) => `bench-${i}`);
+  const peer = new Peer(server, names, sets);
+  peer.load();
+
+  const control = createServer((req, res) => peer.handle(req, res));
+  const [host, port] = splitHostPort(o.control);
+  await new Promise<void>((resolve, reject) => {
+    control.once('error', reject);
+    control.listen(port, host, () => resolve());
+  });
+  const ca = control.address() as AddressInfo;
+  process.stdout.write(`LISTENING ${server.grpcAddress ?? ''}\nCONTROL ${ca.address}:${ca.port}\n`);
+  process.stderr.write(
+    `sds-node-peer: ${names.length} secrets, chain ${sets[0]!.chainPem.length} B + key ${sets[0]!.keyPem.length} B PEM, ` +
+      `pid ${process.pid}, gc ${typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'exposed' : 'not exposed'}\n`,
+  );
+
+  // Exit at once on a signal (the load client is gone by then; draining 10k streams
+  // measures nothing). process.exit() still writes a --cpu-prof profile.
+  const quit = (): never => process.exit(0);
+  process.on('SIGTERM', quit);
+  process.on('SIGINT', quit);
+}
+
+function splitHostPort(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+  return [host, Number(address.slice(i + 1))];
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sds-node-peer: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
