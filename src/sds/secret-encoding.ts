@@ -1,7 +1,6 @@
 import type { StoredSecret } from '../store/secret-material.js';
-import { sdsType } from './protos.js';
 import { SECRET_TYPE_URL } from './type-urls.js';
-import { bytesField, stringField } from './wire.js';
+import { bytesField, messageField, stringField } from './wire.js';
 
 /** Pre-encoded pieces of the responses that carry one (secret, version). */
 export interface EncodedSecret {
@@ -29,42 +28,38 @@ export function encodeSecret(secret: StoredSecret): EncodedSecret {
 
 /** type_url is field 4 in both DiscoveryResponse and DeltaDiscoveryResponse. */
 export const TYPE_URL_FIELD = stringField(4, SECRET_TYPE_URL);
+/** google.protobuf.Any.type_url is field 1. */
+const TYPE_URL_IN_ANY = stringField(1, SECRET_TYPE_URL);
 
 function build(secret: StoredSecret): EncodedSecret {
   const secretBytes = encodeSecretMessage(secret);
-  const any = Buffer.concat([stringField(1, SECRET_TYPE_URL), bytesField(2, secretBytes)]);
+  const any = Buffer.concat([TYPE_URL_IN_ANY, bytesField(2, secretBytes)]);
+  // DiscoveryResponse.resources and Resource.resource are both field 2: one encoding.
   const sotwResourceField = bytesField(2, any);
-  const resource = Buffer.concat([
-    stringField(3, secret.name),
-    stringField(1, secret.version),
-    bytesField(2, any),
-  ]);
   return {
     name: secret.name,
     version: secret.version,
     sotwResourceField,
     sotwBody: Buffer.concat([stringField(1, secret.version), sotwResourceField, TYPE_URL_FIELD]),
-    deltaResourceField: bytesField(2, resource),
+    deltaResourceField: messageField(2, [stringField(3, secret.name), stringField(1, secret.version), sotwResourceField]),
   };
 }
 
-/** The envoy.extensions.transport_sockets.tls.v3.Secret message for a stored secret. */
-export function secretMessage(secret: StoredSecret): Record<string, unknown> {
+/**
+ * The envoy.extensions.transport_sockets.tls.v3.Secret message, encoded by hand (field
+ * numbers from proto/; every DataSource sets inline_bytes, field 2, so Envoy never sees
+ * one without a specifier).
+ */
+function encodeSecretMessage(secret: StoredSecret): Buffer {
+  const inline = (text: string | Buffer) => bytesField(2, typeof text === 'string' ? Buffer.from(text) : text);
   const m = secret.material;
+  const name = stringField(1, secret.name);
   if (m.kind === 'tls_certificate') {
-    const tls: Record<string, unknown> = {
-      certificate_chain: { inline_bytes: Buffer.from(m.certificateChain) },
-      private_key: { inline_bytes: Buffer.from(m.privateKey) },
-    };
-    if (m.ocspStaple && m.ocspStaple.length > 0) tls['ocsp_staple'] = { inline_bytes: m.ocspStaple };
-    return { name: secret.name, tls_certificate: tls };
+    const tls = [bytesField(1, inline(m.certificateChain)), bytesField(2, inline(m.privateKey))];
+    if (m.ocspStaple && m.ocspStaple.length > 0) tls.push(bytesField(4, inline(m.ocspStaple)));
+    return Buffer.concat([name, messageField(2, tls)]);
   }
-  const vc: Record<string, unknown> = { trusted_ca: { inline_bytes: Buffer.from(m.trustedCa) } };
-  if (m.crl) vc['crl'] = { inline_bytes: Buffer.from(m.crl) };
-  return { name: secret.name, validation_context: vc };
-}
-
-function encodeSecretMessage(secret: StoredSecret): Uint8Array {
-  const Secret = sdsType('envoy.extensions.transport_sockets.tls.v3.Secret');
-  return Secret.encode(Secret.fromObject(secretMessage(secret))).finish();
+  const vc = [bytesField(1, inline(m.trustedCa))];
+  if (m.crl) vc.push(bytesField(7, inline(m.crl)));
+  return Buffer.concat([name, messageField(4, vc)]);
 }
