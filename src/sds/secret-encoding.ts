@@ -20,7 +20,7 @@ const cache = new WeakMap<StoredSecret, EncodedSecret>();
 export function encodeSecret(secret: StoredSecret): EncodedSecret {
   let encoded = cache.get(secret);
   if (!encoded) {
-    encoded = build(secret);
+    encoded = new Encoded(secret);
     cache.set(secret, encoded);
   }
   return encoded;
@@ -31,18 +31,27 @@ export const TYPE_URL_FIELD = stringField(4, SECRET_TYPE_URL);
 /** google.protobuf.Any.type_url is field 1. */
 const TYPE_URL_IN_ANY = stringField(1, SECRET_TYPE_URL);
 
-function build(secret: StoredSecret): EncodedSecret {
-  const secretBytes = encodeSecretMessage(secret);
-  const any = Buffer.concat([TYPE_URL_IN_ANY, bytesField(2, secretBytes)]);
-  // DiscoveryResponse.resources and Resource.resource are both field 2: one encoding.
-  const sotwResourceField = bytesField(2, any);
-  return {
-    name: secret.name,
-    version: secret.version,
-    sotwResourceField,
-    sotwBody: Buffer.concat([stringField(1, secret.version), sotwResourceField, TYPE_URL_FIELD]),
-    deltaResourceField: messageField(2, [stringField(3, secret.name), stringField(1, secret.version), sotwResourceField]),
-  };
+class Encoded implements EncodedSecret {
+  readonly name: string;
+  readonly version: string;
+  readonly sotwResourceField: Buffer;
+  readonly sotwBody: Buffer;
+  #delta: Buffer | undefined;
+
+  constructor(secret: StoredSecret) {
+    this.name = secret.name;
+    this.version = secret.version;
+    const any = Buffer.concat([TYPE_URL_IN_ANY, bytesField(2, encodeSecretMessage(secret))]);
+    this.sotwResourceField = bytesField(2, any);
+    this.sotwBody = Buffer.concat([stringField(1, secret.version), this.sotwResourceField, TYPE_URL_FIELD]);
+  }
+
+  /** Built on first use: most deployments use one protocol, not both. */
+  get deltaResourceField(): Buffer {
+    // DiscoveryResponse.resources and Resource.resource are both field 2: one encoding.
+    this.#delta ??= messageField(2, [stringField(3, this.name), stringField(1, this.version), this.sotwResourceField]);
+    return this.#delta;
+  }
 }
 
 /**

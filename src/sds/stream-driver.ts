@@ -215,7 +215,7 @@ export abstract class StreamDriver<Req, S extends Session> {
     if (this.closed || (secrets.length === 0 && removed.length === 0)) return;
     const bytes = this.encodePush(secrets, removed);
     this.deps.metrics.pushes.inc({ protocol: this.protocol }, secrets.length);
-    if (this.log.isLevelEnabled('debug')) {
+    if (this.deps.logger.isLevelEnabled('debug')) {
       this.log.debug(
         { node: this.session?.status.node?.id, secrets: secrets.map((s) => `${s.name}@${s.version}`), removed },
         'push',
