@@ -1,9 +1,7 @@
 // Shared setup of the Kubernetes tests: a real kube-apiserver (test/harness), an admin
 // client, and the SDS server with its `kubernetes:` section pointed at that API server.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { KubeBinariesNotFoundError, startKubeCluster, type KubeCluster, type KubeClusterOptions } from '../harness/kube-cluster.js';
@@ -11,7 +9,6 @@ import { KubeClient } from '../../src/kubernetes/kube-client.js';
 import { fromKubeconfig } from '../../src/kubernetes/kube-connection.js';
 import { KubeApiError } from '../../src/kubernetes/kube-errors.js';
 import { FakeEnvoy } from '../support/fake-envoy.js';
-import type { Pair } from '../support/openssl-certs.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
 
 export const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -205,22 +202,7 @@ export async function eventually(fn: () => Promise<boolean> | boolean, timeoutMs
   }
 }
 
-/** A client certificate with this SAN (e.g. URI:spiffe://...), signed by `ca`, made with openssl. */
-export function clientCertificate(ca: Pair, san: string): Pair {
-  const d = mkdtempSync(join(tmpdir(), 'sds-k8s-client-'));
-  try {
-    writeFileSync(join(d, 'ca.crt'), ca.certPem);
-    writeFileSync(join(d, 'ca.key'), ca.keyPem);
-    const run = (args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: ['ignore', 'ignore', 'pipe'] });
-    run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'c.key']);
-    run(['req', '-new', '-key', 'c.key', '-subj', '/CN=gateway', '-out', 'c.csr']);
-    writeFileSync(join(d, 'ext.cnf'), `basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=${san}\n`);
-    run(['x509', '-req', '-in', 'c.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-out', 'c.crt']);
-    return { certPem: readFileSync(join(d, 'c.crt'), 'utf8'), keyPem: readFileSync(join(d, 'c.key'), 'utf8') };
-  } finally {
-    rmSync(d, { recursive: true, force: true });
-  }
-}
+export { makeClientCert as clientCertificate } from '../support/openssl-certs.js';
 
 /** A kubeconfig for the same API server that authenticates with this bearer token. */
 export function kubeconfigWithToken(cluster: KubeCluster, token: string, dir: string, server = cluster.server): string {

@@ -81,3 +81,16 @@ export function makeKey(): string {
     return readFileSync(join(dir, 'k.key'), 'utf8');
   });
 }
+
+/** A client certificate with this SAN (e.g. `URI:spiffe://...` or `DNS:edge.example.org`), signed by `ca`. */
+export function makeClientCert(ca: Pair, san: string): Pair {
+  return inTemp((dir) => {
+    writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+    writeFileSync(join(dir, 'ca.key'), ca.keyPem);
+    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'c.key'], dir);
+    openssl(['req', '-new', '-key', 'c.key', '-subj', '/CN=gateway', '-out', 'c.csr'], dir);
+    writeFileSync(join(dir, 'ext.cnf'), `basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=${san}\n`);
+    openssl(['x509', '-req', '-in', 'c.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-out', 'c.crt'], dir);
+    return { certPem: readFileSync(join(dir, 'c.crt'), 'utf8'), keyPem: readFileSync(join(dir, 'c.key'), 'utf8') };
+  });
+}

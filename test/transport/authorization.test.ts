@@ -1,14 +1,13 @@
 // Transports and the local policy: mTLS identities (SPIFFE URI, DNS SAN), the Unix
 // socket and its mode, and denied names that are never sent nor revealed.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { FakeEnvoy } from '../support/fake-envoy.js';
-import { makeCa, makeLeaf, type Pair } from '../support/openssl-certs.js';
+import { makeCa, makeClientCert, makeLeaf, type Pair } from '../support/openssl-certs.js';
 import { makeFixtures, startTestServer, tls, until, type Fixtures, type TestServer } from '../support/test-server.js';
 
 let dir: string;
@@ -17,22 +16,7 @@ let serverCa: Pair;
 let serverCert: Pair;
 let clientCa: Pair;
 
-/** A client certificate with a SPIFFE URI SAN or a DNS SAN, made with openssl. */
-function clientCert(ca: Pair, san: string): Pair {
-  const d = mkdtempSync(join(tmpdir(), 'sds-client-'));
-  try {
-    writeFileSync(join(d, 'ca.crt'), ca.certPem);
-    writeFileSync(join(d, 'ca.key'), ca.keyPem);
-    const run = (args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: ['ignore', 'ignore', 'pipe'] });
-    run(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'c.key']);
-    run(['req', '-new', '-key', 'c.key', '-subj', '/CN=gateway', '-out', 'c.csr']);
-    writeFileSync(join(d, 'ext.cnf'), `basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=${san}\n`);
-    run(['x509', '-req', '-in', 'c.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-out', 'c.crt']);
-    return { certPem: readFileSync(join(d, 'c.crt'), 'utf8'), keyPem: readFileSync(join(d, 'c.key'), 'utf8') };
-  } finally {
-    rmSync(d, { recursive: true, force: true });
-  }
-}
+const clientCert = makeClientCert;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'sds-authz-'));
