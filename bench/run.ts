@@ -25,9 +25,12 @@
  *   --no-build                    do not run bench/go/build.sh
  *   --node-arg ARG                extra node flag for the node peer (repeatable), e.g. --cpu-prof
  *   --log-level L                 the node peer's log level (default info, as in production)
+ *
+ * Only one benchmark runs at a time on a machine: a second invocation waits for the
+ * first (lock file envoy-sds-bench.lock in the temp dir); --smoke runs do not wait.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -456,6 +459,63 @@ function markdownTable(t: Table): string {
   return out.join('\n');
 }
 
+// ------------------------------------------------------------------ lock
+
+/**
+ * One benchmark at a time on this machine: two runs at once disturb each other's
+ * figures (it happened). A lock file holds the owner's pid; a stale one (owner gone)
+ * is taken over. Smoke runs measure nothing and do not take it.
+ */
+const LOCK = join(tmpdir(), 'envoy-sds-bench.lock');
+
+async function acquireLock(say: (m: string) => void): Promise<() => void> {
+  let announced = false;
+  for (;;) {
+    try {
+      writeFileSync(LOCK, String(process.pid), { flag: 'wx' });
+      const release = () => {
+        try {
+          if (readFileSync(LOCK, 'utf8') === String(process.pid)) unlinkSync(LOCK);
+        } catch {
+          // already gone
+        }
+      };
+      process.on('exit', release);
+      return release;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(LOCK, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (!alive(owner)) {
+      say(`removing a stale benchmark lock (pid ${owner} is gone)`);
+      try {
+        unlinkSync(LOCK);
+      } catch {
+        // someone else took it over
+      }
+      continue;
+    }
+    if (!announced) say(`another benchmark (pid ${owner}) is running; waiting for it to finish (${LOCK})`);
+    announced = true;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 // ------------------------------------------------------------------ main
 
 function goVersion(): string {
@@ -477,8 +537,9 @@ function fmtLoad(l: number[]): string {
 
 async function main(argv = process.argv.slice(2)): Promise<number> {
   const s = settings(argv);
-  const logDir = mkdtempSync(join(tmpdir(), 'sds-bench-'));
   const say = (m: string) => process.stderr.write(`bench: ${m}\n`);
+  const release = s.smoke ? () => undefined : await acquireLock(say);
+  const logDir = mkdtempSync(join(tmpdir(), 'sds-bench-'));
   const started = new Date();
   const source = sourceState();
   const loadStart = loadavg();
@@ -585,6 +646,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     `${JSON.stringify({ started: started.toISOString(), settings: { ...s, only: [...s.only] }, loadStart, loadEnd, runs, issuance, forge }, null, 1)}\n`,
   );
   say(`wrote ${join(s.outDir, 'latest.md')} and latest.json; server logs in ${logDir}`);
+  release();
   return failed.length > 0 ? 1 : 0;
 }
 
