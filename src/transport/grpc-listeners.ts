@@ -26,6 +26,10 @@ export function grpcServerOptions(limits: LimitsConfig): grpc.ServerOptions {
     // Node's HTTP/2 session memory cap is in MB; a push to thousands of streams at once
     // is buffered there, and the default (10) would refuse new streams under that load.
     'grpc-node.max_session_memory': 1024,
+    // Channelz keeps per-call trackers and timestamps every message: memory and CPU on
+    // every one of tens of thousands of long-lived streams, for a debugging service we
+    // do not expose.
+    'grpc.enable_channelz': 0,
   };
 }
 
