@@ -1,8 +1,8 @@
 import type { StoredSecret } from '../store/secret-material.js';
 import type { DeltaDiscoveryRequest } from './messages.js';
-import { checkNames, checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
+import { checkNames, type Rejection } from './request-checks.js';
 import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
-import type { NackRecord, StreamStatus } from './stream-status.js';
+import type { NackRecord } from './stream-status.js';
 import { SubscriptionState } from './subscription-state.js';
 import { stringField } from './wire.js';
 
@@ -31,21 +31,11 @@ export class DeltaSession extends SubscriptionState {
   private nonceSeq = 0;
   /** nonce -> what that response carried (name -> version, '' for a removal). */
   private readonly inFlight = new Map<string, Map<string, string>>();
-  private requests = 0;
-
-  constructor(
-    status: StreamStatus,
-    private readonly rpc: string,
-    private readonly limits: RequestLimits,
-  ) {
-    super(status);
-  }
 
   onRequest(req: DeltaDiscoveryRequest): DeltaVerdict {
-    const first = this.requests++ === 0;
-    const typeErr = checkTypeUrl(req.type_url, this.rpc);
-    if (typeErr) return typeErr;
-    if (first) this.status.node = nodeInfo(req.node);
+    const admitted = this.admit(req.type_url, req.node);
+    if ('type' in admitted) return admitted;
+    const { first } = admitted;
 
     // '*' would mean a wildcard subscription; SDS is not a wildcard type.
     const subscribe = (req.resource_names_subscribe ?? []).filter((n) => n !== '*');

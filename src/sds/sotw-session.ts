@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { StoredSecret } from '../store/secret-material.js';
 import type { DiscoveryRequest } from './messages.js';
-import { checkNames, checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
+import { checkNames, type Rejection } from './request-checks.js';
 import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
-import type { NackRecord, StreamStatus } from './stream-status.js';
+import type { NackRecord } from './stream-status.js';
 import { SubscriptionState } from './subscription-state.js';
 import { stringField } from './wire.js';
 
@@ -21,22 +21,11 @@ export class SotwSession extends SubscriptionState {
   private lastNonce = '';
   private nonceSeq = 0;
   private lastResponse = new Map<string, string>();
-  private requests = 0;
-
-  constructor(
-    status: StreamStatus,
-    private readonly rpc: string,
-    private readonly limits: RequestLimits,
-  ) {
-    super(status);
-  }
 
   onRequest(req: DiscoveryRequest): SotwVerdict {
-    const first = this.requests++ === 0;
-    const typeErr = checkTypeUrl(req.type_url, this.rpc);
-    if (typeErr) return typeErr;
-    // Node may be sent on the first message only (set_node_on_first_message_only).
-    if (first) this.status.node = nodeInfo(req.node);
+    const admitted = this.admit(req.type_url, req.node);
+    if ('type' in admitted) return admitted;
+    const { first } = admitted;
 
     const nonce = req.response_nonce ?? '';
     // Stale nonce: the client has not seen our latest response yet; it will send a

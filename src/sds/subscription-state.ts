@@ -1,4 +1,6 @@
 import type { StoredSecret } from '../store/secret-material.js';
+import type { NodeMessage } from './messages.js';
+import { checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
 import type { StreamStatus } from './stream-status.js';
 
 /**
@@ -7,8 +9,25 @@ import type { StreamStatus } from './stream-status.js';
  */
 export abstract class SubscriptionState {
   protected readonly subscribed = new Set<string>();
+  private requests = 0;
 
-  constructor(readonly status: StreamStatus) {}
+  constructor(
+    readonly status: StreamStatus,
+    protected readonly rpc: string,
+    protected readonly limits: RequestLimits,
+  ) {}
+
+  /**
+   * The checks every request starts with: the type URL, and the node, which is taken
+   * from the first message only (set_node_on_first_message_only).
+   */
+  protected admit(typeUrl: string | undefined, node: NodeMessage | null | undefined): Rejection | { first: boolean } {
+    const first = this.requests++ === 0;
+    const typeErr = checkTypeUrl(typeUrl, this.rpc);
+    if (typeErr) return typeErr;
+    if (first) this.status.node = nodeInfo(node);
+    return { first };
+  }
 
   isSubscribed(name: string): boolean {
     return this.subscribed.has(name);
