@@ -24,8 +24,7 @@ export interface KubeClientOptions {
 
 /**
  * The few calls the server needs (list, watch, create), as JSON over HTTPS with node's own
- * https module rather than @kubernetes/client-node: 2.x does not load on Node 20 (undici
- * 8), 1.x's informer stops on errors and leaves restarts, 410 re-lists and silent
+ * https module rather than @kubernetes/client-node: its informer stops on errors and leaves restarts, 410 re-lists and silent
  * watches to the caller (ResourceInformer does them here), and we want a deadline on
  * every request and a projected token file re-read when the kubelet rotates it.
  */

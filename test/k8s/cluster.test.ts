@@ -21,8 +21,7 @@ async function loadClient(): Promise<typeof import('@kubernetes/client-node')> {
   } catch (err) {
     throw new Error(
       `@kubernetes/client-node failed to load on Node ${process.version} (${err instanceof Error ? err.message : String(err)}). ` +
-        'Known cause: client-node 2.x depends on undici 8, which needs Node >= 22.19; ' +
-        'pin undici 7 with package.json "overrides", or run a newer Node',
+        'client-node 2.x needs Node >= 22.19 (undici 8); run Node 24 (bash scripts/node24.sh)',
       { cause: err },
     );
   }

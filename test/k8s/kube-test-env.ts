@@ -29,7 +29,7 @@ export async function clusterOrSkip(t: TestContext, opts: KubeClusterOptions = {
   }
 }
 
-/** Admin operations on the test cluster, with our own client (client-node needs Node 22). */
+/** Admin operations on the test cluster, with the server's own client. */
 export class KubeAdmin {
   readonly client: KubeClient;
 
