@@ -14,6 +14,14 @@ function collect(dir) {
   return out;
 }
 
+// CI tests the runtime the image ships (.ci/run and `npm test` take it from scripts/node24.sh).
+const major = Number(process.versions.node.split('.')[0]);
+console.log(`node ${process.version}`);
+if (process.env.CI === 'true' && major !== 24) {
+  console.error(`CI runs the tests on Node 24 LTS, not ${process.version}: use bash .ci/run or npm test`);
+  process.exit(1);
+}
+
 const filter = process.argv.slice(2);
 let files = collect('dist/test').sort();
 if (filter.length > 0) files = files.filter((f) => filter.some((x) => f.includes(x)));
