@@ -69,9 +69,15 @@ test('issuance in Kubernetes mode', async (t) => {
 
     // The engine's own state is a separate Secret, without TLS keys (the source skips it):
     // the next key is gone once issued, the status says revision 1.
-    const state = await getSecret(ns, stateSecretName({ name: 'web' } as CertificateResource));
-    assert.deepEqual(Object.keys(state.data ?? {}), ['status.json']);
-    assert.equal((JSON.parse(unb64(state.data?.['status.json'])) as { revision: number }).revision, 1);
+    // The engine writes it after the served Secret: wait for that state, never read it once.
+    const stateName = stateSecretName({ name: 'web' } as CertificateResource);
+    const stateRevision = async (): Promise<number | undefined> => {
+      const state = await getSecret(ns, stateName).catch(() => undefined);
+      const status = state?.data?.['status.json'];
+      if (!status || Object.keys(state.data ?? {}).length !== 1) return undefined;
+      return (JSON.parse(unb64(status)) as { revision: number }).revision;
+    };
+    await eventually(async () => (await stateRevision()) === 1, 20_000, 'state Secret with only status.json at revision 1');
 
     // No file secret was declared: Envoy reaches it through the Kubernetes source.
     const envoy = envoyWithToken(server, gatewayToken);
