@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { parseCommandArgs, UsageError } from './cli/arguments.js';
+import { grpcTarget, parseServerAddress } from './cli/server-address.js';
+import { VALIDATE_USAGE, validateCommand } from './cli/validate-command.js';
+import { VERSION } from './cli/version.js';
 import { describeSecret } from './client/describe-secret.js';
 import { watchSecrets, type ClientOptions } from './client/sds-client.js';
 import { ConfigError } from './config/config-error.js';
@@ -11,31 +15,77 @@ import { localBootstrapYaml } from './envoy/local-bootstrap.js';
 import { renewCommand, RENEW_USAGE } from './issuance/renew-command.js';
 import { createLogger } from './observability/logger.js';
 
-const USAGE = `envoy-sds: an SDS server for Envoy gateways
-
-Usage:
-  envoy-sds serve [--config FILE]      run the server (default command). Without a config
-                                       file ($ENVOY_SDS_CONFIG): the local default, data in
-                                       ./.envoy-sds or $ENVOY_SDS_DATA, SDS on
-                                       127.0.0.1:18000 ($ENVOY_SDS_GRPC_ADDRESS), HTTP on
-                                       127.0.0.1:18080 ($ENVOY_SDS_HTTP_ADDRESS)
-  envoy-sds fetch NAME... [options]    show what Envoy would receive for these names
-  envoy-sds watch NAME... [options]    the same, for every new version until interrupted
-  envoy-sds bootstrap [--server ADDR]  print the Envoy bootstrap for the local default
-${RENEW_USAGE}
-Client options (fetch, watch):
-  --server ADDR     host:port or unix:/path (default 127.0.0.1:18000)
+const CLIENT_OPTIONS = `Options:
+  --server ADDR     host:port, [ipv6]:port or unix:/path (default 127.0.0.1:18000)
   --ca FILE         use TLS, trusting this CA; with --cert/--key, mTLS
   --cert FILE, --key FILE
-  --token TOKEN     sent as "authorization: Bearer TOKEN" (or $ENVOY_SDS_TOKEN)
+  --token TOKEN     sent as "authorization: Bearer TOKEN" ($ENVOY_SDS_TOKEN; @FILE reads a file)
   --show-key        print the private key too
-  --timeout SECS    fetch: give up after this long (default 10)
+  -h, --help        this help
+`;
+
+const HELP: Record<string, string> = {
+  serve: `Usage: envoy-sds serve [--config FILE]
+
+Runs the server. Without a config file ($ENVOY_SDS_CONFIG): the local default, data in
+./.envoy-sds or $ENVOY_SDS_DATA, SDS on 127.0.0.1:18000 ($ENVOY_SDS_GRPC_ADDRESS), HTTP
+on 127.0.0.1:18080 ($ENVOY_SDS_HTTP_ADDRESS). SIGTERM drains the streams and exits.
+`,
+  fetch: `Usage: envoy-sds fetch NAME... [options]
+
+Shows what Envoy would receive for these names, one stream per name as Envoy opens them:
+each secret's version, and per certificate the subject, SANs, validity, issuer, serial,
+key type and SHA-256 fingerprint. Exit status 1 when a name gets no answer in time
+(missing, or not permitted: the server does not say which).
+
+${CLIENT_OPTIONS}  --timeout SECS    give up after this long (default 10)
+`,
+  watch: `Usage: envoy-sds watch NAME... [options]
+
+Like fetch, for every new version until interrupted (Ctrl-C), each line stamped with the
+time it arrived. When a stream ends (the server drains or restarts) it says why and
+reconnects with backoff (1 s doubling to 30 s).
+
+${CLIENT_OPTIONS}`,
+  bootstrap: `Usage: envoy-sds bootstrap [--server ADDR]
+
+Prints an Envoy bootstrap (envoy-config/gateway-tcp.yaml) whose SDS cluster points at
+ADDR: host:port (a host name becomes a STRICT_DNS cluster), [ipv6]:port, or unix:/path
+(a pipe address). Default 127.0.0.1:18000.
+`,
+  renew: `Usage:\n${RENEW_USAGE}`,
+  validate: VALIDATE_USAGE,
+};
+
+const USAGE = `envoy-sds ${VERSION}: an SDS server for Envoy gateways
+
+Usage: envoy-sds COMMAND [options]
+
+Commands:
+  serve       run the server (the local default without a config file)
+  fetch       show what Envoy would receive for some names
+  watch       follow every new version of some names
+  bootstrap   print an Envoy bootstrap that uses the server
+  renew       ask the server to re-issue certificates now
+  validate    check a configuration file without starting anything
+
+  envoy-sds COMMAND --help   the command's options
+  envoy-sds --version        the version
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const [command = 'serve', ...rest] = argv[0]?.startsWith('-') ? ['serve', ...argv] : argv;
-  if (command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    const topic = command === 'help' ? rest[0] : undefined;
+    process.stdout.write(topic && HELP[topic] ? HELP[topic] : USAGE);
+    return 0;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`envoy-sds ${VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+  if (command !== 'renew' && (rest.includes('--help') || rest.includes('-h')) && HELP[command]) {
+    process.stdout.write(HELP[command]);
     return 0;
   }
   switch (command) {
@@ -45,24 +95,27 @@ async function main(argv: string[]): Promise<number> {
     case 'watch':
       return client(command, rest);
     case 'renew':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(HELP['renew']!);
+        return 0;
+      }
       return renewCommand(rest);
+    case 'validate':
+      return validateCommand(rest);
     case 'bootstrap': {
-      const { values } = parseArgs({ args: rest, options: { server: { type: 'string', default: '127.0.0.1:18000' } } });
-      process.stdout.write(localBootstrapYaml(values.server));
+      const { values, positionals } = parseCommandArgs('bootstrap', rest, { server: { type: 'string', default: '127.0.0.1:18000' } });
+      if (positionals.length > 0) throw new UsageError(`envoy-sds bootstrap: unexpected argument "${positionals[0]}" (see envoy-sds bootstrap --help)`);
+      process.stdout.write(localBootstrapYaml(parseServerAddress(values.server)));
       return 0;
     }
     default:
-      process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+      throw new UsageError(`envoy-sds: unknown command "${command}" (commands: ${Object.keys(HELP).join(', ')}; see envoy-sds --help)`);
   }
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const { values, positionals } = parseCommandArgs('serve', args, { config: { type: 'string', short: 'c' } });
+  if (positionals.length > 0) throw new UsageError(`envoy-sds serve: unexpected argument "${positionals[0]}" (see envoy-sds serve --help)`);
   const logger = createLogger();
   let config: ServerConfig;
   let localDefault = false;
@@ -118,62 +171,102 @@ async function serve(args: string[]): Promise<number> {
 }
 
 async function client(command: 'fetch' | 'watch', args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      server: { type: 'string', default: '127.0.0.1:18000' },
-      ca: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-      token: { type: 'string' },
-      'show-key': { type: 'boolean', default: false },
-      timeout: { type: 'string', default: '10' },
-    },
+  const { values, positionals } = parseCommandArgs(command, args, {
+    server: { type: 'string', default: '127.0.0.1:18000' },
+    ca: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    token: { type: 'string' },
+    'show-key': { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '10' },
   });
-  if (positionals.length === 0) {
-    process.stderr.write(`envoy-sds ${command}: name at least one secret\n`);
-    return 2;
-  }
-  const opts: ClientOptions = { server: values.server };
+  if (positionals.length === 0) throw new UsageError(`envoy-sds ${command}: name at least one secret (see envoy-sds ${command} --help)`);
+  const timeout = Number(values.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`envoy-sds ${command}: --timeout ${values.timeout}: expected a number of seconds`);
+  if (Boolean(values.cert) !== Boolean(values.key)) throw new UsageError(`envoy-sds ${command}: --cert and --key go together`);
+  const opts: ClientOptions = { server: grpcTarget(parseServerAddress(values.server)) };
   if (values.ca) opts.caFile = values.ca;
   if (values.cert) opts.certFile = values.cert;
   if (values.key) opts.keyFile = values.key;
   const token = values.token ?? process.env['ENVOY_SDS_TOKEN'];
-  if (token) opts.token = token.startsWith('@') ? readFileSync(token.slice(1), 'utf8').trim() : token;
-  let received = 0;
-  const w = watchSecrets(opts, positionals, (v) => {
-    for (const s of v.secrets) {
-      process.stdout.write(`${describeSecret(s, v.version, values['show-key'])}\n\n`);
-      received++;
-    }
-    return command === 'watch' || received < positionals.length;
-  });
-  const timer =
-    command === 'fetch'
-      ? setTimeout(() => {
-          process.stderr.write(`envoy-sds fetch: no answer for ${positionals.filter(() => true).join(', ')} within ${values.timeout}s (missing, or not permitted)\n`);
-          w.cancel();
-          process.exitCode = 1;
-        }, Number(values.timeout) * 1000)
-      : undefined;
-  process.once('SIGINT', () => w.cancel());
-  try {
-    await w.done;
-  } catch (err) {
-    process.stderr.write(`envoy-sds ${command}: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    clearTimeout(timer);
-  }
-  return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  if (token) opts.token = readToken(token);
+  const show = { showKey: values['show-key'] === true };
+  return command === 'fetch' ? fetchOnce(opts, positionals, timeout, show) : watchForever(opts, positionals, show);
 }
 
-main(process.argv.slice(2)).then(
+function readToken(token: string): string {
+  if (!token.startsWith('@')) return token;
+  try {
+    return readFileSync(token.slice(1), 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`--token ${token}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+async function fetchOnce(opts: ClientOptions, names: string[], timeoutSeconds: number, show: { showKey: boolean }): Promise<number> {
+  const answered = new Set<string>();
+  const w = watchSecrets(opts, names, (v) => {
+    process.stdout.write(`${describeSecret(v.secret ?? { name: v.name }, v.version, show.showKey)}\n\n`);
+    answered.add(v.name);
+    return false;
+  });
+  const timer = setTimeout(() => w.cancel(), timeoutSeconds * 1000);
+  process.once('SIGINT', () => w.cancel());
+  const ends = await w.done.finally(() => clearTimeout(timer));
+  let code = 0;
+  for (const end of ends) {
+    if (answered.has(end.name)) continue;
+    code = 1;
+    const why = end.code === grpcStatus.CANCELLED ? `no answer within ${timeoutSeconds}s (missing, or not permitted)` : `${grpcStatus[end.code]}: ${end.details}`;
+    process.stderr.write(`envoy-sds fetch ${end.name}: ${why}\n`);
+  }
+  return code;
+}
+
+/** Follows every version; a stream that ends is reported and reopened with backoff. */
+async function watchForever(opts: ClientOptions, names: string[], show: { showKey: boolean }): Promise<number> {
+  let stopped = false;
+  let current: { cancel(): void } | undefined;
+  let wake: (() => void) | undefined;
+  process.once('SIGINT', () => {
+    stopped = true;
+    current?.cancel();
+    wake?.();
+  });
+  const stamp = () => new Date().toISOString();
+  let backoffMs = 1000;
+  while (!stopped) {
+    const pending = new Set(names);
+    const w = watchSecrets(opts, [...pending], (v) => {
+      backoffMs = 1000;
+      process.stdout.write(`[${stamp()}] received\n${describeSecret(v.secret ?? { name: v.name }, v.version, show.showKey)}\n\n`);
+    });
+    current = w;
+    const ends = await w.done;
+    if (stopped) break;
+    for (const end of ends) process.stderr.write(`[${stamp()}] ${end.name}: stream ended (${grpcStatus[end.code]}: ${end.details}); reconnecting in ${backoffMs / 1000}s\n`);
+    await new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, backoffMs);
+    });
+    backoffMs = Math.min(backoffMs * 2, 30_000);
+  }
+  process.stderr.write(`[${stamp()}] stopped (interrupted)\n`);
+  return 0;
+}
+
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof UsageError) {
+      const prefix = err.message.startsWith('envoy-sds') ? '' : `envoy-sds ${argv[0] ?? ''}: `;
+      process.stderr.write(`${prefix}${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(`envoy-sds: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exitCode = 1;
   },

@@ -23,53 +23,79 @@ export interface ReceivedSecret {
   validation_context?: { trusted_ca?: { inline_bytes?: Buffer; inline_string?: string } };
 }
 
+/** One version of one secret, as one stream received it. */
 export interface ReceivedVersion {
+  name: string;
+  /** The response's version_info: with one stream per name, the secret's own version. */
   version: string;
-  secrets: ReceivedSecret[];
+  secret: ReceivedSecret | undefined;
 }
 
+/** How one name's stream ended. */
+export interface StreamEnd {
+  name: string;
+  /** OK when the server ended the stream (a drain), CANCELLED when we did. */
+  code: grpc.status;
+  details: string;
+}
+
+export interface SecretWatch {
+  /** Resolves when every stream has ended, with how each ended. */
+  done: Promise<StreamEnd[]>;
+  cancel(): void;
+}
+
+type StreamSecretsClient = grpc.Client & {
+  StreamSecrets(m: grpc.Metadata): grpc.ClientDuplexStream<unknown, Record<string, unknown>>;
+};
+
 /**
- * A StreamSecrets client for people: asks for names as Envoy does, ACKs every response,
- * and hands each version to `onVersion`. Resolves when the stream ends.
+ * A StreamSecrets client for people that behaves as Envoy does: one stream per name on
+ * one connection, the node on the first request, an ACK for every response. Each
+ * version goes to `onVersion`; returning false ends that name's stream.
  */
 export function watchSecrets(
   opts: ClientOptions,
   names: string[],
   onVersion: (v: ReceivedVersion) => boolean | void,
-): { done: Promise<void>; cancel: () => void } {
+): SecretWatch {
   const pkg = grpc.loadPackageDefinition(sdsPackageDefinition()) as unknown as {
     envoy: { service: { secret: { v3: { SecretDiscoveryService: grpc.ServiceClientConstructor } } } };
   };
   const Client = pkg.envoy.service.secret.v3.SecretDiscoveryService;
-  const client = new Client(opts.server, credentials(opts), { 'grpc.max_receive_message_length': -1 });
+  const client = new Client(opts.server, credentials(opts), { 'grpc.max_receive_message_length': -1 }) as unknown as StreamSecretsClient;
   const md = new grpc.Metadata();
   if (opts.token) md.set('authorization', `Bearer ${opts.token}`);
-  const call = (client as unknown as { StreamSecrets(m: grpc.Metadata): grpc.ClientDuplexStream<unknown, Record<string, unknown>> }).StreamSecrets(md);
   const node = opts.node ?? { id: `envoy-sds-cli-${process.pid}`, cluster: 'envoy-sds-cli' };
-  call.write({ node, type_url: SECRET_TYPE_URL, resource_names: names, version_info: '', response_nonce: '' });
   const Secret = sdsType('envoy.extensions.transport_sockets.tls.v3.Secret');
-  const done = new Promise<void>((resolve, reject) => {
-    call.on('data', (res: Record<string, unknown>) => {
-      const resources = (res['resources'] as Array<{ type_url: string; value: Buffer }>) ?? [];
-      const secrets = resources.map(
-        (a) => Secret.toObject(Secret.decode(a.value), { bytes: Buffer, oneofs: true }) as ReceivedSecret,
-      );
-      call.write({ type_url: SECRET_TYPE_URL, resource_names: names, version_info: res['version_info'], response_nonce: res['nonce'] });
-      if (onVersion({ version: res['version_info'] as string, secrets }) === false) {
-        call.cancel();
-      }
+  const calls: Array<grpc.ClientDuplexStream<unknown, Record<string, unknown>>> = [];
+
+  const streamOf = (name: string): Promise<StreamEnd> =>
+    new Promise((resolve) => {
+      const call = client.StreamSecrets(md);
+      calls.push(call);
+      let ended = false;
+      const end = (code: grpc.status, details: string) => {
+        if (ended) return;
+        ended = true;
+        resolve({ name, code, details });
+      };
+      call.write({ node, type_url: SECRET_TYPE_URL, resource_names: [name], version_info: '', response_nonce: '' });
+      call.on('data', (res: Record<string, unknown>) => {
+        const resources = (res['resources'] as Array<{ type_url: string; value: Buffer }>) ?? [];
+        const secrets = resources.map((a) => Secret.toObject(Secret.decode(a.value), { bytes: Buffer, oneofs: true }) as ReceivedSecret);
+        call.write({ type_url: SECRET_TYPE_URL, resource_names: [name], version_info: res['version_info'], response_nonce: res['nonce'] });
+        if (onVersion({ name, version: res['version_info'] as string, secret: secrets.find((s) => s.name === name) ?? secrets[0] }) === false) {
+          call.cancel();
+        }
+      });
+      call.on('error', (err: grpc.ServiceError) => end(err.code, err.details || err.message));
+      call.on('status', (s: grpc.StatusObject) => end(s.code, s.details));
+      call.on('end', () => end(grpc.status.OK, 'the server ended the stream'));
     });
-    call.on('error', (err: grpc.ServiceError) => {
-      client.close();
-      if (err.code === grpc.status.CANCELLED) resolve();
-      else reject(err);
-    });
-    call.on('end', () => {
-      client.close();
-      resolve();
-    });
-  });
-  return { done, cancel: () => call.cancel() };
+
+  const done = Promise.all(names.map(streamOf)).finally(() => client.close());
+  return { done, cancel: () => calls.forEach((c) => c.cancel()) };
 }
 
 function credentials(opts: ClientOptions): grpc.ChannelCredentials {

@@ -21,9 +21,9 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-async function serve(dataDir: string): Promise<Served> {
+async function serve(dataDir: string, grpcAddress = '127.0.0.1:0'): Promise<Served> {
   const proc = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, ENVOY_SDS_DATA: dataDir, ENVOY_SDS_GRPC_ADDRESS: '127.0.0.1:0', ENVOY_SDS_HTTP_ADDRESS: '127.0.0.1:0' },
+    env: { ...process.env, ENVOY_SDS_DATA: dataDir, ENVOY_SDS_GRPC_ADDRESS: grpcAddress, ENVOY_SDS_HTTP_ADDRESS: '127.0.0.1:0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -87,6 +87,9 @@ describe('local default', () => {
     assert.match(stdout, /BEGIN PRIVATE KEY/);
     assert.match(stdout, /secret: localhost-cacert\nversion: \w+\ntype: validation_context/);
     assert.match(stdout, /is CA: +true/);
+    // Each secret is printed with its own version, the one /status shows for it.
+    const status = (await (await fetch(`http://${server.http}/status`)).json()) as { secrets: Array<{ name: string; version: string }> };
+    for (const s of status.secrets) assert.match(stdout, new RegExp(`secret: ${s.name}\nversion: ${s.version}\n`));
   });
 
   test('other names are not served to loopback callers (the policy allows only the two)', async () => {
@@ -116,20 +119,36 @@ describe('local default', () => {
     assert.ok(yaml.includes(`port_value: ${server.grpc.split(':')[1]}`));
   });
 
-  test('SIGTERM ends open watch streams and exits 0; a restart reuses the same data', async () => {
+  test('SIGTERM ends open streams and exits 0; watch says so, reconnects to the restarted server; data reused', async () => {
     const watch = spawn(process.execPath, [CLI, 'watch', 'localhost', '--server', server.grpc], { stdio: ['ignore', 'pipe', 'pipe'] });
     let wout = '';
-    await new Promise<void>((r) => watch.stdout.on('data', (d: Buffer) => ((wout += d), wout.includes('SHA-256') && r())));
-    const fingerprint = /SHA-256: +(\S+)/.exec(wout)![1];
+    let werr = '';
+    watch.stdout.on('data', (d: Buffer) => (wout += d));
+    watch.stderr.on('data', (d: Buffer) => (werr += d));
+    const until = async (what: string, cond: () => boolean) => {
+      const deadline = Date.now() + 20_000;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error(`watch: ${what} did not happen; stdout ${wout}; stderr ${werr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await until('first version', () => wout.includes('SHA-256'));
+    assert.match(wout, /^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] received\nsecret: localhost/, 'each version is stamped with its time');
+    const fingerprint = /SHA-256: +(\S+)/.exec(wout)![1]!;
     const watchExit = new Promise<number | null>((r) => watch.on('exit', (c) => r(c)));
     server.proc.kill('SIGTERM');
     assert.equal(await server.exited, 0);
-    assert.equal(await watchExit, 0, 'the watch client saw its stream end cleanly');
+    await until('the end of the stream reported', () => /localhost: stream ended \(.*\); reconnecting in/.test(werr));
     const caBefore = readFileSync(join(dataDir, 'ca', 'ca.crt'), 'utf8');
-    server = await serve(dataDir);
+    server = await serve(dataDir, server.grpc);
     assert.equal(readFileSync(join(dataDir, 'ca', 'ca.crt'), 'utf8'), caBefore);
+    await until('a version from the restarted server', () => wout.split('SHA-256').length > 2);
+    assert.equal(wout.split(fingerprint).length, 3, 'same certificate after restart');
     const { stdout } = await run(process.execPath, [CLI, 'fetch', 'localhost', '--server', server.grpc]);
-    assert.ok(stdout.includes(fingerprint!), 'same certificate after restart');
+    assert.ok(stdout.includes(fingerprint), 'same certificate after restart');
+    watch.kill('SIGINT');
+    assert.equal(await watchExit, 0);
+    assert.match(werr, /stopped \(interrupted\)/);
     server.proc.kill('SIGTERM');
     assert.equal(await server.exited, 0);
   });
