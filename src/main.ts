@@ -61,6 +61,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     () => registry.countBehind((n) => store.get(n)?.version),
   );
 
+  metrics.trackCertificates(() => store.all().map((s) => ({ name: s.name, notBefore: s.facts.notBefore, notAfter: s.facts.notAfter })));
+
   const components = opts.components ?? componentsFor(config);
   const offered = <T>(pick: (c: ServerComponent) => T | undefined): T | undefined =>
     components.map(pick).find((x) => x !== undefined);

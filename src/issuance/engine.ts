@@ -138,6 +138,16 @@ export class IssuanceEngine implements ServerComponent {
     if (ctx) {
       ctx.metrics.addCollectedGauge('envoy_sds_certificates', 'Certificates managed by the issuance engine.', () => this.controllers.size);
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_not_ready', 'Issued certificates whose Ready condition is not True.', () => this.status().filter((c) => getCondition(c.status ?? { conditions: [] }, 'Ready')?.status !== 'True').length);
+      // cert-manager's per-Certificate series (certmanager_certificate_ready_status, ..._renewal_timestamp_seconds).
+      ctx.metrics.addLabelledCollectedGauge('envoy_sds_issuance_certificate_ready_status', 'The Ready condition of each Certificate: 1 for its current status, 0 for the others.', ['namespace', 'name', 'condition'] as const, () =>
+        this.status().flatMap((c) => {
+          const ready = getCondition(c.status ?? { conditions: [] }, 'Ready')?.status ?? 'Unknown';
+          return (['True', 'False', 'Unknown'] as const).map((condition) => ({ labels: { namespace: c.namespace, name: c.name, condition }, value: ready === condition ? 1 : 0 }));
+        }),
+      );
+      ctx.metrics.addLabelledCollectedGauge('envoy_sds_issuance_certificate_renewal_timestamp_seconds', 'When each Certificate is due for renewal (Unix seconds).', ['namespace', 'name'] as const, () =>
+        this.status().flatMap((c) => (c.status?.renewalTime ? [{ labels: { namespace: c.namespace, name: c.name }, value: Math.floor(Date.parse(c.status.renewalTime) / 1000) }] : [])),
+      );
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_failing', 'Issued certificates whose last issuance attempt failed.', () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length);
     }
     if (this.opts.resourceSource) {

@@ -1,9 +1,25 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { VERSION } from '../cli/version.js';
+
+/** Label values known in advance, so every series exists at zero before its first event. */
+const PROTOCOLS = ['sotw', 'delta', 'ads', 'ads-delta'] as const;
+const SOURCES = ['file', 'kubernetes', 'issuer'] as const;
+const OUTCOMES = ['created', 'updated', 'unchanged', 'rejected'] as const;
+const BAD_REQUEST_REASONS = ['type_url', 'too_many_names', 'bad_name'] as const;
+
+/** One certificate the store serves, for the expiry gauges. */
+export interface ServedCertificate {
+  name: string;
+  notBefore: Date;
+  notAfter: Date;
+}
 
 /**
  * The server's Prometheus metrics. Labels are bounded sets (protocol, outcome, source
- * kind): never a node id, a secret name or anything a client controls, so a fleet of
- * gateways cannot blow up the series count.
+ * kind): never a node id or anything a client controls, so a fleet of gateways cannot
+ * blow up the series count. The one exception is the expiry gauges' `name`, as in
+ * cert-manager: it is a secret the store holds (declared by the operator or a watched
+ * object), never a name a client asked for.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -67,8 +83,60 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly buildInfo = new Gauge({
+    name: 'envoy_sds_build_info',
+    help: 'Always 1; the labels say which build and runtime are running.',
+    labelNames: ['version', 'node_version'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
+    // Series exist from the start, so rate() and alerts see 0 rather than nothing.
+    for (const protocol of PROTOCOLS) {
+      this.streamsOpen.set({ protocol }, 0);
+      for (const c of [this.streamsTotal, this.pushes, this.acks, this.nacks]) c.inc({ protocol }, 0);
+    }
+    this.pushes.inc({ protocol: 'fetch' }, 0);
+    for (const reason of BAD_REQUEST_REASONS) this.badRequests.inc({ reason }, 0);
+    for (const source of SOURCES) for (const outcome of OUTCOMES) this.updates.inc({ source, outcome }, 0);
+    this.staleNonces.inc(0);
+    this.denied.inc(0);
+  }
+
+  /**
+   * cert-manager's expiry gauges, per served certificate secret (the leaf of a
+   * tls_certificate, the earliest-expiring CA of a bundle), read at scrape time.
+   */
+  trackCertificates(list: () => ServedCertificate[]): void {
+    const series = (name: string, help: string, value: (c: ServedCertificate) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['name'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const c of list()) this.set({ name: c.name }, value(c));
+        },
+      });
+    series('envoy_sds_certificate_expiration_timestamp_seconds', 'The date after which the served certificate expires (Unix seconds).', (c) => Math.floor(c.notAfter.getTime() / 1000));
+    series('envoy_sds_certificate_not_before_timestamp_seconds', 'The date before which the served certificate is not valid (Unix seconds).', (c) => Math.floor(c.notBefore.getTime() / 1000));
+  }
+
+  /** A gauge with labels, computed at scrape time. */
+  addLabelledCollectedGauge<L extends string>(name: string, help: string, labelNames: readonly L[], collect: () => Array<{ labels: Record<L, string>; value: number }>): void {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of collect()) this.set(s.labels as Partial<Record<L, string>>, s.value);
+      },
+    });
   }
 
   /** Adds a gauge computed at scrape time (for state that lives elsewhere). */
