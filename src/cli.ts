@@ -25,11 +25,13 @@ const CLIENT_OPTIONS = `Options:
 `;
 
 const HELP: Record<string, string> = {
-  serve: `Usage: envoy-sds serve [--config FILE]
+  serve: `Usage: envoy-sds serve [--config FILE] [--log-format json|pretty]
 
 Runs the server. Without a config file ($ENVOY_SDS_CONFIG): the local default, data in
 ./.envoy-sds or $ENVOY_SDS_DATA, SDS on 127.0.0.1:18000 ($ENVOY_SDS_GRPC_ADDRESS), HTTP
 on 127.0.0.1:18080 ($ENVOY_SDS_HTTP_ADDRESS). SIGTERM drains the streams and exits.
+Logs are JSON lines on stdout; --log-format pretty ($ENVOY_SDS_LOG_FORMAT) prints them
+for people (time, level, message, key=value).
 `,
   fetch: `Usage: envoy-sds fetch NAME... [options]
 
@@ -114,9 +116,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('serve', args, { config: { type: 'string', short: 'c' } });
+  const { values, positionals } = parseCommandArgs('serve', args, { config: { type: 'string', short: 'c' }, 'log-format': { type: 'string' } });
   if (positionals.length > 0) throw new UsageError(`envoy-sds serve: unexpected argument "${positionals[0]}" (see envoy-sds serve --help)`);
-  const logger = createLogger();
+  const format = values['log-format'] ?? process.env['ENVOY_SDS_LOG_FORMAT'] ?? 'json';
+  if (format !== 'json' && format !== 'pretty') throw new UsageError(`envoy-sds serve: --log-format ${format}: expected json or pretty`);
+  const logger = createLogger({ format });
   let config: ServerConfig;
   let localDefault = false;
   try {

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { prettyDestination } from './pretty-lines.js';
 
 export type { Logger };
 
@@ -27,8 +28,12 @@ export const REDACTED_PATHS = [
   'headers.authorization',
 ];
 
+export type LogFormat = 'json' | 'pretty';
+
 export interface LoggerSettings {
   level?: string;
+  /** json (default, for collectors) or pretty (for people at a terminal). */
+  format?: LogFormat;
   /** Where to write; defaults to stdout. Tests pass a stream to read the lines back. */
   destination?: NodeJS.WritableStream;
 }
@@ -41,9 +46,8 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
-  return settings.destination
-    ? pino(options, settings.destination as unknown as pino.DestinationStream)
-    : pino(options);
+  const destination = settings.format === 'pretty' ? prettyDestination(settings.destination) : settings.destination;
+  return destination ? pino(options, destination as unknown as pino.DestinationStream) : pino(options);
 }
 
 /** A logger that drops everything, for unit tests and library use. */

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { duplicateKeys } from '../support/json-duplicate-keys.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { IssuanceEngine, type IssuanceEngineOptions } from '../../src/issuance/engine.js';
 import type { CertificateStatus } from '../../src/issuance/certificate-status.js';
@@ -61,7 +62,17 @@ export async function startEngine(
   const engine = new IssuanceEngine({ config, dataDir, logger: createLogger({ level: 'debug', destination: sink }), ...rest });
   engine.fileSecrets();
   await engine.start();
-  return { engine, dataDir, logText: () => text, stop: () => engine.stop() };
+  return {
+    engine,
+    dataDir,
+    logText: () => text,
+    async stop() {
+      await engine.stop();
+      // The engine's log lines (ACME account, orders) never repeat a key.
+      const repeated = text.split('\n').filter((l) => l.trim() && duplicateKeys(l).length > 0);
+      if (repeated.length > 0) throw new Error(`log lines repeat a key:\n${repeated.join('\n')}`);
+    },
+  };
 }
 
 export function statusOf(engine: IssuanceEngine, id: string): CertificateStatus | undefined {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
+import { duplicateKeys } from '../support/json-duplicate-keys.js';
 
 test('private keys, tokens and authorization headers never reach a log line; secret names do', () => {
   let out = '';
@@ -28,4 +29,25 @@ test('private keys, tokens and authorization headers never reach a log line; sec
   assert.ok(!out.includes('eyJhbGci'), out);
   assert.ok(!out.includes('c2VjcmV0'), out);
   assert.ok(out.includes('kubernetes://apps/web'));
+});
+
+test('--log-format pretty: time, level, message and key=value for people, still redacted', async () => {
+  let out = '';
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      out += c.toString();
+      cb();
+    },
+  });
+  const log = createLogger({ destination: sink, level: 'info', format: 'pretty' });
+  log.warn({ secret: 'web', code: 'KEY_MISMATCH', privateKey: '-----BEGIN PRIVATE KEY-----MIIEvQ' }, 'update rejected');
+  await new Promise((r) => setImmediate(r));
+  assert.match(out, /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN  update rejected {2}secret=web code=KEY_MISMATCH privateKey=\[redacted\]\n$/);
+  assert.doesNotMatch(out, /MIIEvQ/);
+});
+
+test('the duplicate-key check used on every test server log line finds repeats at any depth', () => {
+  assert.deepEqual(duplicateKeys('{"a":1,"issuer":"x","b":{"c":1},"issuer":"y"}'), ['issuer']);
+  assert.deepEqual(duplicateKeys('{"a":{"k":1,"k":2},"b":[{"k":1},{"k":2}],"s":"\\"k\\":"}'), ['k']);
+  assert.deepEqual(duplicateKeys('{"level":"info","msg":"a, \\"b\\": c"}'), []);
 });

@@ -4,6 +4,7 @@ import { parseConfig, type ServerConfig } from '../../src/config/server-config.j
 import { startServer, type RunningServer, type StartOptions } from '../../src/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { SecretMaterial } from '../../src/store/secret-material.js';
+import { duplicateKeys } from './json-duplicate-keys.js';
 import { makeCa, makeLeaf, type Pair } from './openssl-certs.js';
 
 export interface TestServer extends RunningServer {
@@ -19,12 +20,18 @@ export async function startTestServer(
   opts: StartOptions = {},
 ): Promise<TestServer> {
   const logs: Array<Record<string, unknown>> = [];
+  const repeated: string[] = [];
   let text = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       const s = chunk.toString();
       text += s;
-      for (const line of s.split('\n')) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of s.split('\n')) {
+        if (!line.trim()) continue;
+        const dups = duplicateKeys(line);
+        if (dups.length > 0) repeated.push(`log line repeats ${dups.join(', ')}: ${line}`);
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
       cb();
     },
   });
@@ -44,6 +51,11 @@ export async function startTestServer(
     ...server,
     logs,
     logText: () => text,
+    async stop() {
+      await server.stop();
+      // Every test that stops its server also checks that no log line repeated a key.
+      if (repeated.length > 0) throw new Error(repeated.join('\n'));
+    },
     put: (name, material) => server.store.put(name, material, { source: 'test', ref: name }),
   };
 }

@@ -37,7 +37,7 @@ export async function ensureAccount(issuer: IssuerResource, spec: AcmeIssuerSpec
     // Persisted before registration: an account is never created for a key we could lose.
     await persister.writeSecret(ns, ref.name, { data, annotations: {} });
     generated = true;
-    logger.info({ issuer: issuer.name, secret: `${ns}/${ref.name}` }, 'created ACME account key');
+    logger.info({ secret: `${ns}/${ref.name}` }, 'created ACME account key'); // the logger carries the issuer
   }
 
   const annotations = secret?.annotations ?? {};
@@ -68,7 +68,7 @@ export async function ensureAccount(issuer: IssuerResource, spec: AcmeIssuerSpec
     data,
     annotations: { ...annotations, [ACCOUNT_ANNOTATIONS.server]: spec.server, [ACCOUNT_ANNOTATIONS.accountUrl]: accountUrl },
   });
-  logger.info({ issuer: issuer.name, accountUrl }, 'ACME account registered');
+  logger.info({ accountUrl }, 'ACME account registered');
   return { client, accountUrl };
 }
 
