@@ -3,6 +3,7 @@ import type { FileSecretConfig, ServerConfig } from './config/server-config.js';
 import type { Readiness, RouteHandler } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
+import type { NodeDelivery } from './delivery/delivery-report.js';
 import type { SecretStore } from './store/secret-store.js';
 
 export interface ComponentContext {
@@ -10,6 +11,8 @@ export interface ComponentContext {
   store: SecretStore;
   logger: Logger;
   metrics: Metrics;
+  /** This replica's delivery state, live (for components that share it with the fleet). */
+  deliveryRows: () => NodeDelivery[];
 }
 
 /**
@@ -32,4 +35,6 @@ export interface ServerComponent {
   authenticator?(): Authenticator;
   /** Replaces the local policy (e.g. Kubernetes RBAC). */
   authorizer?(): Authorizer;
+  /** Every replica's delivery rows, this one's included; undefined when not available. */
+  fleetDeliveries?(): Promise<NodeDelivery[]> | undefined;
 }

@@ -1,4 +1,7 @@
+import { hostname } from 'node:os';
 import { LocalPolicy } from './authz/local-policy.js';
+import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
+import { deliveryRoute } from './delivery/delivery-route.js';
 import type { ServerComponent } from './component.js';
 import { componentsFor } from './components.js';
 import type { Authenticator, Authorizer } from './authz/authorizer.js';
@@ -84,9 +87,21 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
   });
   await files.start();
+  const replica = process.env['POD_NAME'] ?? hostname();
+  const deliveryRows = () => deliveryReport(replica, registry.list(), (n) => store.get(n));
   for (const c of components) {
-    await c.start({ config, store, logger: logger.child({ component: c.name }), metrics });
+    await c.start({ config, store, logger: logger.child({ component: c.name }), metrics, deliveryRows });
   }
+  const fleetRows = async (): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> => {
+    const fleet = offered((c) => c.fleetDeliveries?.());
+    if (!fleet) return { nodes: deliveryRows(), fleet: false };
+    try {
+      return { nodes: await fleet, fleet: true };
+    } catch (err) {
+      // The API server is away: answer for this replica, and say so.
+      return { nodes: deliveryRows(), fleet: false, error: (err as Error).message };
+    }
+  };
 
   const grpc = new GrpcListeners(config, deps, logger);
   const bound = await grpc.start();
@@ -122,7 +137,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         })),
         streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
       }),
-      prefixRoutes: new Map([...(opts.httpRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),
+      prefixRoutes: new Map([
+        ['/delivery', deliveryRoute(fleetRows)],
+        ...(opts.httpRoutes ?? []),
+        ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])]),
+      ]),
     });
     httpAddress = await http.start();
   }

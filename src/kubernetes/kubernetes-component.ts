@@ -8,6 +8,8 @@ import type { ComponentContext, ServerComponent } from '../component.js';
 import type { ServerConfig } from '../config/server-config.js';
 import type { Readiness } from '../observability/http-server.js';
 import type { Logger } from '../observability/logger.js';
+import type { NodeDelivery } from '../delivery/delivery-report.js';
+import { FleetReports } from '../delivery/fleet-reports.js';
 import { KubernetesSource } from '../sources/kubernetes/kubernetes-source.js';
 import { RejectionEvents } from '../sources/kubernetes/rejection-events.js';
 import { KubeClient } from './kube-client.js';
@@ -30,6 +32,7 @@ export class KubernetesComponent implements ServerComponent {
   readonly name = 'kubernetes';
   private client: KubeClient | undefined;
   private source: KubernetesSource | undefined;
+  private fleet: FleetReports | undefined;
   private logger: Logger | undefined;
   private metrics: KubernetesMetrics | undefined;
   private readonly access: AccessReviewer;
@@ -84,9 +87,22 @@ export class KubernetesComponent implements ServerComponent {
       'watching Kubernetes Secrets and ConfigMaps',
     );
     this.source.start();
+    const delivery = this.config.deliveryStatus;
+    if (delivery.enabled && delivery.namespace) {
+      this.fleet = new FleetReports({
+        client: this.client,
+        namespace: delivery.namespace,
+        replica: delivery.replica,
+        publishMs: delivery.publishMs,
+        local: ctx.deliveryRows,
+        logger: ctx.logger.child({ part: 'delivery-status' }),
+      });
+      this.fleet.start();
+    }
   }
 
   async stop(): Promise<void> {
+    await this.fleet?.stop();
     this.access.stop();
     await this.source?.stop();
     this.client?.close();
@@ -107,5 +123,9 @@ export class KubernetesComponent implements ServerComponent {
 
   authorizer(): Authorizer {
     return this.authz;
+  }
+
+  fleetDeliveries(): Promise<NodeDelivery[]> | undefined {
+    return this.fleet?.fleet();
   }
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 
@@ -13,6 +15,7 @@ import { ConfigError } from '../config/config-error.js';
  *   authentication: { audiences: [envoy-sds], tokenCacheSeconds: 30, spiffeTrustDomain: cluster.local }
  *   authorization: { allowCacheSeconds: 30, denyCacheSeconds: 5, staleIfErrorSeconds: 300 }
  *   events: { enabled: true }
+ *   deliveryStatus: { namespace: envoy-sds, publishSeconds: 5 }   # fleet-wide delivery state
  */
 export interface KubernetesConfig {
   kubeconfig?: string;
@@ -42,13 +45,19 @@ export interface KubernetesConfig {
     staleIfErrorMs: number;
   };
   events: { enabled: boolean; reportingInstance: string };
+  /**
+   * Each replica publishes its streams' delivery state as a ConfigMap in this namespace
+   * (the pod's own, from $POD_NAMESPACE or the ServiceAccount mount), so any replica
+   * answers for the fleet. Unset namespace and none known: local state only.
+   */
+  deliveryStatus: { enabled: boolean; namespace?: string; publishMs: number; replica: string };
 }
 
 const AT = 'kubernetes';
 
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const root = raw === null || raw === true ? {} : obj(raw, AT);
-  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events']);
+  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus']);
   const kubeconfig = optStr(root['kubeconfig'], `${AT}.kubeconfig`);
   const context = optStr(root['context'], `${AT}.context`);
   const namespaces = strList(root['namespaces'] ?? [], `${AT}.namespaces`);
@@ -62,6 +71,10 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const authn = section(root, 'authentication', ['audiences', 'tokenCacheSeconds', 'spiffeTrustDomain']);
   const authz = section(root, 'authorization', ['allowCacheSeconds', 'denyCacheSeconds', 'staleIfErrorSeconds']);
   const events = section(root, 'events', ['enabled', 'reportingInstance']);
+  const delivery = section(root, 'deliveryStatus', ['enabled', 'namespace', 'publishSeconds', 'replica']);
+  const deliveryEnabled = delivery['enabled'] ?? true;
+  if (typeof deliveryEnabled !== 'boolean') throw new ConfigError(`${AT}.deliveryStatus.enabled`, 'must be true or false');
+  const deliveryNamespace = optStr(delivery['namespace'], `${AT}.deliveryStatus.namespace`) ?? podNamespace();
 
   const backoffInitialMs = seconds(watch['backoffInitialSeconds'], 0.5, `${AT}.watch.backoffInitialSeconds`);
   const backoffMaxMs = seconds(watch['backoffMaxSeconds'], 30, `${AT}.watch.backoffMaxSeconds`);
@@ -106,6 +119,12 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
       // The pod name (downward API) tells replicas' events apart.
       reportingInstance: optStr(events['reportingInstance'], `${AT}.events.reportingInstance`) ?? process.env['POD_NAME'] ?? 'envoy-sds',
     },
+    deliveryStatus: {
+      enabled: deliveryEnabled && deliveryNamespace !== undefined,
+      ...(deliveryNamespace ? { namespace: deliveryNamespace } : {}),
+      publishMs: seconds(delivery['publishSeconds'], 5, `${AT}.deliveryStatus.publishSeconds`),
+      replica: optStr(delivery['replica'], `${AT}.deliveryStatus.replica`) ?? process.env['POD_NAME'] ?? hostname(),
+    },
   };
 }
 
@@ -146,4 +165,14 @@ function seconds(v: unknown, dflt: number, at: string): number {
   if (v === undefined || v === null) return dflt * 1000;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(at, 'must be a positive number of seconds');
   return Math.round(v * 1000);
+}
+
+/** The pod's namespace: the downward API's $POD_NAMESPACE, else the ServiceAccount mount. */
+function podNamespace(): string | undefined {
+  if (process.env['POD_NAMESPACE']) return process.env['POD_NAMESPACE'];
+  try {
+    return readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }

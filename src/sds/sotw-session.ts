@@ -70,7 +70,10 @@ export class SotwSession extends SubscriptionState {
     for (const name of this.subscribed) {
       if (!wanted.has(name)) removed.push(name);
     }
-    for (const name of added) this.subscribed.add(name);
+    for (const name of added) {
+      this.subscribed.add(name);
+      this.status.entry(name); // shown in delivery status (NOT_SENT) until something is sent
+    }
     for (const name of removed) {
       this.subscribed.delete(name);
       this.status.names.delete(name);
