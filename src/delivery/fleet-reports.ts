@@ -61,6 +61,11 @@ export class FleetReports {
     this.configMapName = configMapNameFor(opts.replica);
   }
 
+  /** This replica's rows, under the name it publishes them as. */
+  private local(): NodeDelivery[] {
+    return this.opts.local().map((n) => ({ ...n, replica: this.opts.replica }));
+  }
+
   start(): void {
     const tick = () => {
       this.writing ??= this.publish()
@@ -80,7 +85,7 @@ export class FleetReports {
 
   /** Writes this replica's report when it changed (or the heartbeat is due). */
   async publish(): Promise<void> {
-    const nodes = this.opts.local();
+    const nodes = this.local();
     const json = JSON.stringify(nodes);
     if (json === this.lastJson && this.now() - this.lastWrite < HEARTBEAT_MS) return;
     const report = boundedReport(this.opts.replica, new Date(this.now()).toISOString(), nodes);
@@ -104,7 +109,7 @@ export class FleetReports {
 
   /** Every replica's rows: this one's live, the others' as last published (cached 1 s). */
   async fleet(): Promise<NodeDelivery[]> {
-    const local = this.opts.local();
+    const local = this.local();
     if (this.cache && this.now() - this.cache.at < 1000) return [...local, ...this.cache.rows];
     const list = await this.opts.client.request<{ items?: ConfigMap[] }>('GET', this.path(), { query: { labelSelector: `${REPORT_LABEL}=true` } });
     const maxAge = Math.max(3 * HEARTBEAT_MS, 3 * this.opts.publishMs);
