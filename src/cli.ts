@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { parseCommandArgs, UsageError } from './cli/arguments.js';
 import { grpcTarget, parseServerAddress } from './cli/server-address.js';
+import { INSPECT_USAGE, inspectCommand } from './cli/inspect-command.js';
 import { STATUS_USAGE, statusCommand } from './cli/status-command.js';
 import { VALIDATE_USAGE, validateCommand } from './cli/validate-command.js';
 import { VERSION } from './cli/version.js';
@@ -59,6 +60,7 @@ ADDR: host:port (a host name becomes a STRICT_DNS cluster), [ipv6]:port, or unix
   renew: `Usage:\n${RENEW_USAGE}`,
   validate: VALIDATE_USAGE,
   status: STATUS_USAGE,
+  inspect: INSPECT_USAGE,
 };
 
 const USAGE = `envoy-sds ${VERSION}: an SDS server for Envoy gateways
@@ -73,6 +75,7 @@ Commands:
   renew       ask the server to re-issue certificates now
   validate    check a configuration file without starting anything
   status      which gateway holds which version of each secret (fleet-wide)
+  inspect     one secret's certificates, chain check, rejections and holders
 
   envoy-sds COMMAND --help   the command's options
   envoy-sds --version        the version
@@ -109,6 +112,8 @@ async function main(argv: string[]): Promise<number> {
       return validateCommand(rest);
     case 'status':
       return statusCommand(rest);
+    case 'inspect':
+      return inspectCommand(rest);
     case 'bootstrap': {
       const { values, positionals } = parseCommandArgs('bootstrap', rest, { server: { type: 'string', default: '127.0.0.1:18000' } });
       if (positionals.length > 0) throw new UsageError(`envoy-sds bootstrap: unexpected argument "${positionals[0]}" (see envoy-sds bootstrap --help)`);

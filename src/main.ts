@@ -2,6 +2,9 @@ import { hostname } from 'node:os';
 import { LocalPolicy } from './authz/local-policy.js';
 import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
 import { deliveryRoute } from './delivery/delivery-route.js';
+import { secretRoute } from './delivery/secret-route.js';
+import { RejectionLog } from './store/rejection-log.js';
+import type { Rejection } from './store/secret-store.js';
 import type { ServerComponent } from './component.js';
 import { componentsFor } from './components.js';
 import type { Authenticator, Authorizer } from './authz/authorizer.js';
@@ -46,10 +49,12 @@ export interface StartOptions {
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
+  const rejections = new RejectionLog();
   const store = new SecretStore({
     logger,
     limits: { maxBytes: config.limits.maxSecretBytes },
     onOutcome: (origin, outcome) => metrics.updates.inc({ source: origin.source, outcome }),
+    onRejected: (r) => rejections.record(r),
   });
   const registry = new StreamRegistry();
   metrics.addCollectedGauge('envoy_sds_secrets', 'Secrets held by the store.', () => store.size);
@@ -106,6 +111,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const grpc = new GrpcListeners(config, deps, logger);
   const bound = await grpc.start();
 
+  const rejectionOf = (name: string) => {
+    const r = rejections.get(name);
+    return r ? RejectionLog.toJSON(r) : null;
+  };
   let http: HttpServer | undefined;
   let httpAddress: string | undefined;
   if (config.http) {
@@ -114,7 +123,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       logger,
       metrics,
       readiness: () => {
-        const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => `secret ${s.name} not loaded`);
+        const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => notLoaded(s.name, rejections.get(s.name)));
         let ready = reasons.length === 0;
         for (const c of components) {
           const r = c.readiness?.();
@@ -133,12 +142,16 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
           subject: s.facts.subject,
           notAfter: s.facts.notAfter.toISOString(),
           warnings: s.warnings,
+          lastRejection: rejectionOf(s.name),
           watchers: store.watcherCount(s.name),
         })),
+        // Declared but not served: with the cause when one is known.
+        notLoaded: config.secrets.filter((s) => !store.get(s.name)).map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
         streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
       }),
       prefixRoutes: new Map([
         ['/delivery', deliveryRoute(fleetRows)],
+        ['/secrets/', secretRoute((n) => store.get(n), rejectionOf)],
         ...(opts.httpRoutes ?? []),
         ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])]),
       ]),
@@ -168,4 +181,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       return stopping;
     },
   };
+}
+
+/** /readyz's line for a declared secret that is not served, with the cause when known. */
+function notLoaded(name: string, rejection: Rejection | undefined): string {
+  if (!rejection) return `secret ${name} not loaded (no valid content yet; see the log for the source's error)`;
+  return `secret ${name} not loaded: update rejected (${rejection.code}) at ${rejection.at.toISOString()}: ${rejection.message}`;
 }

@@ -17,6 +17,17 @@ export interface SecretStoreOptions {
   now?: () => Date;
   /** Told of every put outcome, for metrics. */
   onOutcome?: (origin: SecretOrigin, outcome: PutResult['outcome']) => void;
+  /** Told of every rejected update (status and `inspect` show the last one per name). */
+  onRejected?: (rejection: Rejection) => void;
+}
+
+/** An update refused at the store's door: the code and message, never key material. */
+export interface Rejection {
+  name: string;
+  origin: SecretOrigin;
+  code: string;
+  message: string;
+  at: Date;
 }
 
 /**
@@ -40,12 +51,14 @@ export class SecretStore {
   private readonly limits: ValidationLimits;
   private readonly now: () => Date;
   private readonly onOutcome: SecretStoreOptions['onOutcome'];
+  private readonly onRejected: SecretStoreOptions['onRejected'];
 
   constructor(opts: SecretStoreOptions) {
     this.logger = opts.logger;
     this.limits = opts.limits ?? DEFAULT_LIMITS;
     this.now = opts.now ?? (() => new Date());
     this.onOutcome = opts.onOutcome;
+    this.onRejected = opts.onRejected;
   }
 
   get(name: string): StoredSecret | undefined {
@@ -94,6 +107,7 @@ export class SecretStore {
         'secret update rejected; the last good version stays',
       );
       this.onOutcome?.(origin, 'rejected');
+      this.onRejected?.({ name, origin, code: typeof code === 'string' ? code : 'INVALID', message: error.message, at: this.now() });
       return { outcome: 'rejected', error, code: typeof code === 'string' ? code : 'INVALID', current };
     }
     const secret: StoredSecret = Object.freeze({
