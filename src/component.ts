@@ -4,6 +4,7 @@ import type { Readiness, RouteHandler } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { NodeDelivery } from './delivery/delivery-report.js';
+import type { CertificateReport } from './issuance/engine.js';
 import type { SecretStore } from './store/secret-store.js';
 
 export interface ComponentContext {
@@ -35,6 +36,8 @@ export interface ServerComponent {
   authenticator?(): Authenticator;
   /** Replaces the local policy (e.g. Kubernetes RBAC). */
   authorizer?(): Authorizer;
+  /** Certificates the component issues, with their status (the status page lists them). */
+  certificates?(): CertificateReport[];
   /** Every replica's delivery rows, this one's included; undefined when not available. */
   fleetDeliveries?(): Promise<NodeDelivery[]> | undefined;
 }

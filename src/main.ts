@@ -4,6 +4,8 @@ import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js
 import { deliveryRoute } from './delivery/delivery-route.js';
 import { secretRoute } from './delivery/secret-route.js';
 import { RejectionLog } from './store/rejection-log.js';
+import { VERSION } from './cli/version.js';
+import { renderStatusPage } from './observability/status-page.js';
 import type { Rejection } from './store/secret-store.js';
 import type { ServerComponent } from './component.js';
 import { componentsFor } from './components.js';
@@ -149,6 +151,33 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         notLoaded: config.secrets.filter((s) => !store.get(s.name)).map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
         streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
       }),
+      page: async () => {
+        const rows = await fleetRows();
+        return renderStatusPage({
+          version: VERSION,
+          replica,
+          generatedAt: new Date(),
+          fleet: rows.fleet,
+          secrets: store.all().map((s) => {
+            const r = rejectionOf(s.name);
+            return { name: s.name, kind: s.kind, version: s.version, origin: `${s.origin.source}:${s.origin.ref}`, subject: s.facts.subject, notAfter: s.facts.notAfter, warnings: s.warnings, ...(r ? { rejection: r } : {}) };
+          }),
+          notLoaded: config.secrets.filter((s) => !store.get(s.name)).map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
+          gateways: rows.nodes,
+          certificates: components.flatMap((c) => c.certificates?.() ?? []).map((c) => {
+            const ready = c.status?.conditions.find((x) => x.type === 'Ready');
+            return {
+              id: `${c.namespace}/${c.name}`,
+              secretName: c.secretName,
+              ready: ready?.status ?? 'Unknown',
+              reason: ready?.reason ?? 'Pending',
+              message: ready?.message ?? '',
+              ...(c.status?.notAfter ? { notAfter: c.status.notAfter } : {}),
+              ...(c.status?.renewalTime ? { renewalTime: c.status.renewalTime } : {}),
+            };
+          }),
+        });
+      },
       prefixRoutes: new Map([
         ['/delivery', deliveryRoute(fleetRows)],
         ['/secrets/', secretRoute((n) => store.get(n), rejectionOf)],

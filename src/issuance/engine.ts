@@ -279,6 +279,10 @@ export class IssuanceEngine implements ServerComponent {
     return { ready, reasons };
   }
 
+  certificates(): CertificateReport[] {
+    return this.status();
+  }
+
   status(): CertificateReport[] {
     return this.config.certificates.map((c) => ({
       namespace: c.namespace,

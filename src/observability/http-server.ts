@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { STATUS_PAGE_CSP } from './status-page.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -18,6 +19,8 @@ export interface HttpServerOptions {
   readiness: () => Readiness;
   /** JSON delivery status (GET /status). */
   status: () => unknown;
+  /** The HTML status page (GET /). */
+  page?: () => Promise<string>;
   /** Extra prefix routes, e.g. the ACME HTTP-01 solver. */
   prefixRoutes?: Map<string, RouteHandler>;
 }
@@ -70,6 +73,13 @@ export class HttpServer {
       return;
     }
     switch (path) {
+      case '/':
+        if (this.opts.page) {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': STATUS_PAGE_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }).end(await this.opts.page());
+        } else {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        }
+        return;
       case '/healthz':
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
         return;
