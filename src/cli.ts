@@ -6,7 +6,8 @@ import { describeSecret } from './client/describe-secret.js';
 import { watchSecrets, type ClientOptions } from './client/sds-client.js';
 import { ConfigError } from './config/config-error.js';
 import { prepareLocalDefault, localDefaultPaths } from './config/local-default.js';
-import { loadConfigFile, type ServerConfig } from './config/server-config.js';
+import * as grpc from '@grpc/grpc-js';
+import { loadConfigFile, LOG_LEVELS, type ServerConfig } from './config/server-config.js';
 import { localBootstrapYaml } from './envoy/local-bootstrap.js';
 import { renewCommand, RENEW_USAGE } from './issuance/renew-command.js';
 import { createLogger } from './observability/logger.js';
@@ -63,7 +64,13 @@ async function serve(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  const envLevel = process.env['LOG_LEVEL'];
+  if (envLevel !== undefined && !LOG_LEVELS.includes(envLevel)) {
+    return startFailed(`envoy-sds: invalid configuration: LOG_LEVEL (environment): "${envLevel}" is not a level (one of: ${LOG_LEVELS.join(', ')})\n`, 2);
+  }
   const logger = createLogger();
+  // grpc-js writes its own errors to stderr; they belong in the server's log.
+  grpc.setLogger({ error: (...args: unknown[]) => logger.warn({ component: 'grpc-js' }, args.map(String).join(' ')) });
   let config: ServerConfig;
   let localDefault = false;
   try {
@@ -78,10 +85,7 @@ async function serve(args: string[]): Promise<number> {
       });
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`envoy-sds: invalid configuration: ${err.message}\n`);
-      return 2;
-    }
+    if (err instanceof ConfigError) return startFailed(`envoy-sds: invalid configuration: ${err.message}\n`, 2);
     throw err;
   }
   logger.level = config.logLevel;
@@ -91,11 +95,11 @@ async function serve(args: string[]): Promise<number> {
   try {
     server = await startServer(config, { logger });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`envoy-sds: invalid configuration: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    // One line, the field to fix, and no half-started process: startServer has stopped
+    // whatever it had bound or started; the exit makes sure nothing lingers.
+    if (err instanceof ConfigError) return startFailed(`envoy-sds: invalid configuration: ${err.message}\n`, 2);
+    logger.error({ err }, 'start failed');
+    return startFailed(`envoy-sds: cannot start: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`, 1);
   }
   if (localDefault && server.grpcAddress) {
     const paths = localDefaultPaths(config.dataDir);
@@ -115,6 +119,13 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+/** Writes the one line, then exits: a start that failed leaves nothing running. */
+function startFailed(line: string, code: number): Promise<number> {
+  return new Promise(() => {
+    process.stderr.write(line, () => process.exit(code));
+  });
 }
 
 async function client(command: 'fetch' | 'watch', args: string[]): Promise<number> {

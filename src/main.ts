@@ -2,10 +2,11 @@ import { LocalPolicy } from './authz/local-policy.js';
 import type { ServerComponent } from './component.js';
 import { componentsFor } from './components.js';
 import type { Authenticator, Authorizer } from './authz/authorizer.js';
-import type { ServerConfig } from './config/server-config.js';
-import { HttpServer, type RouteHandler } from './observability/http-server.js';
+import type { HttpConfig, ServerConfig } from './config/server-config.js';
+import { HttpServer, type HttpServerOptions, type RouteHandler } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { bindError, checkListenerFiles } from './config/startup-checks.js';
 import { DEFAULT_REQUEST_LIMITS } from './sds/request-checks.js';
 import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
@@ -67,7 +68,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
 
   const deps: StreamDeps = {
     store,
-    authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator(),
+    authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
     authorizer: opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules),
     registry,
     metrics,
@@ -81,48 +82,46 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     secrets: [...config.secrets, ...components.flatMap((c) => c.fileSecrets?.() ?? [])],
     ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
   });
-  await files.start();
-  for (const c of components) {
-    await c.start({ config, store, logger: logger.child({ component: c.name }), metrics });
+
+  // Every listener is bound before any component starts: a port that is taken ends the
+  // start here, before a watch, an issuance or a file source has begun (nothing is left
+  // running half alive), and is reported as the config field to fix.
+  checkListenerFiles(config);
+  const grpc = new GrpcListeners(config, deps, logger);
+  const http = config.http ? new HttpServer(httpOptions(config, config.http, store, registry, metrics, logger, components, opts.httpRoutes)) : undefined;
+  let bound: Awaited<ReturnType<GrpcListeners['start']>>;
+  let httpAddress: string | undefined;
+  try {
+    bound = await grpc.start();
+  } catch (err) {
+    await grpc.stop(0).catch(() => undefined);
+    const { tcp, unix } = config.grpc;
+    // Which listener failed: the socket path appears in the error (grpc-js's message, or
+    // a Node error's `address`); otherwise it was the TCP one.
+    const e = err as { message?: unknown; address?: unknown };
+    const unixFailed = unix !== undefined && (!tcp || e.address === unix.path || String(e.message).includes(unix.path));
+    throw unixFailed ? bindError(err, 'grpc.unix.path', unix.path) : bindError(err, 'grpc.tcp.address', tcp!.address);
+  }
+  try {
+    httpAddress = await http?.start();
+  } catch (err) {
+    await grpc.stop(0).catch(() => undefined);
+    throw bindError(err, 'http.address', config.http!.address);
   }
 
-  const grpc = new GrpcListeners(config, deps, logger);
-  const bound = await grpc.start();
-
-  let http: HttpServer | undefined;
-  let httpAddress: string | undefined;
-  if (config.http) {
-    http = new HttpServer({
-      address: config.http.address,
-      logger,
-      metrics,
-      readiness: () => {
-        const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => `secret ${s.name} not loaded`);
-        let ready = reasons.length === 0;
-        for (const c of components) {
-          const r = c.readiness?.();
-          if (!r) continue;
-          ready &&= r.ready;
-          reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
-        }
-        return { ready, reasons };
-      },
-      status: () => ({
-        secrets: store.all().map((s) => ({
-          name: s.name,
-          kind: s.kind,
-          version: s.version,
-          origin: `${s.origin.source}:${s.origin.ref}`,
-          subject: s.facts.subject,
-          notAfter: s.facts.notAfter.toISOString(),
-          warnings: s.warnings,
-          watchers: store.watcherCount(s.name),
-        })),
-        streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
-      }),
-      prefixRoutes: new Map([...(opts.httpRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),
-    });
-    httpAddress = await http.start();
+  const started: ServerComponent[] = [];
+  try {
+    await files.start();
+    for (const c of components) {
+      started.push(c);
+      await c.start({ config, store, logger: logger.child({ component: c.name }), metrics });
+    }
+  } catch (err) {
+    files.stop();
+    for (const c of started.reverse()) await c.stop().catch(() => undefined);
+    await grpc.stop(0).catch(() => undefined);
+    await http?.stop();
+    throw err;
   }
 
   let stopping: Promise<void> | undefined;
@@ -146,5 +145,55 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       })();
       return stopping;
     },
+  };
+}
+
+/** The HTTP port's wiring: readiness and status from the store, registry and components. */
+function httpOptions(
+  config: ServerConfig,
+  httpConfig: HttpConfig,
+  store: SecretStore,
+  registry: StreamRegistry,
+  metrics: Metrics,
+  logger: Logger,
+  components: ServerComponent[],
+  extraRoutes: Map<string, RouteHandler> | undefined,
+): HttpServerOptions {
+  return {
+    address: httpConfig.address,
+    allowedHosts: httpConfig.allowedHosts,
+    details: httpConfig.details,
+    logger,
+    metrics,
+    readiness: () => {
+      const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => `secret ${s.name} not loaded`);
+      let ready = reasons.length === 0;
+      for (const c of components) {
+        const r = c.readiness?.();
+        if (!r) continue;
+        ready &&= r.ready;
+        reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
+      }
+      return { ready, reasons };
+    },
+    status: () => ({
+      secrets: store.all().map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        version: s.version,
+        origin: `${s.origin.source}:${s.origin.ref}`,
+        subject: s.facts.subject,
+        notAfter: s.facts.notAfter.toISOString(),
+        warnings: s.warnings,
+        watchers: store.watcherCount(s.name),
+      })),
+      streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
+    }),
+    statusSummary: () => ({
+      secrets: store.size,
+      secretsWithWarnings: store.all().filter((s) => s.warnings.length > 0).length,
+      streams: registry.size,
+    }),
+    prefixRoutes: new Map([...(extraRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),
   };
 }

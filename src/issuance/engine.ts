@@ -54,6 +54,8 @@ export interface IssuanceEngineOptions {
    * that hands every new set to `apply` (custom resources; see custom-resource-source.ts).
    */
   resourceSource?: (apply: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>, logger: Logger) => { start(): void; stop(): Promise<void> };
+  /** Whether loopback callers may use the HTTP controls (ServerConfig.trustLoopback). Default true. */
+  trustLoopback?: boolean;
   /** Called at the end of stop() (closes a Kubernetes client the engine opened). */
   onStopped?: () => void;
 }
@@ -126,7 +128,7 @@ export class IssuanceEngine implements ServerComponent {
           find: (ref) => this.find(ref),
           renew: (id) => this.renew(id),
           status: () => ({ certificates: this.status() }),
-        }),
+        }, { trustLoopback: this.opts.trustLoopback ?? true }),
       ],
     ]);
   }
@@ -349,7 +351,7 @@ function isSettled(outcome: Outcome | undefined): boolean {
  */
 export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
   const parsed = parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined });
-  if (parsed.persistence !== 'kubernetes') return new IssuanceEngine({ config: parsed, dataDir: config.dataDir });
+  if (parsed.persistence !== 'kubernetes') return new IssuanceEngine({ config: parsed, dataDir: config.dataDir, trustLoopback: config.trustLoopback });
   const kube = parseKubernetesConfig(config.kubernetes);
   let client: KubeClient | undefined;
   // Connected at the first call, which comes after start: constructors do no I/O.
@@ -361,6 +363,7 @@ export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
   return new IssuanceEngine({
     config: parsed,
     dataDir: config.dataDir,
+    trustLoopback: config.trustLoopback,
     persister: parsed.customResources ? new CustomResourcePersister(connect) : new KubernetesSecretPersister(connect),
     ...(parsed.customResources
       ? {
