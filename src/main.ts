@@ -1,3 +1,4 @@
+import { CaKeyWithholding } from './authz/ca-key-withholding.js';
 import { LocalPolicy } from './authz/local-policy.js';
 import type { ServerComponent } from './component.js';
 import { componentsFor } from './components.js';
@@ -69,7 +70,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const deps: StreamDeps = {
     store,
     authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
-    authorizer: opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules),
+    authorizer: withheldCaKeys(opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules), components, logger),
     registry,
     metrics,
     logger,
@@ -196,4 +197,11 @@ function httpOptions(
     }),
     prefixRoutes: new Map([...(extraRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),
   };
+}
+
+/** A CA's private key is withheld whatever the policy says (Envoy never needs one). */
+function withheldCaKeys(policy: Authorizer, components: ServerComponent[], logger: Logger): Authorizer {
+  const knowing = components.filter((c) => c.caKeyNames);
+  if (knowing.length === 0) return policy;
+  return new CaKeyWithholding(policy, (name) => knowing.some((c) => c.caKeyNames!().has(name)), logger);
 }
