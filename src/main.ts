@@ -97,10 +97,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   } catch (err) {
     await grpc.stop(0).catch(() => undefined);
     const { tcp, unix } = config.grpc;
-    // Which listener failed: the socket path appears in the error (grpc-js's message, or
-    // a Node error's `address`); otherwise it was the TCP one.
-    const e = err as { message?: unknown; address?: unknown };
-    const unixFailed = unix !== undefined && (!tcp || e.address === unix.path || String(e.message).includes(unix.path));
+    // Which listener failed: the socket path (or its directory) appears in the error
+    // (grpc-js's message, a Node error's `address` or `path`); otherwise it was the TCP one.
+    const e = err as { message?: unknown; address?: unknown; path?: unknown };
+    const unixFailed =
+      unix !== undefined &&
+      (!tcp || e.address === unix.path || (typeof e.path === 'string' && unix.path.startsWith(e.path)) || String(e.message).includes(unix.path));
     throw unixFailed ? bindError(err, 'grpc.unix.path', unix.path) : bindError(err, 'grpc.tcp.address', tcp!.address);
   }
   try {

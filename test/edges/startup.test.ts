@@ -153,6 +153,13 @@ describe('start-up failures end the process with one line naming the field', () 
     assertOneLine(await serve({ dataDir: join(dir, 'data5'), grpc: { tcp: { address: '127.0.0.1:99999' } }, http: { address: '127.0.0.1:0' } }, 'port'), /grpc\.tcp\.address.*99999/);
   });
 
+  test('a socket directory that cannot be created (its parent is a file): exit 2, grpc.unix.path named (not the TCP address)', async () => {
+    assertOneLine(
+      await serve({ dataDir: join(dir, 'data8'), grpc: { tcp: { address: '127.0.0.1:0' }, unix: { path: join(dir, 'web.crt', 'sub', 'sds.sock') } }, http: null }, 'sockdir'),
+      /grpc\.unix\.path.*not a directory/,
+    );
+  });
+
   test('a world-writable socket mode: exit 2, grpc.unix.mode named', async () => {
     assertOneLine(await serve({ dataDir: join(dir, 'data6'), grpc: { unix: { path: join(dir, 's.sock'), mode: '0666' } }, http: null }, 'mode'), /grpc\.unix\.mode.*world-writable/);
   });
