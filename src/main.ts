@@ -7,7 +7,7 @@ import type { HttpConfig, ServerConfig } from './config/server-config.js';
 import { HttpServer, type HttpServerOptions, type RouteHandler } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { bindError, checkListenerFiles } from './config/startup-checks.js';
+import { bindError, checkListenerFiles, grpcBindError } from './config/startup-checks.js';
 import { DEFAULT_REQUEST_LIMITS } from './sds/request-checks.js';
 import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
@@ -96,14 +96,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     bound = await grpc.start();
   } catch (err) {
     await grpc.stop(0).catch(() => undefined);
-    const { tcp, unix } = config.grpc;
-    // Which listener failed: the socket path (or its directory) appears in the error
-    // (grpc-js's message, a Node error's `address` or `path`); otherwise it was the TCP one.
-    const e = err as { message?: unknown; address?: unknown; path?: unknown };
-    const unixFailed =
-      unix !== undefined &&
-      (!tcp || e.address === unix.path || (typeof e.path === 'string' && unix.path.startsWith(e.path)) || String(e.message).includes(unix.path));
-    throw unixFailed ? bindError(err, 'grpc.unix.path', unix.path) : bindError(err, 'grpc.tcp.address', tcp!.address);
+    throw grpcBindError(err, config.grpc);
   }
   try {
     httpAddress = await http?.start();

@@ -145,6 +145,21 @@ describe('start-up failures end the process with one line naming the field', () 
     assertOneLine(ended, /grpc\.tcp\.tls\.certFile.*missing\.crt/);
   });
 
+  test('a TLS key that is not PEM, or not the certificate\'s: exit 2, grpc.tcp.tls.keyFile named, no key material', async () => {
+    writeFileSync(join(dir, 'garbage.key'), 'not a key\n');
+    const other = makeLeaf(makeCa('other'), ['other.example.com']);
+    writeFileSync(join(dir, 'other.key'), other.keyPem);
+    for (const [keyFile, why] of [['garbage.key', /not a PEM private key/], ['other.key', /not the key of the certificate/]] as const) {
+      const ended = await serve(
+        { dataDir: join(dir, 'data9'), grpc: { tcp: { address: '127.0.0.1:0', tls: { certFile: join(dir, 'web.crt'), keyFile: join(dir, keyFile) } } }, http: null },
+        `bad-key-${keyFile}`,
+      );
+      assertOneLine(ended, /grpc\.tcp\.tls\.keyFile/);
+      assert.match(ended.stderr, why);
+      assert.doesNotMatch(ended.stderr + ended.stdout, /PRIVATE KEY/);
+    }
+  });
+
   test('logLevel: verbose: exit 2, logLevel named', async () => {
     assertOneLine(await serve({ dataDir: join(dir, 'data4'), grpc: { tcp: { address: '127.0.0.1:0' } }, http: { address: '127.0.0.1:0' }, logLevel: 'verbose' }, 'level'), /logLevel.*verbose/);
   });
