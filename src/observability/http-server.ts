@@ -82,11 +82,13 @@ export class HttpServer {
     const path = (req.url ?? '/').split('?')[0]!;
     if (!ANY_HOST_PREFIXES.some((p) => path.startsWith(p))) {
       if (!this.hosts?.allows(req.headers.host)) {
+        this.opts.metrics.httpRefused.inc({ reason: 'host' });
         res.writeHead(421, { 'content-type': 'text/plain' }).end('this server does not answer for that Host\n');
         return;
       }
       const refusal = crossSiteRefusal(req, this.hosts);
       if (refusal) {
+        this.opts.metrics.httpRefused.inc({ reason: 'cross_site' });
         res.writeHead(403, { 'content-type': 'text/plain' }).end(`${refusal}\n`);
         return;
       }

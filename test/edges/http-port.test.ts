@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { CONTROL_PREFIX, controlRoutes, type EngineControls } from '../../src/issuance/control-routes.js';
-import { makeFixtures, startTestServer, tls, type Fixtures, type TestServer } from '../support/test-server.js';
+import { makeFixtures, metricTotal, startTestServer, tls, type Fixtures, type TestServer } from '../support/test-server.js';
 
 const CLI = resolve('dist/src/cli.js');
 const run = promisify(execFile);
@@ -122,6 +122,7 @@ describe('Host checks (DNS rebinding)', () => {
     }
     const noHost = await send(server.httpAddress!, 'GET', '/status', { host: '' });
     assert.equal(noHost.status, 421);
+    assert.equal(await metricTotal(server.metrics.httpRefused), 7, 'counted in envoy_sds_http_refused_total');
   });
 
   test('the bound address, localhost and configured names are answered', async () => {
