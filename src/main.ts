@@ -52,11 +52,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   });
   const registry = new StreamRegistry();
   metrics.addCollectedGauge('envoy_sds_secrets', 'Secrets held by the store.', () => store.size);
-  metrics.addCollectedGauge(
-    'envoy_sds_secrets_with_warnings',
-    'Secrets served although a certificate in them has expired or is not yet valid.',
-    () => store.all().filter((s) => s.warnings.length > 0).length,
-  );
+
   metrics.addCollectedGauge(
     'envoy_sds_deliveries_behind',
     'Subscribed (stream, secret) pairs whose last ACKed version is not the current one.',
@@ -66,6 +62,13 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const components = opts.components ?? componentsFor(config);
   const offered = <T>(pick: (c: ServerComponent) => T | undefined): T | undefined =>
     components.map(pick).find((x) => x !== undefined);
+  const withheld = (name: string) => components.some((c) => c.caKeyNames?.().has(name) ?? false);
+  metrics.addCollectedGauge(
+    'envoy_sds_secrets_with_warnings',
+    'Secrets served with a warning: a certificate expired or not yet valid, a CA certificate (CA:TRUE) with its key.',
+    // A withheld CA key pair is never served, so its CA:TRUE is no warning.
+    () => store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
+  );
 
   const deps: StreamDeps = {
     store,
@@ -89,7 +92,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // running half alive), and is reported as the config field to fix.
   checkListenerFiles(config);
   const grpc = new GrpcListeners(config, deps, logger);
-  const http = config.http ? new HttpServer(httpOptions(config, config.http, store, registry, metrics, logger, components, opts.httpRoutes)) : undefined;
+  const http = config.http ? new HttpServer(httpOptions(config, config.http, store, registry, metrics, logger, components, withheld, opts.httpRoutes)) : undefined;
   let bound: Awaited<ReturnType<GrpcListeners['start']>>;
   let httpAddress: string | undefined;
   try {
@@ -153,6 +156,7 @@ function httpOptions(
   metrics: Metrics,
   logger: Logger,
   components: ServerComponent[],
+  withheld: (name: string) => boolean,
   extraRoutes: Map<string, RouteHandler> | undefined,
 ): HttpServerOptions {
   return {
@@ -181,13 +185,14 @@ function httpOptions(
         subject: s.facts.subject,
         notAfter: s.facts.notAfter.toISOString(),
         warnings: s.warnings,
+        ...(withheld(s.name) ? { withheld: `a CA key pair: never served; ${s.name}-cacert is` } : {}),
         watchers: store.watcherCount(s.name),
       })),
       streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
     }),
     statusSummary: () => ({
       secrets: store.size,
-      secretsWithWarnings: store.all().filter((s) => s.warnings.length > 0).length,
+      secretsWithWarnings: store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
       streams: registry.size,
     }),
     prefixRoutes: new Map([...(extraRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),

@@ -122,9 +122,14 @@ export class IssuanceEngine implements ServerComponent {
     const files = this.persister.secretFiles;
     if (!files) return [];
     const out: FileSecretConfig[] = [];
+    const caKeys = this.caKeyNames();
     for (const cert of this.config.certificates) {
       const f = files.call(this.persister, cert.namespace, cert.spec.secretName);
-      out.push({ name: cert.spec.secretName, kind: 'tls_certificate', certificateChainFile: f.certificateChainFile, privateKeyFile: f.privateKeyFile });
+      // A CA's key pair is not even loaded for serving (unless serveCAPrivateKey): the
+      // issuer reads it from the persister, Envoy gets the -cacert bundle below.
+      if (!caKeys.has(cert.spec.secretName)) {
+        out.push({ name: cert.spec.secretName, kind: 'tls_certificate', certificateChainFile: f.certificateChainFile, privateKeyFile: f.privateKeyFile });
+      }
       // A `-cacert` validation context exists where ca.crt holds a CA: a self-signed CA,
       // or anything a CA issuer signs. ACME does not name its root.
       const issuer = this.issuerOf(cert);

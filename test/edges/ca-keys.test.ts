@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import type { ServerComponent } from '../../src/component.js';
 import { caKeyNames } from '../../src/issuance/ca-key-names.js';
 import { parseIssuanceConfig } from '../../src/issuance/issuance-config.js';
 import { secretName } from '../../src/kubernetes/kubernetes-names.js';
@@ -42,7 +43,8 @@ describe("the issuance engine's CA", () => {
     const bundle = await fetchWhenStored(server, envoy, 'root-ca-cacert');
     assert.ok(bundle.secrets[0]?.validation_context, 'the CA bundle is served');
     assert.equal(bundle.secrets[0]?.tls_certificate, undefined);
-    await until(() => server.store.get('root-ca') !== undefined, 30_000, 'the CA in the store');
+    // The key pair is not even loaded for serving; and were it there, the policy would withhold it.
+    assert.equal(server.store.get('root-ca'), undefined);
     await assert.rejects(envoy.fetch(['root-ca']), (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED);
     // A stream asking for it gets nothing, as for a name that does not exist.
     const s = envoy.sotw();
@@ -52,6 +54,30 @@ describe("the issuance engine's CA", () => {
     assert.ok(!server.logText().includes('PRIVATE KEY'));
   });
 });
+
+describe('a CA key pair that reaches the store anyway (a Kubernetes Secret named by an issuer)', () => {
+  test('is denied to every caller, marked withheld in /status, and not counted as a served warning', async () => {
+    const ca = makeCa('Kube CA');
+    // As the engine names an Issuer's CA Secret in Kubernetes mode; only its names matter here.
+    const server = await startTestServer({}, { components: [caNamingComponent(new Set(['kubernetes://apps/apps-ca']))] });
+    const envoy = new FakeEnvoy(server.grpcAddress!);
+    try {
+      server.put('kubernetes://apps/apps-ca', tls(ca));
+      await assert.rejects(envoy.fetch(['kubernetes://apps/apps-ca']), (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED);
+      const status = (await (await fetch(`http://${server.httpAddress}/status`)).json()) as { secrets: Array<{ name: string; withheld?: string }> };
+      assert.match(status.secrets.find((s) => s.name === 'kubernetes://apps/apps-ca')!.withheld ?? '', /never served/);
+      const metrics = await (await fetch(`http://${server.httpAddress}/metrics`)).text();
+      assert.match(metrics, /^envoy_sds_secrets_with_warnings 0$/m);
+    } finally {
+      envoy.close();
+      await server.stop();
+    }
+  });
+});
+
+function caNamingComponent(names: ReadonlySet<string>): ServerComponent {
+  return { name: 'ca-names', start: async () => undefined, stop: async () => undefined, caKeyNames: () => names };
+}
 
 describe('serveCAPrivateKey: true', () => {
   test('an explicit opt-in on the Certificate serves the CA key, with a CA:TRUE warning in status, log and metric', async () => {
