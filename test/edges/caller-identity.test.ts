@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { LocalPolicy } from '../../src/authz/local-policy.js';
 import { parseConfig } from '../../src/config/server-config.js';
-import { identityFromPeer } from '../../src/transport/peer-authenticator.js';
+import fc from 'fast-check';
+import { identityFromPeer, isLoopback } from '../../src/transport/peer-authenticator.js';
 import { FakeEnvoy } from '../support/fake-envoy.js';
 import { makeCa, makeClientCert, makeLeaf, type Pair } from '../support/openssl-certs.js';
 import { makeFixtures, startTestServer, tls, type Fixtures, type TestServer } from '../support/test-server.js';
@@ -114,6 +115,18 @@ describe('loopback', () => {
     for (const address of ['::ffff:10.0.0.1:40000', '::2:40000', '10.0.0.1:1', '::ffff:128.0.0.1:1']) {
       assert.equal(identityFromPeer({ address, listener: 'tcp' }).kind, 'anonymous', address);
     }
+  });
+
+  test('property: every way a transport prints a 127/8 peer is loopback, and no other IPv4 peer is', () => {
+    const octet = fc.integer({ min: 0, max: 255 });
+    const port = fc.integer({ min: 1, max: 65535 });
+    fc.assert(
+      fc.property(octet, octet, octet, octet, port, (a, b, c, d, p) => {
+        const v4 = `${a}.${b}.${c}.${d}`;
+        const forms = [`${v4}:${p}`, `::ffff:${v4}:${p}`, `[::ffff:${v4}]:${p}`];
+        for (const address of forms) assert.equal(isLoopback(address), a === 127, address);
+      }),
+    );
   });
 
   test('a real connection over ::1 is served as loopback', { skip: !hasIpv6Loopback() && process.env['CI'] !== 'true' }, async () => {
