@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { status as grpcStatus } from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { parseCommandArgs, UsageError } from './cli/arguments.js';
 import { grpcTarget, parseServerAddress } from './cli/server-address.js';
 import { INSPECT_USAGE, inspectCommand } from './cli/inspect-command.js';
@@ -12,7 +12,7 @@ import { describeSecret } from './client/describe-secret.js';
 import { watchSecrets, type ClientOptions } from './client/sds-client.js';
 import { ConfigError } from './config/config-error.js';
 import { prepareLocalDefault, localDefaultPaths } from './config/local-default.js';
-import { loadConfigFile, type ServerConfig } from './config/server-config.js';
+import { loadConfigFile, LOG_LEVELS, type ServerConfig } from './config/server-config.js';
 import { localBootstrapYaml } from './envoy/local-bootstrap.js';
 import { renewCommand, RENEW_USAGE } from './issuance/renew-command.js';
 import { createLogger } from './observability/logger.js';
@@ -130,7 +130,13 @@ async function serve(args: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`envoy-sds serve: unexpected argument "${positionals[0]}" (see envoy-sds serve --help)`);
   const format = values['log-format'] ?? process.env['ENVOY_SDS_LOG_FORMAT'] ?? 'json';
   if (format !== 'json' && format !== 'pretty') throw new UsageError(`envoy-sds serve: --log-format ${format}: expected json or pretty`);
+  const envLevel = process.env['LOG_LEVEL'];
+  if (envLevel !== undefined && !LOG_LEVELS.includes(envLevel)) {
+    return startFailed(`envoy-sds: invalid configuration: LOG_LEVEL (environment): "${envLevel}" is not a level (one of: ${LOG_LEVELS.join(', ')})\n`, 2);
+  }
   const logger = createLogger({ format });
+  // grpc-js writes its own errors to stderr; they belong in the server's log.
+  grpc.setLogger({ error: (...args: unknown[]) => logger.warn({ component: 'grpc-js' }, args.map(String).join(' ')) });
   let config: ServerConfig;
   let localDefault = false;
   try {
@@ -145,10 +151,7 @@ async function serve(args: string[]): Promise<number> {
       });
     }
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`envoy-sds: invalid configuration: ${err.message}\n`);
-      return 2;
-    }
+    if (err instanceof ConfigError) return startFailed(`envoy-sds: invalid configuration: ${err.message}\n`, 2);
     throw err;
   }
   logger.level = config.logLevel;
@@ -158,11 +161,11 @@ async function serve(args: string[]): Promise<number> {
   try {
     server = await startServer(config, { logger });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`envoy-sds: invalid configuration: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    // One line, the field to fix, and no half-started process: startServer has stopped
+    // whatever it had bound or started; the exit makes sure nothing lingers.
+    if (err instanceof ConfigError) return startFailed(`envoy-sds: invalid configuration: ${err.message}\n`, 2);
+    logger.error({ err }, 'start failed');
+    return startFailed(`envoy-sds: cannot start: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`, 1);
   }
   if (localDefault && server.grpcAddress) {
     const paths = localDefaultPaths(config.dataDir);
@@ -182,6 +185,13 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return 0;
+}
+
+/** Writes the one line, then exits: a start that failed leaves nothing running. */
+function startFailed(line: string, code: number): Promise<number> {
+  return new Promise(() => {
+    process.stderr.write(line, () => process.exit(code));
+  });
 }
 
 async function client(command: 'fetch' | 'watch', args: string[]): Promise<number> {
@@ -231,7 +241,7 @@ async function fetchOnce(opts: ClientOptions, names: string[], timeoutSeconds: n
   for (const end of ends) {
     if (answered.has(end.name)) continue;
     code = 1;
-    const why = end.code === grpcStatus.CANCELLED ? `no answer within ${timeoutSeconds}s (missing, or not permitted)` : `${grpcStatus[end.code]}: ${end.details}`;
+    const why = end.code === grpc.status.CANCELLED ? `no answer within ${timeoutSeconds}s (missing, or not permitted)` : `${grpc.status[end.code]}: ${end.details}`;
     process.stderr.write(`envoy-sds fetch ${end.name}: ${why}\n`);
   }
   return code;
@@ -258,7 +268,7 @@ async function watchForever(opts: ClientOptions, names: string[], show: { showKe
     current = w;
     const ends = await w.done;
     if (stopped) break;
-    for (const end of ends) process.stderr.write(`[${stamp()}] ${end.name}: stream ended (${grpcStatus[end.code]}: ${end.details}); reconnecting in ${backoffMs / 1000}s\n`);
+    for (const end of ends) process.stderr.write(`[${stamp()}] ${end.name}: stream ended (${grpc.status[end.code]}: ${end.details}); reconnecting in ${backoffMs / 1000}s\n`);
     await new Promise<void>((r) => {
       wake = r;
       setTimeout(r, backoffMs);

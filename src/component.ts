@@ -32,6 +32,11 @@ export interface ServerComponent {
   httpRoutes?(): Map<string, RouteHandler>;
   /** PEM files the component writes, for the file source to watch and serve. */
   fileSecrets?(): FileSecretConfig[];
+  /**
+   * Served names that hold a CA's key pair (an issuer's CA, a Certificate with isCA): they
+   * are denied to every caller; their `-cacert` bundles stay served. Asked on each check.
+   */
+  caKeyNames?(): ReadonlySet<string>;
   /** Replaces the transport-only identity (e.g. ServiceAccount tokens). */
   authenticator?(): Authenticator;
   /** Replaces the local policy (e.g. Kubernetes RBAC). */

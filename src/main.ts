@@ -1,23 +1,21 @@
 import { hostname } from 'node:os';
+import { CaKeyWithholding } from './authz/ca-key-withholding.js';
 import { LocalPolicy } from './authz/local-policy.js';
-import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
-import { deliveryRoute } from './delivery/delivery-route.js';
-import { secretRoute } from './delivery/secret-route.js';
-import { RejectionLog } from './store/rejection-log.js';
-import { VERSION } from './cli/version.js';
-import { renderStatusPage } from './observability/status-page.js';
-import type { Rejection } from './store/secret-store.js';
 import type { ServerComponent } from './component.js';
 import { componentsFor } from './components.js';
 import type { Authenticator, Authorizer } from './authz/authorizer.js';
 import type { ServerConfig } from './config/server-config.js';
+import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
+import { httpOptions } from './http-wiring.js';
 import { HttpServer, type RouteHandler } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { bindError, checkListenerFiles, grpcBindError } from './config/startup-checks.js';
 import { DEFAULT_REQUEST_LIMITS } from './sds/request-checks.js';
 import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
 import { FileSource } from './sources/files/file-source.js';
+import { RejectionLog } from './store/rejection-log.js';
 import { SecretStore } from './store/secret-store.js';
 import { GrpcListeners } from './transport/grpc-listeners.js';
 import { PeerAuthenticator } from './transport/peer-authenticator.js';
@@ -60,11 +58,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   });
   const registry = new StreamRegistry();
   metrics.addCollectedGauge('envoy_sds_secrets', 'Secrets held by the store.', () => store.size);
-  metrics.addCollectedGauge(
-    'envoy_sds_secrets_with_warnings',
-    'Secrets served although a certificate in them has expired or is not yet valid.',
-    () => store.all().filter((s) => s.warnings.length > 0).length,
-  );
+
   metrics.addCollectedGauge(
     'envoy_sds_deliveries_behind',
     'Subscribed (stream, secret) pairs whose last ACKed version is not the current one.',
@@ -76,11 +70,18 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const components = opts.components ?? componentsFor(config);
   const offered = <T>(pick: (c: ServerComponent) => T | undefined): T | undefined =>
     components.map(pick).find((x) => x !== undefined);
+  const withheld = (name: string) => components.some((c) => c.caKeyNames?.().has(name) ?? false);
+  metrics.addCollectedGauge(
+    'envoy_sds_secrets_with_warnings',
+    'Secrets served with a warning: a certificate expired or not yet valid, a CA certificate (CA:TRUE) with its key.',
+    // A withheld CA key pair is never served, so its CA:TRUE is no warning.
+    () => store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
+  );
 
   const deps: StreamDeps = {
     store,
-    authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator(),
-    authorizer: opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules),
+    authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
+    authorizer: withheldCaKeys(opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules), components, logger),
     registry,
     metrics,
     logger,
@@ -93,12 +94,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     secrets: [...config.secrets, ...components.flatMap((c) => c.fileSecrets?.() ?? [])],
     ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
   });
-  await files.start();
+
   const replica = process.env['POD_NAME'] ?? hostname();
   const deliveryRows = () => deliveryReport(replica, registry.list(), (n) => store.get(n));
-  for (const c of components) {
-    await c.start({ config, store, logger: logger.child({ component: c.name }), metrics, deliveryRows });
-  }
   const fleetRows = async (): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> => {
     const fleet = offered((c) => c.fleetDeliveries?.());
     if (!fleet) return { nodes: deliveryRows(), fleet: false };
@@ -110,82 +108,42 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     }
   };
 
+  // Every listener is bound before any component starts: a port that is taken ends the
+  // start here, before a watch, an issuance or a file source has begun (nothing is left
+  // running half alive), and is reported as the config field to fix.
+  checkListenerFiles(config);
   const grpc = new GrpcListeners(config, deps, logger);
-  const bound = await grpc.start();
-
-  const rejectionOf = (name: string) => {
-    const r = rejections.get(name);
-    return r ? RejectionLog.toJSON(r) : null;
-  };
-  let http: HttpServer | undefined;
+  const http = config.http
+    ? new HttpServer(httpOptions({ config, http: config.http, store, registry, rejections, metrics, logger, components, withheld, replica, fleetRows, extraRoutes: opts.httpRoutes }))
+    : undefined;
+  let bound: Awaited<ReturnType<GrpcListeners['start']>>;
   let httpAddress: string | undefined;
-  if (config.http) {
-    http = new HttpServer({
-      address: config.http.address,
-      logger,
-      metrics,
-      readiness: () => {
-        const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => notLoaded(s.name, rejections.get(s.name)));
-        let ready = reasons.length === 0;
-        for (const c of components) {
-          const r = c.readiness?.();
-          if (!r) continue;
-          ready &&= r.ready;
-          reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
-        }
-        return { ready, reasons };
-      },
-      status: () => ({
-        secrets: store.all().map((s) => ({
-          name: s.name,
-          kind: s.kind,
-          version: s.version,
-          origin: `${s.origin.source}:${s.origin.ref}`,
-          subject: s.facts.subject,
-          notAfter: s.facts.notAfter.toISOString(),
-          warnings: s.warnings,
-          lastRejection: rejectionOf(s.name),
-          watchers: store.watcherCount(s.name),
-        })),
-        // Declared but not served: with the cause when one is known.
-        notLoaded: config.secrets.filter((s) => !store.get(s.name)).map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
-        streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
-      }),
-      page: async () => {
-        const rows = await fleetRows();
-        return renderStatusPage({
-          version: VERSION,
-          replica,
-          generatedAt: new Date(),
-          fleet: rows.fleet,
-          secrets: store.all().map((s) => {
-            const r = rejectionOf(s.name);
-            return { name: s.name, kind: s.kind, version: s.version, origin: `${s.origin.source}:${s.origin.ref}`, subject: s.facts.subject, notAfter: s.facts.notAfter, warnings: s.warnings, ...(r ? { rejection: r } : {}) };
-          }),
-          notLoaded: config.secrets.filter((s) => !store.get(s.name)).map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
-          gateways: rows.nodes,
-          certificates: components.flatMap((c) => c.certificates?.() ?? []).map((c) => {
-            const ready = c.status?.conditions.find((x) => x.type === 'Ready');
-            return {
-              id: `${c.namespace}/${c.name}`,
-              secretName: c.secretName,
-              ready: ready?.status ?? 'Unknown',
-              reason: ready?.reason ?? 'Pending',
-              message: ready?.message ?? '',
-              ...(c.status?.notAfter ? { notAfter: c.status.notAfter } : {}),
-              ...(c.status?.renewalTime ? { renewalTime: c.status.renewalTime } : {}),
-            };
-          }),
-        });
-      },
-      prefixRoutes: new Map([
-        ['/delivery', deliveryRoute(fleetRows)],
-        ['/secrets/', secretRoute((n) => store.get(n), rejectionOf)],
-        ...(opts.httpRoutes ?? []),
-        ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])]),
-      ]),
-    });
-    httpAddress = await http.start();
+  try {
+    bound = await grpc.start();
+  } catch (err) {
+    await grpc.stop(0).catch(() => undefined);
+    throw grpcBindError(err, config.grpc);
+  }
+  try {
+    httpAddress = await http?.start();
+  } catch (err) {
+    await grpc.stop(0).catch(() => undefined);
+    throw bindError(err, 'http.address', config.http!.address);
+  }
+
+  const started: ServerComponent[] = [];
+  try {
+    await files.start();
+    for (const c of components) {
+      started.push(c);
+      await c.start({ config, store, logger: logger.child({ component: c.name }), metrics, deliveryRows });
+    }
+  } catch (err) {
+    files.stop();
+    for (const c of started.reverse()) await c.stop().catch(() => undefined);
+    await grpc.stop(0).catch(() => undefined);
+    await http?.stop();
+    throw err;
   }
 
   let stopping: Promise<void> | undefined;
@@ -212,8 +170,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   };
 }
 
-/** /readyz's line for a declared secret that is not served, with the cause when known. */
-function notLoaded(name: string, rejection: Rejection | undefined): string {
-  if (!rejection) return `secret ${name} not loaded (no valid content yet; see the log for the source's error)`;
-  return `secret ${name} not loaded: update rejected (${rejection.code}) at ${rejection.at.toISOString()}: ${rejection.message}`;
+/** A CA's private key is withheld whatever the policy says (Envoy never needs one). */
+function withheldCaKeys(policy: Authorizer, components: ServerComponent[], logger: Logger): Authorizer {
+  const knowing = components.filter((c) => c.caKeyNames);
+  if (knowing.length === 0) return policy;
+  return new CaKeyWithholding(policy, (name) => knowing.some((c) => c.caKeyNames!().has(name)), logger);
 }

@@ -4,8 +4,9 @@ import { matchesNamePattern } from './name-pattern.js';
 
 /**
  * Identities -> allowed name patterns, from the config file. An identity selector is
- * `loopback`, `unix`, `any-authenticated`, or a principal (`spiffe://…`, `dns:…`,
- * `system:serviceaccount:ns:sa`), with a trailing `*` allowed.
+ * `loopback`, `unix`, `any-authenticated`, `dns:<pattern>` (a client certificate's DNS
+ * SANs only), `uri:<pattern>` (its URI SANs only), `system:serviceaccount:ns:sa`, or any
+ * other URI such as `spiffe://…` (URI SANs), with a trailing `*` allowed.
  */
 export interface PolicyRule {
   identities: string[];
@@ -27,5 +28,13 @@ export class LocalPolicy implements Authorizer {
 function selects(selector: string, id: CallerIdentity): boolean {
   if (selector === 'any-authenticated') return id.kind !== 'anonymous';
   if (selector === 'loopback' || selector === 'unix') return id.kind === selector;
-  return id.principals.some((p) => matchesNamePattern(selector, p));
+  const uris = id.certificate?.uris ?? [];
+  // URI and DNS SANs never meet: a URI SAN `dns:x` is not the DNS name x.
+  if (selector.startsWith('dns:')) return (id.certificate?.dnsNames ?? []).some((d) => matchesNamePattern(selector.slice(4), d));
+  if (selector.startsWith('uri:')) return uris.some((u) => matchesNamePattern(selector.slice(4), u));
+  if (selector.startsWith('system:serviceaccount:')) {
+    return id.kind === 'serviceaccount' && matchesNamePattern(selector, id.principals[0] ?? '');
+  }
+  if (selector === '*') return id.kind !== 'anonymous';
+  return uris.some((u) => matchesNamePattern(selector, u));
 }

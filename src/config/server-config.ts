@@ -31,11 +31,17 @@ export interface ServerConfig {
     tcp?: { address: string; tls?: TlsListenerConfig };
     unix?: { path: string; mode: number };
   };
-  http?: { address: string };
+  http?: HttpConfig;
   limits: LimitsConfig;
   secrets: FileSecretConfig[];
   authorization: { rules: PolicyRule[] };
   logLevel: string;
+  /**
+   * Whether a TCP peer on loopback is the `loopback` identity (gRPC) and may use the
+   * issuance controls (HTTP). Default: true, except in Kubernetes (KUBERNETES_SERVICE_HOST
+   * set, or a `kubernetes:` section), where a sidecar delivers every peer from loopback.
+   */
+  trustLoopback: boolean;
   /** Seconds to wait for streams to end on shutdown before forcing it. */
   drainSeconds: number;
   /**
@@ -47,6 +53,22 @@ export interface ServerConfig {
   /** The config file's directory: relative paths in component sections resolve here. */
   configDir: string;
 }
+
+export interface HttpConfig {
+  address: string;
+  /**
+   * Host names (besides the addresses the port is bound to) that requests may carry in
+   * `Host`; any other Host is refused, except on /.well-known/acme-challenge/.
+   */
+  allowedHosts: string[];
+  /**
+   * How much `/`, `/status` and `/readyz` tell: `full`, `limited` (counts, no names, paths,
+   * node ids or NACK texts), or `auto`: full when bound to loopback, limited otherwise.
+   */
+  details: 'auto' | 'full' | 'limited';
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export const DEFAULT_LIMITS: LimitsConfig = {
   maxConcurrentStreams: 100_000,
@@ -76,10 +98,13 @@ export function loadConfigFile(path: string): ServerConfig {
   return parseConfig(doc ?? {}, dirname(resolve(path)));
 }
 
-/** Validates a parsed config document; relative paths resolve against `baseDir`. */
-export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
+/**
+ * Validates a parsed config document; relative paths resolve against `baseDir`; `env`
+ * tells whether the process runs in Kubernetes (KUBERNETES_SERVICE_HOST).
+ */
+export function parseConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const root = obj(doc, '(root)');
-  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'secrets', 'authorization', 'logLevel', 'drainSeconds', 'kubernetes', 'issuance']);
+  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'secrets', 'authorization', 'logLevel', 'trustLoopback', 'drainSeconds', 'kubernetes', 'issuance']);
   const p = (v: string) => (isAbsolute(v) ? v : resolve(baseDir, v));
 
   const grpcDoc = root['grpc'] === undefined ? { tcp: { address: DEFAULT_GRPC_ADDRESS } } : obj(root['grpc'], 'grpc');
@@ -107,19 +132,24 @@ export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
   if (grpcDoc['unix'] !== undefined && grpcDoc['unix'] !== null) {
     const unix = obj(grpcDoc['unix'], 'grpc.unix');
     known(unix, 'grpc.unix', ['path', 'mode']);
-    const modeRaw = unix['mode'] ?? '0600';
-    const mode = typeof modeRaw === 'number' ? modeRaw : parseInt(str(modeRaw, 'grpc.unix.mode'), 8);
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new ConfigError('grpc.unix.mode', 'an octal file mode such as "0600"');
-    grpc.unix = { path: p(str(unix['path'], 'grpc.unix.path')), mode };
+    grpc.unix = { path: p(str(unix['path'], 'grpc.unix.path')), mode: socketMode(unix['mode'] ?? '0600', 'grpc.unix.mode') };
   }
   if (!grpc.tcp && !grpc.unix) throw new ConfigError('grpc', 'at least one of tcp or unix must be set');
 
-  let http: ServerConfig['http'] = { address: DEFAULT_HTTP_ADDRESS };
+  let http: ServerConfig['http'] = { address: DEFAULT_HTTP_ADDRESS, allowedHosts: [], details: 'auto' };
   if (root['http'] === null) http = undefined;
   else if (root['http'] !== undefined) {
     const h = obj(root['http'], 'http');
-    known(h, 'http', ['address']);
-    http = { address: address(h['address'] ?? DEFAULT_HTTP_ADDRESS, 'http.address') };
+    known(h, 'http', ['address', 'allowedHosts', 'details']);
+    const details = h['details'] ?? 'auto';
+    if (details !== 'auto' && details !== 'full' && details !== 'limited') {
+      throw new ConfigError('http.details', 'must be one of: auto, full, limited');
+    }
+    http = {
+      address: address(h['address'] ?? DEFAULT_HTTP_ADDRESS, 'http.address'),
+      allowedHosts: arr(h['allowedHosts'] ?? [], 'http.allowedHosts').map((x, i) => str(x, `http.allowedHosts[${i}]`).toLowerCase()),
+      details,
+    };
   }
 
   const limits = { ...DEFAULT_LIMITS };
@@ -174,6 +204,12 @@ export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
     });
   }
 
+  const logLevel = optStr(root['logLevel'], 'logLevel') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('logLevel', `"${logLevel}" is not a level (one of: ${LOG_LEVELS.join(', ')})`);
+  // In Kubernetes a sidecar (Istio, Linkerd) delivers every peer from 127.0.0.1 or 127.0.0.6.
+  const inKubernetes = root['kubernetes'] !== undefined || Boolean(env['KUBERNETES_SERVICE_HOST']);
+  const trustLoopback = root['trustLoopback'] === undefined ? !inKubernetes : bool(root['trustLoopback'], 'trustLoopback');
+
   return {
     dataDir: p(optStr(root['dataDir'], 'dataDir') ?? '.envoy-sds'),
     grpc,
@@ -181,7 +217,8 @@ export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
     limits,
     secrets,
     authorization: { rules },
-    logLevel: optStr(root['logLevel'], 'logLevel') ?? 'info',
+    logLevel,
+    trustLoopback,
     drainSeconds: root['drainSeconds'] === undefined ? 10 : positiveInt(root['drainSeconds'], 'drainSeconds'),
     configDir: baseDir,
     ...(root['kubernetes'] !== undefined ? { kubernetes: root['kubernetes'] } : {}),
@@ -214,8 +251,23 @@ function positiveInt(v: unknown, at: string): number {
 }
 function address(v: unknown, at: string): string {
   const s = str(v, at);
-  if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(s)) throw new ConfigError(at, `"${s}" is not host:port`);
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
+  if (!m) throw new ConfigError(at, `"${s}" is not host:port`);
+  if (Number(m[2]) > 65535) throw new ConfigError(at, `port ${m[2]} is out of range (0-65535)`);
   return s;
+}
+/**
+ * A Unix socket mode: a quoted octal string ("0600", "600", "0o600"). A YAML number is
+ * refused (unquoted 0600 is decimal 600 in YAML 1.2), and so is a world-writable mode:
+ * the socket's mode is the trust boundary.
+ */
+function socketMode(v: unknown, at: string): number {
+  if (typeof v !== 'string') throw new ConfigError(at, 'write the mode as a quoted octal string, such as "0600"');
+  const m = /^(?:0o?)?([0-7]{3})$/.exec(v);
+  if (!m) throw new ConfigError(at, `"${v}" is not an octal file mode (three octal digits, such as "0600")`);
+  const mode = parseInt(m[1]!, 8);
+  if (mode & 0o002) throw new ConfigError(at, `"${v}" is world-writable: any local user could connect and read secrets; use "0600" or "0660"`);
+  return mode;
 }
 function known(o: Record<string, unknown>, at: string, keys: string[]): void {
   for (const k of Object.keys(o)) {

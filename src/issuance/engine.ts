@@ -12,6 +12,7 @@ import type { ComponentContext, ServerComponent } from '../component.js';
 import { KubeClient } from '../kubernetes/kube-client.js';
 import { loadKubeConnection } from '../kubernetes/kube-connection.js';
 import { parseKubernetesConfig } from '../kubernetes/kubernetes-config.js';
+import { secretName as kubernetesSecretName } from '../kubernetes/kubernetes-names.js';
 import type { FileSecretConfig, ServerConfig } from '../config/server-config.js';
 import type { Readiness, RouteHandler } from '../observability/http-server.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
@@ -19,6 +20,7 @@ import { AcmeIssuer } from './acme/acme-issuer.js';
 import { HTTP01_PREFIX, Http01Responder } from './acme/http01-solver.js';
 import { CertificateController, type Outcome } from './certificate-controller.js';
 import { getCondition, type CertificateStatus } from './certificate-status.js';
+import { caKeyNames } from './ca-key-names.js';
 import { CONTROL_PREFIX, controlRoutes } from './control-routes.js';
 import { FilePersister } from './file-persister.js';
 import { parseIssuanceConfig, type IssuanceConfig } from './issuance-config.js';
@@ -54,6 +56,13 @@ export interface IssuanceEngineOptions {
    * that hands every new set to `apply` (custom resources; see custom-resource-source.ts).
    */
   resourceSource?: (apply: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>, logger: Logger) => { start(): void; stop(): Promise<void> };
+  /**
+   * The SDS name a persisted Secret is served under: its secretName (files, the default)
+   * or `kubernetes://<namespace>/<secretName>` (Kubernetes Secrets).
+   */
+  servedName?: (namespace: string, secretName: string) => string;
+  /** Whether loopback callers may use the HTTP controls (ServerConfig.trustLoopback). Default true. */
+  trustLoopback?: boolean;
   /** Called at the end of stop() (closes a Kubernetes client the engine opened). */
   onStopped?: () => void;
 }
@@ -92,6 +101,7 @@ export class IssuanceEngine implements ServerComponent {
   private readonly issuers = new Map<string, CertificateIssuer>();
   private logger: Logger;
   private started = false;
+  private caKeys: { from: IssuanceConfig; names: ReadonlySet<string> } | undefined;
 
   constructor(private readonly opts: IssuanceEngineOptions) {
     this.persister = opts.persister ?? new FilePersister(opts.dataDir);
@@ -100,13 +110,26 @@ export class IssuanceEngine implements ServerComponent {
     this.logger = opts.logger ?? silentLogger();
   }
 
+  caKeyNames(): ReadonlySet<string> {
+    // Recomputed only when the resources change (custom resources may).
+    if (this.caKeys?.from !== this.config) {
+      this.caKeys = { from: this.config, names: caKeyNames(this.config, this.opts.servedName ?? ((_ns, secretName) => secretName)) };
+    }
+    return this.caKeys.names;
+  }
+
   fileSecrets(): FileSecretConfig[] {
     const files = this.persister.secretFiles;
     if (!files) return [];
     const out: FileSecretConfig[] = [];
+    const caKeys = this.caKeyNames();
     for (const cert of this.config.certificates) {
       const f = files.call(this.persister, cert.namespace, cert.spec.secretName);
-      out.push({ name: cert.spec.secretName, kind: 'tls_certificate', certificateChainFile: f.certificateChainFile, privateKeyFile: f.privateKeyFile });
+      // A CA's key pair is not even loaded for serving (unless serveCAPrivateKey): the
+      // issuer reads it from the persister, Envoy gets the -cacert bundle below.
+      if (!caKeys.has(cert.spec.secretName)) {
+        out.push({ name: cert.spec.secretName, kind: 'tls_certificate', certificateChainFile: f.certificateChainFile, privateKeyFile: f.privateKeyFile });
+      }
       // A `-cacert` validation context exists where ca.crt holds a CA: a self-signed CA,
       // or anything a CA issuer signs. ACME does not name its root.
       const issuer = this.issuerOf(cert);
@@ -126,7 +149,7 @@ export class IssuanceEngine implements ServerComponent {
           find: (ref) => this.find(ref),
           renew: (id) => this.renew(id),
           status: () => ({ certificates: this.status() }),
-        }),
+        }, { trustLoopback: this.opts.trustLoopback ?? true }),
       ],
     ]);
   }
@@ -363,7 +386,7 @@ function isSettled(outcome: Outcome | undefined): boolean {
  */
 export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
   const parsed = parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined });
-  if (parsed.persistence !== 'kubernetes') return new IssuanceEngine({ config: parsed, dataDir: config.dataDir });
+  if (parsed.persistence !== 'kubernetes') return new IssuanceEngine({ config: parsed, dataDir: config.dataDir, trustLoopback: config.trustLoopback });
   const kube = parseKubernetesConfig(config.kubernetes);
   let client: KubeClient | undefined;
   // Connected at the first call, which comes after start: constructors do no I/O.
@@ -375,6 +398,8 @@ export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
   return new IssuanceEngine({
     config: parsed,
     dataDir: config.dataDir,
+    trustLoopback: config.trustLoopback,
+    servedName: kubernetesSecretName,
     persister: parsed.customResources ? new CustomResourcePersister(connect) : new KubernetesSecretPersister(connect),
     ...(parsed.customResources
       ? {

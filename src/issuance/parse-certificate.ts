@@ -24,7 +24,7 @@ export function parseCertificate(name: string, namespace: string, labels: Record
   known(
     s,
     p,
-    ['secretName', 'issuerRef', 'commonName', 'dnsNames', 'ipAddresses', 'uris', 'emailAddresses', 'subject', 'duration', 'renewBefore', 'renewBeforePercentage', 'isCA', 'usages', 'privateKey'],
+    ['secretName', 'issuerRef', 'commonName', 'dnsNames', 'ipAddresses', 'uris', 'emailAddresses', 'subject', 'duration', 'renewBefore', 'renewBeforePercentage', 'isCA', 'serveCAPrivateKey', 'usages', 'privateKey'],
     IGNORED_SPEC_FIELDS,
   );
   for (const unsupported of ['literalSubject', 'nameConstraints', 'otherNames', 'keystores']) {
@@ -123,6 +123,7 @@ export function parseCertificate(name: string, namespace: string, labels: Record
       durationMs,
       renewBefore,
       isCA: optBool(s['isCA'], `${p}.isCA`) ?? false,
+      serveCAPrivateKey: optBool(s['serveCAPrivateKey'], `${p}.serveCAPrivateKey`) ?? false,
       usages,
       privateKey: privateKey(s['privateKey'], `${p}.privateKey`),
     },

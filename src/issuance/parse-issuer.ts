@@ -46,8 +46,12 @@ export function parseIssuer(kind: IssuerKind, name: string, namespace: string | 
     spec = { type: 'selfSigned' };
   } else if (s['ca'] !== undefined) {
     const ca = obj(s['ca'], `${p}.ca`);
-    known(ca, `${p}.ca`, ['secretName'], ['crlDistributionPoints', 'ocspServers', 'issuingCertificateURLs']);
-    spec = { type: 'ca', secretName: dnsLabelName(ca['secretName'], `${p}.ca.secretName`) };
+    known(ca, `${p}.ca`, ['secretName', 'serveCAPrivateKey'], ['crlDistributionPoints', 'ocspServers', 'issuingCertificateURLs']);
+    spec = {
+      type: 'ca',
+      secretName: dnsLabelName(ca['secretName'], `${p}.ca.secretName`),
+      serveCAPrivateKey: optBool(ca['serveCAPrivateKey'], `${p}.ca.serveCAPrivateKey`) ?? false,
+    };
   } else {
     spec = { type: 'acme', acme: parseAcme(obj(s['acme'], `${p}.acme`), `${p}.acme`, ctx) };
   }

@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HTTP_ADDRESS } from '../config/server-config.js';
+import { INTENT_HEADER } from '../observability/state-change-request.js';
 
 export const RENEW_USAGE = `  envoy-sds renew NAME... [--namespace NS] [--http ADDR]
                                        re-issue these certificates now (NAME or
@@ -44,8 +45,11 @@ export async function renewCommand(args: string[], out: NodeJS.WritableStream = 
 function post(address: string, path: string): Promise<{ status: number; body: string }> {
   const i = address.lastIndexOf(':');
   const host = address.slice(0, i).replace(/^\[|\]$/g, '');
+  // What the endpoint requires of a state-changing request: JSON and the intent header.
+  const body = JSON.stringify({ requestedBy: 'envoy-sds renew' });
+  const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), [INTENT_HEADER]: 'renew' };
   return new Promise((resolve, reject) => {
-    const req = request({ host, port: Number(address.slice(i + 1)), path, method: 'POST', timeout: 10_000 }, (res) => {
+    const req = request({ host, port: Number(address.slice(i + 1)), path, method: 'POST', headers, timeout: 10_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -54,6 +58,6 @@ function post(address: string, path: string): Promise<{ status: number; body: st
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }

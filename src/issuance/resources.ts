@@ -39,7 +39,8 @@ export interface IssuerResource {
 
 export type IssuerSpec =
   | { type: 'selfSigned' }
-  | { type: 'ca'; secretName: string }
+  /** `serveCAPrivateKey`: our extension; the CA's Secret is served with its key only when true. */
+  | { type: 'ca'; secretName: string; serveCAPrivateKey: boolean }
   | { type: 'acme'; acme: AcmeIssuerSpec };
 
 export interface AcmeIssuerSpec {
@@ -108,6 +109,11 @@ export interface CertificateSpec {
   /** cert-manager: `renewBefore` or `renewBeforePercentage`; unset means one third. */
   renewBefore: { ms: number } | { percentage: number } | undefined;
   isCA: boolean;
+  /**
+   * Our extension: a CA's Secret (isCA, or an issuer's ca.secretName) is served only as its
+   * `-cacert` bundle unless this is true. Envoy never needs a CA's key.
+   */
+  serveCAPrivateKey: boolean;
   /** Undefined: the toolkit's defaults (digital signature, plus key encipherment for RSA). */
   usages: string[] | undefined;
   privateKey: PrivateKeySpec;

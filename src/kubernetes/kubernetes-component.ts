@@ -41,7 +41,7 @@ export class KubernetesComponent implements ServerComponent {
 
   constructor(
     readonly config: KubernetesConfig,
-    serverConfig: Pick<ServerConfig, 'authorization'>,
+    serverConfig: Pick<ServerConfig, 'authorization'> & Partial<Pick<ServerConfig, 'trustLoopback'>>,
   ) {
     const client = (): KubeClient => {
       if (!this.client) throw new Error('the Kubernetes component has not started');
@@ -62,7 +62,9 @@ export class KubernetesComponent implements ServerComponent {
       staleIfErrorMs: config.authorization.staleIfErrorMs,
       onReview: (result) => this.metrics?.reviews.inc({ review: 'access', result }),
     });
-    this.authn = new KubernetesAuthenticator(tokens, config.authentication.spiffeTrustDomain);
+    this.authn = new KubernetesAuthenticator(tokens, config.authentication.spiffeTrustDomain, {
+      trustLoopback: serverConfig.trustLoopback ?? false,
+    });
     this.authz = new KubernetesAuthorizer(this.access, new LocalPolicy(serverConfig.authorization.rules));
   }
 

@@ -70,6 +70,12 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly httpRefused = new Counter({
+    name: 'envoy_sds_http_refused_total',
+    help: 'HTTP requests refused before any route: a Host that is not this server (DNS rebinding), or a cross-site state change.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly updates = new Counter({
     name: 'envoy_sds_secret_updates_total',
     help: 'Secret updates offered to the store, by outcome.',

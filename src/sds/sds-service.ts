@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PeerInfo } from '../authz/authorizer.js';
+import { clientCertificateFromDer } from '../authz/peer-certificate.js';
 import { DeltaStream } from './delta-stream.js';
 import { FetchError, fetchSecrets } from './fetch-secrets.js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from './messages.js';
@@ -41,12 +42,7 @@ export function peerInfo(
   if (typeof auth === 'string') peer.authorization = auth;
   const cert = call.getAuthContext?.()?.sslPeerCertificate;
   if (cert && Object.keys(cert).length > 0) {
-    const sans: string[] = (cert.subjectaltname ?? '').split(',').map((s: string) => s.trim());
-    peer.clientCertificate = {
-      uris: sans.filter((s) => s.startsWith('URI:')).map((s) => s.slice(4)),
-      dnsNames: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
-      subject: cert.subject ? Object.entries(cert.subject).map(([k, v]) => `${k}=${String(v)}`).join(',') : '',
-    };
+    peer.clientCertificate = clientCertificateFromDer(cert.raw);
   }
   return peer;
 }

@@ -30,7 +30,10 @@ export function validateMaterial(
       now,
       maxBytes: limits.maxBytes,
     });
-    return { facts: toFacts(result.leaf), warnings: [...result.warnings] };
+    const warnings = [...result.warnings];
+    // `openssl req -x509` makes CA:TRUE certificates: served, but its key could sign anything.
+    if (result.leaf.isCA) warnings.push(`the certificate (${result.leaf.subject}) is a CA (CA:TRUE): its private key, served with it, can sign for any name; Envoy needs a leaf`);
+    return { facts: toFacts(result.leaf), warnings };
   }
   const result = validateCaBundle({ pem: material.trustedCa, now, maxBytes: limits.maxBytes });
   return { facts: toFacts(result.summaries[0]!), warnings: [...result.warnings] };

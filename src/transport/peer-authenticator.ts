@@ -1,39 +1,43 @@
 import type { Authenticator, PeerInfo } from '../authz/authorizer.js';
 import type { CallerIdentity } from '../authz/identity.js';
+import { hostOfPeer, isLoopbackAddress } from '../net/loopback.js';
+
+export interface PeerTrust {
+  /** Whether a loopback TCP peer is the `loopback` identity (else it is anonymous). */
+  trustLoopback: boolean;
+}
 
 /**
  * Identity from the transport alone: a verified client certificate, a Unix socket, or a
  * loopback TCP peer. Token-based identity (Kubernetes) wraps this one.
  */
 export class PeerAuthenticator implements Authenticator {
+  constructor(private readonly trust: PeerTrust = { trustLoopback: true }) {}
+
   async authenticate(peer: PeerInfo): Promise<CallerIdentity> {
-    return identityFromPeer(peer);
+    return identityFromPeer(peer, this.trust);
   }
 }
 
-export function identityFromPeer(peer: PeerInfo): CallerIdentity {
-  if (peer.clientCertificate) {
-    const principals = [
-      ...peer.clientCertificate.uris,
-      ...peer.clientCertificate.dnsNames.map((d) => `dns:${d}`),
-    ];
-    if (principals.length > 0) return { kind: 'x509', principals, peer: peer.address };
+export function identityFromPeer(peer: PeerInfo, trust: PeerTrust = { trustLoopback: true }): CallerIdentity {
+  const cert = peer.clientCertificate;
+  if (cert && cert.uris.length + cert.dnsNames.length > 0) {
+    const principals = [...cert.uris.map(uriPrincipal), ...cert.dnsNames.map((d) => `dns:${d}`)];
+    return { kind: 'x509', principals, peer: peer.address, certificate: { uris: [...cert.uris], dnsNames: [...cert.dnsNames] } };
   }
   if (peer.listener === 'unix') return { kind: 'unix', principals: ['unix'], peer: peer.address };
-  if (peer.listener === 'tcp' && isLoopback(peer.address)) {
+  if (peer.listener === 'tcp' && trust.trustLoopback && isLoopback(peer.address)) {
     return { kind: 'loopback', principals: ['loopback'], peer: peer.address };
   }
   return { kind: 'anonymous', principals: [], peer: peer.address };
 }
 
-export function isLoopback(address: string): boolean {
-  const host = hostOf(address);
-  return host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host) || /^::ffff:127\./.test(host);
+/** A URI SAN as logs show it: prefixed where it could pass for another kind of name. */
+export function uriPrincipal(uri: string): string {
+  return /^(dns|uri|system|loopback|unix)(:|$)/i.test(uri) ? `uri:${uri}` : uri;
 }
 
-function hostOf(address: string): string {
-  const v6 = /^\[([^\]]+)\]:\d+$/.exec(address);
-  if (v6) return v6[1]!;
-  const i = address.lastIndexOf(':');
-  return i > 0 && address.indexOf(':') === i ? address.slice(0, i) : address;
+/** A transport peer string (`ip:port`, `[v6]:port`, `v6:port`) on the loopback network. */
+export function isLoopback(address: string): boolean {
+  return isLoopbackAddress(hostOfPeer(address));
 }

@@ -23,7 +23,7 @@ interface Served {
 
 async function serve(dataDir: string, grpcAddress = '127.0.0.1:0'): Promise<Served> {
   const proc = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, ENVOY_SDS_DATA: dataDir, ENVOY_SDS_GRPC_ADDRESS: grpcAddress, ENVOY_SDS_HTTP_ADDRESS: '127.0.0.1:0' },
+    env: { ...process.env, KUBERNETES_SERVICE_HOST: '', ENVOY_SDS_DATA: dataDir, ENVOY_SDS_GRPC_ADDRESS: grpcAddress, ENVOY_SDS_HTTP_ADDRESS: '127.0.0.1:0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

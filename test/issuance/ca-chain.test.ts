@@ -73,10 +73,10 @@ describe('self-signed root, CA issuer and leaves', () => {
     );
     engines.push(e);
     const names = e.engine.fileSecrets().map((s) => `${s.kind}:${s.name}`).sort();
+    // The root's key pair is not declared for serving (a CA's key never is): only its -cacert.
     assert.deepEqual(names, [
       'tls_certificate:ecdsa-leaf',
       'tls_certificate:ed-leaf',
-      'tls_certificate:root-ca',
       'tls_certificate:rsa-leaf',
       'validation_context:ecdsa-leaf-cacert',
       'validation_context:ed-leaf-cacert',

@@ -23,14 +23,16 @@ const run = promisify(execFile);
 function http(method: string, address: string, path: string): Promise<{ status: number; body: string }> {
   const i = address.lastIndexOf(':');
   return new Promise((resolve, reject) => {
-    const req = request({ host: address.slice(0, i), port: Number(address.slice(i + 1)), path, method }, (res) => {
+    // A state-changing request carries what the endpoint requires (JSON and the intent header).
+    const headers = method === 'POST' ? { 'content-type': 'application/json', 'x-envoy-sds-intent': 'renew' } : {};
+    const req = request({ host: address.slice(0, i), port: Number(address.slice(i + 1)), path, method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(method === 'POST' ? '{}' : undefined);
   });
 }
 

@@ -46,6 +46,7 @@ test('issuance in Kubernetes mode', async (t) => {
     const server = await startKubeSdsServer(cluster, {
       namespaces: [ns],
       doc: {
+        trustLoopback: true, // the renew control below is used from loopback (off by default in Kubernetes)
         dataDir: tempDir('kube-issuance-'),
         issuance: { backoff: { initial: '200ms', max: '1s' }, leaderElection: { namespace: ns, leaseDuration: '2s', renewDeadline: '1s' }, resources: caIssuedCertificate(ns) },
       },
@@ -92,7 +93,11 @@ test('issuance in Kubernetes mode', async (t) => {
 
     // A forced renewal reaches the same stream as a new version, with revision 2.
     tls.ack(r);
-    const renew = await fetch(`http://${server.httpAddress}/issuance/renew/${ns}/web`, { method: 'POST' });
+    const renew = await fetch(`http://${server.httpAddress}/issuance/renew/${ns}/web`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-envoy-sds-intent': 'renew' },
+      body: '{}',
+    });
     assert.equal(renew.status, 202, await renew.text());
     const r2 = await tls.response(15_000);
     assert.notEqual(r2.version_info, r.version_info);

@@ -116,6 +116,7 @@ test('leader election on a Lease', async (t) => {
       startKubeSdsServer(cluster, {
         namespaces: [ns],
         doc: {
+          trustLoopback: true, // the test reads /issuance/status from loopback (off by default in Kubernetes)
           dataDir: tempDir('kube-ha-'),
           issuance: {
             backoff: { initial: '200ms', max: '1s' },

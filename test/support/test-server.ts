@@ -44,6 +44,9 @@ export async function startTestServer(
       ...doc,
     },
     process.cwd(),
+    // Not the test runner's environment: a CI job that runs in a pod would otherwise turn
+    // loopback trust off for every test (a test sets trustLoopback to say otherwise).
+    {},
   );
   const logger = createLogger({ level: 'debug', destination: sink });
   const server = await startServer(config, { logger, defaultMetrics: false, fileSettleMs: 30, ...opts });

@@ -1,6 +1,6 @@
 import type { Authenticator, PeerInfo } from '../authorizer.js';
 import type { CallerIdentity } from '../identity.js';
-import { identityFromPeer } from '../../transport/peer-authenticator.js';
+import { identityFromPeer, uriPrincipal, type PeerTrust } from '../../transport/peer-authenticator.js';
 import { serviceAccountFromSpiffe } from './spiffe-service-account.js';
 import type { ServiceAccountRef, TokenReviewer } from './token-reviewer.js';
 
@@ -26,6 +26,7 @@ export class KubernetesAuthenticator implements Authenticator {
   constructor(
     private readonly tokens: TokenReviewer,
     private readonly spiffeTrustDomain: string | undefined,
+    private readonly trust: PeerTrust = { trustLoopback: false },
   ) {}
 
   async authenticate(peer: PeerInfo): Promise<CallerIdentity> {
@@ -38,17 +39,18 @@ export class KubernetesAuthenticator implements Authenticator {
     }
     if (peer.clientCertificate && this.spiffeTrustDomain) {
       const sa = serviceAccountFromSpiffe(peer.clientCertificate.uris, this.spiffeTrustDomain);
-      if (sa) return serviceAccountIdentity(sa, peer.address, peer.clientCertificate.uris);
+      if (sa) return serviceAccountIdentity(sa, peer.address, peer.clientCertificate);
     }
-    return identityFromPeer(peer);
+    return identityFromPeer(peer, this.trust);
   }
 }
 
-function serviceAccountIdentity(sa: ServiceAccountRef, peer: string, uris: readonly string[] = []): CallerIdentity {
+function serviceAccountIdentity(sa: ServiceAccountRef, peer: string, cert?: PeerInfo['clientCertificate']): CallerIdentity {
   return {
     kind: 'serviceaccount',
-    principals: [`system:serviceaccount:${sa.namespace}:${sa.name}`, ...uris],
+    principals: [`system:serviceaccount:${sa.namespace}:${sa.name}`, ...(cert?.uris ?? []).map(uriPrincipal)],
     peer,
     serviceAccount: { namespace: sa.namespace, name: sa.name },
+    ...(cert ? { certificate: { uris: [...cert.uris], dnsNames: [...cert.dnsNames] } } : {}),
   };
 }

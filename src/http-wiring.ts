@@ -1,0 +1,118 @@
+import { VERSION } from './cli/version.js';
+import type { ServerComponent } from './component.js';
+import type { HttpConfig, ServerConfig } from './config/server-config.js';
+import type { NodeDelivery } from './delivery/delivery-report.js';
+import { deliveryRoute } from './delivery/delivery-route.js';
+import { secretRoute } from './delivery/secret-route.js';
+import type { HttpServerOptions, RouteHandler } from './observability/http-server.js';
+import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import { renderStatusPage } from './observability/status-page.js';
+import type { StreamRegistry } from './sds/stream-status.js';
+import { RejectionLog } from './store/rejection-log.js';
+import type { Rejection, SecretStore } from './store/secret-store.js';
+
+export interface HttpWiring {
+  config: ServerConfig;
+  http: HttpConfig;
+  store: SecretStore;
+  registry: StreamRegistry;
+  rejections: RejectionLog;
+  metrics: Metrics;
+  logger: Logger;
+  components: ServerComponent[];
+  /** A CA key pair that is never served. */
+  withheld: (name: string) => boolean;
+  replica: string;
+  /** Delivery rows of the fleet (or this replica when the fleet cannot be read). */
+  fleetRows: () => Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }>;
+  extraRoutes: Map<string, RouteHandler> | undefined;
+}
+
+/** /readyz's line for a declared secret that is not served, with the cause when known. */
+export function notLoaded(name: string, rejection: Rejection | undefined): string {
+  if (!rejection) return `secret ${name} not loaded (no valid content yet; see the log for the source's error)`;
+  return `secret ${name} not loaded: update rejected (${rejection.code}) at ${rejection.at.toISOString()}: ${rejection.message}`;
+}
+
+/** The HTTP port's wiring: readiness, status, delivery, the page, from the parts main.ts built. */
+export function httpOptions(w: HttpWiring): HttpServerOptions {
+  const { config, store, registry, components, withheld, rejections } = w;
+  const rejectionOf = (name: string) => {
+    const r = rejections.get(name);
+    return r ? RejectionLog.toJSON(r) : null;
+  };
+  const missing = () => config.secrets.filter((s) => !store.get(s.name));
+  return {
+    address: w.http.address,
+    allowedHosts: w.http.allowedHosts,
+    details: w.http.details,
+    logger: w.logger,
+    metrics: w.metrics,
+    readiness: () => {
+      const reasons = missing().map((s) => notLoaded(s.name, rejections.get(s.name)));
+      let ready = reasons.length === 0;
+      for (const c of components) {
+        const r = c.readiness?.();
+        if (!r) continue;
+        ready &&= r.ready;
+        reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
+      }
+      return { ready, reasons };
+    },
+    status: () => ({
+      secrets: store.all().map((s) => ({
+        name: s.name,
+        kind: s.kind,
+        version: s.version,
+        origin: `${s.origin.source}:${s.origin.ref}`,
+        subject: s.facts.subject,
+        notAfter: s.facts.notAfter.toISOString(),
+        warnings: s.warnings,
+        lastRejection: rejectionOf(s.name),
+        ...(withheld(s.name) ? { withheld: `a CA key pair: never served; ${s.name}-cacert is` } : {}),
+        watchers: store.watcherCount(s.name),
+      })),
+      // Declared but not served: with the cause when one is known.
+      notLoaded: missing().map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
+      streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
+    }),
+    statusSummary: () => ({
+      secrets: store.size,
+      secretsWithWarnings: store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
+      streams: registry.size,
+    }),
+    page: async () => {
+      const rows = await w.fleetRows();
+      return renderStatusPage({
+        version: VERSION,
+        replica: w.replica,
+        generatedAt: new Date(),
+        fleet: rows.fleet,
+        secrets: store.all().map((s) => {
+          const r = rejectionOf(s.name);
+          return { name: s.name, kind: s.kind, version: s.version, origin: `${s.origin.source}:${s.origin.ref}`, subject: s.facts.subject, notAfter: s.facts.notAfter, warnings: s.warnings, ...(r ? { rejection: r } : {}) };
+        }),
+        notLoaded: missing().map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
+        gateways: rows.nodes,
+        certificates: components.flatMap((c) => c.certificates?.() ?? []).map((c) => {
+          const ready = c.status?.conditions.find((x) => x.type === 'Ready');
+          return {
+            id: `${c.namespace}/${c.name}`,
+            secretName: c.secretName,
+            ready: ready?.status ?? 'Unknown',
+            reason: ready?.reason ?? 'Pending',
+            message: ready?.message ?? '',
+            ...(c.status?.notAfter ? { notAfter: c.status.notAfter } : {}),
+            ...(c.status?.renewalTime ? { renewalTime: c.status.renewalTime } : {}),
+          };
+        }),
+      });
+    },
+    detailRoutes: new Map<string, RouteHandler>([
+      ['/delivery', deliveryRoute(w.fleetRows)],
+      ['/secrets/', secretRoute((n) => store.get(n), rejectionOf)],
+    ]),
+    prefixRoutes: new Map([...(w.extraRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),
+  };
+}
