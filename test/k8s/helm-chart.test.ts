@@ -215,6 +215,18 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
     config['kubernetes'].kubeconfig = kubeconfigWithToken(cluster, token, tmp);
     const configFile = join(tmp, 'config.yaml');
     writeFileSync(configFile, stringify(config));
+    // For the issuance RBAC (below): the Lease holder issues this into another namespace.
+    for (const doc of [
+      { apiVersion: 'envoy-sds.io/v1alpha1', kind: 'Issuer', metadata: { name: 'selfsigned', namespace: 'apps' }, spec: { selfSigned: {} } },
+      {
+        apiVersion: 'envoy-sds.io/v1alpha1',
+        kind: 'Certificate',
+        metadata: { name: 'issued', namespace: 'apps' },
+        spec: { secretName: 'issued-tls', commonName: 'issued.apps.example', dnsNames: ['issued.apps.example'], privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'selfsigned', kind: 'Issuer' } },
+      },
+    ]) {
+      await admin.client.request('POST', `/apis/envoy-sds.io/v1alpha1/namespaces/apps/${doc.kind.toLowerCase()}s`, { body: doc });
+    }
     const log: string[] = [];
     server = spawn(process.execPath, ['dist/src/cli.js', 'serve', '--config', configFile], {
       env: { ...process.env, POD_NAME: 'envoy-sds-local-0', POD_NAMESPACE: NS },
@@ -252,18 +264,6 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
     const strangerToken = await admin.serviceAccountToken('gateway', 'stranger');
     assert.equal(fetchAs(strangerToken).status, 1, 'no RoleBinding, no secret');
 
-    // The issuance RBAC: the Lease holder writes an issued Secret in another namespace.
-    for (const doc of [
-      { apiVersion: 'envoy-sds.io/v1alpha1', kind: 'Issuer', metadata: { name: 'selfsigned', namespace: 'apps' }, spec: { selfSigned: {} } },
-      {
-        apiVersion: 'envoy-sds.io/v1alpha1',
-        kind: 'Certificate',
-        metadata: { name: 'issued', namespace: 'apps' },
-        spec: { secretName: 'issued-tls', dnsNames: ['issued.apps.example'], privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'selfsigned', kind: 'Issuer' } },
-      },
-    ]) {
-      await admin.client.request('POST', `/apis/envoy-sds.io/v1alpha1/namespaces/apps/${doc.kind.toLowerCase()}s`, { body: doc });
-    }
     await eventually(async () => {
       try {
         const s = await admin.client.request<{ type?: string; data?: Record<string, string> }>('GET', '/api/v1/namespaces/apps/secrets/issued-tls');
