@@ -110,18 +110,20 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
     }
     const config = (list: Obj[]): unknown => parseYaml((list.find((o) => o.kind === 'ConfigMap')!['data'] as Record<string, string>)['config.yaml']!);
     assert.deepEqual(config(chart), config(deploy), 'the server configuration');
-    const podOf = (list: Obj[]): Record<string, any> => (list.find((o) => o.kind === 'Deployment')!['spec'] as Record<string, any>);
+    type Pod = Record<string, unknown> & { containers: Array<Record<string, unknown> & { env: Array<{ name: string }> }> };
+    type DeploymentSpec = Record<string, unknown> & { template: { spec: Pod } };
+    const podOf = (list: Obj[]): DeploymentSpec => list.find((o) => o.kind === 'Deployment')!['spec'] as DeploymentSpec;
     const [cd, dd] = [podOf(chart), podOf(deploy)];
     assert.equal(cd['replicas'], dd['replicas']);
     assert.deepEqual(cd['strategy'], dd['strategy']);
-    const [cp, dp] = [cd['template'].spec, dd['template'].spec];
+    const [cp, dp] = [cd.template.spec, dd.template.spec];
     for (const key of ['serviceAccountName', 'terminationGracePeriodSeconds', 'securityContext', 'volumes']) assert.deepEqual(cp[key], dp[key], `pod ${key}`);
-    const [cc, dc] = [cp.containers[0], dp.containers[0]];
+    const [cc, dc] = [cp.containers[0]!, dp.containers[0]!];
     for (const key of ['args', 'ports', 'readinessProbe', 'livenessProbe', 'startupProbe', 'resources', 'securityContext', 'volumeMounts']) {
       assert.deepEqual(cc[key], dc[key], `container ${key}`);
     }
-    for (const e of dc.env as Array<{ name: string }>) assert.ok((cc.env as Array<{ name: string }>).some((x) => x.name === e.name), `env ${e.name}`);
-    const specOf = (list: Obj[], kind: string): Record<string, any> => list.find((o) => o.kind === kind)!['spec'] as Record<string, any>;
+    for (const e of dc.env) assert.ok(cc.env.some((x) => x.name === e.name), `env ${e.name}`);
+    const specOf = (list: Obj[], kind: string): Record<string, unknown> => list.find((o) => o.kind === kind)!['spec'] as Record<string, unknown>;
     assert.deepEqual(specOf(chart, 'Service')['ports'], specOf(deploy, 'Service')['ports']);
     assert.deepEqual(specOf(chart, 'PodDisruptionBudget')['minAvailable'], specOf(deploy, 'PodDisruptionBudget')['minAvailable']);
     for (const key of ['policyTypes', 'ingress', 'egress']) assert.deepEqual(specOf(chart, 'NetworkPolicy')[key], specOf(deploy, 'NetworkPolicy')[key], `NetworkPolicy ${key}`);
@@ -141,9 +143,9 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
     const issue = iss.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'envoy-sds-issue');
     assert.ok(issue, 'the issuance ClusterRole');
     assert.deepEqual(issue['rules'], objects(readFileSync('deploy/rbac-issuance.yaml', 'utf8')).find((o) => o.kind === 'ClusterRole')!['rules']);
-    const issConfig = parseYaml((iss.find((o) => o.kind === 'ConfigMap')!['data'] as Record<string, string>)['config.yaml']!) as Record<string, any>;
-    assert.equal(issConfig['issuance'].persistence, 'kubernetes');
-    assert.equal(issConfig['issuance'].leaderElection.leaseName, 'envoy-sds-issuance');
+    const issConfig = parseYaml((iss.find((o) => o.kind === 'ConfigMap')!['data'] as Record<string, string>)['config.yaml']!) as { issuance: { persistence: string; leaderElection: { leaseName: string } } };
+    assert.equal(issConfig.issuance.persistence, 'kubernetes');
+    assert.equal(issConfig.issuance.leaderElection.leaseName, 'envoy-sds-issuance');
     assert.equal((iss.find((o) => o.kind === 'Deployment')!['spec'] as Record<string, unknown>)['replicas'], 3);
 
     const cm = await template('cert-manager-values.yaml');
@@ -202,17 +204,21 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
     // The config exactly as installed, with only what differs outside a pod: local
     // addresses, files in a temp dir, and a kubeconfig instead of the in-cluster one.
     const cm = await admin.client.request<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${NS}/configmaps/envoy-sds-config`);
-    const config = parseYaml(cm.data['config.yaml']!) as Record<string, any>;
+    const config = parseYaml(cm.data['config.yaml']!) as Record<string, unknown> & {
+      grpc: { tcp: Record<string, unknown> };
+      http: Record<string, unknown>;
+      kubernetes: Record<string, unknown>;
+    };
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
     writeFileSync(join(tmp, 'tls.crt'), leaf.certPem);
     writeFileSync(join(tmp, 'tls.key'), leaf.keyPem, { mode: 0o600 });
     writeFileSync(join(tmp, 'ca.crt'), ca.certPem);
     const token = await admin.serviceAccountToken(NS, 'envoy-sds', [cluster.serviceAccountIssuer]);
     config['dataDir'] = join(tmp, 'data');
-    config['grpc'].tcp.address = `127.0.0.1:${grpcPort}`;
-    config['grpc'].tcp.tls = { certFile: join(tmp, 'tls.crt'), keyFile: join(tmp, 'tls.key') };
-    config['http'].address = `127.0.0.1:${httpPort}`;
-    config['kubernetes'].kubeconfig = kubeconfigWithToken(cluster, token, tmp);
+    config.grpc.tcp['address'] = `127.0.0.1:${grpcPort}`;
+    config.grpc.tcp['tls'] = { certFile: join(tmp, 'tls.crt'), keyFile: join(tmp, 'tls.key') };
+    config.http['address'] = `127.0.0.1:${httpPort}`;
+    config.kubernetes['kubeconfig'] = kubeconfigWithToken(cluster, token, tmp);
     const configFile = join(tmp, 'config.yaml');
     writeFileSync(configFile, stringify(config));
     // For the issuance RBAC (below): the Lease holder issues this into another namespace.
