@@ -92,7 +92,12 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
   });
 
   await t.test('values that cannot work are refused at render time, saying why', async () => {
-    await assert.rejects(template(undefined, ['--set', 'tls.source=issuer']), /tls.source "issuer": expected secret or certManager/);
+    // values.schema.json: unknown keys, wrong types, values outside a set.
+    await assert.rejects(template(undefined, ['--set', 'tls.source=issuer']), /at '\/tls\/source': value must be one of 'secret', 'certManager'/);
+    await assert.rejects(template(undefined, ['--set', 'tls.sourc=secret']), /at '\/tls': additional properties 'sourc' not allowed/);
+    await assert.rejects(template(undefined, ['--set', 'replicas=two']), /at '\/replicas': got string, want integer/);
+    await assert.rejects(template(undefined, ['--set', 'leaderElection.leaseDuration=15']), /leaseDuration/);
+    // The templates: combinations the schema cannot express.
     await assert.rejects(template(undefined, ['--set', 'tls.source=certManager']), /needs tls.certManager.issuerRef.name/);
     await assert.rejects(template(undefined, ['--set', 'issuance.enabled=true', '--set', 'leaderElection.enabled=false']), /every replica would issue/);
   });
