@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -93,7 +94,7 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
 
   await t.test('values that cannot work are refused at render time, saying why', async () => {
     // values.schema.json: unknown keys, wrong types, values outside a set.
-    await assert.rejects(template(undefined, ['--set', 'tls.source=issuer']), /at '\/tls\/source': value must be one of 'secret', 'certManager'/);
+    await assert.rejects(template(undefined, ['--set', 'tls.source=issuer']), /at '\/tls\/source': value must be one of 'secret', 'certManager', 'issuance'/);
     await assert.rejects(template(undefined, ['--set', 'tls.sourc=secret']), /at '\/tls': additional properties 'sourc' not allowed/);
     await assert.rejects(template(undefined, ['--set', 'replicas=two']), /at '\/replicas': got string, want integer/);
     await assert.rejects(template(undefined, ['--set', 'leaderElection.leaseDuration=15']), /leaseDuration/);
@@ -289,6 +290,54 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
 
     server.kill('SIGTERM');
     assert.equal(await exited, 0, 'SIGTERM drains and exits 0');
+    server = undefined;
+  });
+
+  await t.test('tls.source issuance: the issuance-only Deployment, run here with its installed config and ServiceAccount, issues the serving certificate', async () => {
+    const release = 'tls-envoy-sds';
+    const ns = 'sds-issued';
+    await admin.create('/api/v1/namespaces', { metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } }, true);
+    await helmRun(['install', release, CHART, '-n', ns, '-f', `${CHART}/ci/issued-tls-values.yaml`, '--kubeconfig', cluster.kubeconfigPath, '--wait=false']);
+    const dep = await admin.client.request<{ spec: { template: { spec: { volumes: Array<{ name: string; secret?: { secretName: string } }> } } } }>('GET', `/apis/apps/v1/namespaces/${ns}/deployments/${release}`);
+    assert.equal(dep.spec.template.spec.volumes.find((v) => v.name === 'tls')?.secret?.secretName, `${release}-tls`, 'the server mounts the Secret the issuer writes');
+
+    const cm = await admin.client.request<{ data: Record<string, string> }>('GET', `/api/v1/namespaces/${ns}/configmaps/${release}-tls-issuer-config`);
+    const config = parseYaml(cm.data['config.yaml']!) as Record<string, unknown> & { grpc: { unix: Record<string, unknown> }; http: Record<string, unknown>; kubernetes: Record<string, unknown> };
+    const dir = mkdtempSync(join(tmp, 'issuer-'));
+    const token = await admin.serviceAccountToken(ns, `${release}-tls-issuer`, [cluster.serviceAccountIssuer]);
+    config['dataDir'] = join(dir, 'data');
+    config.grpc.unix['path'] = join(dir, 'sds.sock');
+    config.http['address'] = `127.0.0.1:${await freePort()}`;
+    config.kubernetes['kubeconfig'] = kubeconfigWithToken(cluster, token, dir);
+    writeFileSync(join(dir, 'config.yaml'), stringify(config));
+    const log: string[] = [];
+    server = spawn(process.execPath, ['dist/src/cli.js', 'serve', '--config', join(dir, 'config.yaml')], {
+      env: { ...process.env, POD_NAME: 'tls-issuer-local-0', POD_NAMESPACE: ns },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.stdout?.on('data', (d: Buffer) => log.push(d.toString()));
+    server.stderr?.on('data', (d: Buffer) => log.push(d.toString()));
+    const exited = new Promise<number | null>((resolve) => server!.once('exit', resolve));
+
+    type TlsSecret = { type?: string; data?: Record<string, string> };
+    const secret = async (name: string): Promise<TlsSecret | undefined> =>
+      admin.client.request<TlsSecret>('GET', `/api/v1/namespaces/${ns}/secrets/${name}`).catch(() => undefined);
+    await Promise.race([
+      eventually(async () => Boolean((await secret(`${release}-tls`))?.data?.['tls.crt']), 60_000, `Secret ${release}-tls (log:\n${log.join('').slice(-3000)})`),
+      exited.then((code) => assert.fail(`the issuer exited (${code}):\n${log.join('').slice(-3000)}`)),
+    ]);
+    const pem = (s: TlsSecret | undefined, key: string): string => Buffer.from(s?.data?.[key] ?? '', 'base64').toString('utf8');
+    const served = await secret(`${release}-tls`);
+    assert.equal(served?.type, 'kubernetes.io/tls');
+    const leaf = new X509Certificate(pem(served, 'tls.crt'));
+    assert.match(leaf.subjectAltName ?? '', new RegExp(`DNS:${release}\\.${ns}\\.svc\\.cluster\\.local`), 'names the Service gateways dial');
+    const ca = new X509Certificate(pem(await secret(`${release}-ca`), 'tls.crt'));
+    assert.ok(ca.ca, 'the CA Secret holds a CA');
+    assert.ok(leaf.checkIssued(ca) && leaf.verify(ca.publicKey), 'the serving certificate is signed by the CA gateways are given');
+    assert.equal(pem(served, 'ca.crt').trim(), ca.toString().trim(), 'ca.crt in the served Secret is that CA');
+    assert.ok(!log.join('').includes(token), 'no token in the log');
+    server.kill('SIGTERM');
+    assert.equal(await exited, 0);
     server = undefined;
   });
 });
