@@ -162,6 +162,17 @@ test('deploy/helm/envoy-sds: lint, render, dry run, install, and the server it c
     assert.ok(spec.dnsNames.includes('envoy-sds.envoy-sds.svc.cluster.local'), 'the name gateways dial (envoy-config/gateway-kubernetes.yaml)');
     assert.ok(readFileSync('envoy-config/gateway-kubernetes.yaml', 'utf8').includes(`target_uri: ${spec.dnsNames.at(-1)}:18000`));
     assert.ok(cm.some((o) => o.kind === 'ServiceMonitor'));
+
+    const issued = await template('issued-tls-values.yaml');
+    const issuer = issued.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'envoy-sds-tls-issuer-config');
+    assert.ok(issuer, 'the issuance-only Deployment has its config');
+    const issuerConfig = parseConfig(parseYaml((issuer['data'] as Record<string, string>)['config.yaml']!), '/');
+    assert.equal(issuerConfig.grpc.tcp, undefined, 'no SDS port on the issuer');
+    assert.ok(issued.some((o) => o.kind === 'Deployment' && o.metadata.name === 'envoy-sds-tls-issuer'));
+    assert.ok(!issued.some((o) => o.kind === 'Certificate' && o.apiVersion.startsWith('cert-manager.io')), 'no cert-manager object');
+    const issuerRole = issued.find((o) => o.kind === 'Role' && o.metadata.name === 'envoy-sds-tls-issuer');
+    assert.equal(issuerRole?.metadata.namespace, NS, 'the issuer may write Secrets in the release namespace only');
+    assert.ok(!issued.some((o) => o.kind.startsWith('Cluster') && o.metadata.name.includes('tls-issuer')));
   });
 
   // CRDs the renders need, created for real and awaited until served.
