@@ -194,6 +194,8 @@ describe('what each bootstrap shows', () => {
     const refs = sdsSecretNames(b);
     assert.deepEqual(names(refs), [
       ['kubernetes://gateway/gateway-tls', 'tls_certificate', 'grpc'],
+      // the same secret again: the readiness chain of :8443 (loopback callers) shares the TLS context
+      ['kubernetes://gateway/gateway-tls', 'tls_certificate', 'grpc'],
       ['configmap://gateway/backend-ca', 'validation_context', 'grpc'],
     ]);
     const google = sdsConfig(b)['sds_config'].api_config_source.grpc_services[0].google_grpc;

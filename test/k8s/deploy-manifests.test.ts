@@ -20,13 +20,14 @@ const SAMPLE_RESOURCES = 'test/fixtures/issuance/custom-resources.yaml';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown };
 
-/** Not Kubernetes objects: Prometheus rule files (and their promtool tests), a Helm chart's sources. */
+/** Not Kubernetes manifests: Prometheus rule files, and the Helm chart (templates; test/k8s/helm-chart.test.ts). */
 const NOT_MANIFESTS = new Set(['deploy/prometheus', 'deploy/helm']);
 
 function manifestFiles(dir = 'deploy'): string[] {
   return readdirSync(dir)
-    .filter((f) => !NOT_MANIFESTS.has(join(dir, f)))
-    .flatMap((f) => (statSync(join(dir, f)).isDirectory() ? manifestFiles(join(dir, f)) : [join(dir, f)]))
+    .map((f) => join(dir, f))
+    .filter((p) => !NOT_MANIFESTS.has(p))
+    .flatMap((p) => (statSync(p).isDirectory() ? manifestFiles(p) : [p]))
     .filter((f) => f.endsWith('.yaml'))
     .sort();
 }

@@ -1123,3 +1123,16 @@ function sourceOf(sdsConfig: unknown): SdsSecretRef['source'] {
   if (api['api_type'] === 'DELTA_GRPC') return 'delta_grpc';
   return 'other';
 }
+
+// =======================================================================================
+// For rule checks written elsewhere (envoy-hardening-check.ts)
+
+/** A Bootstrap in canonical form: proto field names, nulls dropped, enums by name. */
+export function canonicalBootstrap(bootstrap: unknown): Record<string, unknown> {
+  return analyze(BOOTSTRAP, bootstrap, { allowDeprecated: true }).canonical;
+}
+
+/** Seconds of a proto3 JSON Duration ("15s", "0.250s"), or undefined when it is not one. */
+export function durationSeconds(value: unknown): number | undefined {
+  return typeof value === 'string' ? parseDuration(value) : undefined;
+}
