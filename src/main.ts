@@ -10,7 +10,9 @@ import { DEFAULT_REQUEST_LIMITS } from './sds/request-checks.js';
 import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
 import { FileSource } from './sources/files/file-source.js';
+import type { MaterialValidator } from './store/material-validator.js';
 import { SecretStore } from './store/secret-store.js';
+import { defaultValidationWorkers, ValidationPool } from './store/validation-pool.js';
 import { GrpcListeners } from './transport/grpc-listeners.js';
 import { PeerAuthenticator } from './transport/peer-authenticator.js';
 
@@ -37,14 +39,19 @@ export interface StartOptions {
   httpRoutes?: Map<string, RouteHandler>;
   /** Defaults to componentsFor(config). */
   components?: ServerComponent[];
+  /** Where SecretStore.offer() validates; defaults to a ValidationPool of `validation.workers`. */
+  validator?: MaterialValidator;
 }
 
 /** The one place that wires sources, store, transport and observability together. */
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
+  const workers = config.validation.workers ?? defaultValidationWorkers();
+  const validator = opts.validator ?? (workers > 0 ? new ValidationPool({ workers, logger }) : undefined);
   const store = new SecretStore({
     logger,
+    ...(validator ? { validator } : {}),
     limits: { maxBytes: config.limits.maxSecretBytes },
     onOutcome: (origin, outcome) => metrics.updates.inc({ source: origin.source, outcome }),
   });
@@ -142,6 +149,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         registry.endAll();
         await grpc.stop(config.drainSeconds * 1000);
         await http?.stop();
+        await validator?.close();
         logger.info('stopped');
       })();
       return stopping;

@@ -21,6 +21,15 @@ export interface LimitsConfig {
   keepaliveTimeoutMs: number;
 }
 
+/** How updates are validated at the store's door. */
+export interface ValidationConfig {
+  /**
+   * Worker threads that validate offered secrets off the event loop; 0 validates on
+   * the event loop. Undefined: one per core but one, at least one (main.ts decides).
+   */
+  workers?: number;
+}
+
 export type FileSecretConfig =
   | { name: string; kind: 'tls_certificate'; certificateChainFile: string; privateKeyFile: string }
   | { name: string; kind: 'validation_context'; trustedCaFile: string };
@@ -33,6 +42,7 @@ export interface ServerConfig {
   };
   http?: { address: string };
   limits: LimitsConfig;
+  validation: ValidationConfig;
   secrets: FileSecretConfig[];
   authorization: { rules: PolicyRule[] };
   logLevel: string;
@@ -79,7 +89,7 @@ export function loadConfigFile(path: string): ServerConfig {
 /** Validates a parsed config document; relative paths resolve against `baseDir`. */
 export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
   const root = obj(doc, '(root)');
-  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'secrets', 'authorization', 'logLevel', 'drainSeconds', 'kubernetes', 'issuance']);
+  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'validation', 'secrets', 'authorization', 'logLevel', 'drainSeconds', 'kubernetes', 'issuance']);
   const p = (v: string) => (isAbsolute(v) ? v : resolve(baseDir, v));
 
   const grpcDoc = root['grpc'] === undefined ? { tcp: { address: DEFAULT_GRPC_ADDRESS } } : obj(root['grpc'], 'grpc');
@@ -131,6 +141,19 @@ export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
     }
   }
 
+  const validation: ValidationConfig = {};
+  if (root['validation'] !== undefined) {
+    const v = obj(root['validation'], 'validation');
+    known(v, 'validation', ['workers']);
+    if (v['workers'] !== undefined) {
+      const w = v['workers'];
+      if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 256) {
+        throw new ConfigError('validation.workers', 'must be an integer from 0 to 256');
+      }
+      validation.workers = w;
+    }
+  }
+
   const secrets: FileSecretConfig[] = [];
   const seen = new Set<string>();
   arr(root['secrets'] ?? [], 'secrets').forEach((raw, i) => {
@@ -179,6 +202,7 @@ export function parseConfig(doc: unknown, baseDir: string): ServerConfig {
     grpc,
     http,
     limits,
+    validation,
     secrets,
     authorization: { rules },
     logLevel: optStr(root['logLevel'], 'logLevel') ?? 'info',

@@ -1,0 +1,127 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../observability/logger.js';
+import { ValidationRejection, type MaterialValidator } from './material-validator.js';
+import type { SecretMaterial } from './secret-material.js';
+import type { ValidatedMaterial, ValidationLimits } from './validate-material.js';
+import type { JobBatch, OutcomeBatch, ValidationJob } from './validation-protocol.js';
+
+/** One worker per core but the one the event loop needs; at least one. */
+export function defaultValidationWorkers(): number {
+  return Math.max(1, availableParallelism() - 1);
+}
+
+export interface ValidationPoolOptions {
+  workers: number;
+  logger: Logger;
+  /** Jobs per message to a worker. */
+  batchSize?: number;
+  /** Batches a worker holds at once: two keep it busy while results travel back. */
+  batchesPerWorker?: number;
+}
+
+interface Pending {
+  job: ValidationJob;
+  resolve: (r: ValidatedMaterial) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** Jobs sent and not yet answered, by id. */
+  busy: Map<number, Pending>;
+  batches: number;
+}
+
+/**
+ * The store's door off the event loop: a fixed set of worker threads
+ * (node:worker_threads) running ./validation-worker.ts. Jobs go out in batches to the
+ * least busy worker; `capacity` (workers x batch x batches per worker) bounds what is
+ * in flight, and the store holds back the rest. A worker that dies is replaced and
+ * its jobs are rejected (the store logs them as rejected; the source offers again on
+ * its next change or resync).
+ *
+ * Workers start on the first validation (a constructor does no I/O) and hold the
+ * process open only while they have work: an idle pool never keeps it alive.
+ */
+export class ValidationPool implements MaterialValidator {
+  readonly capacity: number;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private readonly batchSize: number;
+  private readonly batchesPerWorker: number;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(private readonly opts: ValidationPoolOptions) {
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error('a validation pool needs at least one worker');
+    this.batchSize = opts.batchSize ?? 32;
+    this.batchesPerWorker = opts.batchesPerWorker ?? 2;
+    this.capacity = opts.workers * this.batchSize * this.batchesPerWorker;
+  }
+
+  get workers(): number {
+    return this.opts.workers;
+  }
+
+  validate(material: SecretMaterial, now: Date, limits: ValidationLimits): Promise<ValidatedMaterial> {
+    if (this.closed) return Promise.reject(new ValidationRejection('VALIDATOR_CLOSED', 'the validation pool is closed'));
+    if (this.slots.length === 0) for (let i = 0; i < this.opts.workers; i++) this.slots.push(this.spawn());
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job: { id: this.nextId++, material, now: now.getTime(), limits }, resolve, reject });
+      // Jobs offered in the same tick leave together, in as few messages as possible.
+      if (this.queue.length === 1) queueMicrotask(() => this.dispatch());
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const slots = this.slots.splice(0);
+    for (const p of this.queue.splice(0)) p.reject(new ValidationRejection('VALIDATOR_CLOSED', 'the validation pool is closed'));
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let slot: Slot | undefined;
+      for (const s of this.slots) {
+        if (s.batches < this.batchesPerWorker && (!slot || s.busy.size < slot.busy.size)) slot = s;
+      }
+      if (!slot) return; // every worker is full: the next answer dispatches again
+      const batch = this.queue.splice(0, this.batchSize);
+      for (const p of batch) slot.busy.set(p.job.id, p);
+      if (slot.batches++ === 0) slot.worker.ref(); // awaited work keeps the process alive
+      slot.worker.postMessage({ jobs: batch.map((p) => p.job) } satisfies JobBatch);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL('./validation-worker.js', import.meta.url));
+    worker.unref();
+    const slot: Slot = { worker, busy: new Map(), batches: 0 };
+    worker.on('message', (msg: OutcomeBatch) => {
+      if (--slot.batches === 0) slot.worker.unref();
+      for (const o of msg.outcomes) {
+        const p = slot.busy.get(o.id);
+        if (!p) continue;
+        slot.busy.delete(o.id);
+        if (o.ok) p.resolve(o.result);
+        else p.reject(new ValidationRejection(o.code, o.message));
+      }
+      this.dispatch();
+    });
+    worker.on('error', (err) => {
+      this.opts.logger.error({ err: err.message }, 'validation worker failed; replacing it');
+    });
+    worker.on('exit', () => {
+      const i = this.slots.indexOf(slot);
+      if (i < 0) return; // closed
+      for (const p of slot.busy.values()) {
+        p.reject(new ValidationRejection('VALIDATOR_FAILED', 'the validation worker stopped before answering'));
+      }
+      this.slots[i] = this.spawn();
+      this.dispatch();
+    });
+    return slot;
+  }
+}
