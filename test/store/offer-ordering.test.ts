@@ -11,8 +11,9 @@ import { SecretStore, type PutResult } from '../../src/store/secret-store.js';
 import { validateMaterial, type ValidatedMaterial } from '../../src/store/validate-material.js';
 import { ValidationPool } from '../../src/store/validation-pool.js';
 import { contentVersion } from '../../src/store/version.js';
+import { FakeEnvoy } from '../support/fake-envoy.js';
 import { makeKey } from '../support/openssl-certs.js';
-import { makeFixtures, tls, type Fixtures } from '../support/test-server.js';
+import { makeFixtures, startTestServer, tls, until, type Fixtures } from '../support/test-server.js';
 
 const origin = { source: 'test' as const, ref: 't' };
 
@@ -207,5 +208,42 @@ describe('ValidationPool (worker threads)', () => {
     const outcomes = await Promise.all(offers);
     assert.ok(outcomes.every((r) => r.outcome === 'created'));
     assert.equal(store.size, 60);
+  });
+});
+
+describe('through the real server, as Envoy sees it', () => {
+  test('a stream gets the newer version, never the older one that finished validating later', async () => {
+    const validator = new HeldValidator();
+    const server = await startTestServer({}, { validator });
+    const envoy = new FakeEnvoy(server.grpcAddress!);
+    try {
+      server.put('web', tls(fx.web1));
+      const s = envoy.sotw();
+      s.request({ names: ['web'] });
+      s.ack(await s.response());
+
+      const older = tls(fx.web2);
+      const newer = tls(fx.other);
+      const pOlder = server.store.offer('web', older, origin);
+      const pNewer = server.store.offer('web', newer, origin);
+      await until(() => validator.calls.length === 2, 5000, 'both validations started');
+      validator.complete(newer);
+      assert.equal((await pNewer).outcome, 'updated');
+      const pushed = await s.response();
+      assert.equal(pushed.version_info, contentVersion(newer));
+      s.ack(pushed);
+
+      validator.complete(older);
+      assert.equal((await pOlder).outcome, 'superseded');
+      // The next thing on the stream is the next real change: nothing came in between.
+      const later = tls(fx.web1, fx.ca);
+      assert.equal(server.put('web', later).outcome, 'updated');
+      assert.equal((await s.response()).version_info, contentVersion(later));
+      assert.equal(server.store.get('web')?.version, contentVersion(later));
+      s.cancel();
+    } finally {
+      envoy.close();
+      await server.stop();
+    }
   });
 });
