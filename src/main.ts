@@ -58,6 +58,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const registry = new StreamRegistry();
   metrics.addCollectedGauge('envoy_sds_secrets', 'Secrets held by the store.', () => store.size);
   metrics.addCollectedGauge(
+    'envoy_sds_validations_pending',
+    'Secret updates waiting for, or in, validation by the worker pool.',
+    () => store.pendingOffers,
+  );
+  metrics.addCollectedGauge(
     'envoy_sds_secrets_with_warnings',
     'Secrets served although a certificate in them has expired or is not yet valid.',
     () => store.all().filter((s) => s.warnings.length > 0).length,

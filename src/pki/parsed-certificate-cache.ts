@@ -31,7 +31,8 @@ export interface ParsedCertificate {
 export class ParsedCertificateCache {
   private readonly entries = new Map<string, ParsedCertificate>();
 
-  constructor(private readonly maxEntries = 4096) {}
+  /** Each entry holds OpenSSL objects (a few KB): 2048 covers large trust bundles and their intermediates. */
+  constructor(private readonly maxEntries = 2048) {}
 
   get(der: Buffer): ParsedCertificate | undefined {
     return this.entries.get(der.toString('latin1'));
