@@ -167,7 +167,7 @@ export class SecretStore {
       let validation = this.validating.get(offer.version);
       if (!validation) {
         const { version } = offer;
-        validation = this.validator.validate(offer.material, this.now(), this.limits);
+        validation = this.startValidation(offer.material);
         this.validating.set(version, validation);
         validation
           .then(
@@ -180,10 +180,31 @@ export class SecretStore {
           });
       }
       validation.then(
-        (r) => this.settle(offer, this.isSuperseded(offer) ? this.superseded(offer) : this.apply(offer.name, offer.material, offer.version, offer.origin, r)),
-        (err: unknown) => this.settle(offer, this.isSuperseded(offer) ? this.superseded(offer) : this.reject(offer.name, offer.origin, err)),
+        (r) => this.finish(offer, () => this.apply(offer.name, offer.material, offer.version, offer.origin, r)),
+        (err: unknown) => this.finish(offer, () => this.reject(offer.name, offer.origin, err)),
       );
     }
+  }
+
+  private startValidation(material: SecretMaterial): Promise<ValidatedMaterial> {
+    try {
+      return this.validator.validate(material, this.now(), this.limits);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Settles an offer whose validation ended: superseded, or `outcome()`; never throws. */
+  private finish(offer: Offer, outcome: () => PutResult): void {
+    let result: PutResult;
+    try {
+      result = this.isSuperseded(offer) ? this.superseded(offer) : outcome();
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.logger.error({ secret: offer.name, err: error.message }, 'secret update failed');
+      result = { outcome: 'rejected', error, code: 'INTERNAL', current: this.secrets.get(offer.name) };
+    }
+    this.settle(offer, result);
   }
 
   /** A put, offer or delete later than `offer` has been applied to its name. */
