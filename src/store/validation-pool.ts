@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../observability/logger.js';
-import { ValidationRejection, type MaterialValidator } from './material-validator.js';
+import { InlineValidator, ValidationRejection, type MaterialValidator } from './material-validator.js';
 import type { SecretMaterial } from './secret-material.js';
 import type { ValidatedMaterial, ValidationLimits } from './validate-material.js';
-import type { JobBatch, OutcomeBatch, ValidationJob } from './validation-protocol.js';
+import type { JobBatch, ValidationJob, WorkerMessage } from './validation-protocol.js';
 
 /** One worker per core but the one the event loop needs; at least one. */
 export function defaultValidationWorkers(): number {
@@ -18,12 +18,21 @@ export interface ValidationPoolOptions {
   batchSize?: number;
   /** Batches a worker holds at once: two keep it busy while results travel back. */
   batchesPerWorker?: number;
+  /** The worker script; tests point it elsewhere. */
+  workerUrl?: URL;
 }
+
+/** Workers that fail to start this many times in a row: validate on the event loop instead. */
+const MAX_FAILED_STARTS = 3;
+/** A job in flight on this many workers that died is refused (it may be what kills them). */
+const MAX_ATTEMPTS = 2;
 
 interface Pending {
   job: ValidationJob;
   resolve: (r: ValidatedMaterial) => void;
   reject: (e: Error) => void;
+  /** Workers that died while holding it. */
+  attempts: number;
 }
 
 interface Slot {
@@ -31,15 +40,18 @@ interface Slot {
   /** Jobs sent and not yet answered, by id. */
   busy: Map<number, Pending>;
   batches: number;
+  /** The worker has loaded (it said so). */
+  ready: boolean;
 }
 
 /**
  * The store's door off the event loop: a fixed set of worker threads
  * (node:worker_threads) running ./validation-worker.ts. Jobs go out in batches to the
  * least busy worker; `capacity` (workers x batch x batches per worker) bounds what is
- * in flight, and the store holds back the rest. A worker that dies is replaced and
- * its jobs are rejected (the store logs them as rejected; the source offers again on
- * its next change or resync).
+ * in flight, and the store holds back the rest. A worker that dies is replaced and its
+ * jobs go to the next one; a job in flight on two workers that died is refused
+ * (VALIDATOR_FAILED: logged as a rejection, the source offers again on its next change
+ * or resync). When workers cannot start at all, the pool validates on the event loop.
  *
  * Workers start on the first validation (a constructor does no I/O) and hold the
  * process open only while they have work: an idle pool never keeps it alive.
@@ -52,6 +64,10 @@ export class ValidationPool implements MaterialValidator {
   private readonly batchesPerWorker: number;
   private nextId = 1;
   private closed = false;
+  /** Workers that died before they were ready, since one last was. */
+  private failedStarts = 0;
+  /** Set when workers cannot run here: availability first, on the event loop. */
+  private fallback: InlineValidator | undefined;
 
   constructor(private readonly opts: ValidationPoolOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error('a validation pool needs at least one worker');
@@ -66,9 +82,10 @@ export class ValidationPool implements MaterialValidator {
 
   validate(material: SecretMaterial, now: Date, limits: ValidationLimits): Promise<ValidatedMaterial> {
     if (this.closed) return Promise.reject(new ValidationRejection('VALIDATOR_CLOSED', 'the validation pool is closed'));
+    if (this.fallback) return this.fallback.validate(material, now, limits);
     if (this.slots.length === 0) for (let i = 0; i < this.opts.workers; i++) this.slots.push(this.spawn());
     return new Promise((resolve, reject) => {
-      this.queue.push({ job: { id: this.nextId++, material, now: now.getTime(), limits }, resolve, reject });
+      this.queue.push({ job: { id: this.nextId++, material, now: now.getTime(), limits }, resolve, reject, attempts: 0 });
       // Jobs offered in the same tick leave together, in as few messages as possible.
       if (this.queue.length === 1) queueMicrotask(() => this.dispatch());
     });
@@ -95,11 +112,32 @@ export class ValidationPool implements MaterialValidator {
     }
   }
 
+  /** Workers keep dying: validate on the event loop from now on, loudly, rather than not at all. */
+  private fallBackInline(): void {
+    this.opts.logger.error(
+      { failedStarts: this.failedStarts },
+      'validation workers cannot start; validating on the event loop from now on',
+    );
+    const fallback = new InlineValidator();
+    this.fallback = fallback;
+    const slots = this.slots.splice(0);
+    const unanswered = [...slots.flatMap((s) => [...s.busy.values()]), ...this.queue.splice(0)];
+    for (const s of slots) void s.worker.terminate();
+    for (const p of unanswered) {
+      fallback.validate(p.job.material, new Date(p.job.now), p.job.limits).then(p.resolve, p.reject);
+    }
+  }
+
   private spawn(): Slot {
-    const worker = new Worker(new URL('./validation-worker.js', import.meta.url));
+    const worker = new Worker(this.opts.workerUrl ?? new URL('./validation-worker.js', import.meta.url));
     worker.unref();
-    const slot: Slot = { worker, busy: new Map(), batches: 0 };
-    worker.on('message', (msg: OutcomeBatch) => {
+    const slot: Slot = { worker, busy: new Map(), batches: 0, ready: false };
+    worker.on('message', (msg: WorkerMessage) => {
+      if ('ready' in msg) {
+        slot.ready = true;
+        this.failedStarts = 0;
+        return;
+      }
       if (--slot.batches === 0) slot.worker.unref();
       for (const o of msg.outcomes) {
         const p = slot.busy.get(o.id);
@@ -116,9 +154,15 @@ export class ValidationPool implements MaterialValidator {
     worker.on('exit', () => {
       const i = this.slots.indexOf(slot);
       if (i < 0) return; // closed
+      if (!slot.ready && ++this.failedStarts >= MAX_FAILED_STARTS) return this.fallBackInline();
+      // Its jobs go to the next worker, unless they were on a worker that died before.
+      const again: Pending[] = [];
       for (const p of slot.busy.values()) {
-        p.reject(new ValidationRejection('VALIDATOR_FAILED', 'the validation worker stopped before answering'));
+        if (slot.ready && ++p.attempts >= MAX_ATTEMPTS) {
+          p.reject(new ValidationRejection('VALIDATOR_FAILED', 'validation workers stopped twice while validating this update'));
+        } else again.push(p);
       }
+      this.queue.unshift(...again);
       this.slots[i] = this.spawn();
       this.dispatch();
     });

@@ -25,3 +25,10 @@ export interface JobBatch {
 export interface OutcomeBatch {
   outcomes: ValidationOutcome[];
 }
+
+/** Posted once by a worker that has loaded: a worker that dies before it could not start. */
+export interface WorkerReady {
+  ready: true;
+}
+
+export type WorkerMessage = OutcomeBatch | WorkerReady;

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { validateMaterial } from './validate-material.js';
-import type { JobBatch, OutcomeBatch, ValidationOutcome } from './validation-protocol.js';
+import type { JobBatch, OutcomeBatch, ValidationOutcome, WorkerReady } from './validation-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('validation-worker.js runs as a worker thread only');
@@ -25,3 +25,4 @@ port.on('message', (batch: JobBatch) => {
   });
   port.postMessage({ outcomes } satisfies OutcomeBatch);
 });
+port.postMessage({ ready: true } satisfies WorkerReady);

@@ -2,7 +2,11 @@
 // validator here is a fake whose validations the test completes in the order it
 // chooses, so "older finishes after newer" is deterministic.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
 import type { MaterialValidator } from '../../src/store/material-validator.js';
@@ -244,6 +248,53 @@ describe('through the real server, as Envoy sees it', () => {
     } finally {
       envoy.close();
       await server.stop();
+    }
+  });
+});
+
+describe('ValidationPool when workers cannot run', () => {
+  test('when workers cannot start it validates on the event loop, and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bad-worker-'));
+    const script = join(dir, 'worker.mjs');
+    writeFileSync(script, "throw new Error('cannot start');\n");
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }) });
+    const pool = new ValidationPool({ workers: 1, logger, workerUrl: pathToFileURL(script) });
+    try {
+      const store = new SecretStore({ logger, validator: pool });
+      const [ok, bad] = await Promise.all([
+        store.offer('web', tls(fx.web1, fx.ca), origin),
+        store.offer('k', { kind: 'tls_certificate', certificateChain: fx.web1.certPem, privateKey: makeKey() }, origin),
+      ]);
+      // The jobs sent to workers that died are validated on the event loop instead.
+      assert.equal(ok.outcome, 'created');
+      assert.ok(bad.outcome === 'rejected' && bad.code === 'KEY_MISMATCH');
+      assert.equal((await store.offer('web2', tls(fx.web2, fx.ca), origin)).outcome, 'created');
+      assert.ok(lines.some((l) => l.includes('validation workers cannot start; validating on the event loop from now on')));
+    } finally {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an update that workers die on twice is refused (VALIDATOR_FAILED), and the pool goes on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dying-worker-'));
+    const script = join(dir, 'worker.mjs');
+    writeFileSync(
+      script,
+      "import { parentPort } from 'node:worker_threads';\n" +
+        'parentPort.on(\'message\', () => process.exit(1));\n' +
+        'parentPort.postMessage({ ready: true });\n',
+    );
+    const pool = new ValidationPool({ workers: 1, logger: quietLogger(), workerUrl: pathToFileURL(script) });
+    try {
+      const store = new SecretStore({ logger: quietLogger(), validator: pool });
+      const r = await store.offer('web', tls(fx.web1, fx.ca), origin);
+      assert.ok(r.outcome === 'rejected' && r.code === 'VALIDATOR_FAILED', JSON.stringify(r));
+      assert.equal(store.get('web'), undefined);
+    } finally {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
