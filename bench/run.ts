@@ -43,7 +43,9 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { distinctMaterialsFile } from './distinct-materials.js';
+import { defaultValidationWorkers } from '../src/store/validation-pool.js';
+import { distinctMaterialsFile, readDistinctMaterials } from './distinct-materials.js';
+import { measureDoorCostMicros } from './door-cost.js';
 import { measureForge, measureIssuance, type ForgeFigure, type IssuanceFigure, type IssuanceKind } from './issuance.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -413,7 +415,13 @@ const median = (v: number[]): number => {
   return s[Math.floor((s.length - 1) / 2)]!; // lower median, as sds-load summarises
 };
 
-function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number): Figure[] {
+/** rotate-all-distinct's completion target: the door's cost per certificate x certificates / workers + 1 s. */
+interface RolloverBudget {
+  costMicros: number;
+  workers: number;
+}
+
+function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget?: RolloverBudget): Figure[] {
   const ok = (server: ServerKind) => runs.filter((r) => r.server === server && r.ok && r.result).map((r) => r.result!);
   const pick = (get: (r: LoadResult) => number | undefined) => ({
     node: ok('node').map(get).filter((x): x is number => typeof x === 'number'),
@@ -443,8 +451,15 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number): Figur
     }
     case 'rotate-all':
       if (sc.distinctMaterials) {
+        const limitMs = budget ? (budget.costMicros * streams) / budget.workers / 1000 + 1000 : undefined;
         return [
-          { group, label: 'time to all streams', unit: 'ms', digits: 0, ...pick((r) => r.summary?.timeToAllMs) },
+          { group, label: 'time to all streams', unit: 'ms', digits: 0, ...pick((r) => r.summary?.timeToAllMs),
+            ...(limitMs !== undefined && budget
+              ? { target: { text: `<= ${fmt(limitMs, 0)} ms (door cost x streams / ${budget.workers} worker(s) + 1 s)`, check: (n: number) => n <= limitMs } }
+              : {}) },
+          ...(budget
+            ? [{ group, label: "store's door per certificate (in-process CPU, before the runs)", unit: 'µs', digits: 0, node: [budget.costMicros], go: [] }]
+            : []),
           { group, label: 'p99 push latency', unit: 'ms', digits: 0, ...pick((r) => r.summary?.p99Ms) },
           { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')),
             note: 'node only: monitorEventLoopDelay from the first rotation on',
@@ -660,6 +675,17 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     }
   }
 
+  // The CA-rollover target needs the door's cost per certificate on this machine,
+  // measured before any server runs (the node peer validates with the same code).
+  let rolloverBudget: RolloverBudget | undefined;
+  const rollover = loadScenarios.find((sc) => sc.id === 'rotate-all-distinct');
+  if (rollover && s.servers.includes('node')) {
+    const file = await distinctMaterialsFile(streamsFor(rollover, s), s.rotations + 1, undefined, say);
+    const sample = readDistinctMaterials(file)[0]!.slice(0, 500);
+    rolloverBudget = { costMicros: measureDoorCostMicros(sample), workers: defaultValidationWorkers() };
+    say(`store's door: ${rolloverBudget.costMicros.toFixed(0)} µs CPU per certificate (${sample.length} distinct), ${rolloverBudget.workers} validation worker(s)`);
+  }
+
   const runs: RunRecord[] = [];
   for (const sc of loadScenarios) {
     const reps = sc.scenario === 'soak' ? 1 : s.reps;
@@ -678,7 +704,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
   const figures: Figure[] = [];
   for (const sc of loadScenarios) {
     const scRuns = runs.filter((r) => r.scenario === sc.id);
-    figures.push(...figuresFor(sc, scRuns, streamsFor(sc, s)));
+    figures.push(...figuresFor(sc, scRuns, streamsFor(sc, s), sc.id === 'rotate-all-distinct' ? rolloverBudget : undefined));
   }
 
   const issuance: IssuanceFigure[] = [];
