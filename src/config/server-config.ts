@@ -25,7 +25,7 @@ export interface LimitsConfig {
 export interface ValidationConfig {
   /**
    * Worker threads that validate offered secrets off the event loop; 0 validates on
-   * the event loop. Undefined: one per core but one, at least one (main.ts decides).
+   * the event loop. Undefined: one per core but one, from 1 to 4 (main.ts decides).
    */
   workers?: number;
 }

@@ -6,9 +6,16 @@ import type { SecretMaterial } from './secret-material.js';
 import type { ValidatedMaterial, ValidationLimits } from './validate-material.js';
 import type { JobBatch, ValidationJob, WorkerMessage } from './validation-protocol.js';
 
-/** One worker per core but the one the event loop needs; at least one. */
+/**
+ * One worker per core but the one the event loop needs; at least one, at most four:
+ * each worker holds its own V8 heap (about 28 MB of RSS), availableParallelism() counts
+ * the node's cores, not a container's CPU quota, and the event loop, which applies and
+ * pushes every result, is the limit beyond a few workers.
+ */
+export const MAX_DEFAULT_WORKERS = 4;
+
 export function defaultValidationWorkers(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return Math.max(1, Math.min(availableParallelism() - 1, MAX_DEFAULT_WORKERS));
 }
 
 export interface ValidationPoolOptions {

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/server-config.js';
 const parse = (doc: Record<string, unknown>) => parseConfig(doc, '/etc/envoy-sds');
 
 describe('validation config', () => {
-  test('absent: the worker count is left to main.ts (cores - 1, at least 1)', () => {
+  test('absent: the worker count is left to main.ts (cores - 1, from 1 to 4)', () => {
     assert.deepEqual(parse({}).validation, {});
   });
 
@@ -31,5 +31,15 @@ describe('validation config', () => {
         JSON.stringify(doc),
       );
     }
+  });
+});
+
+describe('default worker count', () => {
+  test('cores - 1, never below 1 nor above the cap', async () => {
+    const { availableParallelism } = await import('node:os');
+    const { defaultValidationWorkers, MAX_DEFAULT_WORKERS } = await import('../../src/store/validation-pool.js');
+    const n = defaultValidationWorkers();
+    assert.equal(n, Math.max(1, Math.min(availableParallelism() - 1, MAX_DEFAULT_WORKERS)));
+    assert.ok(n >= 1 && n <= MAX_DEFAULT_WORKERS);
   });
 });
