@@ -195,10 +195,15 @@ function inContext<T>(what: string, fn: () => T): T {
   }
 }
 
-/** A CA's summary is computed once per content and shared. */
+/** A CA's summary is computed once per content and shared, frozen so that no caller changes it for the next. */
 function summaryOf(cert: Checked): CertificateSummary {
   if (!cert.cached) return summarizeFields(cert.der, cert.fields, cert.publicKey);
-  return (cert.cached.summary ??= summarizeFields(cert.der, cert.fields, cert.publicKey));
+  return (cert.cached.summary ??= frozen(summarizeFields(cert.der, cert.fields, cert.publicKey)));
+}
+
+function frozen(s: CertificateSummary): CertificateSummary {
+  for (const v of Object.values(s)) if (Array.isArray(v)) Object.freeze(v);
+  return Object.freeze(s);
 }
 
 /**
