@@ -27,6 +27,8 @@ export interface ValidationPoolOptions {
   batchesPerWorker?: number;
   /** The worker script; tests point it elsewhere. */
   workerUrl?: URL;
+  /** A worker idle this long ends (its memory back to the system); 0 keeps workers. Default 60 s. */
+  idleMs?: number;
 }
 
 /** Workers that fail to start this many times in a row: validate on the event loop instead. */
@@ -49,6 +51,7 @@ interface Slot {
   batches: number;
   /** The worker has loaded (it said so). */
   ready: boolean;
+  idleTimer?: NodeJS.Timeout;
 }
 
 /**
@@ -60,8 +63,9 @@ interface Slot {
  * (VALIDATOR_FAILED: logged as a rejection, the source offers again on its next change
  * or resync). When workers cannot start at all, the pool validates on the event loop.
  *
- * Workers start on the first validation (a constructor does no I/O) and hold the
- * process open only while they have work: an idle pool never keeps it alive.
+ * Workers start on demand (a constructor does no I/O), hold the process open only
+ * while they have work, and end after a minute without any: between rollovers the
+ * pool costs no memory.
  */
 export class ValidationPool implements MaterialValidator {
   readonly capacity: number;
@@ -90,7 +94,7 @@ export class ValidationPool implements MaterialValidator {
   validate(material: SecretMaterial, now: Date, limits: ValidationLimits): Promise<ValidatedMaterial> {
     if (this.closed) return Promise.reject(new ValidationRejection('VALIDATOR_CLOSED', 'the validation pool is closed'));
     if (this.fallback) return this.fallback.validate(material, now, limits);
-    if (this.slots.length === 0) for (let i = 0; i < this.opts.workers; i++) this.slots.push(this.spawn());
+    while (this.slots.length < this.opts.workers) this.slots.push(this.spawn());
     return new Promise((resolve, reject) => {
       this.queue.push({ job: { id: this.nextId++, material, now: now.getTime(), limits }, resolve, reject, attempts: 0 });
       // Jobs offered in the same tick leave together, in as few messages as possible.
@@ -114,9 +118,29 @@ export class ValidationPool implements MaterialValidator {
       if (!slot) return; // every worker is full: the next answer dispatches again
       const batch = this.queue.splice(0, this.batchSize);
       for (const p of batch) slot.busy.set(p.job.id, p);
+      clearTimeout(slot.idleTimer);
       if (slot.batches++ === 0) slot.worker.ref(); // awaited work keeps the process alive
       slot.worker.postMessage({ jobs: batch.map((p) => p.job) } satisfies JobBatch);
     }
+  }
+
+  /** Workers that exist now (they start on demand and end when idle). */
+  get liveWorkers(): number {
+    return this.slots.length;
+  }
+
+  /** Ends `slot`'s worker if it stays idle for idleMs: workers cost memory, and rollovers are rare. */
+  private idleFrom(slot: Slot): void {
+    const idleMs = this.opts.idleMs ?? 60_000;
+    if (idleMs <= 0) return;
+    clearTimeout(slot.idleTimer);
+    slot.idleTimer = setTimeout(() => {
+      const i = this.slots.indexOf(slot);
+      if (i < 0 || slot.batches > 0) return;
+      this.slots.splice(i, 1); // before terminate: its exit is then not a failure
+      void slot.worker.terminate();
+    }, idleMs);
+    slot.idleTimer.unref();
   }
 
   /** Workers keep dying: validate on the event loop from now on, loudly, rather than not at all. */
@@ -139,13 +163,17 @@ export class ValidationPool implements MaterialValidator {
     const worker = new Worker(this.opts.workerUrl ?? new URL('./validation-worker.js', import.meta.url));
     worker.unref();
     const slot: Slot = { worker, busy: new Map(), batches: 0, ready: false };
+    this.idleFrom(slot);
     worker.on('message', (msg: WorkerMessage) => {
       if ('ready' in msg) {
         slot.ready = true;
         this.failedStarts = 0;
         return;
       }
-      if (--slot.batches === 0) slot.worker.unref();
+      if (--slot.batches === 0) {
+        slot.worker.unref();
+        this.idleFrom(slot);
+      }
       for (const o of msg.outcomes) {
         const p = slot.busy.get(o.id);
         if (!p) continue;

@@ -252,6 +252,22 @@ describe('through the real server, as Envoy sees it', () => {
   });
 });
 
+describe('ValidationPool between rollovers', () => {
+  test('idle workers end, and start again on the next update', async () => {
+    const pool = new ValidationPool({ workers: 1, logger: quietLogger(), idleMs: 50 });
+    try {
+      const store = new SecretStore({ logger: quietLogger(), validator: pool });
+      assert.equal(pool.liveWorkers, 0, 'nothing starts before there is work');
+      assert.equal((await store.offer('a', tls(fx.web1, fx.ca), origin)).outcome, 'created');
+      await until(() => pool.liveWorkers === 0, 5000, 'the idle worker to end');
+      assert.equal((await store.offer('b', tls(fx.web2, fx.ca), origin)).outcome, 'created');
+      assert.equal(pool.liveWorkers, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
 describe('ValidationPool when workers cannot run', () => {
   test('when workers cannot start it validates on the event loop, and says so', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bad-worker-'));
