@@ -205,7 +205,7 @@ async function startPeer(kind: ServerKind, secrets: number, s: Settings, logFile
           ['--expose-gc', ...s.nodeArgs, NODE_PEER, '--secrets', String(secrets), '--log-level', s.logLevel],
         ]
       : [join(BIN, 'sds-peer'), ['-secrets', String(secrets)]];
-  if (materials) args.push(kind === 'node' ? '--materials' : '-materials', materials);
+  if (materials) args.push(kind === 'go' ? '-materials' : '--materials', materials);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', logFd], cwd: ROOT });
   closeSync(logFd);
   live.add(proc);
