@@ -8,7 +8,7 @@ import { validateMaterial } from '../src/store/validate-material.js';
 import type { Material } from './materials.js';
 
 export function measureDoorCostMicros(materials: readonly Material[]): number {
-  const warm = Math.min(50, Math.floor(materials.length / 4));
+  const warm = Math.min(200, Math.floor(materials.length / 4));
   const now = new Date();
   const run = (ms: readonly Material[]): void => {
     for (const m of ms) validateMaterial({ kind: 'tls_certificate', certificateChain: m.chainPem, privateKey: m.keyPem }, now);

@@ -681,7 +681,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
   const rollover = loadScenarios.find((sc) => sc.id === 'rotate-all-distinct');
   if (rollover && s.servers.includes('node')) {
     const file = await distinctMaterialsFile(streamsFor(rollover, s), s.rotations + 1, undefined, say);
-    const sample = readDistinctMaterials(file)[0]!.slice(0, 500);
+    const sample = readDistinctMaterials(file)[0]!.slice(0, 1200);
     rolloverBudget = { costMicros: measureDoorCostMicros(sample), workers: defaultValidationWorkers() };
     say(`store's door: ${rolloverBudget.costMicros.toFixed(0)} µs CPU per certificate (${sample.length} distinct), ${rolloverBudget.workers} validation worker(s)`);
   }
