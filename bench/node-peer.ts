@@ -7,25 +7,34 @@
  *   POST /rotate?names=all|bench-3[,bench-4...]
  *     -> {"updatedAtUnixNano": "<epoch ns>", "updateDurationNanos", "names", "generation"}
  *   GET  /stats[?gc=1]
- *     -> {"rssBytes", "heapInuse", "streams", ...}
+ *     -> {"rssBytes", "heapInuse", "streams", "eventLoopDelayMaxMs", ...}
+ *
+ * With --materials FILE (bench/distinct-materials.ts) every secret has its own
+ * certificate: bench-i serves sets[generation % sets.length][i], the same file the Go
+ * peer reads; updates then go through SecretStore.offer() (the validation pool), as
+ * the sources do. eventLoopDelayMaxMs is the event loop's longest delay since the
+ * first rotation (perf_hooks.monitorEventLoopDelay).
  *
  * Prints `LISTENING <addr>` and `CONTROL <addr>` on stdout; logs (the server's own,
  * at --log-level, default info as in production) go to stderr.
  *
  *   node --expose-gc dist/bench/node-peer.js [--secrets 10000] [--addr 127.0.0.1:0]
- *        [--control 127.0.0.1:0] [--log-level info]
+ *        [--control 127.0.0.1:0] [--log-level info] [--materials FILE] [--validation-workers N]
  *
  * Run with --expose-gc so that GET /stats?gc=1 can run a full GC first, as the Go
  * peer runs runtime.GC().
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config/server-config.js';
 import { startServer, type RunningServer } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { TlsCertificateMaterial } from '../src/store/secret-material.js';
+import type { PutResult } from '../src/store/secret-store.js';
+import { readDistinctMaterials } from './distinct-materials.js';
 import { newMaterialSets, type Material } from './materials.js';
 
 interface PeerOptions {
@@ -33,6 +42,8 @@ interface PeerOptions {
   addr: string;
   control: string;
   logLevel: string;
+  materials?: string;
+  validationWorkers?: number;
 }
 
 function options(): PeerOptions {
@@ -42,12 +53,22 @@ function options(): PeerOptions {
       addr: { type: 'string', default: '127.0.0.1:0' },
       control: { type: 'string', default: '127.0.0.1:0' },
       'log-level': { type: 'string', default: 'info' },
+      materials: { type: 'string' },
+      'validation-workers': { type: 'string' },
     },
     strict: true,
   });
   const secrets = Number(values.secrets);
   if (!Number.isInteger(secrets) || secrets < 1) throw new Error('--secrets must be an integer >= 1');
-  return { secrets, addr: values.addr, control: values.control, logLevel: values['log-level'] };
+  const workers = values['validation-workers'];
+  return {
+    secrets,
+    addr: values.addr,
+    control: values.control,
+    logLevel: values['log-level'],
+    ...(values.materials ? { materials: values.materials } : {}),
+    ...(workers !== undefined ? { validationWorkers: Number(workers) } : {}),
+  };
 }
 
 /**
@@ -70,12 +91,50 @@ function wallClockNs(): () => bigint {
 class Peer {
   private generation = 0;
   private readonly nowNs = wallClockNs();
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private loopDelayReset = false;
+  private lastSettledMs = 0;
 
   constructor(
     private readonly server: RunningServer,
     private readonly names: readonly string[],
     private readonly sets: readonly Material[],
-  ) {}
+    /** --materials: per generation, one material per secret. */
+    private readonly distinct?: readonly (readonly Material[])[],
+  ) {
+    this.loopDelay.enable();
+  }
+
+  /** Secret i's material in --materials mode. */
+  private distinctMaterial(generation: number, i: number): TlsCertificateMaterial {
+    const set = this.distinct![generation % this.distinct!.length]!;
+    const m = set[i]!;
+    return { kind: 'tls_certificate', certificateChain: m.chainPem, privateKey: m.keyPem };
+  }
+
+  /** --materials mode: every secret offered (validated by the pool), all settled. */
+  async loadDistinct(): Promise<void> {
+    const results = await Promise.all(await this.offerAll(this.names, (i) => this.distinctMaterial(0, i)));
+    const bad = results.find((r) => r.outcome === 'rejected');
+    if (bad?.outcome === 'rejected') throw new Error(`store refused a secret: ${bad.code} ${bad.error.message}`);
+  }
+
+  /**
+   * Offers in slices, yielding between them, as a watch-fed source would (events
+   * arrive over many ticks): one synchronous loop of 10,000 offers would itself stall
+   * the event loop and hide what the store does. Resolves once all are offered.
+   */
+  private async offerAll(
+    names: readonly string[],
+    material: (i: number) => TlsCertificateMaterial,
+  ): Promise<Array<Promise<PutResult>>> {
+    const all: Array<Promise<PutResult>> = [];
+    for (let i = 0; i < names.length; i++) {
+      if (i > 0 && i % 256 === 0) await new Promise((r) => setImmediate(r));
+      all.push(this.server.store.offer(names[i]!, material(i), { source: 'test', ref: names[i]! }));
+    }
+    return all;
+  }
 
   material(generation: number): TlsCertificateMaterial {
     const m = this.sets[generation % this.sets.length]!;
@@ -104,6 +163,11 @@ class Peer {
   }
 
   private rotate(req: IncomingMessage, url: URL, res: ServerResponse): void {
+    if (!this.loopDelayReset) {
+      // The longest delay from the first rotation on (loading and the connect storm excluded).
+      this.loopDelay.reset();
+      this.loopDelayReset = true;
+    }
     if (req.method !== 'POST') return text(res, 405, 'POST only');
     const arg = url.searchParams.get('names') ?? '';
     if (arg === '') return text(res, 400, 'names=all or names=bench-0[,bench-1...] required');
@@ -119,6 +183,10 @@ class Peer {
       names = list;
     }
     const gen = this.generation + 1;
+    if (this.distinct) {
+      this.rotateDistinct(names, gen, res);
+      return;
+    }
     // Build the new materials first: t0 covers only the store updates (and the pushes
     // they trigger), as for a store fed by a watcher.
     const materials = names.map(() => this.material(gen));
@@ -133,6 +201,25 @@ class Peer {
       names: names.length,
       generation: gen,
     });
+  }
+
+  /** Answers once every offer is made (validation goes on in the pool); /stats says when all settled. */
+  private rotateDistinct(names: readonly string[], gen: number, res: ServerResponse): void {
+    const index = names.map((n) => Number(n.slice('bench-'.length)));
+    const startNs = this.nowNs();
+    const h0 = process.hrtime.bigint();
+    this.generation = gen;
+    void this.offerAll(names, (i) => this.distinctMaterial(gen, index[i]!))
+      .then((offers) => {
+        const offered = process.hrtime.bigint();
+        json(res, { updatedAtUnixNano: startNs.toString(), updateDurationNanos: Number(offered - h0), names: names.length, generation: gen });
+        return Promise.all(offers);
+      })
+      .then((results) => {
+        this.lastSettledMs = Number(process.hrtime.bigint() - h0) / 1e6;
+        const bad = results.find((r) => r.outcome === 'rejected');
+        if (bad?.outcome === 'rejected') process.stderr.write(`store refused a secret: ${bad.code} ${bad.error.message}\n`);
+      });
   }
 
   private stats(url: URL, res: ServerResponse): void {
@@ -150,6 +237,10 @@ class Peer {
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       streams: this.server.registry.size,
+      eventLoopDelayMaxMs: this.loopDelay.max / 1e6,
+      eventLoopDelayP99Ms: this.loopDelay.percentile(99) / 1e6,
+      pendingOffers: this.server.store.pendingOffers,
+      lastRotationSettledMs: this.lastSettledMs,
       gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function' ? 1 : 0,
     });
   }
@@ -177,6 +268,7 @@ async function main(): Promise<void> {
       trustLoopback: true, // the load client is on loopback, also when the bench runs in a pod
       logLevel: o.logLevel,
       drainSeconds: 1,
+      ...(o.validationWorkers !== undefined ? { validation: { workers: o.validationWorkers } } : {}),
     },
     process.cwd(),
   );
@@ -188,8 +280,13 @@ async function main(): Promise<void> {
   });
   const server = await startServer(config, { logger });
   const names = Array.from({ length: o.secrets }, (_, i) => `bench-${i}`);
-  const peer = new Peer(server, names, sets);
-  peer.load();
+  const distinct = o.materials ? readDistinctMaterials(o.materials) : undefined;
+  if (distinct && distinct.some((set) => set.length < names.length)) {
+    throw new Error(`--materials ${o.materials} holds fewer than ${names.length} secrets per set`);
+  }
+  const peer = new Peer(server, names, sets, distinct);
+  if (distinct) await peer.loadDistinct();
+  else peer.load();
 
   const control = createServer((req, res) => peer.handle(req, res));
   const [host, port] = splitHostPort(o.control);

@@ -16,7 +16,8 @@
  *   --reps N [BENCH_REPS]         fresh-server runs per scenario and server (default 3)
  *   --rotations N [BENCH_ROTATIONS]  rotations per fan-out/rotate-all run (default 3)
  *   --conns N [BENCH_CONNS]       HTTP/2 connections per run (default 10, as bench/go/run-peer.sh)
- *   --only a,b                    scenarios: storm-10k fanout-1k fanout-10k rotate-all-10k idle-memory-10k issuance
+ *   --only a,b                    scenarios: storm-10k fanout-1k fanout-10k rotate-all-10k rotate-all-distinct
+ *                                 idle-memory-10k issuance, and soak (never by default: 10+ minutes)
  *   --servers node,go             which servers (default both)
  *   --issuance-seconds S          per issuance measurement (default 5)
  *   --quick                       --scale 0.1 --reps 2 --rotations 2 --issuance-seconds 2
@@ -25,6 +26,13 @@
  *   --no-build                    do not run bench/go/build.sh
  *   --node-arg ARG                extra node flag for the node peer (repeatable), e.g. --cpu-prof
  *   --log-level L                 the node peer's log level (default info, as in production)
+ *   --soak-seconds S              soak duration (default 600)
+ *   --soak-rotate-seconds S       soak: a rotation every S seconds (default 30)
+ *   --soak-reconnect-per-minute F soak: fraction of streams reconnecting per minute (default 0.01)
+ *
+ * rotate-all-distinct gives every secret its own certificate (a CA rollover), issued
+ * once by bench/distinct-materials.ts and cached in the temp dir; both servers serve
+ * that file. soak runs against the node server only unless --servers says otherwise.
  *
  * Only one benchmark runs at a time on a machine: a second invocation waits for the
  * first (lock file envoy-sds-bench.lock in the temp dir); --smoke runs do not wait.
@@ -35,6 +43,9 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { defaultValidationWorkers } from '../src/store/validation-pool.js';
+import { distinctMaterialsFile, readDistinctMaterials } from './distinct-materials.js';
+import { measureDoorCostMicros } from './door-cost.js';
 import { measureForge, measureIssuance, type ForgeFigure, type IssuanceFigure, type IssuanceKind } from './issuance.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -42,8 +53,19 @@ const BIN = join(ROOT, 'bench', 'bin');
 const NODE_PEER = fileURLToPath(new URL('./node-peer.js', import.meta.url));
 
 export type ServerKind = 'node' | 'go';
-const SCENARIO_IDS = ['storm-10k', 'fanout-1k', 'fanout-10k', 'rotate-all-10k', 'idle-memory-10k', 'issuance'] as const;
+const SCENARIO_IDS = [
+  'storm-10k',
+  'fanout-1k',
+  'fanout-10k',
+  'rotate-all-10k',
+  'rotate-all-distinct',
+  'idle-memory-10k',
+  'issuance',
+  'soak',
+] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
+/** `npm run bench` without --only: all but the soak (10 minutes per server). */
+const DEFAULT_SCENARIOS = SCENARIO_IDS.filter((id) => id !== 'soak');
 
 interface Settings {
   scale: number;
@@ -62,14 +84,21 @@ interface Settings {
   settle: string;
   repPause: string;
   timeout: string;
+  /** Whether --servers was given (the soak defaults to node only). */
+  serversGiven: boolean;
+  soakSeconds: number;
+  soakRotateSeconds: number;
+  soakReconnectPerMinute: number;
 }
 
 interface LoadScenario {
   id: Exclude<ScenarioId, 'issuance'>;
   title: string;
-  scenario: 'storm' | 'fanout' | 'rotate-all' | 'idle-memory';
+  scenario: 'storm' | 'fanout' | 'rotate-all' | 'idle-memory' | 'soak';
   baseStreams: number;
   names: 'single' | 'distinct';
+  /** Every secret its own certificate (bench/distinct-materials.ts), served by both peers. */
+  distinctMaterials?: boolean;
 }
 
 const LOAD_SCENARIOS: LoadScenario[] = [
@@ -77,7 +106,9 @@ const LOAD_SCENARIOS: LoadScenario[] = [
   { id: 'fanout-10k', title: 'fan-out', scenario: 'fanout', baseStreams: 10000, names: 'single' },
   { id: 'storm-10k', title: 'connect storm', scenario: 'storm', baseStreams: 10000, names: 'distinct' },
   { id: 'rotate-all-10k', title: 'bulk rotation', scenario: 'rotate-all', baseStreams: 10000, names: 'distinct' },
+  { id: 'rotate-all-distinct', title: 'CA rollover', scenario: 'rotate-all', baseStreams: 10000, names: 'distinct', distinctMaterials: true },
   { id: 'idle-memory-10k', title: 'idle memory', scenario: 'idle-memory', baseStreams: 10000, names: 'distinct' },
+  { id: 'soak', title: 'soak', scenario: 'soak', baseStreams: 10000, names: 'distinct', distinctMaterials: true },
 ];
 
 function settings(argv: string[]): Settings {
@@ -97,6 +128,9 @@ function settings(argv: string[]): Settings {
       'no-build': { type: 'boolean', default: false },
       'node-arg': { type: 'string', multiple: true },
       'log-level': { type: 'string' },
+      'soak-seconds': { type: 'string' },
+      'soak-rotate-seconds': { type: 'string' },
+      'soak-reconnect-per-minute': { type: 'string' },
     },
     strict: true,
   });
@@ -111,7 +145,7 @@ function settings(argv: string[]): Settings {
   const quick = values.quick;
   const smoke = values.smoke;
   const only = new Set<ScenarioId>();
-  for (const s of (values.only ?? SCENARIO_IDS.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const s of (values.only ?? DEFAULT_SCENARIOS.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
     if (!(SCENARIO_IDS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario ${s} (${SCENARIO_IDS.join(', ')})`);
     only.add(s as ScenarioId);
   }
@@ -135,6 +169,10 @@ function settings(argv: string[]): Settings {
     // Our server validates every secret at the door (~1-3 ms each on this machine),
     // so a 10k rotate-all takes tens of seconds per rotation: the deadline is generous.
     timeout: smoke ? '60s' : '1200s',
+    serversGiven: values.servers !== undefined,
+    soakSeconds: num(values['soak-seconds'], 'BENCH_SOAK_SECONDS', smoke ? 5 : 600, 1),
+    soakRotateSeconds: num(values['soak-rotate-seconds'], 'BENCH_SOAK_ROTATE_SECONDS', smoke ? 2 : 30, 0.1),
+    soakReconnectPerMinute: num(values['soak-reconnect-per-minute'], 'BENCH_SOAK_RECONNECT_PER_MINUTE', 0.01, 0),
   };
 }
 
@@ -157,7 +195,7 @@ interface RunningPeer {
   startMs: number;
 }
 
-async function startPeer(kind: ServerKind, secrets: number, s: Settings, logFile: string): Promise<RunningPeer> {
+async function startPeer(kind: ServerKind, secrets: number, s: Settings, logFile: string, materials?: string): Promise<RunningPeer> {
   const t0 = performance.now();
   const logFd = openSync(logFile, 'w');
   const [cmd, args] =
@@ -167,6 +205,7 @@ async function startPeer(kind: ServerKind, secrets: number, s: Settings, logFile
           ['--expose-gc', ...s.nodeArgs, NODE_PEER, '--secrets', String(secrets), '--log-level', s.logLevel],
         ]
       : [join(BIN, 'sds-peer'), ['-secrets', String(secrets)]];
+  if (materials) args.push(kind === 'go' ? '-materials' : '--materials', materials);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', logFd], cwd: ROOT });
   closeSync(logFd);
   live.add(proc);
@@ -255,8 +294,25 @@ interface LoadResult {
   }>;
   summary?: { timeToAllMs: number; p50Ms: number; p99Ms: number; maxMs: number };
   memory?: { rssBytesPerStream: number; heapInusePerStream: number; serverStreams?: number };
+  soak?: SoakFigures;
+  /** GET /stats at the end; the node peer adds eventLoopDelayMaxMs (since the first rotation). */
+  serverStats?: Record<string, number>;
   badResponses: number;
   loadavg?: number[];
+}
+
+/** sds-load -scenario soak (bench/go/load/soak.go). */
+interface SoakFigures {
+  seconds: number;
+  rotations: number;
+  reconnects: number;
+  streamsLost: number;
+  serverStreamsEnd?: number;
+  rssAfterFirstRotation: number;
+  rssEnd: number;
+  heapAfterFirstRotation: number;
+  heapEnd: number;
+  timeToAllMs: Dist;
 }
 
 interface RunRecord {
@@ -286,7 +342,14 @@ async function loadRun(sc: LoadScenario, server: ServerKind, rep: number, s: Set
   const rec: RunRecord = { scenario: sc.id, server, rep, streams, secrets, ok: false, loadavgBefore: loadavg() };
   let peer: RunningPeer | undefined;
   try {
-    peer = await startPeer(server, secrets, s, join(logDir, `${sc.id}-${server}-${rep}.log`));
+    let materials: string | undefined;
+    if (sc.distinctMaterials) {
+      // Every rotation of rotate-all-distinct brings certificates not seen before; the
+      // soak alternates two sets (what matters there is that nothing accumulates).
+      const generations = sc.scenario === 'soak' ? 2 : s.rotations + 1;
+      materials = await distinctMaterialsFile(secrets, generations, undefined, (m) => process.stderr.write(`bench: ${m}\n`));
+    }
+    peer = await startPeer(server, secrets, s, join(logDir, `${sc.id}-${server}-${rep}.log`), materials);
     rec.peerStartMs = Math.round(peer.startMs);
     const args = [
       '-addr', peer.addr,
@@ -297,17 +360,28 @@ async function loadRun(sc: LoadScenario, server: ServerKind, rep: number, s: Set
       '-streams', String(streams),
       '-conns', String(Math.min(s.conns, streams)),
       '-names', sc.names,
-      '-timeout', s.timeout,
+      '-timeout', sc.scenario === 'soak' ? `${Math.max(1200, Math.ceil(s.soakSeconds) + 600)}s` : s.timeout,
       '-settle', s.settle,
       '-rep-pause', s.repPause,
     ];
     if (sc.scenario === 'fanout' || sc.scenario === 'rotate-all') args.push('-reps', String(s.rotations));
+    if (sc.scenario === 'soak') {
+      args.push(
+        '-soak-duration', `${s.soakSeconds}s`,
+        '-rotate-every', `${s.soakRotateSeconds}s`,
+        '-reconnect-per-minute', String(s.soakReconnectPerMinute),
+      );
+    }
     const out = await runLoad(args);
     const line = out.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
     if (!line) throw new Error(`sds-load printed no JSON (exit ${out.code}): ${out.stderr.trim()}`);
     rec.result = JSON.parse(line) as LoadResult;
     rec.ok = rec.result.ok && out.code === 0 && rec.result.badResponses === 0;
     if (!rec.ok) rec.error = rec.result.error ?? `exit ${out.code}, ${rec.result.badResponses} bad responses`;
+    if (rec.ok && sc.scenario === 'soak' && rec.result.soak && rec.result.soak.streamsLost !== 0) {
+      rec.ok = false;
+      rec.error = `${rec.result.soak.streamsLost} streams lost`;
+    }
     if (rec.ok && sc.scenario === 'idle-memory' && rec.result.memory?.serverStreams !== undefined) {
       if (rec.result.memory.serverStreams !== streams) {
         rec.ok = false;
@@ -341,7 +415,13 @@ const median = (v: number[]): number => {
   return s[Math.floor((s.length - 1) / 2)]!; // lower median, as sds-load summarises
 };
 
-function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number): Figure[] {
+/** rotate-all-distinct's completion target: the door's cost per certificate x certificates / workers + 1 s. */
+interface RolloverBudget {
+  costMicros: number;
+  workers: number;
+}
+
+function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget?: RolloverBudget): Figure[] {
   const ok = (server: ServerKind) => runs.filter((r) => r.server === server && r.ok && r.result).map((r) => r.result!);
   const pick = (get: (r: LoadResult) => number | undefined) => ({
     node: ok('node').map(get).filter((x): x is number => typeof x === 'number'),
@@ -351,7 +431,12 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number): Figur
     const v = (r.rotations ?? []).map(get).filter((x): x is number => typeof x === 'number');
     return v.length ? median(v) : undefined;
   };
-  const group = `${sc.title}, ${streams.toLocaleString('en-US')} streams${sc.names === 'single' ? ' on one secret' : sc.scenario === 'rotate-all' ? ', each on its own secret' : ''}`;
+  const group =
+    `${sc.title}, ${streams.toLocaleString('en-US')} streams` +
+    (sc.names === 'single' ? ' on one secret'
+      : sc.distinctMaterials ? ', each on its own secret, every secret a distinct certificate'
+      : sc.scenario === 'rotate-all' ? ', each on its own secret' : '');
+  const serverStat = (key: string) => (r: LoadResult) => r.serverStats?.[key];
   switch (sc.scenario) {
     case 'fanout': {
       const big = sc.baseStreams === 10000;
@@ -365,6 +450,24 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number): Figur
       ];
     }
     case 'rotate-all':
+      if (sc.distinctMaterials) {
+        const limitMs = budget ? (budget.costMicros * streams) / budget.workers / 1000 + 1000 : undefined;
+        return [
+          { group, label: 'time to all streams', unit: 'ms', digits: 0, ...pick((r) => r.summary?.timeToAllMs),
+            ...(limitMs !== undefined && budget
+              ? { target: { text: `<= ${fmt(limitMs, 0)} ms (door cost x streams / ${budget.workers} worker(s) + 1 s)`, check: (n: number) => n <= limitMs } }
+              : {}) },
+          ...(budget
+            ? [{ group, label: "store's door per certificate (in-process CPU, before the runs)", unit: 'µs', digits: 0, node: [budget.costMicros], go: [] }]
+            : []),
+          { group, label: 'p99 push latency', unit: 'ms', digits: 0, ...pick((r) => r.summary?.p99Ms) },
+          { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')),
+            note: 'node only: monitorEventLoopDelay from the first rotation on',
+            target: { text: '< 50 ms', check: (n: number) => n < 50 } },
+          { group, label: 'offers made (rotate call, server)', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverUpdateMs)) },
+          { group, label: 'server CPU per rotation', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverCpuMs)) },
+        ];
+      }
       return [
         { group, label: 'time to all streams', unit: 'ms', digits: 0, ...pick((r) => r.summary?.timeToAllMs) },
         { group, label: 'p99 push latency', unit: 'ms', digits: 0, ...pick((r) => r.summary?.p99Ms) },
@@ -378,6 +481,22 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number): Figur
         { group, label: 'p99 first-response latency', unit: 'ms', digits: 0, ...pick((r) => r.open?.latencyMs.p99) },
         { group, label: 'server CPU', unit: 'ms', digits: 0, ...pick((r) => r.open?.serverCpuMs) },
       ];
+    case 'soak': {
+      const mb = (b: number | undefined) => (b === undefined ? undefined : b / (1024 * 1024));
+      return [
+        { group, label: 'streams lost (should be 0)', unit: '', digits: 0, ...pick((r) => r.soak?.streamsLost),
+          target: { text: '0', check: (n: number) => n === 0 } },
+        { group, label: 'rotations', unit: '', digits: 0, ...pick((r) => r.soak?.rotations) },
+        { group, label: 'reconnects', unit: '', digits: 0, ...pick((r) => r.soak?.reconnects) },
+        { group, label: 'RSS after the first rotation', unit: 'MB', digits: 1, ...pick((r) => mb(r.soak?.rssAfterFirstRotation)) },
+        { group, label: 'RSS at the end', unit: 'MB', digits: 1, ...pick((r) => mb(r.soak?.rssEnd)) },
+        { group, label: 'RSS end / after first rotation', unit: '', digits: 3,
+          ...pick((r) => (r.soak && r.soak.rssAfterFirstRotation > 0 ? r.soak.rssEnd / r.soak.rssAfterFirstRotation : undefined)),
+          target: { text: '<= 1.10', check: (n: number) => n <= 1.1 } },
+        { group, label: 'time to all streams, worst rotation', unit: 'ms', digits: 0, ...pick((r) => r.soak?.timeToAllMs.max) },
+        { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')), note: 'node only' },
+      ];
+    }
     case 'idle-memory':
       return [
         { group, label: 'RSS per idle stream', unit: 'KB', digits: 2, ...pick((r) => kb(r.memory?.rssBytesPerStream)),
@@ -556,11 +675,24 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     }
   }
 
+  // The CA-rollover target needs the door's cost per certificate on this machine,
+  // measured before any server runs (the node peer validates with the same code).
+  let rolloverBudget: RolloverBudget | undefined;
+  const rollover = loadScenarios.find((sc) => sc.id === 'rotate-all-distinct');
+  if (rollover && s.servers.includes('node')) {
+    const file = await distinctMaterialsFile(streamsFor(rollover, s), s.rotations + 1, undefined, say);
+    const sample = readDistinctMaterials(file)[0]!.slice(0, 1200);
+    rolloverBudget = { costMicros: measureDoorCostMicros(sample), workers: defaultValidationWorkers() };
+    say(`store's door: ${rolloverBudget.costMicros.toFixed(0)} µs CPU per certificate (${sample.length} distinct), ${rolloverBudget.workers} validation worker(s)`);
+  }
+
   const runs: RunRecord[] = [];
   for (const sc of loadScenarios) {
-    for (let rep = 1; rep <= s.reps; rep++) {
-      for (const server of s.servers) {
-        say(`${sc.id} ${server} run ${rep}/${s.reps} (loadavg ${fmtLoad(loadavg())})`);
+    const reps = sc.scenario === 'soak' ? 1 : s.reps;
+    const servers = sc.scenario === 'soak' && !s.serversGiven ? (['node'] as ServerKind[]) : s.servers;
+    for (let rep = 1; rep <= reps; rep++) {
+      for (const server of servers) {
+        say(`${sc.id} ${server} run ${rep}/${reps} (loadavg ${fmtLoad(loadavg())})`);
         const rec = await loadRun(sc, server, rep, s, logDir);
         runs.push(rec);
         if (!rec.ok) say(`  FAILED: ${rec.error ?? 'unknown error'}`);
@@ -572,7 +704,7 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
   const figures: Figure[] = [];
   for (const sc of loadScenarios) {
     const scRuns = runs.filter((r) => r.scenario === sc.id);
-    figures.push(...figuresFor(sc, scRuns, streamsFor(sc, s)));
+    figures.push(...figuresFor(sc, scRuns, streamsFor(sc, s), sc.id === 'rotate-all-distinct' ? rolloverBudget : undefined));
   }
 
   const issuance: IssuanceFigure[] = [];
@@ -653,12 +785,17 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
 function headline(sc: LoadScenario, r: LoadResult): string {
   switch (sc.scenario) {
     case 'fanout':
-    case 'rotate-all':
-      return `time to all ${r.summary?.timeToAllMs ?? '?'} ms, p99 ${r.summary?.p99Ms ?? '?'} ms`;
+    case 'rotate-all': {
+      const loop = r.serverStats?.['eventLoopDelayMaxMs'];
+      return `time to all ${r.summary?.timeToAllMs ?? '?'} ms, p99 ${r.summary?.p99Ms ?? '?'} ms` +
+        (loop !== undefined ? `, event loop longest delay ${loop.toFixed(1)} ms` : '');
+    }
     case 'storm':
       return `all first responses ${r.open?.totalMs ?? '?'} ms`;
     case 'idle-memory':
       return `RSS ${r.memory?.rssBytesPerStream ?? '?'} B/stream, heap ${r.memory?.heapInusePerStream ?? '?'} B/stream`;
+    case 'soak':
+      return `${r.soak?.rotations ?? '?'} rotations, ${r.soak?.reconnects ?? '?'} reconnects, ${r.soak?.streamsLost ?? '?'} lost, RSS ${r.soak?.rssAfterFirstRotation ?? '?'} -> ${r.soak?.rssEnd ?? '?'} B`;
   }
 }
 

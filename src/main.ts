@@ -16,7 +16,9 @@ import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
 import { FileSource } from './sources/files/file-source.js';
 import { RejectionLog } from './store/rejection-log.js';
+import type { MaterialValidator } from './store/material-validator.js';
 import { SecretStore } from './store/secret-store.js';
+import { defaultValidationWorkers, ValidationPool } from './store/validation-pool.js';
 import { GrpcListeners } from './transport/grpc-listeners.js';
 import { PeerAuthenticator } from './transport/peer-authenticator.js';
 
@@ -43,6 +45,8 @@ export interface StartOptions {
   httpRoutes?: Map<string, RouteHandler>;
   /** Defaults to componentsFor(config). */
   components?: ServerComponent[];
+  /** Where SecretStore.offer() validates; defaults to a ValidationPool of `validation.workers`. */
+  validator?: MaterialValidator;
 }
 
 /** The one place that wires sources, store, transport and observability together. */
@@ -50,15 +54,22 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
   const rejections = new RejectionLog();
+  const workers = config.validation.workers ?? defaultValidationWorkers();
+  const validator = opts.validator ?? (workers > 0 ? new ValidationPool({ workers, logger }) : undefined);
   const store = new SecretStore({
     logger,
+    ...(validator ? { validator } : {}),
     limits: { maxBytes: config.limits.maxSecretBytes },
     onOutcome: (origin, outcome) => metrics.updates.inc({ source: origin.source, outcome }),
     onRejected: (r) => rejections.record(r),
   });
   const registry = new StreamRegistry();
   metrics.addCollectedGauge('envoy_sds_secrets', 'Secrets held by the store.', () => store.size);
-
+  metrics.addCollectedGauge(
+    'envoy_sds_validations_pending',
+    'Secret updates waiting for, or in, validation by the worker pool.',
+    () => store.pendingOffers,
+  );
   metrics.addCollectedGauge(
     'envoy_sds_deliveries_behind',
     'Subscribed (stream, secret) pairs whose last ACKed version is not the current one.',
@@ -163,6 +174,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         registry.endAll();
         await grpc.stop(config.drainSeconds * 1000);
         await http?.stop();
+        await validator?.close();
         logger.info('stopped');
       })();
       return stopping;

@@ -21,6 +21,15 @@ export interface LimitsConfig {
   keepaliveTimeoutMs: number;
 }
 
+/** How updates are validated at the store's door. */
+export interface ValidationConfig {
+  /**
+   * Worker threads that validate offered secrets off the event loop; 0 validates on
+   * the event loop. Undefined: one per core but one, from 1 to 4 (main.ts decides).
+   */
+  workers?: number;
+}
+
 export type FileSecretConfig =
   | { name: string; kind: 'tls_certificate'; certificateChainFile: string; privateKeyFile: string }
   | { name: string; kind: 'validation_context'; trustedCaFile: string };
@@ -33,6 +42,7 @@ export interface ServerConfig {
   };
   http?: HttpConfig;
   limits: LimitsConfig;
+  validation: ValidationConfig;
   secrets: FileSecretConfig[];
   authorization: { rules: PolicyRule[] };
   logLevel: string;
@@ -104,7 +114,7 @@ export function loadConfigFile(path: string): ServerConfig {
  */
 export function parseConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const root = obj(doc, '(root)');
-  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'secrets', 'authorization', 'logLevel', 'trustLoopback', 'drainSeconds', 'kubernetes', 'issuance']);
+  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'validation', 'secrets', 'authorization', 'logLevel', 'trustLoopback', 'drainSeconds', 'kubernetes', 'issuance']);
   const p = (v: string) => (isAbsolute(v) ? v : resolve(baseDir, v));
 
   const grpcDoc = root['grpc'] === undefined ? { tcp: { address: DEFAULT_GRPC_ADDRESS } } : obj(root['grpc'], 'grpc');
@@ -158,6 +168,19 @@ export function parseConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
     known(l, 'limits', Object.keys(DEFAULT_LIMITS));
     for (const k of Object.keys(DEFAULT_LIMITS) as (keyof LimitsConfig)[]) {
       if (l[k] !== undefined) limits[k] = positiveInt(l[k], `limits.${k}`);
+    }
+  }
+
+  const validation: ValidationConfig = {};
+  if (root['validation'] !== undefined) {
+    const v = obj(root['validation'], 'validation');
+    known(v, 'validation', ['workers']);
+    if (v['workers'] !== undefined) {
+      const w = v['workers'];
+      if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 256) {
+        throw new ConfigError('validation.workers', 'must be an integer from 0 to 256');
+      }
+      validation.workers = w;
     }
   }
 
@@ -215,6 +238,7 @@ export function parseConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
     grpc,
     http,
     limits,
+    validation,
     secrets,
     authorization: { rules },
     logLevel,

@@ -4,7 +4,7 @@ import { VERSION } from '../cli/version.js';
 /** Label values known in advance, so every series exists at zero before its first event. */
 const PROTOCOLS = ['sotw', 'delta', 'ads', 'ads-delta'] as const;
 const SOURCES = ['file', 'kubernetes', 'issuer'] as const;
-const OUTCOMES = ['created', 'updated', 'unchanged', 'rejected'] as const;
+const OUTCOMES = ['created', 'updated', 'unchanged', 'rejected', 'superseded'] as const;
 const BAD_REQUEST_REASONS = ['type_url', 'too_many_names', 'bad_name'] as const;
 
 /** One certificate the store serves, for the expiry gauges. */

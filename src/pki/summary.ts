@@ -3,7 +3,7 @@
  * Read from the DER directly (./certificate-fields.ts): cheap enough for the
  * store to call on every update.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
   EXTENSION,
   nameToString,
@@ -82,8 +82,11 @@ export function summarizeCertificate(cert: x509.X509Certificate | Uint8Array): C
   return summarizeFields(der, fields);
 }
 
-/** For callers that already hold the decoded fields. */
-export function summarizeFields(der: Uint8Array, fields: CertificateFields): CertificateSummary {
+/**
+ * For callers that already hold the decoded fields (and, optionally, the certificate's
+ * public key as a KeyObject, which spares decoding it again).
+ */
+export function summarizeFields(der: Uint8Array, fields: CertificateFields, publicKey?: KeyObject): CertificateSummary {
   const ext = (oid: string): Buffer | undefined => fields.extensions.get(oid)?.value;
   const tolerant = <T>(read: () => T, fallback: T): T => {
     try {
@@ -111,7 +114,7 @@ export function summarizeFields(der: Uint8Array, fields: CertificateFields): Cer
     isCA: bc.ca,
     keyUsages: kuValue ? keyUsageNames(tolerant(() => readKeyUsage(kuValue), 0)) : [],
     extKeyUsages: ekuValue ? tolerant(() => readExtKeyUsage(ekuValue), []).map(extKeyUsageName) : [],
-    keyAlgorithm: keyAlgorithmOf(fields.subjectPublicKeyInfo),
+    keyAlgorithm: keyAlgorithmOf(fields.subjectPublicKeyInfo, publicKey),
     signatureAlgorithm: SIGNATURE_ALGORITHMS[fields.signatureAlgorithm] ?? fields.signatureAlgorithm,
     sha256Fingerprint: fingerprint(der, 'sha256'),
     sha1Fingerprint: fingerprint(der, 'sha1'),
@@ -124,10 +127,10 @@ export function summarizeFields(der: Uint8Array, fields: CertificateFields): Cer
   return summary;
 }
 
-function keyAlgorithmOf(spki: Uint8Array): string {
-  let key;
+function keyAlgorithmOf(spki: Uint8Array, known: KeyObject | undefined): string {
+  let key = known;
   try {
-    key = publicKeyFromDer(spki);
+    key ??= publicKeyFromDer(spki);
   } catch {
     return 'unknown';
   }

@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { SecretMaterial, SecretOrigin, StoredSecret } from './secret-material.js';
-import { DEFAULT_LIMITS, validateMaterial, type ValidationLimits } from './validate-material.js';
+import { InlineValidator, type MaterialValidator } from './material-validator.js';
+import { DEFAULT_LIMITS, validateMaterial, type ValidatedMaterial, type ValidationLimits } from './validate-material.js';
 import { ValidationCache } from './validation-cache.js';
 import { contentVersion } from './version.js';
 
@@ -9,7 +10,9 @@ export type SecretWatcher = (name: string, secret: StoredSecret | undefined) => 
 
 export type PutResult =
   | { outcome: 'created' | 'updated' | 'unchanged'; secret: StoredSecret }
-  | { outcome: 'rejected'; error: Error; code: string; current: StoredSecret | undefined };
+  | { outcome: 'rejected'; error: Error; code: string; current: StoredSecret | undefined }
+  /** offer() only: a later put, offer or delete of the same name came first. */
+  | { outcome: 'superseded'; current: StoredSecret | undefined };
 
 export interface SecretStoreOptions {
   logger: Logger;
@@ -19,6 +22,8 @@ export interface SecretStoreOptions {
   onOutcome?: (origin: SecretOrigin, outcome: PutResult['outcome']) => void;
   /** Told of every rejected update (status and `inspect` show the last one per name). */
   onRejected?: (rejection: Rejection) => void;
+  /** Where offer() validates; default: on this thread. main.ts passes a ValidationPool. */
+  validator?: MaterialValidator;
 }
 
 /** An update refused at the store's door: the code and message, never key material. */
@@ -28,6 +33,16 @@ export interface Rejection {
   code: string;
   message: string;
   at: Date;
+}
+
+/** An offer() not yet settled. */
+interface Offer {
+  seq: number;
+  name: string;
+  material: SecretMaterial;
+  version: string;
+  origin: SecretOrigin;
+  resolve: (r: PutResult) => void;
 }
 
 /**
@@ -40,6 +55,13 @@ export interface Rejection {
  *   holds up put().
  * - A watcher added with watch() is not replayed the current value: the caller reads
  *   get() right after, which avoids a double send.
+ * - offer() is put() with the validation done by the validator (worker threads in
+ *   production), so the event loop keeps serving streams meanwhile. Per name, the
+ *   latest put/offer/delete wins, whatever order validations finish in: a result
+ *   older than what the name already holds is dropped ('superseded'). At most one
+ *   offer per name waits for the validator; a newer one replaces it unvalidated, and
+ *   at most `validator.capacity` validations are in flight, so a burst never builds
+ *   an unbounded queue.
  */
 export class SecretStore {
   private readonly secrets = new Map<string, StoredSecret>();
@@ -52,6 +74,15 @@ export class SecretStore {
   private readonly now: () => Date;
   private readonly onOutcome: SecretStoreOptions['onOutcome'];
   private readonly onRejected: SecretStoreOptions['onRejected'];
+  private readonly validator: MaterialValidator;
+  /** Orders every put, offer and delete. */
+  private seq = 0;
+  /** For names with unsettled offers: how many, and the seq of the state last applied. */
+  private readonly unsettled = new Map<string, { count: number; applied: number }>();
+  /** One offer per name waiting for the validator, oldest name first. */
+  private readonly waiting = new Map<string, Offer>();
+  /** Validations in flight, by version: offers of equal content share one. */
+  private readonly validating = new Map<string, Promise<ValidatedMaterial>>();
 
   constructor(opts: SecretStoreOptions) {
     this.logger = opts.logger;
@@ -59,6 +90,14 @@ export class SecretStore {
     this.now = opts.now ?? (() => new Date());
     this.onOutcome = opts.onOutcome;
     this.onRejected = opts.onRejected;
+    this.validator = opts.validator ?? new InlineValidator();
+  }
+
+  /** Offers waiting for, or in, validation. */
+  get pendingOffers(): number {
+    let n = 0;
+    for (const u of this.unsettled.values()) n += u.count;
+    return n;
   }
 
   get(name: string): StoredSecret | undefined {
@@ -77,10 +116,13 @@ export class SecretStore {
     return this.secrets.size;
   }
 
+  /** Validates on this thread and applies at once. Prefer offer() for sources. */
   put(name: string, material: SecretMaterial, origin: SecretOrigin): PutResult {
+    const seq = ++this.seq;
     const current = this.secrets.get(name);
     const version = contentVersion(material);
     if (current && current.version === version && current.kind === material.kind) {
+      this.supersedeOffers(name, seq);
       this.onOutcome?.(origin, 'unchanged');
       return { outcome: 'unchanged', secret: current };
     }
@@ -94,21 +136,143 @@ export class SecretStore {
         this.validations.set(version, validated, now.getTime());
       }
     } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      const code = (error as { code?: unknown }).code;
-      this.logger.warn(
-        {
-          secret: name,
-          origin: `${origin.source}:${origin.ref}`,
-          code,
-          err: error.message,
-          servedVersion: current?.version ?? null,
-        },
-        'secret update rejected; the last good version stays',
+      return this.reject(name, origin, err);
+    }
+    this.supersedeOffers(name, seq);
+    return this.apply(name, material, version, origin, validated);
+  }
+
+  /**
+   * put() with the validation done by the validator (off the event loop with a
+   * ValidationPool). Resolves once the outcome is known; never rejects.
+   */
+  offer(name: string, material: SecretMaterial, origin: SecretOrigin): Promise<PutResult> {
+    const seq = ++this.seq;
+    const current = this.secrets.get(name);
+    const version = contentVersion(material);
+    if (current && current.version === version && current.kind === material.kind) {
+      this.supersedeOffers(name, seq);
+      this.onOutcome?.(origin, 'unchanged');
+      return Promise.resolve({ outcome: 'unchanged', secret: current });
+    }
+    const cached = this.validations.get(version, this.now().getTime());
+    if (cached) {
+      this.supersedeOffers(name, seq);
+      return Promise.resolve(this.apply(name, material, version, origin, cached));
+    }
+    return new Promise<PutResult>((resolve) => {
+      const older = this.waiting.get(name);
+      if (older) this.settle(older, this.superseded(older));
+      const u = this.unsettled.get(name);
+      if (u) u.count++;
+      else this.unsettled.set(name, { count: 1, applied: 0 });
+      // Map.set on a waiting name keeps its place in line: a name updated often is not starved.
+      this.waiting.set(name, { seq, name, material, version, origin, resolve });
+      this.pump();
+    });
+  }
+
+  /** Starts validations while the validator has room. */
+  private pump(): void {
+    while (this.waiting.size > 0 && this.validating.size < this.validator.capacity) {
+      const [name, offer] = this.waiting.entries().next().value as [string, Offer];
+      this.waiting.delete(name);
+      let validation = this.validating.get(offer.version);
+      if (!validation) {
+        const { version } = offer;
+        validation = this.startValidation(offer.material);
+        this.validating.set(version, validation);
+        validation
+          .then(
+            (r) => this.validations.set(version, r, this.now().getTime()),
+            () => undefined,
+          )
+          .finally(() => {
+            this.validating.delete(version);
+            this.pump();
+          });
+      }
+      validation.then(
+        (r) => this.finish(offer, () => this.apply(offer.name, offer.material, offer.version, offer.origin, r)),
+        (err: unknown) => this.finish(offer, () => this.reject(offer.name, offer.origin, err)),
       );
-      this.onOutcome?.(origin, 'rejected');
-      this.onRejected?.({ name, origin, code: typeof code === 'string' ? code : 'INVALID', message: error.message, at: this.now() });
-      return { outcome: 'rejected', error, code: typeof code === 'string' ? code : 'INVALID', current };
+    }
+  }
+
+  private startValidation(material: SecretMaterial): Promise<ValidatedMaterial> {
+    try {
+      return this.validator.validate(material, this.now(), this.limits);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** Settles an offer whose validation ended: superseded, or `outcome()`; never throws. */
+  private finish(offer: Offer, outcome: () => PutResult): void {
+    let result: PutResult;
+    try {
+      result = this.isSuperseded(offer) ? this.superseded(offer) : outcome();
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.logger.error({ secret: offer.name, err: error.message }, 'secret update failed');
+      result = { outcome: 'rejected', error, code: 'INTERNAL', current: this.secrets.get(offer.name) };
+    }
+    this.settle(offer, result);
+  }
+
+  /** A put, offer or delete later than `offer` has been applied to its name. */
+  private isSuperseded(offer: Offer): boolean {
+    return (this.unsettled.get(offer.name)?.applied ?? 0) > offer.seq;
+  }
+
+  private superseded(offer: Offer): PutResult {
+    this.onOutcome?.(offer.origin, 'superseded');
+    return { outcome: 'superseded', current: this.secrets.get(offer.name) };
+  }
+
+  private settle(offer: Offer, result: PutResult): void {
+    if (result.outcome !== 'rejected' && result.outcome !== 'superseded') this.supersedeOffers(offer.name, offer.seq);
+    const u = this.unsettled.get(offer.name);
+    if (u && --u.count === 0) this.unsettled.delete(offer.name);
+    offer.resolve(result);
+  }
+
+  /** State `seq` is now the name's: older offers in flight lose, a waiting one is dropped unvalidated. */
+  private supersedeOffers(name: string, seq: number): void {
+    const u = this.unsettled.get(name);
+    if (!u) return;
+    u.applied = Math.max(u.applied, seq);
+    const waiting = this.waiting.get(name);
+    if (waiting && waiting.seq < seq) {
+      this.waiting.delete(name);
+      this.settle(waiting, this.superseded(waiting));
+    }
+  }
+
+  private reject(name: string, origin: SecretOrigin, err: unknown): PutResult {
+    const current = this.secrets.get(name);
+    const error = err instanceof Error ? err : new Error(String(err));
+    const code = (error as { code?: unknown }).code;
+    this.logger.warn(
+      {
+        secret: name,
+        origin: `${origin.source}:${origin.ref}`,
+        code,
+        err: error.message,
+        servedVersion: current?.version ?? null,
+      },
+      'secret update rejected; the last good version stays',
+    );
+    this.onOutcome?.(origin, 'rejected');
+    this.onRejected?.({ name, origin, code: typeof code === 'string' ? code : 'INVALID', message: error.message, at: this.now() });
+    return { outcome: 'rejected', error, code: typeof code === 'string' ? code : 'INVALID', current };
+  }
+
+  private apply(name: string, material: SecretMaterial, version: string, origin: SecretOrigin, validated: ValidatedMaterial): PutResult {
+    const current = this.secrets.get(name);
+    if (current && current.version === version && current.kind === material.kind) {
+      this.onOutcome?.(origin, 'unchanged');
+      return { outcome: 'unchanged', secret: current };
     }
     const secret: StoredSecret = Object.freeze({
       name,
@@ -142,6 +306,7 @@ export class SecretStore {
   }
 
   delete(name: string, origin: SecretOrigin): boolean {
+    this.supersedeOffers(name, ++this.seq);
     const current = this.secrets.get(name);
     if (!current) return false;
     this.secrets.delete(name);

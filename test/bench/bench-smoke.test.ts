@@ -120,7 +120,7 @@ test('a smoke benchmark run completes against both servers', async (t) => {
       runs: Array<{ scenario: string; server: string; ok: boolean; streams: number; error?: string }>;
       issuance: Array<{ kind: string; perSecond: number }>;
     };
-    const scenarios = ['fanout-1k', 'fanout-10k', 'storm-10k', 'rotate-all-10k', 'idle-memory-10k'];
+    const scenarios = ['fanout-1k', 'fanout-10k', 'storm-10k', 'rotate-all-10k', 'rotate-all-distinct', 'idle-memory-10k'];
     for (const sc of scenarios) {
       for (const server of ['node', 'go']) {
         const r = results.runs.find((x) => x.scenario === sc && x.server === server);
@@ -134,10 +134,41 @@ test('a smoke benchmark run completes against both servers', async (t) => {
       assert.ok(results.issuance.some((f) => f.kind === kind && f.perSecond > 0), `no ${kind} issuance figure`);
     }
     const md = readFileSync(join(out, 'latest.md'), 'utf8');
-    for (const needle of ['| figure | node |', 'go-control-plane', 'node/go', 'cores', 'loadavg', 'p99 push latency', 'RSS per idle stream', 'leaves/s']) {
+    for (const needle of ['| figure | node |', 'go-control-plane', 'node/go', 'cores', 'loadavg', 'p99 push latency', 'RSS per idle stream', 'leaves/s', 'event loop longest delay']) {
       assert.ok(md.includes(needle), `latest.md lacks ${needle}`);
     }
     assert.match(run.stdout, /node\/go/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a short soak completes: no stream lost, RSS read after the first rotation and at the end', async (t) => {
+  const build = spawnSync(join(ROOT, 'bench', 'go', 'build.sh'), { encoding: 'utf8', timeout: 300_000 });
+  if (build.status !== 0) {
+    const why = `bench/go/build.sh failed (${build.status ?? build.signal ?? build.error?.message})`;
+    if (process.env['CI'] === 'true') assert.fail(why);
+    t.skip(why);
+    return;
+  }
+  const out = mkdtempSync(join(tmpdir(), 'bench-soak-'));
+  try {
+    // 20 streams for 5 s, a rotation every 2 s, each stream reconnecting about every 10 s.
+    const run = spawnSync(
+      process.execPath,
+      ['--enable-source-maps', RUN, '--smoke', '--only', 'soak', '--soak-reconnect-per-minute', '6', '--no-build', '--out', out],
+      { encoding: 'utf8', timeout: 120_000, cwd: ROOT },
+    );
+    assert.equal(run.status, 0, `soak run failed:\n${run.stdout}\n${run.stderr}`);
+    const results = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as {
+      runs: Array<{ scenario: string; server: string; ok: boolean; result?: { soak?: Record<string, number> } }>;
+    };
+    assert.deepEqual(results.runs.map((r) => `${r.scenario}/${r.server}`), ['soak/node'], 'the soak runs on node only by default');
+    const soak = results.runs[0]!.result!.soak!;
+    assert.equal(soak['streamsLost'], 0);
+    assert.ok(soak['rotations']! >= 2, JSON.stringify(soak));
+    assert.ok(soak['reconnects']! > 0, JSON.stringify(soak));
+    assert.ok(soak['rssAfterFirstRotation']! > 0 && soak['rssEnd']! > 0, JSON.stringify(soak));
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -38,6 +38,10 @@ type options struct {
 	serverPID  int
 	streamWin  int
 	connWin    int
+
+	soakDuration       time.Duration
+	rotateEvery        time.Duration
+	reconnectPerMinute float64
 }
 
 func main() {
@@ -59,6 +63,9 @@ func main() {
 	flag.IntVar(&o.serverPID, "server-pid", 0, "if set, report the server process's CPU time per phase (from /proc)")
 	flag.IntVar(&o.streamWin, "stream-window", 1<<20, "client HTTP/2 stream flow-control window (bytes)")
 	flag.IntVar(&o.connWin, "conn-window", 64<<20, "client HTTP/2 connection flow-control window (bytes)")
+	flag.DurationVar(&o.soakDuration, "soak-duration", 10*time.Minute, "soak: how long streams stay open")
+	flag.DurationVar(&o.rotateEvery, "rotate-every", 30*time.Second, "soak: a rotation of every name this often")
+	flag.Float64Var(&o.reconnectPerMinute, "reconnect-per-minute", 0.01, "soak: fraction of the streams that close and reopen per minute")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this client to the file (for tuning the client)")
 	flag.Parse()
 
@@ -110,12 +117,15 @@ func (o *options) validate() error {
 	}
 	switch o.scenario {
 	case "storm":
-	case "fanout", "rotate-all", "idle-memory":
+	case "fanout", "rotate-all", "idle-memory", "soak":
 		if o.control == "" {
 			return fmt.Errorf("-scenario %s needs -control", o.scenario)
 		}
+		if o.scenario == "soak" && (o.soakDuration <= 0 || o.rotateEvery <= 0 || o.reconnectPerMinute < 0) {
+			return errors.New("-soak-duration and -rotate-every must be > 0, -reconnect-per-minute >= 0")
+		}
 	default:
-		return fmt.Errorf("-scenario must be storm, fanout, rotate-all or idle-memory, not %q", o.scenario)
+		return fmt.Errorf("-scenario must be storm, fanout, rotate-all, idle-memory or soak, not %q", o.scenario)
 	}
 	return nil
 }
@@ -154,7 +164,11 @@ func run(o *options, res *result) error {
 	f = newFleet(conns, o.streams, o.names, o.nodePrefix, o.cluster, o.nodeOnAcks)
 	c0, s0 := cpuNanos(), srvCPU()
 	t0 := time.Now().UnixNano()
-	f.start(streamCtx)
+	if o.scenario == "soak" {
+		f.startCancellable(streamCtx)
+	} else {
+		f.start(streamCtx)
+	}
 	if err := f.waitFirst(ctx); err != nil {
 		return fmt.Errorf("opening %d streams (-timeout %s): %w", o.streams, o.timeout, err)
 	}
@@ -185,6 +199,10 @@ func run(o *options, res *result) error {
 			r.ExtraResponses = res.Rotations[i+1].responsesBefore - r.responsesBefore - int64(o.streams)
 		}
 		res.Summary = summarize(res.Rotations)
+	case "soak":
+		if err := runSoak(ctx, o, f, ctl, res, srvCPU); err != nil {
+			return err
+		}
 	case "idle-memory":
 		if err := sleepCtx(ctx, o.settle); err != nil {
 			return deadlineErr(o)
@@ -395,6 +413,7 @@ type result struct {
 	Rotations      []*rotationFigures `json:"rotations,omitempty"`
 	Summary        *summary           `json:"summary,omitempty"`
 	Memory         *memoryFigures     `json:"memory,omitempty"`
+	Soak           *soakFigures       `json:"soak,omitempty"`
 	TotalResponses int64              `json:"totalResponses"`
 	BadResponses   int64              `json:"badResponses"`
 	ServerStats    map[string]float64 `json:"serverStats,omitempty"`
@@ -445,6 +464,10 @@ func printHuman(w *os.File, r *result) {
 	if m := r.Memory; m != nil {
 		p("  memory: RSS +%.1f MiB (%.0f B/stream), heap in use +%.1f MiB (%.0f B/stream)",
 			m.RSSBytesDelta/(1<<20), m.RSSBytesPerStream, m.HeapInuseDelta/(1<<20), m.HeapInusePerStream)
+	}
+	if k := r.Soak; k != nil {
+		p("  soak: %.0f s, %d rotations (time to all: %s), %d reconnects, %d streams lost; RSS %.1f MiB after the first rotation, %.1f MiB at the end",
+			k.Seconds, k.Rotations, d(k.TimeToAllMs), k.Reconnects, k.StreamsLost, k.RSSAfterFirstRotation/(1<<20), k.RSSEnd/(1<<20))
 	}
 	if len(r.ServerStats) > 0 {
 		keys := make([]string, 0, len(r.ServerStats))

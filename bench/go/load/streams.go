@@ -87,6 +87,12 @@ type sdsStream struct {
 	lastVersion atomic.Pointer[string]
 	responses   atomic.Int64
 	epochSeen   int64
+
+	// soak only: the current stream's cancel, closed when its goroutine ends, and
+	// whether it has had its first response since it was (re)opened.
+	cancel context.CancelFunc
+	done   chan struct{}
+	up     atomic.Bool
 }
 
 // epoch is one rotation being measured: every stream waits for a version
@@ -212,6 +218,9 @@ func (f *fleet) run(ctx context.Context, s *sdsStream) {
 		}
 		v := r.version
 		s.lastVersion.Store(&v)
+		if !s.up.Load() {
+			s.up.Store(true)
+		}
 		if s.firstAt == 0 {
 			s.firstAt = now
 			if f.firstRemaining.Add(-1) == 0 {

@@ -39,6 +39,7 @@ func main() {
 	control := flag.String("control", "127.0.0.1:0", "control HTTP listen address (POST /rotate, GET /stats)")
 	secrets := flag.Int("secrets", 10000, "number of secrets, named bench-0 .. bench-(N-1)")
 	maxStreams := flag.Uint("max-streams", 100000, "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection")
+	materials := flag.String("materials", "", "JSON file of distinct materials (bench/distinct-materials.ts): bench-i serves sets[generation % len(sets)][i]")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("sds-peer: ")
@@ -55,6 +56,11 @@ func main() {
 		names: make([]string, *secrets),
 		sets:  sets,
 		cache: cache.NewLinearCache(resource.SecretType),
+	}
+	if *materials != "" {
+		if p.distinct, err = readDistinct(*materials, *secrets); err != nil {
+			log.Fatalf("-materials: %v", err)
+		}
 	}
 	for i := range p.names {
 		p.names[i] = "bench-" + strconv.Itoa(i)
@@ -138,12 +144,17 @@ type peer struct {
 	cache   *cache.LinearCache
 	streams atomic.Int64
 
+	distinct [][]material // -materials: one material per secret and generation
+
 	mu         sync.Mutex // serialises rotations
 	generation int
 }
 
 func (p *peer) secret(name string, generation int) *tlsv3.Secret {
 	m := p.sets[generation%len(p.sets)]
+	if p.distinct != nil {
+		m = p.distinct[generation%len(p.distinct)][secretIndex(name)]
+	}
 	return &tlsv3.Secret{
 		Name: name,
 		Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{

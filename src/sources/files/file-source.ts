@@ -114,7 +114,8 @@ export class FileSource {
     }
     if (this.stopped) return;
     const origin = { source: 'file' as const, ref: files[0]! };
-    this.opts.store.put(secret.name, material(secret, contents), origin);
+    // Validated off the event loop; awaited so that one load per secret runs at a time.
+    await this.opts.store.offer(secret.name, material(secret, contents), origin);
   }
 }
 

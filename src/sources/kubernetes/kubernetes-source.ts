@@ -158,13 +158,15 @@ export class KubernetesSource {
       return;
     }
     const origin: SecretOrigin = { source: 'kubernetes', ref };
-    const result = store.put(name, desired.material, origin);
-    if (result.outcome === 'rejected') {
-      // The store has logged it (code, served version); the Event tells the object's owner.
-      this.reportOnce(name, source, result.code, result.error.message, result.current?.version);
-    } else {
-      this.reported.delete(name);
-    }
+    // Validated off the event loop; a newer state of the name supersedes this one.
+    void store.offer(name, desired.material, origin).then((result) => {
+      if (result.outcome === 'rejected') {
+        // The store has logged it (code, served version); the Event tells the object's owner.
+        this.reportOnce(name, source, result.code, result.error.message, result.current?.version);
+      } else if (result.outcome !== 'superseded') {
+        this.reported.delete(name);
+      }
+    });
   }
 
   private reportOnce(name: string, source: SourceObject, code: string, detail: string, servedVersion: string | undefined): void {
