@@ -11,7 +11,8 @@ import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
 import { FileSource } from './sources/files/file-source.js';
 import { SecretStore } from './store/secret-store.js';
-import { GrpcListeners } from './transport/grpc-listeners.js';
+import { GrpcJsListeners } from './transport/grpcjs-listeners.js';
+import { SdsListeners, type SdsTransport } from './transport/sds-listeners.js';
 import { PeerAuthenticator } from './transport/peer-authenticator.js';
 
 export interface RunningServer {
@@ -37,6 +38,8 @@ export interface StartOptions {
   httpRoutes?: Map<string, RouteHandler>;
   /** Defaults to componentsFor(config). */
   components?: ServerComponent[];
+  /** The gRPC server: ours on node:http2 (default), or grpc-js for benchmark comparison. */
+  transport?: 'http2' | 'grpc-js';
 }
 
 /** The one place that wires sources, store, transport and observability together. */
@@ -86,7 +89,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await c.start({ config, store, logger: logger.child({ component: c.name }), metrics });
   }
 
-  const grpc = new GrpcListeners(config, deps, logger);
+  const grpc: SdsTransport =
+    opts.transport === 'grpc-js' ? new GrpcJsListeners(config, deps, logger) : new SdsListeners(config, deps, logger);
   const bound = await grpc.start();
 
   let http: HttpServer | undefined;
@@ -139,8 +143,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         logger.info({ streams: registry.size }, 'draining: ending streams so clients reconnect elsewhere');
         files.stop();
         for (const c of components) await c.stop();
+        // The transport ends streams connection by connection, spread over the drain;
+        // endAll() then ends whatever a transport left open.
+        const drained = grpc.stop(config.drainSeconds * 1000);
+        if (opts.transport === 'grpc-js') registry.endAll();
+        await drained;
         registry.endAll();
-        await grpc.stop(config.drainSeconds * 1000);
         await http?.stop();
         logger.info('stopped');
       })();

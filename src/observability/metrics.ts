@@ -67,6 +67,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rapidResets = new Counter({
+    name: 'envoy_sds_rapid_resets_total',
+    help: 'Streams reset by the client before their first request was processed (HTTP/2 rapid reset).',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'envoy_sds_connections_closed_by_policy_total',
+    help: 'HTTP/2 connections the server closed for abuse or silence, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

@@ -1,0 +1,174 @@
+import { constants, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import { status as Status } from '@grpc/grpc-js';
+import type { PeerInfo } from '../authz/authorizer.js';
+import { clientCertificateFromDer } from '../authz/peer-certificate.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { FetchError } from '../sds/fetch-secrets.js';
+import type { SdsMethod, UnaryMethod } from '../sds/sds-service.js';
+import { ConnectionPolicy, type ConnectionPolicyOptions } from './connection-policy.js';
+import { ACCEPTED_ENCODINGS, acceptsEncoding } from './grpc-framing.js';
+import { isGrpcContentType, parseGrpcTimeout } from './grpc-metadata.js';
+import { Http2GrpcCall, respondTrailersOnly } from './http2-call.js';
+
+type Listener = PeerInfo['listener'];
+
+export interface DispatchOptions {
+  listener: Listener;
+  /** For the Unix listener: the socket path, as the peer address. */
+  unixPath?: string;
+  maxMessageBytes: number;
+  policy: ConnectionPolicyOptions;
+}
+
+/** What a connection knows once, for all its streams. */
+interface Connection {
+  address: string;
+  clientCertificate: PeerInfo['clientCertificate'];
+  policy: ConnectionPolicy;
+  calls: Set<Http2GrpcCall<unknown>>;
+}
+
+/**
+ * Routes HTTP/2 streams to the gRPC methods: checks the request headers, builds the
+ * call, and keeps per-connection state (peer identity, policy, open calls) so that
+ * a drain can end one connection's calls at a time.
+ */
+export class GrpcDispatcher {
+  private readonly connections = new Map<Http2Session, Connection>();
+
+  constructor(
+    private readonly methods: Map<string, SdsMethod>,
+    private readonly opts: DispatchOptions,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {}
+
+  get sessions(): Http2Session[] {
+    return [...this.connections.keys()];
+  }
+
+  /** Ends the calls of one connection with OK (after its GOAWAY): the clients reconnect. */
+  endCalls(session: Http2Session): void {
+    const conn = this.connections.get(session);
+    if (!conn) return;
+    for (const call of conn.calls) call.endByTransport(Status.OK, '');
+  }
+
+  onSession(session: Http2Session): void {
+    session.on('error', (err) => this.logger.debug({ err: err.message }, 'HTTP/2 connection error'));
+    const socket = session.socket;
+    let address: string;
+    if (this.opts.listener === 'unix') address = `unix:${this.opts.unixPath ?? ''}`;
+    else {
+      const host = socket.remoteAddress ?? '';
+      address = host.includes(':') ? `[${host}]:${socket.remotePort}` : `${host}:${socket.remotePort}`;
+    }
+    let clientCertificate: PeerInfo['clientCertificate'];
+    const tlsSocket = socket as Partial<TLSSocket>;
+    // Only a certificate that chained to the client CA is an identity.
+    if (this.opts.listener === 'tls' && tlsSocket.authorized && tlsSocket.getPeerCertificate) {
+      const raw = tlsSocket.getPeerCertificate(false).raw;
+      if (raw && raw.length > 0) clientCertificate = clientCertificateFromDer(raw);
+    }
+    const policy = new ConnectionPolicy(session, this.opts.policy, this.metrics, this.logger);
+    policy.start();
+    this.connections.set(session, { address, clientCertificate, policy, calls: new Set() });
+    session.once('close', () => this.connections.delete(session));
+  }
+
+  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => {});
+    const conn = this.connections.get(stream.session!);
+    if (!conn) {
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (headers[':method'] !== 'POST') {
+      respondTrailersOnly(stream, Status.UNIMPLEMENTED, 'gRPC requires POST', { ':status': 405 });
+      return;
+    }
+    if (!isGrpcContentType(headers['content-type'])) {
+      // Not gRPC: an HTTP status, so no HTTP client mistakes the answer for success.
+      respondTrailersOnly(stream, Status.INTERNAL, 'content-type must be application/grpc', { ':status': 415 });
+      return;
+    }
+    const path = headers[':path'] ?? '';
+    const method = this.methods.get(path);
+    if (!method) {
+      respondTrailersOnly(stream, Status.UNIMPLEMENTED, `unknown method ${path}`);
+      return;
+    }
+    const encoding = single(headers['grpc-encoding']);
+    if (!acceptsEncoding(encoding)) {
+      respondTrailersOnly(stream, Status.UNIMPLEMENTED, `grpc-encoding ${encoding} is not supported`, {
+        'grpc-accept-encoding': ACCEPTED_ENCODINGS,
+      });
+      return;
+    }
+    const timeoutMs = parseGrpcTimeout(single(headers['grpc-timeout']));
+    if (Number.isNaN(timeoutMs)) {
+      respondTrailersOnly(stream, Status.INTERNAL, 'malformed grpc-timeout');
+      return;
+    }
+    // Metadata is read here, once per stream: the identity does not change mid-stream.
+    const peer: PeerInfo = { address: conn.address, listener: this.opts.listener };
+    if (conn.clientCertificate) peer.clientCertificate = conn.clientCertificate;
+    const authorization = single(headers['authorization']);
+    if (authorization !== undefined) peer.authorization = authorization;
+
+    const call = new Http2GrpcCall<unknown>(stream, method.decode, {
+      maxMessageBytes: this.opts.maxMessageBytes,
+      encoding,
+      timeoutMs,
+      onWrite: () => conn.policy.noteWrite(),
+    });
+    conn.calls.add(call);
+    stream.once('close', () => {
+      conn.calls.delete(call);
+      // Reset by the client before any request was processed: the rapid-reset pattern.
+      if (!call.processed && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.session?.destroyed) {
+        conn.policy.noteRapidReset();
+      }
+    });
+    if (method.kind === 'streaming') method.serve(call, peer);
+    else this.unary(method, call, peer);
+  }
+
+  /** A unary call: exactly one request, then one response and the status. */
+  private unary(method: UnaryMethod<unknown>, call: Http2GrpcCall<unknown>, peer: PeerInfo): void {
+    let request: unknown;
+    let count = 0;
+    call.listen({
+      request: (req) => {
+        request = req;
+        count++;
+      },
+      halfClose: () => {
+        if (count !== 1) {
+          call.end(count === 0 ? Status.INTERNAL : Status.UNIMPLEMENTED, `unary call received ${count} requests`);
+          return;
+        }
+        method.serve(request, peer).then(
+          (bytes) => {
+            call.write(bytes);
+            call.end(Status.OK);
+          },
+          (err: unknown) => {
+            if (err instanceof FetchError) call.end(err.code, err.message);
+            else {
+              this.logger.error({ rpc: 'FetchSecrets', err }, 'fetch failed');
+              call.end(Status.INTERNAL, 'internal error');
+            }
+          },
+        );
+      },
+      cancel: () => {},
+    });
+  }
+}
+
+function single(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
