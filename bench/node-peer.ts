@@ -13,7 +13,7 @@
  * at --log-level, default info as in production) go to stderr.
  *
  *   node --expose-gc dist/bench/node-peer.js [--secrets 10000] [--addr 127.0.0.1:0]
- *        [--control 127.0.0.1:0] [--log-level info]
+ *        [--control 127.0.0.1:0] [--log-level info] [--transport http2|grpc-js]
  *
  * Run with --expose-gc so that GET /stats?gc=1 can run a full GC first, as the Go
  * peer runs runtime.GC().
@@ -33,6 +33,8 @@ interface PeerOptions {
   addr: string;
   control: string;
   logLevel: string;
+  /** Our HTTP/2 transport, or the grpc-js server for comparison. */
+  transport: 'http2' | 'grpc-js';
 }
 
 function options(): PeerOptions {
@@ -42,12 +44,15 @@ function options(): PeerOptions {
       addr: { type: 'string', default: '127.0.0.1:0' },
       control: { type: 'string', default: '127.0.0.1:0' },
       'log-level': { type: 'string', default: 'info' },
+      transport: { type: 'string', default: 'http2' },
     },
     strict: true,
   });
   const secrets = Number(values.secrets);
   if (!Number.isInteger(secrets) || secrets < 1) throw new Error('--secrets must be an integer >= 1');
-  return { secrets, addr: values.addr, control: values.control, logLevel: values['log-level'] };
+  const transport = values.transport;
+  if (transport !== 'http2' && transport !== 'grpc-js') throw new Error('--transport must be http2 or grpc-js');
+  return { secrets, addr: values.addr, control: values.control, logLevel: values['log-level'], transport };
 }
 
 /**
@@ -185,7 +190,7 @@ async function main(): Promise<void> {
     level: o.logLevel,
     destination: pino.destination({ dest: 2, sync: true }) as unknown as NodeJS.WritableStream,
   });
-  const server = await startServer(config, { logger });
+  const server = await startServer(config, { logger, transport: o.transport });
   const names = Array.from({ length: o.secrets }, (_, i) => `bench-${i}`);
   const peer = new Peer(server, names, sets);
   peer.load();
