@@ -40,6 +40,7 @@ export class ConnectionPolicy {
   private resetRefilledAt = Date.now();
   private keepalive: NodeJS.Timeout | undefined;
   private pingTimeout: NodeJS.Timeout | undefined;
+  private refused = false;
 
   constructor(
     private readonly session: Http2Session,
@@ -115,7 +116,8 @@ export class ConnectionPolicy {
 
   private refuse(reason: string, debug: string): void {
     const { session } = this;
-    if (session.destroyed) return;
+    if (session.destroyed || this.refused) return;
+    this.refused = true;
     this.metrics.connectionsRefused.inc({ reason });
     this.logger.warn({ peer: session.socket?.remoteAddress, reason }, 'closing connection: client broke the connection policy');
     // GOAWAY with the reason as debug data (grpc clients read "too_many_pings" to back

@@ -49,6 +49,9 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
   private events: CallEvents<Req> | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private readonly reader: MessageReader;
+  /** A response is written but not yet handed to the connection (flow control, slow reader). */
+  private unsent = false;
+  private drainFn: (() => void) | undefined;
 
   constructor(
     readonly stream: ServerHttp2Stream,
@@ -74,22 +77,37 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
     });
   }
 
+  /**
+   * Writes one response and returns false: the stream counts as full until this response
+   * has left for the connection (the write callback, which waits for HTTP/2 flow control).
+   * So a stream holds at most one unsent response, whatever its reader does; the driver
+   * only remembers what changed meanwhile and writes the newest versions on drain.
+   */
   write(message: Buffer): boolean {
     const { stream } = this;
     if (this.ended || stream.destroyed) return true; // gone: 'close' tells the driver
     if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
     this.opts.onWrite();
+    this.unsent = true;
     // Prefix and message leave in one writev, without copying the message.
     stream.cork();
     stream.write(messageHeader(message.length));
-    const ok = stream.write(message);
+    stream.write(message, this.onSent);
     stream.uncork();
-    return ok;
+    return false;
   }
 
   onceDrain(fn: () => void): void {
-    this.stream.once('drain', fn);
+    if (this.unsent) this.drainFn = fn;
+    else queueMicrotask(fn);
   }
+
+  private readonly onSent = (): void => {
+    this.unsent = false;
+    const fn = this.drainFn;
+    this.drainFn = undefined;
+    fn?.();
+  };
 
   end(code: Status, message?: string): void {
     if (this.ended) return;

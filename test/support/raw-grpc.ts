@@ -60,15 +60,17 @@ export class RawConnection {
   goaway: { code: number; lastStreamID: number; debug: string } | undefined;
 
   constructor(url: string, settings: Settings = {}) {
-    this.session = connect(url, { settings });
+    // Thousands of streams on one connection: allow the client the memory for them.
+    this.session = connect(url, { settings, maxSessionMemory: 1024 });
     this.session.on('error', () => {});
     this.session.on('goaway', (code, lastStreamID, data) => {
       this.goaway = { code, lastStreamID, debug: data?.toString() ?? '' };
     });
   }
 
-  open(path: string, extra: OutgoingHttpHeaders = {}): RawStream {
-    return new RawStream(this.session.request(grpcHeaders(path, extra)));
+  /** `paused`: read nothing until resume(), so HTTP/2 flow control holds the server back. */
+  open(path: string, extra: OutgoingHttpHeaders = {}, opts: { paused?: boolean } = {}): RawStream {
+    return new RawStream(this.session.request(grpcHeaders(path, extra)), opts.paused ?? false);
   }
 
   close(): void {
@@ -87,7 +89,10 @@ export class RawStream {
   private buffered = Buffer.alloc(0);
   private readonly waiters: Array<() => void> = [];
 
-  constructor(readonly stream: ClientHttp2Stream) {
+  constructor(
+    readonly stream: ClientHttp2Stream,
+    paused = false,
+  ) {
     stream.on('error', () => {});
     stream.on('response', (h, flags) => {
       this.headers = h;
@@ -98,7 +103,16 @@ export class RawStream {
       this.trailers = t;
       this.wake();
     });
-    stream.on('data', (chunk: Buffer) => {
+    if (!paused) this.resume();
+    stream.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  /** Starts reading response data. */
+  resume(): void {
+    this.stream.on('data', (chunk: Buffer) => {
       this.buffered = Buffer.concat([this.buffered, chunk]);
       while (this.buffered.length >= 5) {
         const len = this.buffered.readUInt32BE(1);
@@ -106,10 +120,6 @@ export class RawStream {
         this.messages.push(this.buffered.subarray(5, 5 + len));
         this.buffered = this.buffered.subarray(5 + len);
       }
-      this.wake();
-    });
-    stream.on('close', () => {
-      this.closed = true;
       this.wake();
     });
   }
