@@ -37,7 +37,7 @@ export class ConnectionPolicy {
   private pingStrikes = 0;
   private pingAfterWriteFree = true;
   private resetTokens: number;
-  private resetRefilledAt = Date.now();
+  private resetRefilledAt: number;
   private keepalive: NodeJS.Timeout | undefined;
   private pingTimeout: NodeJS.Timeout | undefined;
   private refused = false;
@@ -47,8 +47,10 @@ export class ConnectionPolicy {
     private readonly opts: ConnectionPolicyOptions,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
   ) {
     this.resetTokens = opts.rapidResetBurst;
+    this.resetRefilledAt = now();
   }
 
   start(): void {
@@ -71,7 +73,7 @@ export class ConnectionPolicy {
   /** A stream was reset by the client before its first request was processed. */
   noteRapidReset(): void {
     this.metrics.rapidResets.inc();
-    const now = Date.now();
+    const now = this.now();
     this.resetTokens = Math.min(
       this.opts.rapidResetBurst,
       this.resetTokens + ((now - this.resetRefilledAt) / 1000) * this.opts.rapidResetRate,
@@ -82,7 +84,7 @@ export class ConnectionPolicy {
   }
 
   private onClientPing(): void {
-    const now = Date.now();
+    const now = this.now();
     if (this.pingAfterWriteFree) {
       this.pingAfterWriteFree = false;
     } else if (now - this.lastClientPing < this.opts.minClientPingIntervalMs) {

@@ -9,6 +9,7 @@ import {
   FETCH_SECRETS,
   STREAM_SECRETS,
   RawConnection,
+  RawStream,
   discoveryRequest,
   frame,
   gzipFrame,
@@ -53,6 +54,13 @@ describe('gRPC rules on the wire', () => {
 
   test('content-type application/grpc+proto is served too', async () => {
     const s = conn.open(STREAM_SECRETS, { 'content-type': 'application/grpc+proto' });
+    s.request(['web']);
+    assert.equal((await s.response(0)).secrets[0]!.name, 'web');
+    s.stream.close();
+  });
+
+  test('te: trailers is sent by gRPC clients; a request without it (a proxy dropped it) is still served, as grpc-go does', async () => {
+    const s = new RawStream(conn.session.request({ ':method': 'POST', ':path': STREAM_SECRETS, 'content-type': 'application/grpc' }));
     s.request(['web']);
     assert.equal((await s.response(0)).secrets[0]!.name, 'web');
     s.stream.close();
