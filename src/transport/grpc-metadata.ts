@@ -5,6 +5,7 @@
 /** `application/grpc` and `application/grpc+proto`, with or without parameters. */
 export function isGrpcContentType(value: string | undefined): boolean {
   if (!value) return false;
+  if (value === 'application/grpc') return true; // what every client we know sends
   const type = value.split(';')[0]!.trim().toLowerCase();
   return type === 'application/grpc' || type === 'application/grpc+proto';
 }
