@@ -1,4 +1,5 @@
 import type { status as GrpcStatus } from '@grpc/grpc-js';
+import type { CallerIdentity } from '../authz/identity.js';
 
 /** What the driver hears from a call: decoded requests, the client's half-close, the end. */
 export interface CallEvents<Req> {
@@ -24,4 +25,6 @@ export interface StreamCall<Req> {
   onceDrain(fn: () => void): void;
   /** Ends the call with a gRPC status (OK = 0) and an optional message. */
   end(code: GrpcStatus, message?: string): void;
+  /** Optional: told once the caller's identity is known (connection limits apply before). */
+  authenticated?(identity: CallerIdentity): void;
 }

@@ -82,6 +82,7 @@ export abstract class StreamDriver<Req, S extends Session> {
         return;
       }
       if (this.closed) return;
+      call.authenticated?.(this.identity);
       const status = deps.registry.open(this.protocol, this.identity, () => this.endOk());
       this.session = this.createSession(status);
       deps.metrics.streamsOpen.inc({ protocol: this.protocol });

@@ -7,10 +7,11 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { FetchError } from '../sds/fetch-secrets.js';
 import type { SdsMethod, UnaryMethod } from '../sds/sds-service.js';
+import type { CallerIdentity } from '../authz/identity.js';
 import { ConnectionPolicy, type ConnectionPolicyOptions } from './connection-policy.js';
 import { ACCEPTED_ENCODINGS, acceptsEncoding } from './grpc-framing.js';
 import { isGrpcContentType, parseGrpcTimeout } from './grpc-metadata.js';
-import { Http2GrpcCall, respondTrailersOnly } from './http2-call.js';
+import { Http2GrpcCall, respondTrailersOnly, type CallOwner } from './http2-call.js';
 
 type Listener = PeerInfo['listener'];
 
@@ -20,14 +21,34 @@ export interface DispatchOptions {
   unixPath?: string;
   maxMessageBytes: number;
   policy: ConnectionPolicyOptions;
+  /** Connections one peer address may hold before a stream on them authenticated. */
+  maxUnauthenticatedPerPeer: number;
+  /** A connection without an open stream for this long gets GOAWAY. */
+  idleTimeoutMs: number;
 }
 
 /** What a connection knows once, for all its streams. */
-interface Connection {
-  address: string;
-  clientCertificate: PeerInfo['clientCertificate'];
-  policy: ConnectionPolicy;
-  calls: Set<Http2GrpcCall<unknown>>;
+class Connection implements CallOwner {
+  readonly calls = new Set<Http2GrpcCall<unknown>>();
+  /** The peer address counted against the per-peer limit until a stream authenticates. */
+  unauthenticatedKey: string | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly session: Http2Session,
+    readonly address: string,
+    readonly clientCertificate: PeerInfo['clientCertificate'],
+    readonly policy: ConnectionPolicy,
+    private readonly onAuthenticated: (conn: Connection) => void,
+  ) {}
+
+  noteWrite(): void {
+    this.policy.noteWrite();
+  }
+
+  authenticated(identity: CallerIdentity): void {
+    if (this.unauthenticatedKey !== undefined && identity.kind !== 'anonymous') this.onAuthenticated(this);
+  }
 }
 
 /**
@@ -37,6 +58,8 @@ interface Connection {
  */
 export class GrpcDispatcher {
   private readonly connections = new Map<Http2Session, Connection>();
+  /** Peer address -> its connections on which nothing has authenticated yet. */
+  private readonly unauthenticated = new Map<string, number>();
 
   constructor(
     private readonly methods: Map<string, SdsMethod>,
@@ -60,11 +83,9 @@ export class GrpcDispatcher {
     session.on('error', (err) => this.logger.debug({ err: err.message }, 'HTTP/2 connection error'));
     const socket = session.socket;
     let address: string;
+    const host = socket.remoteAddress ?? '';
     if (this.opts.listener === 'unix') address = `unix:${this.opts.unixPath ?? ''}`;
-    else {
-      const host = socket.remoteAddress ?? '';
-      address = host.includes(':') ? `[${host}]:${socket.remotePort}` : `${host}:${socket.remotePort}`;
-    }
+    else address = host.includes(':') ? `[${host}]:${socket.remotePort}` : `${host}:${socket.remotePort}`;
     let clientCertificate: PeerInfo['clientCertificate'];
     const tlsSocket = socket as Partial<TLSSocket>;
     // Only a certificate that chained to the client CA is an identity.
@@ -72,10 +93,56 @@ export class GrpcDispatcher {
       const raw = tlsSocket.getPeerCertificate(false).raw;
       if (raw && raw.length > 0) clientCertificate = clientCertificateFromDer(raw);
     }
+    // Before authentication a peer address may hold only so many connections: idle
+    // connections from one place cannot take every descriptor. A verified client
+    // certificate authenticates the connection itself; the Unix socket's mode is its gate.
+    let unauthenticatedKey: string | undefined;
+    if (this.opts.listener !== 'unix' && !clientCertificate) {
+      const held = this.unauthenticated.get(host) ?? 0;
+      if (held >= this.opts.maxUnauthenticatedPerPeer) {
+        this.metrics.connectionsRefused.inc({ reason: 'unauthenticated_per_peer' });
+        this.logger.warn({ peer: host, limit: this.opts.maxUnauthenticatedPerPeer }, 'refusing connection: too many unauthenticated connections from this peer');
+        session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        return;
+      }
+      this.unauthenticated.set(host, held + 1);
+      unauthenticatedKey = host;
+    }
     const policy = new ConnectionPolicy(session, this.opts.policy, this.metrics, this.logger);
     policy.start();
-    this.connections.set(session, { address, clientCertificate, policy, calls: new Set() });
-    session.once('close', () => this.connections.delete(session));
+    const conn = new Connection(session, address, clientCertificate, policy, (c) => this.release(c));
+    conn.unauthenticatedKey = unauthenticatedKey;
+    this.connections.set(session, conn);
+    this.armIdle(conn);
+    session.once('close', () => {
+      clearTimeout(conn.idleTimer);
+      this.release(conn);
+      this.connections.delete(session);
+    });
+  }
+
+  /** The connection no longer counts against its peer's unauthenticated limit. */
+  private release(conn: Connection): void {
+    const key = conn.unauthenticatedKey;
+    if (key === undefined) return;
+    conn.unauthenticatedKey = undefined;
+    const held = (this.unauthenticated.get(key) ?? 1) - 1;
+    if (held <= 0) this.unauthenticated.delete(key);
+    else this.unauthenticated.set(key, held);
+  }
+
+  /** Only a connection with no open stream can time out: SDS streams idle for days. */
+  private armIdle(conn: Connection): void {
+    clearTimeout(conn.idleTimer);
+    if (conn.calls.size > 0) return;
+    conn.idleTimer = setTimeout(() => {
+      const { session } = conn;
+      if (session.closed || session.destroyed || conn.calls.size > 0) return;
+      this.metrics.connectionsRefused.inc({ reason: 'idle' });
+      session.close();
+      setTimeout(() => session.destroy(), 1000).unref();
+    }, this.opts.idleTimeoutMs);
+    conn.idleTimer.unref();
   }
 
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -118,15 +185,12 @@ export class GrpcDispatcher {
     const authorization = single(headers['authorization']);
     if (authorization !== undefined) peer.authorization = authorization;
 
-    const call = new Http2GrpcCall<unknown>(stream, method.decode, {
-      maxMessageBytes: this.opts.maxMessageBytes,
-      encoding,
-      timeoutMs,
-      onWrite: () => conn.policy.noteWrite(),
-    });
+    const call = new Http2GrpcCall<unknown>(stream, method.decode, { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs }, conn);
     conn.calls.add(call);
+    clearTimeout(conn.idleTimer);
     stream.once('close', () => {
       conn.calls.delete(call);
+      if (conn.calls.size === 0) this.armIdle(conn);
       // Reset by the client before any request was processed: the rapid-reset pattern.
       if (!call.processed && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.session?.destroyed) {
         conn.policy.noteRapidReset();

@@ -1,5 +1,6 @@
 import type { ServerHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
+import type { CallerIdentity } from '../authz/identity.js';
 import type { CallEvents, StreamCall } from '../sds/stream-call.js';
 import { ACCEPTED_ENCODINGS, FramingError, MessageReader, messageHeader } from './grpc-framing.js';
 import { encodeGrpcMessage } from './grpc-metadata.js';
@@ -10,8 +11,14 @@ export interface CallOptions {
   encoding: string | undefined;
   /** From `grpc-timeout`; the call ends with DEADLINE_EXCEEDED when it passes. */
   timeoutMs: number | undefined;
-  /** Told on every response written (keepalive policy: a ping after data is not abuse). */
-  onWrite: () => void;
+}
+
+/** The connection a call belongs to. */
+export interface CallOwner {
+  /** A response was written (keepalive policy: a ping after data is not abuse). */
+  noteWrite(): void;
+  /** The caller's identity is known (per-peer limits count only connections before this). */
+  authenticated(identity: CallerIdentity): void;
 }
 
 /** Response headers; `grpc-status` comes in the trailers (or alone, trailers-only). */
@@ -56,7 +63,8 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
   constructor(
     readonly stream: ServerHttp2Stream,
     private readonly decode: (bytes: Buffer) => Req,
-    private readonly opts: CallOptions,
+    opts: CallOptions,
+    private readonly owner: CallOwner,
   ) {
     this.reader = new MessageReader(opts.maxMessageBytes, opts.encoding);
     // Errors surface as 'close' (with an RST code); without a listener they would throw.
@@ -87,7 +95,7 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
     const { stream } = this;
     if (this.ended || stream.destroyed) return true; // gone: 'close' tells the driver
     if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    this.opts.onWrite();
+    this.owner.noteWrite();
     this.unsent = true;
     // Prefix and message leave in one writev, without copying the message.
     stream.cork();
@@ -95,6 +103,10 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
     stream.write(message, this.onSent);
     stream.uncork();
     return false;
+  }
+
+  authenticated(identity: CallerIdentity): void {
+    this.owner.authenticated(identity);
   }
 
   onceDrain(fn: () => void): void {

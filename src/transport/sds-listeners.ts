@@ -14,6 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import { sdsMethods } from '../sds/sds-service.js';
 import type { StreamDeps } from '../sds/stream-driver.js';
 import { DEFAULT_CONNECTION_POLICY } from './connection-policy.js';
+import { connectionBudget } from './descriptor-budget.js';
 import { GrpcDispatcher } from './grpc-dispatch.js';
 import { readTlsFiles, TlsFileWatcher } from './tls-files.js';
 
@@ -58,6 +59,7 @@ type AnyServer = Http2Server | Http2SecureServer;
 export class SdsListeners implements SdsTransport {
   private readonly servers: Array<{ server: AnyServer; dispatcher: GrpcDispatcher }> = [];
   private tlsWatcher: TlsFileWatcher | undefined;
+  private budget: number | undefined;
 
   constructor(
     private readonly config: ServerConfig,
@@ -78,6 +80,11 @@ export class SdsListeners implements SdsTransport {
   private async listenAll(): Promise<BoundAddresses> {
     const bound: BoundAddresses = {};
     const { tcp, unix } = this.config.grpc;
+    // Descriptors kept free for the sources: beyond the budget, new connections are
+    // closed as they arrive (counted), and a file can still be opened for a rotation.
+    const budget = connectionBudget(this.config.limits.reservedFileDescriptors);
+    const listeners = (tcp ? 1 : 0) + (unix ? 1 : 0);
+    this.budget = budget === undefined ? undefined : Math.max(1, Math.floor(budget / listeners));
     const options = http2Options(this.config.limits);
     if (tcp) {
       const tls = tcp.tls;
@@ -163,11 +170,21 @@ export class SdsListeners implements SdsTransport {
         listener,
         ...(unixPath ? { unixPath } : {}),
         maxMessageBytes: limits.maxMessageBytes,
+        maxUnauthenticatedPerPeer: limits.maxUnauthenticatedConnectionsPerPeer,
+        idleTimeoutMs: limits.idleConnectionTimeoutMs,
         policy: { ...DEFAULT_CONNECTION_POLICY, keepaliveTimeMs: limits.keepaliveTimeMs, keepaliveTimeoutMs: limits.keepaliveTimeoutMs },
       },
       this.deps.metrics,
       this.logger,
     );
+    if (this.budget !== undefined) {
+      // The budget is split between the listeners; net refuses connections past
+      // maxConnections before TLS or HTTP/2 spend anything on them.
+      server.maxConnections = this.budget;
+      server.on('drop', () => {
+        this.deps.metrics.connectionsRefused.inc({ reason: 'descriptor_reserve' });
+      });
+    }
     server.on('session', (session) => dispatcher.onSession(session));
     server.on('stream', (stream, headers) => dispatcher.onStream(stream, headers));
     this.servers.push({ server, dispatcher });
