@@ -89,8 +89,22 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await c.start({ config, store, logger: logger.child({ component: c.name }), metrics });
   }
 
+  const readiness = (): { ready: boolean; reasons: string[] } => {
+    const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => `secret ${s.name} not loaded`);
+    let ready = reasons.length === 0;
+    for (const c of components) {
+      const r = c.readiness?.();
+      if (!r) continue;
+      ready &&= r.ready;
+      reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
+    }
+    return { ready, reasons };
+  };
+
   const grpc: SdsTransport =
-    opts.transport === 'grpc-js' ? new GrpcJsListeners(config, deps, logger) : new SdsListeners(config, deps, logger);
+    opts.transport === 'grpc-js'
+      ? new GrpcJsListeners(config, deps, logger)
+      : new SdsListeners(config, deps, logger, () => readiness().ready);
   const bound = await grpc.start();
 
   let http: HttpServer | undefined;
@@ -100,17 +114,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       address: config.http.address,
       logger,
       metrics,
-      readiness: () => {
-        const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => `secret ${s.name} not loaded`);
-        let ready = reasons.length === 0;
-        for (const c of components) {
-          const r = c.readiness?.();
-          if (!r) continue;
-          ready &&= r.ready;
-          reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
-        }
-        return { ready, reasons };
-      },
+      readiness,
       status: () => ({
         secrets: store.all().map((s) => ({
           name: s.name,

@@ -62,7 +62,7 @@ export class GrpcDispatcher {
   private readonly unauthenticated = new Map<string, number>();
 
   constructor(
-    private readonly methods: Map<string, SdsMethod>,
+    private readonly methods: Map<string, SdsMethod | UnaryMethod<string>>,
     private readonly opts: DispatchOptions,
     private readonly metrics: Metrics,
     private readonly logger: Logger,

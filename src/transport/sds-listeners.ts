@@ -11,11 +11,12 @@ import { Server as NetServer, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { LimitsConfig, ServerConfig } from '../config/server-config.js';
 import type { Logger } from '../observability/logger.js';
-import { sdsMethods } from '../sds/sds-service.js';
+import { sdsMethods, type SdsMethod, type UnaryMethod } from '../sds/sds-service.js';
 import type { StreamDeps } from '../sds/stream-driver.js';
 import { DEFAULT_CONNECTION_POLICY } from './connection-policy.js';
 import { connectionBudget } from './descriptor-budget.js';
 import { GrpcDispatcher } from './grpc-dispatch.js';
+import { HEALTH_CHECK_PATH, healthCheckMethod } from './grpc-health.js';
 import { readTlsFiles, TlsFileWatcher } from './tls-files.js';
 
 export interface BoundAddresses {
@@ -65,6 +66,8 @@ export class SdsListeners implements SdsTransport {
     private readonly config: ServerConfig,
     private readonly deps: StreamDeps,
     private readonly logger: Logger,
+    /** Readiness for grpc.health.v1 Check on the h2c listener (as HTTP /readyz). */
+    private readonly ready: () => boolean = () => true,
   ) {}
 
   async start(): Promise<BoundAddresses> {
@@ -164,8 +167,11 @@ export class SdsListeners implements SdsTransport {
 
   private add(server: AnyServer, listener: 'tcp' | 'tls' | 'unix', unixPath?: string): void {
     const { limits } = this.config;
+    const methods = new Map<string, SdsMethod | UnaryMethod<string>>(sdsMethods(this.deps));
+    // Health on h2c only: a kubelet probe presents no certificate.
+    if (listener === 'tcp') methods.set(HEALTH_CHECK_PATH, healthCheckMethod(this.ready));
     const dispatcher = new GrpcDispatcher(
-      sdsMethods(this.deps),
+      methods,
       {
         listener,
         ...(unixPath ? { unixPath } : {}),

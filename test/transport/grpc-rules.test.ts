@@ -186,3 +186,38 @@ describe('gRPC rules on the wire', () => {
     assert.equal(s.messages.length, 1);
   });
 });
+
+describe('grpc.health.v1 on the h2c listener', () => {
+  const check = async (service: string) => {
+    const body = service ? Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(service)]), Buffer.from(service)]) : Buffer.alloc(0);
+    const s = conn.open('/grpc.health.v1.Health/Check');
+    s.stream.end(frame(body));
+    return { status: await s.ended(), messages: s.messages };
+  };
+
+  test('Check for the server ("") answers SERVING while ready', async () => {
+    const r = await check('');
+    assert.equal(r.status.code, status.OK);
+    assert.deepEqual([...r.messages[0]!], [0x08, 0x01]);
+  });
+
+  test('Check for an unknown service is NOT_FOUND', async () => {
+    assert.equal((await check('no.such.Service')).status.code, status.NOT_FOUND);
+  });
+
+  test('NOT_SERVING while a declared secret is not loaded', async () => {
+    const s2 = await startTestServer({
+      secrets: [{ name: 'declared', tlsCertificate: { certificateChainFile: '/nonexistent/c.pem', privateKeyFile: '/nonexistent/k.pem' } }],
+    });
+    const c2 = new RawConnection(`http://${s2.grpcAddress}`);
+    try {
+      const s = c2.open('/grpc.health.v1.Health/Check');
+      s.stream.end(frame(Buffer.alloc(0)));
+      assert.equal((await s.ended()).code, status.OK);
+      assert.deepEqual([...s.messages[0]!], [0x08, 0x02]);
+    } finally {
+      c2.close();
+      await s2.stop();
+    }
+  });
+});
