@@ -35,7 +35,7 @@ export function respondTrailersOnly(
   message: string,
   extra: OutgoingHttpHeaders = {},
 ): void {
-  if (stream.destroyed || stream.headersSent) return;
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond(
     { ...RESPONSE_HEADERS, ...extra, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) },
     { endStream: true },
@@ -133,7 +133,10 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
     }
     const trailers: OutgoingHttpHeaders = { 'grpc-status': String(code) };
     if (message) trailers['grpc-message'] = encodeGrpcMessage(message);
-    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.once('wantTrailers', () => {
+      // The peer may have reset the stream in between: nothing is left to tell it.
+      if (!stream.destroyed && !stream.closed) stream.sendTrailers(trailers);
+    });
     stream.end();
   }
 

@@ -110,7 +110,7 @@ export class SdsListeners implements SdsTransport {
       }
       this.add(server, tls ? 'tls' : 'tcp');
       const { host, port } = splitAddress(tcp.address);
-      await listen(server, { host, port });
+      await listen(server, { host, port }, this.onListenerError);
       this.tlsWatcher?.start();
       const actual = (server.address() as AddressInfo).port;
       bound.tcp = `${host.includes(':') ? `[${host}]` : host}:${actual}`;
@@ -124,7 +124,7 @@ export class SdsListeners implements SdsTransport {
       // The socket's mode is the trust boundary: create it restricted, then set the mode.
       const previous = process.umask(0o177);
       try {
-        await listen(server, { path: unix.path });
+        await listen(server, { path: unix.path }, this.onListenerError);
       } finally {
         process.umask(previous);
       }
@@ -164,6 +164,10 @@ export class SdsListeners implements SdsTransport {
     clearTimeout(force);
     for (const t of timers) clearTimeout(t);
   }
+
+  private readonly onListenerError = (err: NodeJS.ErrnoException): void => {
+    this.logger.error({ code: err.code, err: err.message }, 'SDS listener error');
+  };
 
   private add(server: AnyServer, listener: 'tcp' | 'tls' | 'unix', unixPath?: string): void {
     const { limits } = this.config;
@@ -216,12 +220,19 @@ export class SdsListeners implements SdsTransport {
   }
 }
 
-function listen(server: AnyServer, where: { host: string; port: number } | { path: string }): Promise<void> {
+function listen(
+  server: AnyServer,
+  where: { host: string; port: number } | { path: string },
+  onListenerError: (err: NodeJS.ErrnoException) => void,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
     server.listen(where, () => {
       server.off('error', onError);
+      // Errors after binding (accept failing with EMFILE, say) are logged, never thrown:
+      // an 'error' event without a listener would end the process and every stream.
+      server.on('error', (err: NodeJS.ErrnoException) => onListenerError(err));
       resolve();
     });
   });
