@@ -40,10 +40,18 @@ class Connection implements CallOwner {
     readonly clientCertificate: PeerInfo['clientCertificate'],
     readonly policy: ConnectionPolicy,
     private readonly onAuthenticated: (conn: Connection) => void,
+    private readonly onIdle: (conn: Connection) => void,
   ) {}
 
   noteWrite(): void {
     this.policy.noteWrite();
+  }
+
+  closed(call: Http2GrpcCall<unknown>, resetByPeer: boolean): void {
+    this.calls.delete(call);
+    if (this.calls.size === 0) this.onIdle(this);
+    // Reset by the client before any request was processed: the rapid-reset pattern.
+    if (resetByPeer && !call.processed && !this.session.destroyed) this.policy.noteRapidReset();
   }
 
   authenticated(identity: CallerIdentity): void {
@@ -110,7 +118,14 @@ export class GrpcDispatcher {
     }
     const policy = new ConnectionPolicy(session, this.opts.policy, this.metrics, this.logger);
     policy.start();
-    const conn = new Connection(session, address, clientCertificate, policy, (c) => this.release(c));
+    const conn = new Connection(
+      session,
+      address,
+      clientCertificate,
+      policy,
+      (c) => this.release(c),
+      (c) => this.armIdle(c),
+    );
     conn.unauthenticatedKey = unauthenticatedKey;
     this.connections.set(session, conn);
     this.armIdle(conn);
@@ -146,7 +161,7 @@ export class GrpcDispatcher {
   }
 
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on('error', () => {});
+    stream.on('error', ignore);
     const conn = this.connections.get(stream.session!);
     if (!conn) {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -188,14 +203,6 @@ export class GrpcDispatcher {
     const call = new Http2GrpcCall<unknown>(stream, method.decode, { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs }, conn);
     conn.calls.add(call);
     clearTimeout(conn.idleTimer);
-    stream.once('close', () => {
-      conn.calls.delete(call);
-      if (conn.calls.size === 0) this.armIdle(conn);
-      // Reset by the client before any request was processed: the rapid-reset pattern.
-      if (!call.processed && stream.rstCode !== constants.NGHTTP2_NO_ERROR && !stream.session?.destroyed) {
-        conn.policy.noteRapidReset();
-      }
-    });
     if (method.kind === 'streaming') method.serve(call, peer);
     else this.unary(method, call, peer);
   }
@@ -232,6 +239,9 @@ export class GrpcDispatcher {
     });
   }
 }
+
+/** One listener for every stream's 'error': errors arrive as 'close' with an RST code. */
+function ignore(): void {}
 
 function single(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

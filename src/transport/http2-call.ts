@@ -1,4 +1,4 @@
-import type { ServerHttp2Stream, OutgoingHttpHeaders } from 'node:http2';
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { status as Status } from '@grpc/grpc-js';
 import type { CallerIdentity } from '../authz/identity.js';
 import type { CallEvents, StreamCall } from '../sds/stream-call.js';
@@ -19,6 +19,8 @@ export interface CallOwner {
   noteWrite(): void;
   /** The caller's identity is known (per-peer limits count only connections before this). */
   authenticated(identity: CallerIdentity): void;
+  /** The stream closed; `resetByPeer` when it ended with an RST_STREAM error code. */
+  closed(call: Http2GrpcCall<unknown>, resetByPeer: boolean): void;
 }
 
 /** Response headers; `grpc-status` comes in the trailers (or alone, trailers-only). */
@@ -67,8 +69,7 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
     private readonly owner: CallOwner,
   ) {
     this.reader = new MessageReader(opts.maxMessageBytes, opts.encoding);
-    // Errors surface as 'close' (with an RST code); without a listener they would throw.
-    stream.on('error', () => {});
+    // The dispatcher listens for 'error' (errors surface as 'close' with an RST code).
     stream.on('close', () => this.onClose());
     if (opts.timeoutMs !== undefined && opts.timeoutMs < 2 ** 31) {
       this.deadline = setTimeout(() => this.endByTransport(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), opts.timeoutMs);
@@ -173,6 +174,7 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
   private onClose(): void {
     clearTimeout(this.deadline);
     this.ended = true;
+    this.owner.closed(this, this.stream.rstCode !== constants.NGHTTP2_NO_ERROR);
     this.fireCancel();
   }
 
