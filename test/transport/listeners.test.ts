@@ -227,3 +227,34 @@ describe('bind failures', () => {
     assert.equal(refused, 'ECONNREFUSED');
   });
 });
+
+describe('garbage on the port', () => {
+  test('HTTP/1.1, random bytes and a bad HTTP/2 preface close that connection only; the server keeps serving', async () => {
+    const server = await startTestServer();
+    try {
+      server.put('web', tls(fx.web1));
+      const [host, port] = [server.grpcAddress!.slice(0, server.grpcAddress!.lastIndexOf(':')), Number(server.grpcAddress!.split(':').pop())];
+      const payloads = [
+        Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+        Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),
+        Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.alloc(64, 0xff)]),
+      ];
+      for (const p of payloads) {
+        await new Promise<void>((resolve) => {
+          const c = netConnect(port, host, () => c.write(p));
+          c.on('error', () => resolve());
+          c.on('close', () => resolve());
+          c.resume();
+          setTimeout(() => c.destroy(), 5000).unref();
+        });
+      }
+      const envoy = new FakeEnvoy(server.grpcAddress!);
+      const s = envoy.sotw();
+      s.request({ names: ['web'] });
+      assert.equal((await s.response()).secrets[0]!.name, 'web');
+      envoy.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
