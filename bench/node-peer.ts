@@ -20,6 +20,7 @@
  *
  *   node --expose-gc dist/bench/node-peer.js [--secrets 10000] [--addr 127.0.0.1:0]
  *        [--control 127.0.0.1:0] [--log-level info] [--materials FILE] [--validation-workers N]
+ *        [--transport http2|grpc-js]
  *
  * Run with --expose-gc so that GET /stats?gc=1 can run a full GC first, as the Go
  * peer runs runtime.GC().
@@ -44,6 +45,8 @@ interface PeerOptions {
   logLevel: string;
   materials?: string;
   validationWorkers?: number;
+  /** Our HTTP/2 transport, or the grpc-js server for comparison. */
+  transport: 'http2' | 'grpc-js';
 }
 
 function options(): PeerOptions {
@@ -55,17 +58,21 @@ function options(): PeerOptions {
       'log-level': { type: 'string', default: 'info' },
       materials: { type: 'string' },
       'validation-workers': { type: 'string' },
+      transport: { type: 'string', default: 'http2' },
     },
     strict: true,
   });
   const secrets = Number(values.secrets);
   if (!Number.isInteger(secrets) || secrets < 1) throw new Error('--secrets must be an integer >= 1');
   const workers = values['validation-workers'];
+  const transport = values.transport;
+  if (transport !== 'http2' && transport !== 'grpc-js') throw new Error('--transport must be http2 or grpc-js');
   return {
     secrets,
     addr: values.addr,
     control: values.control,
     logLevel: values['log-level'],
+    transport,
     ...(values.materials ? { materials: values.materials } : {}),
     ...(workers !== undefined ? { validationWorkers: Number(workers) } : {}),
   };
@@ -278,7 +285,7 @@ async function main(): Promise<void> {
     level: o.logLevel,
     destination: pino.destination({ dest: 2, sync: true }) as unknown as NodeJS.WritableStream,
   });
-  const server = await startServer(config, { logger });
+  const server = await startServer(config, { logger, transport: o.transport });
   const names = Array.from({ length: o.secrets }, (_, i) => `bench-${i}`);
   const distinct = o.materials ? readDistinctMaterials(o.materials) : undefined;
   if (distinct && distinct.some((set) => set.length < names.length)) {

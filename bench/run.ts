@@ -18,7 +18,8 @@
  *   --conns N [BENCH_CONNS]       HTTP/2 connections per run (default 10, as bench/go/run-peer.sh)
  *   --only a,b                    scenarios: storm-10k fanout-1k fanout-10k rotate-all-10k rotate-all-distinct
  *                                 idle-memory-10k issuance, and soak (never by default: 10+ minutes)
- *   --servers node,go             which servers (default both)
+ *   --servers node,go,node-grpcjs which servers (default all three; node-grpcjs is our server on
+ *                                 @grpc/grpc-js, for comparison with our own transport)
  *   --issuance-seconds S          per issuance measurement (default 5)
  *   --quick                       --scale 0.1 --reps 2 --rotations 2 --issuance-seconds 2
  *   --smoke                       20 streams, 1 rep, 1 rotation, short pauses (the smoke test)
@@ -52,7 +53,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bench', 'bin');
 const NODE_PEER = fileURLToPath(new URL('./node-peer.js', import.meta.url));
 
-export type ServerKind = 'node' | 'go';
+/** node: our server on its own HTTP/2 transport; node-grpcjs: the same server on @grpc/grpc-js. */
+export type ServerKind = 'node' | 'node-grpcjs' | 'go';
 const SCENARIO_IDS = [
   'storm-10k',
   'fanout-1k',
@@ -149,8 +151,8 @@ function settings(argv: string[]): Settings {
     if (!(SCENARIO_IDS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario ${s} (${SCENARIO_IDS.join(', ')})`);
     only.add(s as ScenarioId);
   }
-  const servers = (values.servers ?? 'node,go').split(',').map((x) => x.trim());
-  for (const s of servers) if (s !== 'node' && s !== 'go') throw new Error(`--servers: unknown server ${s}`);
+  const servers = (values.servers ?? 'node,go,node-grpcjs').split(',').map((x) => x.trim());
+  for (const s of servers) if (s !== 'node' && s !== 'node-grpcjs' && s !== 'go') throw new Error(`--servers: unknown server ${s}`);
   return {
     scale: smoke ? 0 : num(values.scale, 'BENCH_SCALE', quick ? 0.1 : 1, 0.0001),
     reps: Math.round(num(values.reps, 'BENCH_REPS', smoke ? 1 : quick ? 2 : 3, 1)),
@@ -199,10 +201,11 @@ async function startPeer(kind: ServerKind, secrets: number, s: Settings, logFile
   const t0 = performance.now();
   const logFd = openSync(logFile, 'w');
   const [cmd, args] =
-    kind === 'node'
+    kind !== 'go'
       ? [
           process.execPath,
-          ['--expose-gc', ...s.nodeArgs, NODE_PEER, '--secrets', String(secrets), '--log-level', s.logLevel],
+          ['--expose-gc', ...s.nodeArgs, NODE_PEER, '--secrets', String(secrets), '--log-level', s.logLevel,
+            '--transport', kind === 'node-grpcjs' ? 'grpc-js' : 'http2'],
         ]
       : [join(BIN, 'sds-peer'), ['-secrets', String(secrets)]];
   if (materials) args.push(kind === 'go' ? '-materials' : '--materials', materials);
@@ -406,6 +409,8 @@ interface Figure {
   digits: number;
   node: number[];
   go: number[];
+  /** The same server on @grpc/grpc-js, for comparison (absent for figures without it). */
+  grpcjs?: number[];
   target?: { text: string; check: (node: number, go: number | undefined) => boolean };
   note?: string;
 }
@@ -426,6 +431,7 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget
   const pick = (get: (r: LoadResult) => number | undefined) => ({
     node: ok('node').map(get).filter((x): x is number => typeof x === 'number'),
     go: ok('go').map(get).filter((x): x is number => typeof x === 'number'),
+    grpcjs: ok('node-grpcjs').map(get).filter((x): x is number => typeof x === 'number'),
   });
   const rotMedian = (get: (r: NonNullable<LoadResult['rotations']>[number]) => number | undefined) => (r: LoadResult) => {
     const v = (r.rotations ?? []).map(get).filter((x): x is number => typeof x === 'number');
@@ -530,7 +536,9 @@ interface Table {
 }
 
 function buildTable(figures: Figure[]): Table {
-  const header = ['figure', 'node', 'node min–max', 'go-control-plane', 'go min–max', 'node/go', 'target'];
+  const withGrpcjs = figures.some((f) => (f.grpcjs?.length ?? 0) > 0);
+  const header = ['figure', 'node', 'node min–max', 'go-control-plane', 'go min–max', 'node/go', 'target',
+    ...(withGrpcjs ? ['node on grpc-js', 'grpc-js min–max', 'grpc-js/go'] : [])];
   const rows: string[][] = [];
   const groups: (string | undefined)[] = [];
   let lastGroup = '';
@@ -549,7 +557,13 @@ function buildTable(figures: Figure[]): Table {
     const unit = f.unit ? ` (${f.unit})` : '';
     groups.push(f.group !== lastGroup ? f.group : undefined);
     lastGroup = f.group;
-    rows.push([`${f.label}${unit}${f.note ? ` [${f.note}]` : ''}`, nm, nr, gm, gr, ratio, target]);
+    const row = [`${f.label}${unit}${f.note ? ` [${f.note}]` : ''}`, nm, nr, gm, gr, ratio, target];
+    if (withGrpcjs) {
+      const j = f.grpcjs ?? [];
+      const [jm, jr] = cell(j, f.digits);
+      row.push(jm, jr, j.length && f.go.length && median(f.go) !== 0 ? `${(median(j) / median(f.go)).toFixed(2)}×` : '');
+    }
+    rows.push(row);
   }
   return { header, rows, groups };
 }

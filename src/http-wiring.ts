@@ -4,7 +4,7 @@ import type { HttpConfig, ServerConfig } from './config/server-config.js';
 import type { NodeDelivery } from './delivery/delivery-report.js';
 import { deliveryRoute } from './delivery/delivery-route.js';
 import { secretRoute } from './delivery/secret-route.js';
-import type { HttpServerOptions, RouteHandler } from './observability/http-server.js';
+import type { HttpServerOptions, Readiness, RouteHandler } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { renderStatusPage } from './observability/status-page.js';
@@ -26,6 +26,8 @@ export interface HttpWiring {
   replica: string;
   /** Delivery rows of the fleet (or this replica when the fleet cannot be read). */
   fleetRows: () => Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }>;
+  /** /readyz (and gRPC health): every declared secret loaded, every component ready. */
+  readiness: () => Readiness;
   extraRoutes: Map<string, RouteHandler> | undefined;
 }
 
@@ -33,6 +35,21 @@ export interface HttpWiring {
 export function notLoaded(name: string, rejection: Rejection | undefined): string {
   if (!rejection) return `secret ${name} not loaded (no valid content yet; see the log for the source's error)`;
   return `secret ${name} not loaded: update rejected (${rejection.code}) at ${rejection.at.toISOString()}: ${rejection.message}`;
+}
+
+/** Ready when every declared secret is served and every component is ready; reasons name the cause. */
+export function serverReadiness(config: ServerConfig, store: SecretStore, components: ServerComponent[], rejections: RejectionLog): () => Readiness {
+  return () => {
+    const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => notLoaded(s.name, rejections.get(s.name)));
+    let ready = reasons.length === 0;
+    for (const c of components) {
+      const r = c.readiness?.();
+      if (!r) continue;
+      ready &&= r.ready;
+      reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
+    }
+    return { ready, reasons };
+  };
 }
 
 /** The HTTP port's wiring: readiness, status, delivery, the page, from the parts main.ts built. */
@@ -49,17 +66,7 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
     details: w.http.details,
     logger: w.logger,
     metrics: w.metrics,
-    readiness: () => {
-      const reasons = missing().map((s) => notLoaded(s.name, rejections.get(s.name)));
-      let ready = reasons.length === 0;
-      for (const c of components) {
-        const r = c.readiness?.();
-        if (!r) continue;
-        ready &&= r.ready;
-        reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
-      }
-      return { ready, reasons };
-    },
+    readiness: w.readiness,
     status: () => ({
       secrets: store.all().map((s) => ({
         name: s.name,

@@ -6,7 +6,7 @@ import { componentsFor } from './components.js';
 import type { Authenticator, Authorizer } from './authz/authorizer.js';
 import type { ServerConfig } from './config/server-config.js';
 import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
-import { httpOptions } from './http-wiring.js';
+import { httpOptions, serverReadiness } from './http-wiring.js';
 import { HttpServer, type RouteHandler } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -19,7 +19,8 @@ import { RejectionLog } from './store/rejection-log.js';
 import type { MaterialValidator } from './store/material-validator.js';
 import { SecretStore } from './store/secret-store.js';
 import { defaultValidationWorkers, ValidationPool } from './store/validation-pool.js';
-import { GrpcListeners } from './transport/grpc-listeners.js';
+import { GrpcJsListeners } from './transport/grpcjs-listeners.js';
+import { SdsListeners, type SdsTransport } from './transport/sds-listeners.js';
 import { PeerAuthenticator } from './transport/peer-authenticator.js';
 
 export interface RunningServer {
@@ -47,6 +48,8 @@ export interface StartOptions {
   components?: ServerComponent[];
   /** Where SecretStore.offer() validates; defaults to a ValidationPool of `validation.workers`. */
   validator?: MaterialValidator;
+  /** The gRPC server: ours on node:http2 (default), or grpc-js for benchmark comparison. */
+  transport?: 'http2' | 'grpc-js';
 }
 
 /** The one place that wires sources, store, transport and observability together. */
@@ -123,11 +126,15 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // start here, before a watch, an issuance or a file source has begun (nothing is left
   // running half alive), and is reported as the config field to fix.
   checkListenerFiles(config);
-  const grpc = new GrpcListeners(config, deps, logger);
+  const readiness = serverReadiness(config, store, components, rejections);
+  const grpc: SdsTransport =
+    opts.transport === 'grpc-js'
+      ? new GrpcJsListeners(config, deps, logger)
+      : new SdsListeners(config, deps, logger, () => readiness().ready);
   const http = config.http
-    ? new HttpServer(httpOptions({ config, http: config.http, store, registry, rejections, metrics, logger, components, withheld, replica, fleetRows, extraRoutes: opts.httpRoutes }))
+    ? new HttpServer(httpOptions({ config, http: config.http, store, registry, rejections, metrics, logger, components, withheld, replica, fleetRows, readiness, extraRoutes: opts.httpRoutes }))
     : undefined;
-  let bound: Awaited<ReturnType<GrpcListeners['start']>>;
+  let bound: Awaited<ReturnType<SdsTransport['start']>>;
   let httpAddress: string | undefined;
   try {
     bound = await grpc.start();
@@ -171,8 +178,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         logger.info({ streams: registry.size }, 'draining: ending streams so clients reconnect elsewhere');
         files.stop();
         for (const c of components) await c.stop();
+        // The transport ends streams connection by connection, spread over the drain;
+        // endAll() then ends whatever a transport left open.
+        const drained = grpc.stop(config.drainSeconds * 1000);
+        if (opts.transport === 'grpc-js') registry.endAll();
+        await drained;
         registry.endAll();
-        await grpc.stop(config.drainSeconds * 1000);
         await http?.stop();
         await validator?.close();
         logger.info('stopped');

@@ -19,6 +19,12 @@ export interface LimitsConfig {
   maxSecretBytes: number;
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
+  /** Connections one peer address may hold before any of its streams authenticated. */
+  maxUnauthenticatedConnectionsPerPeer: number;
+  /** A connection with no open stream for this long is closed (GOAWAY). */
+  idleConnectionTimeoutMs: number;
+  /** File descriptors kept free for the sources: connections stop being accepted before. */
+  reservedFileDescriptors: number;
 }
 
 /** How updates are validated at the store's door. */
@@ -87,6 +93,9 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxSecretBytes: 256 * 1024,
   keepaliveTimeMs: 60_000,
   keepaliveTimeoutMs: 20_000,
+  maxUnauthenticatedConnectionsPerPeer: 100,
+  idleConnectionTimeoutMs: 300_000,
+  reservedFileDescriptors: 256,
 };
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:18000';

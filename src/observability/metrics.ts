@@ -89,6 +89,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rapidResets = new Counter({
+    name: 'envoy_sds_rapid_resets_total',
+    help: 'Streams reset by the client before their first request was processed (HTTP/2 rapid reset).',
+    registers: [this.registry],
+  });
+  readonly connectionsRefused = new Counter({
+    name: 'envoy_sds_connections_closed_by_policy_total',
+    help: 'HTTP/2 connections the server closed for abuse or silence, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly buildInfo = new Gauge({
     name: 'envoy_sds_build_info',
     help: 'Always 1; the labels say which build and runtime are running.',
@@ -109,6 +120,7 @@ export class Metrics {
     for (const source of SOURCES) for (const outcome of OUTCOMES) this.updates.inc({ source, outcome }, 0);
     this.staleNonces.inc(0);
     this.denied.inc(0);
+    this.rapidResets.inc(0);
   }
 
   /**

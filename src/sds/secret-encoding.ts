@@ -1,6 +1,6 @@
 import type { StoredSecret } from '../store/secret-material.js';
 import { SECRET_TYPE_URL } from './type-urls.js';
-import { bytesField, messageField, stringField } from './wire.js';
+import { encodeMessage, messageField, stringField, type WireField } from './wire.js';
 
 /** Pre-encoded pieces of the responses that carry one (secret, version). */
 export interface EncodedSecret {
@@ -28,9 +28,6 @@ export function encodeSecret(secret: StoredSecret): EncodedSecret {
 
 /** type_url is field 4 in both DiscoveryResponse and DeltaDiscoveryResponse. */
 export const TYPE_URL_FIELD = stringField(4, SECRET_TYPE_URL);
-/** google.protobuf.Any.type_url is field 1. */
-const TYPE_URL_IN_ANY = stringField(1, SECRET_TYPE_URL);
-
 class Encoded implements EncodedSecret {
   readonly name: string;
   readonly version: string;
@@ -41,11 +38,15 @@ class Encoded implements EncodedSecret {
   constructor(secret: StoredSecret) {
     this.name = secret.name;
     this.version = secret.version;
-    const any = Buffer.concat([TYPE_URL_IN_ANY, bytesField(2, encodeSecretMessage(secret))]);
-    const version = stringField(1, secret.version);
-    const resource = bytesField(2, any);
-    this.sotwBody = ownBuffer([version, resource, TYPE_URL_FIELD]);
-    this.sotwResourceField = this.sotwBody.subarray(version.length, version.length + resource.length);
+    // DiscoveryResponse{version_info, resources: [Any{type_url, value: Secret}], type_url},
+    // in one pass and one allocation.
+    const { bytes, offsets } = encodeMessage([
+      { field: 1, text: secret.version },
+      { field: 2, fields: [{ field: 1, text: SECRET_TYPE_URL }, { field: 2, fields: secretFields(secret) }] },
+      { field: 4, text: SECRET_TYPE_URL },
+    ]);
+    this.sotwBody = bytes;
+    this.sotwResourceField = bytes.subarray(offsets[1], offsets[2]);
   }
 
   /** Built on first use: most deployments use one protocol, not both. */
@@ -74,20 +75,23 @@ function ownBuffer(parts: readonly Buffer[]): Buffer {
 }
 
 /**
- * The envoy.extensions.transport_sockets.tls.v3.Secret message, encoded by hand (field
+ * The fields of the envoy.extensions.transport_sockets.tls.v3.Secret message (field
  * numbers from proto/; every DataSource sets inline_bytes, field 2, so Envoy never sees
  * one without a specifier).
  */
-function encodeSecretMessage(secret: StoredSecret): Buffer {
-  const inline = (text: string | Buffer) => bytesField(2, typeof text === 'string' ? Buffer.from(text) : text);
+function secretFields(secret: StoredSecret): WireField[] {
+  const inline = (field: number, data: string | Uint8Array): WireField => ({
+    field,
+    fields: [typeof data === 'string' ? { field: 2, text: data } : { field: 2, bytes: data }],
+  });
   const m = secret.material;
-  const name = stringField(1, secret.name);
+  const name: WireField = { field: 1, text: secret.name };
   if (m.kind === 'tls_certificate') {
-    const tls = [bytesField(1, inline(m.certificateChain)), bytesField(2, inline(m.privateKey))];
-    if (m.ocspStaple && m.ocspStaple.length > 0) tls.push(bytesField(4, inline(m.ocspStaple)));
-    return Buffer.concat([name, messageField(2, tls)]);
+    const tls = [inline(1, m.certificateChain), inline(2, m.privateKey)];
+    if (m.ocspStaple && m.ocspStaple.length > 0) tls.push(inline(4, m.ocspStaple));
+    return [name, { field: 2, fields: tls }];
   }
-  const vc = [bytesField(1, inline(m.trustedCa))];
-  if (m.crl) vc.push(bytesField(7, inline(m.crl)));
-  return Buffer.concat([name, messageField(4, vc)]);
+  const vc = [inline(1, m.trustedCa)];
+  if (m.crl) vc.push(inline(7, m.crl));
+  return [name, { field: 4, fields: vc }];
 }

@@ -1,4 +1,4 @@
-import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Authenticator, Authorizer, PeerInfo } from '../authz/authorizer.js';
 import { describeIdentity, type CallerIdentity } from '../authz/identity.js';
 import type { Logger } from '../observability/logger.js';
@@ -7,6 +7,7 @@ import type { SecretStore } from '../store/secret-store.js';
 import type { StoredSecret } from '../store/secret-material.js';
 import type { RequestLimits } from './request-checks.js';
 import { SerialQueue } from './serial-queue.js';
+import type { StreamCall } from './stream-call.js';
 import type { StreamProtocol, StreamRegistry, StreamStatus } from './stream-status.js';
 
 export interface StreamDeps {
@@ -51,7 +52,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   private readonly queue: SerialQueue;
 
   constructor(
-    protected readonly call: ServerDuplexStream<Req, Buffer>,
+    protected readonly call: StreamCall<Req>,
     protected readonly deps: StreamDeps,
     protected readonly rpc: string,
     private readonly protocol: StreamProtocol,
@@ -81,17 +82,16 @@ export abstract class StreamDriver<Req, S extends Session> {
         return;
       }
       if (this.closed) return;
+      call.authenticated?.(this.identity);
       const status = deps.registry.open(this.protocol, this.identity, () => this.endOk());
       this.session = this.createSession(status);
       deps.metrics.streamsOpen.inc({ protocol: this.protocol });
     });
-    call.on('data', (req: Req) => {
-      this.queue.run(() => (this.session && !this.closed ? this.onRequest(req) : undefined));
+    call.listen({
+      request: (req) => this.queue.run(() => (this.session && !this.closed ? this.onRequest(req) : undefined)),
+      halfClose: () => this.endOk(),
+      cancel: () => this.cleanup(),
     });
-    call.on('end', () => this.endOk());
-    call.on('error', () => this.cleanup());
-    call.on('cancelled', () => this.cleanup());
-    call.on('close', () => this.cleanup());
   }
 
   /** Created on first use: most streams never log, and a child logger per stream costs memory. */
@@ -223,7 +223,7 @@ export abstract class StreamDriver<Req, S extends Session> {
     }
     if (!this.call.write(bytes)) {
       this.blocked = true;
-      this.call.once('drain', () => {
+      this.call.onceDrain(() => {
         this.blocked = false;
         if (this.dirty.size > 0 || this.removedDirty.size > 0) this.queue.run(() => this.flush());
       });
@@ -234,14 +234,14 @@ export abstract class StreamDriver<Req, S extends Session> {
     if (this.closed) return;
     const reason = err instanceof Error ? err.message : undefined;
     this.log.warn({ identity: this.identityLabel, code: grpcStatus[code], err: reason }, message);
-    this.call.emit('error', Object.assign(new Error(message), { code, details: message }));
+    this.call.end(code, message);
     this.cleanup();
   }
 
   /** Ends the stream with OK: the client reconnects (to this or another replica). */
   private endOk(): void {
     if (this.closed) return;
-    this.call.end();
+    this.call.end(grpcStatus.OK);
     this.cleanup();
   }
 

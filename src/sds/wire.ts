@@ -54,3 +54,67 @@ export function stringField(fieldNumber: number, value: string): Buffer {
   out.write(value, o, 'utf8');
   return out;
 }
+
+/**
+ * A message to encode in one pass: fields whose sizes are known before any byte is
+ * written, so nested messages need no intermediate buffers (a secret version's bytes
+ * are one allocation, not one per nesting level). Every field given is written, an
+ * empty string too (a DataSource's inline_bytes must be present even when empty).
+ */
+export type WireField =
+  | { readonly field: number; readonly text: string }
+  | { readonly field: number; readonly bytes: Uint8Array }
+  | { readonly field: number; readonly fields: readonly WireField[] };
+
+/** Content length of each nested message, computed once per encoding. */
+type Sizes = Map<WireField, number>;
+
+function contentSize(f: WireField, sizes: Sizes): number {
+  if ('text' in f) return Buffer.byteLength(f.text);
+  if ('bytes' in f) return f.bytes.length;
+  let n = 0;
+  for (const c of f.fields) n += encodedSize(c, sizes);
+  sizes.set(f, n);
+  return n;
+}
+
+function encodedSize(f: WireField, sizes: Sizes): number {
+  const len = contentSize(f, sizes);
+  return varintSize((f.field << 3) | 2) + varintSize(len) + len;
+}
+
+function writeField(out: Buffer, o: number, f: WireField, sizes: Sizes): number {
+  o = writeVarint(out, o, (f.field << 3) | 2);
+  if ('text' in f) {
+    o = writeVarint(out, o, Buffer.byteLength(f.text));
+    return o + out.write(f.text, o, 'utf8');
+  }
+  if ('bytes' in f) {
+    o = writeVarint(out, o, f.bytes.length);
+    out.set(f.bytes, o);
+    return o + f.bytes.length;
+  }
+  o = writeVarint(out, o, sizes.get(f)!);
+  for (const c of f.fields) o = writeField(out, o, c, sizes);
+  return o;
+}
+
+/**
+ * Encodes these fields (a message body) into one buffer of its own (not a slice of
+ * Node's pool, which would keep an 8 KB slab alive as long as the bytes live). Also
+ * returns where each top-level field starts, for callers that reuse a field's bytes.
+ */
+export function encodeMessage(fields: readonly WireField[]): { bytes: Buffer; offsets: number[] } {
+  const sizes: Sizes = new Map();
+  let total = 0;
+  for (const f of fields) total += encodedSize(f, sizes);
+  const out = Buffer.allocUnsafeSlow(total);
+  const offsets: number[] = [];
+  let o = 0;
+  for (const f of fields) {
+    offsets.push(o);
+    o = writeField(out, o, f, sizes);
+  }
+  offsets.push(o);
+  return { bytes: out, offsets };
+}
