@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"k8s.io/klog/v2"
 
@@ -97,8 +98,8 @@ func run(ctx context.Context, kubeconfig, clusterNS string, workers int) error {
 		IssuerOptions:      controllerpkg.IssuerOptions{ClusterResourceNamespace: clusterNS},
 		CertificateOptions: controllerpkg.CertificateOptions{
 			// cert-manager's defaults (its --certificate-request-*-backoff-duration flags).
-			CertificateRequestMinimumBackoffDuration: 3600e9,
-			CertificateRequestMaximumBackoffDuration: 32 * 3600e9,
+			CertificateRequestMinimumBackoffDuration: time.Hour,
+			CertificateRequestMaximumBackoffDuration: 32 * time.Hour,
 		},
 	})
 	if err != nil {
