@@ -89,7 +89,7 @@ test('cert-manager: a Certificate from a CA Issuer is served, and a forced renew
     let last = (await readTlsSecret(admin, 'apps', 'web-tls')).certPem;
     const secretToPush: number[] = [];
     const renewToPush: number[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 8; i++) {
       const requested = performance.now();
       const revision = await renewCertificate(admin, 'apps', 'web');
       const r = await cert.response(30_000);
