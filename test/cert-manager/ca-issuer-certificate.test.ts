@@ -30,9 +30,7 @@ test('cert-manager: a Certificate from a CA Issuer is served, and a forced renew
   if (!env) return;
   const { cluster, admin } = env;
   let server: TestServer | undefined;
-  t.after(async () => {
-    await server?.stop();
-  });
+  env.defer(() => server?.stop());
 
   // The CA Issuer's key pair, as a user would bring it.
   const ca = makeCa('Apps CA');
@@ -53,7 +51,7 @@ test('cert-manager: a Certificate from a CA Issuer is served, and a forced renew
   await untilReady(server);
 
   const envoy = envoyWithToken(server, gatewayToken);
-  t.after(() => envoy.close());
+  env.defer(() => envoy.close());
   const cert = envoy.sotw();
   cert.request({ names: ['kubernetes://apps/web-tls'] });
   const cacert = envoy.sotw();

@@ -21,6 +21,8 @@ export interface CertManagerEnv {
   admin: KubeAdmin;
   certManager: RunningController;
   trustManager?: RunningController;
+  /** Registers a teardown step that runs (last registered first) before the cluster stops. */
+  defer(fn: () => unknown): void;
 }
 
 /**
@@ -43,7 +45,12 @@ export async function certManagerOrSkip(t: TestContext, opts: { trustNamespace?:
   if (!cluster) return undefined;
   const admin = new KubeAdmin(cluster);
   const running: RunningController[] = [];
+  const deferred: Array<() => unknown> = [];
+  const defer = (fn: () => unknown): void => void deferred.push(fn);
+  // One teardown, in order: the test's own steps (SDS server, peers), the controllers,
+  // then the API server they all talk to.
   t.after(async () => {
+    for (const fn of deferred.reverse()) await fn();
     for (const c of running.reverse()) await c.stop();
     admin.close();
     await cluster.stop();
@@ -52,12 +59,12 @@ export async function certManagerOrSkip(t: TestContext, opts: { trustNamespace?:
   await admin.ensureNamespace('cert-manager'); // the ClusterIssuers' resource namespace
   const certManager = await startCertManager(cluster, bins);
   running.push(certManager);
-  if (opts.trustNamespace === undefined) return { cluster, admin, certManager };
+  if (opts.trustNamespace === undefined) return { cluster, admin, certManager, defer };
   await installCrds(cluster, bins.trustManagerCrds);
   await admin.ensureNamespace(opts.trustNamespace);
   const trustManager = await startTrustManager(cluster, bins, { trustNamespace: opts.trustNamespace });
   running.push(trustManager);
-  return { cluster, admin, certManager, trustManager };
+  return { cluster, admin, certManager, trustManager, defer };
 }
 
 const CM = '/apis/cert-manager.io/v1';

@@ -62,7 +62,7 @@ test('seed flow: selfSigned root -> CA issuer -> gateway and backend leaves; re-
   const { cluster, admin } = env;
   let server: TestServer | undefined;
   const closers: Array<() => void> = [];
-  t.after(async () => {
+  env.defer(async () => {
     for (const c of closers.reverse()) c();
     await server?.stop();
   });

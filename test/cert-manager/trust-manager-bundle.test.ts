@@ -29,9 +29,7 @@ test('trust-manager: a Bundle in the gateway namespace is served as configmap://
   if (!env) return;
   const { cluster, admin } = env;
   let server: TestServer | undefined;
-  t.after(async () => {
-    await server?.stop();
-  });
+  env.defer(() => server?.stop());
 
   // cert-manager's root CA, in trust-manager's trust namespace.
   await createIssuer(admin, { kind: 'Issuer', name: 'selfsigned' }, { selfSigned: {} }, TRUST_NAMESPACE);
@@ -64,7 +62,7 @@ test('trust-manager: a Bundle in the gateway namespace is served as configmap://
   server = await startKubeSdsServer(cluster, { kubernetes: { configMapKeys: ['ca.crt', 'trust-bundle.pem'] } });
   await untilReady(server);
   const envoy = envoyWithToken(server, gatewayToken);
-  t.after(() => envoy.close());
+  env.defer(() => envoy.close());
   const s = envoy.sotw();
   s.request({ names: ['configmap://gateway/backend-trust'] });
 
