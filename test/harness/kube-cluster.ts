@@ -322,7 +322,7 @@ function setprivPath(): string | null {
   return setpriv;
 }
 
-class Proc {
+export class Proc {
   private exited = false;
   private readonly exitPromise: Promise<void>;
   private exitInfo = '';
@@ -415,7 +415,7 @@ function sleep(ms: number): Promise<void> {
 // --- network helpers ----------------------------------------------------------------------
 
 /** Ports the kernel hands out for 127.0.0.1, all held at once so they differ. */
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
       const srv = createServer();
