@@ -19,6 +19,17 @@ export interface LimitsConfig {
   maxSecretBytes: number;
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
+  /** Longest secret name a client may ask for (characters). */
+  maxNameLength: number;
+  /** Distinct names one caller identity may hold across all its streams. */
+  maxNamesPerIdentity: number;
+  /** A NACK's error_detail is cut to this many characters before it is kept, logged or shown. */
+  maxErrorDetailLength: number;
+  /** Warnings of one kind that clients can cause (denials, NACKs, refused streams) per interval. */
+  clientLogLinesPerInterval: number;
+  clientLogIntervalMs: number;
+  /** A secret file read still running after this long is abandoned and retried later. */
+  fileReadTimeoutMs: number;
 }
 
 export type FileSecretConfig =
@@ -55,6 +66,12 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxSecretBytes: 256 * 1024,
   keepaliveTimeMs: 60_000,
   keepaliveTimeoutMs: 20_000,
+  maxNameLength: 512,
+  maxNamesPerIdentity: 20_000,
+  maxErrorDetailLength: 1024,
+  clientLogLinesPerInterval: 20,
+  clientLogIntervalMs: 10_000,
+  fileReadTimeoutMs: 5000,
 };
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:18000';
