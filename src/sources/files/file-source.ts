@@ -4,6 +4,7 @@ import type { FileSecretConfig } from '../../config/server-config.js';
 import type { Logger } from '../../observability/logger.js';
 import type { SecretMaterial } from '../../store/secret-material.js';
 import type { SecretStore } from '../../store/secret-store.js';
+import { fileFingerprint } from './file-fingerprint.js';
 import { codeOf, isTransient } from './file-read-error.js';
 import { readSecretFile } from './read-secret-file.js';
 import { ReadSlots } from './read-slots.js';
@@ -41,6 +42,8 @@ export class FileSource {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Secrets whose last read failed transiently: name -> next retry delay. */
   private readonly retryDelay = new Map<string, number>();
+  /** Fingerprint of each secret's files taken before its last successful read. */
+  private readonly fingerprints = new Map<string, string>();
   private resync: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly abort = new AbortController();
@@ -59,7 +62,8 @@ export class FileSource {
     this.armWatchers();
     this.resync = setInterval(() => {
       this.armWatchers();
-      for (const s of this.opts.secrets) this.schedule(s);
+      // A resync re-reads only what changed since it was read (a watch may have missed it).
+      for (const s of this.opts.secrets) if (!this.timers.has(s.name)) void this.resyncOne(s);
     }, this.resyncMs);
     this.resync.unref();
   }
@@ -98,6 +102,13 @@ export class FileSource {
     }
   }
 
+  private async resyncOne(secret: FileSecretConfig): Promise<void> {
+    if (this.stopped || this.inFlight.has(secret.name)) return;
+    const known = this.fingerprints.get(secret.name);
+    const now = known === undefined ? undefined : await this.slots.run(() => fileFingerprint(paths(secret)));
+    if (now === undefined || now !== known) this.schedule(secret);
+  }
+
   private schedule(secret: FileSecretConfig, delayMs = this.settleMs): void {
     if (this.stopped) return;
     clearTimeout(this.timers.get(secret.name));
@@ -126,6 +137,8 @@ export class FileSource {
 
   private async read(secret: FileSecretConfig): Promise<void> {
     const files = paths(secret);
+    // Taken before reading: a change after it makes the next resync read again.
+    const fingerprint = await this.slots.run(() => fileFingerprint(files));
     let contents: Buffer[];
     try {
       const limits = {
@@ -157,6 +170,9 @@ export class FileSource {
     if (this.stopped) return;
     const origin = { source: 'file' as const, ref: files[0]! };
     this.opts.store.put(secret.name, material(secret, contents), origin);
+    // Only a version that reached the store's door is a reason to skip the next resync.
+    if (fingerprint === undefined) this.fingerprints.delete(secret.name);
+    else this.fingerprints.set(secret.name, fingerprint);
   }
 
   /** The delay before the next retry of a transient failure, doubling to a cap. */

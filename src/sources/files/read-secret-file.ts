@@ -100,9 +100,11 @@ async function readAtMost(fh: FileHandle, path: string, statSize: number, limits
       buf.copy(bigger, 0, 0, length);
       buf = bigger;
     }
-    const { bytesRead } = await fh.read(buf, length, buf.length - length, length);
-    if (bytesRead === 0) break;
+    const wanted = buf.length - length;
+    const { bytesRead } = await fh.read(buf, length, wanted, length);
     length += bytesRead;
+    // A regular file reads short only at its end: no extra read to see EOF.
+    if (bytesRead < wanted) break;
   }
   return Buffer.from(buf.subarray(0, length));
 }
