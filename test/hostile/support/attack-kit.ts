@@ -68,6 +68,16 @@ export class RssWatch {
     this.sample();
     return { baselineMb: this.baseline / MB, peakMb: this.peak / MB, growthMb: (this.peak - this.baseline) / MB };
   }
+
+  /**
+   * Growth that stays: RSS after `quietMs` without traffic, minus the baseline. The
+   * peak also counts garbage from decoding the attack's requests, which the collector
+   * returns; what stays is what the server kept.
+   */
+  async retainedMb(quietMs = 2000): Promise<number> {
+    await new Promise((r) => setTimeout(r, quietMs));
+    return this.server.alive() ? (this.server.rss() - this.baseline) / MB : Number.NaN;
+  }
 }
 
 export interface AttackFigures {
@@ -109,3 +119,40 @@ export const ATTACKER_POLICY = {
     { identities: ['loopback'], names: ['*'] },
   ],
 };
+
+/** A sample's value from a Prometheus text body (`name{labels} value`), summed over matching lines. */
+export function metricValue(body: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of body.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels && !rest.includes(labels)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** Waits until the server's log has been quiet for `quietMs` (pino writes asynchronously), up to `timeoutMs`. */
+export async function logSettled(server: SpawnedServer, quietMs = 500, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let size = server.logSize;
+  let since = Date.now();
+  while (Date.now() < until && server.alive()) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (server.logSize !== size) {
+      size = server.logSize;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+  }
+}
+
+/** Like waitFor, but reports whether the condition held instead of throwing (to measure old builds too). */
+export async function reached(fn: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  try {
+    await waitFor(fn, timeoutMs, 'condition');
+    return true;
+  } catch {
+    return false;
+  }
+}
