@@ -32,53 +32,63 @@ export const UNBOUNDED_NAMES: NameBudget = {
  * hold one copy of each.
  */
 export class IdentityNames {
-  /** identity -> name -> streams holding it. */
-  private readonly byIdentity = new Map<string, Map<string, { name: string; refs: number }>>();
+  /** identity -> name -> how many streams hold it (and the identity's copy of the name). */
+  readonly tables = new Map<string, Map<string, { name: string; refs: number }>>();
 
   constructor(readonly maxPerIdentity: number) {}
 
   budgetFor(identity: CallerIdentity): NameBudget {
-    const key = describeIdentity(identity);
-    const table = () => this.byIdentity.get(key);
-    const limit = this.maxPerIdentity;
-    return {
-      limit,
-      fits: (fresh, dropping) => {
-        const t = table();
-        const size = t?.size ?? 0;
-        const adding = new Set<string>();
-        for (const n of fresh) if (!t?.has(n)) adding.add(n);
-        if (size + adding.size <= limit) return true;
-        let freed = 0;
-        for (const n of dropping) if (t?.get(n)?.refs === 1 && !adding.has(n)) freed++;
-        return size + adding.size - freed <= limit;
-      },
-      acquire: (name) => {
-        let t = table();
-        if (!t) {
-          t = new Map();
-          this.byIdentity.set(key, t);
-        }
-        const e = t.get(name);
-        if (e) {
-          e.refs++;
-          return e.name;
-        }
-        t.set(name, { name, refs: 1 });
-        return name;
-      },
-      release: (name) => {
-        const t = table();
-        const e = t?.get(name);
-        if (!t || !e) return;
-        if (--e.refs === 0) t.delete(name);
-        if (t.size === 0) this.byIdentity.delete(key);
-      },
-    };
+    return new IdentityBudget(this, describeIdentity(identity));
   }
 
   /** Distinct names held by an identity (for tests and status). */
   count(identity: CallerIdentity): number {
-    return this.byIdentity.get(describeIdentity(identity))?.size ?? 0;
+    return this.tables.get(describeIdentity(identity))?.size ?? 0;
+  }
+}
+
+/** One stream's view of its identity's table: a key and the shared map, no closures (one per stream). */
+class IdentityBudget implements NameBudget {
+  constructor(
+    private readonly names: IdentityNames,
+    private readonly key: string,
+  ) {}
+
+  get limit(): number {
+    return this.names.maxPerIdentity;
+  }
+
+  fits(fresh: Iterable<string>, dropping: Iterable<string>): boolean {
+    const t = this.names.tables.get(this.key);
+    const size = t?.size ?? 0;
+    const adding = new Set<string>();
+    for (const n of fresh) if (!t?.has(n)) adding.add(n);
+    if (size + adding.size <= this.limit) return true;
+    let freed = 0;
+    for (const n of dropping) if (t?.get(n)?.refs === 1 && !adding.has(n)) freed++;
+    return size + adding.size - freed <= this.limit;
+  }
+
+  acquire(name: string): string {
+    let t = this.names.tables.get(this.key);
+    if (!t) {
+      t = new Map();
+      this.names.tables.set(this.key, t);
+    }
+    const e = t.get(name);
+    if (e) {
+      e.refs++;
+      return e.name;
+    }
+    t.set(name, { name, refs: 1 });
+    return name;
+  }
+
+  release(name: string): void {
+    const t = this.names.tables.get(this.key);
+    const e = t?.get(name);
+    if (!t || !e) return;
+    if (--e.refs === 0) t.delete(name);
+    if (t.size === 0) this.names.tables.delete(this.key);
   }
 }

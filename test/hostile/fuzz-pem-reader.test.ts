@@ -42,9 +42,10 @@ test(`the PEM reader: ${RUNS} valid, mutated, PEM-like and random inputs parse o
       } catch (err) {
         assert.ok(err instanceof PkiError, `unexpected ${String(err)}`);
         assert.ok(err.code === 'PEM_INVALID' || err.code === 'PEM_EMPTY', err.code);
-        // Never the input: no run of 12 base64 characters from it appears in the message.
-        const input = Buffer.from(bytes).toString('latin1');
-        for (const run of input.match(/[A-Za-z0-9+/]{12,}/g) ?? []) assert.ok(!err.message.includes(run), 'message quotes the input');
+        // Never the content: no run of 12 base64 characters from a line that is not a
+        // BEGIN/END line (labels may be named) appears in the message.
+        const content = Buffer.from(bytes).toString('latin1').split(/\r?\n|\r/).filter((l) => !l.includes('-----')).join('\n');
+        for (const run of content.match(/[A-Za-z0-9+/]{12,}/g) ?? []) assert.ok(!err.message.includes(run), 'message quotes the input');
       }
     }),
     { numRuns: RUNS },
