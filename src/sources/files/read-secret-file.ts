@@ -1,6 +1,14 @@
-import { constants, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { close as closeCb, constants, fstat as fstatCb, open as openCb, read as readCb, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
 import { FileReadError } from './file-read-error.js';
+
+// Plain descriptors through the callback API: at 100,000 secrets, FileHandle objects
+// (created, tracked and closed through promises) cost as much as the I/O itself.
+const open = promisify(openCb);
+const fstat = promisify(fstatCb);
+const close = promisify(closeCb);
+const read = (fd: number, buf: Buffer, offset: number, length: number, position: number) =>
+  new Promise<number>((resolve, reject) => readCb(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 
 export interface ReadLimits {
   /** Largest file accepted; checked on the descriptor before reading, and again while reading. */
@@ -57,22 +65,22 @@ export function readSecretFile(path: string, limits: ReadLimits): Promise<Buffer
 
 async function readBounded(path: string, limits: ReadLimits): Promise<Buffer> {
   const started = Date.now();
-  const fh = await openRetrying(path, () => Date.now() - started < limits.deadlineMs && !limits.signal?.aborted);
+  const fd = await openRetrying(path, () => Date.now() - started < limits.deadlineMs && !limits.signal?.aborted);
   try {
-    const st = await fh.stat();
+    const st = await fstat(fd);
     if (!st.isFile()) {
       throw new FileReadError('NOT_REGULAR_FILE', path, `not a regular file (${fileType(st)}); only regular files are read`);
     }
     if (st.size > limits.maxBytes) {
       throw new FileReadError('TOO_LARGE', path, `file is ${st.size} bytes; the limit is ${limits.maxBytes}`);
     }
-    return await readAtMost(fh, path, st.size, limits);
+    return await readAtMost(fd, path, st.size, limits);
   } finally {
-    await fh.close().catch(() => undefined);
+    await close(fd).catch(() => undefined);
   }
 }
 
-async function openRetrying(path: string, mayRetry: () => boolean): Promise<FileHandle> {
+async function openRetrying(path: string, mayRetry: () => boolean): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -86,7 +94,7 @@ async function openRetrying(path: string, mayRetry: () => boolean): Promise<File
 }
 
 /** Reads until EOF, never more than maxBytes + 1 bytes (one more proves "too large"). */
-async function readAtMost(fh: FileHandle, path: string, statSize: number, limits: ReadLimits): Promise<Buffer> {
+async function readAtMost(fd: number, path: string, statSize: number, limits: ReadLimits): Promise<Buffer> {
   let buf = Buffer.alloc(Math.min(statSize, limits.maxBytes) + 1);
   let length = 0;
   for (;;) {
@@ -101,7 +109,7 @@ async function readAtMost(fh: FileHandle, path: string, statSize: number, limits
       buf = bigger;
     }
     const wanted = buf.length - length;
-    const { bytesRead } = await fh.read(buf, length, wanted, length);
+    const bytesRead = await read(fd, buf, length, wanted, length);
     length += bytesRead;
     // A regular file reads short only at its end: no extra read to see EOF.
     if (bytesRead < wanted) break;
