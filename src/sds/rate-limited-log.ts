@@ -46,11 +46,6 @@ export class RateLimitedLog {
     w.timer ??= setTimeout(() => this.summarise(kind), Math.max(0, w.startedAt + this.opts.intervalMs - this.now())).unref();
   }
 
-  /** Writes the pending summaries now (shutdown, tests). */
-  flush(): void {
-    for (const kind of [...this.windows.keys()]) this.summarise(kind);
-  }
-
   private window(kind: string, msg: string): Window {
     const now = this.now();
     let w = this.windows.get(kind);
