@@ -184,6 +184,9 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  // Stopped: whatever is still pending (a read stuck in a hung mount) must not keep the
+  // process alive. The timer is unref'd, so it fires only if something else still does.
+  setTimeout(() => process.exit(), 2000).unref();
   return 0;
 }
 

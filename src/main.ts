@@ -11,7 +11,7 @@ import { HttpServer, type RouteHandler } from './observability/http-server.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { bindError, checkListenerFiles, grpcBindError } from './config/startup-checks.js';
-import { DEFAULT_REQUEST_LIMITS } from './sds/request-checks.js';
+import { clientBounds } from './sds/client-bounds.js';
 import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
 import { FileSource } from './sources/files/file-source.js';
@@ -99,13 +99,15 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     registry,
     metrics,
     logger,
-    limits: { ...DEFAULT_REQUEST_LIMITS, maxNamesPerStream: config.limits.maxNamesPerStream },
+    ...clientBounds(config.limits, logger),
   };
 
   const files = new FileSource({
     store,
     logger: logger.child({ source: 'files' }),
     secrets: [...config.secrets, ...components.flatMap((c) => c.fileSecrets?.() ?? [])],
+    maxFileBytes: config.limits.maxSecretBytes,
+    readTimeoutMs: config.limits.fileReadTimeoutMs,
     ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
   });
 

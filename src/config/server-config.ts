@@ -25,6 +25,17 @@ export interface LimitsConfig {
   idleConnectionTimeoutMs: number;
   /** File descriptors kept free for the sources: connections stop being accepted before. */
   reservedFileDescriptors: number;
+  /** Longest secret name a client may ask for (characters). */
+  maxNameLength: number;
+  /** Distinct names one caller identity may hold across all its streams. */
+  maxNamesPerIdentity: number;
+  /** A NACK's error_detail is cut to this many characters before it is kept, logged or shown. */
+  maxErrorDetailLength: number;
+  /** Warnings of one kind that clients can cause (denials, NACKs, refused streams) per interval. */
+  clientLogLinesPerInterval: number;
+  clientLogIntervalMs: number;
+  /** A secret file read still running after this long is abandoned and retried later. */
+  fileReadTimeoutMs: number;
 }
 
 /** How updates are validated at the store's door. */
@@ -96,6 +107,12 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxUnauthenticatedConnectionsPerPeer: 100,
   idleConnectionTimeoutMs: 300_000,
   reservedFileDescriptors: 256,
+  maxNameLength: 512,
+  maxNamesPerIdentity: 20_000,
+  maxErrorDetailLength: 1024,
+  clientLogLinesPerInterval: 20,
+  clientLogIntervalMs: 10_000,
+  fileReadTimeoutMs: 5000,
 };
 
 export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:18000';

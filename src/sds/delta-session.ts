@@ -1,6 +1,7 @@
 import type { StoredSecret } from '../store/secret-material.js';
+import { boundedCopy } from './bounded-text.js';
 import type { DeltaDiscoveryRequest } from './messages.js';
-import { checkNames, type Rejection } from './request-checks.js';
+import { checkNames, nackMessage, tooManyNamesForIdentity, type Rejection } from './request-checks.js';
 import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
 import type { NackRecord } from './stream-status.js';
 import { SubscriptionState } from './subscription-state.js';
@@ -22,6 +23,8 @@ export type DeltaVerdict =
 
 /** How many unacknowledged responses a stream remembers, to attribute late ACKs. */
 const IN_FLIGHT_LIMIT = 32;
+/** Our versions are short hashes; a longer one from a client is cut before it is kept. */
+const MAX_VERSION_LENGTH = 128;
 
 /**
  * Protocol state of one incremental stream (DeltaSecrets, or delta ADS for Secrets).
@@ -40,9 +43,12 @@ export class DeltaSession extends SubscriptionState {
     // '*' would mean a wildcard subscription; SDS is not a wildcard type.
     const subscribe = (req.resource_names_subscribe ?? []).filter((n) => n !== '*');
     const unsubscribe = req.resource_names_unsubscribe ?? [];
-    const after = this.subscribed.size + subscribe.length;
+    // The limit applies to the subscription after this request: a stream at the limit
+    // may swap a name, or subscribe again to a name it holds.
+    const { fresh, dropping, after } = this.subscriptionAfter(subscribe, unsubscribe);
     const bad = checkNames(subscribe, after, this.limits);
     if (bad) return bad;
+    if (!this.budget.fits(fresh, dropping)) return tooManyNamesForIdentity(this.budget.limit);
 
     let ack = false;
     let nack: NackRecord | undefined;
@@ -55,7 +61,7 @@ export class DeltaSession extends SubscriptionState {
       } else {
         this.inFlight.delete(nonce);
         if (req.error_detail) {
-          nack = { version: '', message: req.error_detail.message ?? '', at: new Date() };
+          nack = { version: '', message: nackMessage(req.error_detail.message, this.limits), at: new Date() };
           for (const [name, version] of carried) {
             this.status.entry(name).lastNack = { ...nack, version };
           }
@@ -72,9 +78,11 @@ export class DeltaSession extends SubscriptionState {
     const initial = first ? (req.initial_resource_versions ?? {}) : {};
     const added: string[] = [];
     const skipIfCurrent = new Map<string, string>();
-    for (const name of new Set(subscribe)) {
-      this.subscribed.add(name);
-      const held = initial[name];
+    for (const requested of new Set(subscribe)) {
+      const name = this.subscribed.has(requested) ? requested : this.hold(requested);
+      const reported = initial[name];
+      // A version the client reports is kept in status: bounded like any client text.
+      const held = reported ? boundedCopy(reported, MAX_VERSION_LENGTH) : undefined;
       if (held) {
         skipIfCurrent.set(name, held);
         this.status.entry(name).acked = held;
@@ -88,12 +96,19 @@ export class DeltaSession extends SubscriptionState {
     }
     const removed: string[] = [];
     for (const name of unsubscribe) {
-      if (this.subscribed.delete(name)) {
-        removed.push(name);
-        this.status.names.delete(name);
-      }
+      if (this.drop(name)) removed.push(name);
     }
     return { type: 'accept', stale, ack, nack, added, skipIfCurrent, removed };
+  }
+
+  /** What the subscription becomes: names new to it, names leaving it, and its size. */
+  private subscriptionAfter(subscribe: readonly string[], unsubscribe: readonly string[]) {
+    const leaving = new Set(unsubscribe);
+    const fresh = new Set<string>();
+    for (const n of subscribe) if (!this.subscribed.has(n) && !leaving.has(n)) fresh.add(n);
+    const dropping: string[] = [];
+    for (const n of leaving) if (this.subscribed.has(n)) dropping.push(n);
+    return { fresh, dropping, after: this.subscribed.size + fresh.size - dropping.length };
   }
 
   /** A deleted secret is announced only to streams that were sent it. */

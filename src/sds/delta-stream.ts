@@ -13,7 +13,7 @@ import type { StreamStatus } from './stream-status.js';
  */
 export class DeltaStream extends StreamDriver<DeltaDiscoveryRequest, DeltaSession> {
   protected createSession(status: StreamStatus): DeltaSession {
-    return new DeltaSession(status, this.rpc, this.deps.limits);
+    return new DeltaSession(status, this.rpc, this.deps.limits, this.deps.identityNames.budgetFor(status.identity));
   }
 
   protected async onRequest(req: DeltaDiscoveryRequest): Promise<void> {
@@ -29,7 +29,7 @@ export class DeltaStream extends StreamDriver<DeltaDiscoveryRequest, DeltaSessio
     if (verdict.ack) metrics.acks.inc({ protocol: 'delta' });
     if (verdict.nack) {
       metrics.nacks.inc({ protocol: 'delta' });
-      this.log.warn({ node: session.status.node?.id, message: verdict.nack.message }, 'client rejected secret (NACK)');
+      this.deps.clientLog.warn('nack', this.log, { node: session.status.node?.id, message: verdict.nack.message }, 'client rejected secret (NACK)');
     }
     this.unsubscribe(verdict.removed);
     const names = [...verdict.added, ...verdict.skipIfCurrent.keys()];

@@ -2,6 +2,7 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import type { PeerInfo } from '../authz/authorizer.js';
 import { describeIdentity } from '../authz/identity.js';
 import type { StoredSecret } from '../store/secret-material.js';
+import { logDenied } from './denial-log.js';
 import type { DiscoveryRequest } from './messages.js';
 import { checkNames, checkTypeUrl } from './request-checks.js';
 import { SotwSession } from './sotw-session.js';
@@ -39,7 +40,7 @@ export async function fetchSecrets(req: DiscoveryRequest, peer: PeerInfo, deps: 
   for (const name of names) {
     if (!(await deps.authorizer.canRead(identity, name))) {
       deps.metrics.denied.inc();
-      deps.logger.warn({ rpc: 'FetchSecrets', identity: describeIdentity(identity), secret: name }, 'secret name denied to caller');
+      logDenied(deps.clientLog, deps.logger.child({ rpc: 'FetchSecrets' }), describeIdentity(identity), [name]);
       throw new FetchError(grpcStatus.PERMISSION_DENIED, `caller may not read "${name}"`);
     }
   }

@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { boundedCopy } from './bounded-text.js';
 import type { NodeMessage } from './messages.js';
 import type { NodeInfo } from './stream-status.js';
 import { SECRET_TYPE_URL } from './type-urls.js';
@@ -6,17 +7,19 @@ import { SECRET_TYPE_URL } from './type-urls.js';
 export interface RequestLimits {
   /** Most names one stream may subscribe to (an ADS stream carries all of a gateway's). */
   maxNamesPerStream: number;
-  /** Longest accepted secret name. */
+  /** Longest accepted secret name (characters). */
   maxNameLength: number;
+  /** A NACK's error_detail message is cut to this many characters before it is kept or logged. */
+  maxErrorDetailLength: number;
 }
 
-export const DEFAULT_REQUEST_LIMITS: RequestLimits = { maxNamesPerStream: 5000, maxNameLength: 1024 };
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = { maxNamesPerStream: 5000, maxNameLength: 512, maxErrorDetailLength: 1024 };
 
 /** A request the stream cannot go on with: closes it with this status. */
 export interface Rejection {
   type: 'reject';
   code: status;
-  reason: 'type_url' | 'too_many_names' | 'bad_name';
+  reason: 'type_url' | 'too_many_names' | 'bad_name' | 'name_too_long' | 'too_many_names_for_identity';
   message: string;
 }
 
@@ -46,12 +49,27 @@ export function checkNames(names: Iterable<string>, count: number, limits: Reque
       return {
         type: 'reject',
         code: status.INVALID_ARGUMENT,
-        reason: 'bad_name',
+        reason: n.length === 0 ? 'bad_name' : 'name_too_long',
         message: `secret names must be 1 to ${limits.maxNameLength} characters long`,
       };
     }
   }
   return undefined;
+}
+
+/** The caller identity would hold more distinct names than its budget (all its streams together). */
+export function tooManyNamesForIdentity(limit: number): Rejection {
+  return {
+    type: 'reject',
+    code: status.RESOURCE_EXHAUSTED,
+    reason: 'too_many_names_for_identity',
+    message: `this caller identity may subscribe to at most ${limit} distinct names across its streams`,
+  };
+}
+
+/** A NACK's message as kept in status and logs: bounded, never a view of the request. */
+export function nackMessage(message: string | undefined, limits: RequestLimits): string {
+  return boundedCopy(message ?? '', limits.maxErrorDetailLength);
 }
 
 export function nodeInfo(node: NodeMessage | null | undefined): NodeInfo | undefined {
@@ -64,5 +82,5 @@ export function nodeInfo(node: NodeMessage | null | undefined): NodeInfo | undef
 }
 
 function truncate(s: string, n: number): string {
-  return s.length > n ? `${s.slice(0, n)}…` : s;
+  return boundedCopy(s, n);
 }

@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { StoredSecret } from '../store/secret-material.js';
+import { boundedCopy } from './bounded-text.js';
 import type { DiscoveryRequest } from './messages.js';
-import { checkNames, type Rejection } from './request-checks.js';
+import { checkNames, nackMessage, tooManyNamesForIdentity, type Rejection } from './request-checks.js';
 import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
 import type { NackRecord } from './stream-status.js';
 import { SubscriptionState } from './subscription-state.js';
 import { stringField } from './wire.js';
+
+/** Our versions are short hashes; a longer one from a client is cut before it is kept. */
+const MAX_VERSION_LENGTH = 128;
 
 export type SotwVerdict =
   | Rejection
@@ -38,13 +42,30 @@ export class SotwSession extends SubscriptionState {
     const bad = checkNames(wanted, wanted.size, this.limits);
     if (bad) return bad;
 
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const name of wanted) {
+      if (!this.subscribed.has(name)) added.push(name);
+    }
+    // SDS is not a wildcard type: an empty list means "unsubscribed from everything".
+    for (const name of this.subscribed) {
+      if (!wanted.has(name)) removed.push(name);
+    }
+    if (!this.budget.fits(added, removed)) return tooManyNamesForIdentity(this.budget.limit);
+    // Stored as the identity's copy of each name (one string however many streams ask).
+    for (let i = 0; i < added.length; i++) {
+      added[i] = this.hold(added[i]!);
+      this.status.entry(added[i]!); // shown in delivery status (NOT_SENT) until something is sent
+    }
+
     let ack = false;
     let nack: NackRecord | undefined;
     if (nonce !== '' && this.nonceSeq > 0) {
       if (req.error_detail) {
         // NACK: the client keeps its previous version and waits for a new push. The
         // rejected payload is never re-sent: pushes happen only on a version change.
-        const message = req.error_detail.message ?? '';
+        // The message is bounded before it is kept: a client chooses its size.
+        const message = nackMessage(req.error_detail.message, this.limits);
         const at = new Date();
         for (const [name, version] of this.lastResponse) {
           nack = { version, message, at };
@@ -58,26 +79,11 @@ export class SotwSession extends SubscriptionState {
     } else if (first && req.version_info) {
       // Reconnect: the client names the version it holds. Answered with the current
       // secret anyway (a new stream always gets one), but shown in status meanwhile.
-      for (const name of wanted) this.status.entry(name).acked = req.version_info;
+      const held = boundedCopy(req.version_info, MAX_VERSION_LENGTH);
+      for (const name of added) this.status.entry(name).acked = held;
     }
 
-    const added: string[] = [];
-    const removed: string[] = [];
-    for (const name of wanted) {
-      if (!this.subscribed.has(name)) added.push(name);
-    }
-    // SDS is not a wildcard type: an empty list means "unsubscribed from everything".
-    for (const name of this.subscribed) {
-      if (!wanted.has(name)) removed.push(name);
-    }
-    for (const name of added) {
-      this.subscribed.add(name);
-      this.status.entry(name); // shown in delivery status (NOT_SENT) until something is sent
-    }
-    for (const name of removed) {
-      this.subscribed.delete(name);
-      this.status.names.delete(name);
-    }
+    for (const name of removed) this.drop(name);
     return { type: 'accept', ack, nack, added, removed };
   }
 

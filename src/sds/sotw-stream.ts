@@ -7,7 +7,7 @@ import type { StreamStatus } from './stream-status.js';
 /** StreamSecrets, and StreamAggregatedResources for the Secret type. */
 export class SotwStream extends StreamDriver<DiscoveryRequest, SotwSession> {
   protected createSession(status: StreamStatus): SotwSession {
-    return new SotwSession(status, this.rpc, this.deps.limits);
+    return new SotwSession(status, this.rpc, this.deps.limits, this.deps.identityNames.budgetFor(status.identity));
   }
 
   protected async onRequest(req: DiscoveryRequest): Promise<void> {
@@ -30,7 +30,9 @@ export class SotwStream extends StreamDriver<DiscoveryRequest, SotwSession> {
     if (verdict.nack) {
       // NACK: count, log, expose; wait for a changed secret before pushing again.
       metrics.nacks.inc({ protocol: 'sotw' });
-      this.log.warn(
+      this.deps.clientLog.warn(
+        'nack',
+        this.log,
         { node: session.status.node?.id, version: verdict.nack.version, message: verdict.nack.message },
         'client rejected secret (NACK)',
       );

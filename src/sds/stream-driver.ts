@@ -5,6 +5,9 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretStore } from '../store/secret-store.js';
 import type { StoredSecret } from '../store/secret-material.js';
+import { logDenied } from './denial-log.js';
+import type { IdentityNames } from './identity-names.js';
+import type { RateLimitedLog } from './rate-limited-log.js';
 import type { RequestLimits } from './request-checks.js';
 import { SerialQueue } from './serial-queue.js';
 import type { StreamCall } from './stream-call.js';
@@ -18,6 +21,10 @@ export interface StreamDeps {
   metrics: Metrics;
   logger: Logger;
   limits: RequestLimits;
+  /** Distinct names per caller identity, across its streams. */
+  identityNames: IdentityNames;
+  /** Warnings clients can cause (denials, NACKs, refused requests), rate-limited. */
+  clientLog: RateLimitedLog;
 }
 
 /** The protocol half of a stream: SotwSession or DeltaSession. */
@@ -28,6 +35,8 @@ export interface Session {
   allow(name: string): void;
   isSubscribed(name: string): boolean;
   subscriptions(): string[];
+  /** The stream ended: releases what it held (its names' count for the identity). */
+  close(): void;
 }
 
 /**
@@ -108,10 +117,12 @@ export abstract class StreamDriver<Req, S extends Session> {
   protected async subscribe(names: readonly string[]): Promise<StoredSecret[]> {
     const session = this.session!;
     const toSend: StoredSecret[] = [];
+    const denied: string[] = [];
     for (const name of names) {
       if (!(await this.authorized(name))) {
         session.deny(name);
         this.waitForGrant(name);
+        denied.push(name);
         continue;
       }
       if (!this.watches.has(name)) {
@@ -121,6 +132,7 @@ export abstract class StreamDriver<Req, S extends Session> {
       // A secret that does not exist yet: remember the request, push when it appears.
       if (secret && session.needsPush(secret)) toSend.push(secret);
     }
+    this.logDenied(denied);
     return toSend;
   }
 
@@ -157,11 +169,7 @@ export abstract class StreamDriver<Req, S extends Session> {
 
   private authorized(name: string): boolean | Promise<boolean> {
     const decide = (ok: boolean): boolean => {
-      if (!ok) {
-        this.deps.metrics.denied.inc();
-        // Logged with the caller, never with whether the name exists.
-        this.log.warn({ identity: this.identityLabel, secret: name }, 'secret name denied to caller');
-      }
+      if (!ok) this.deps.metrics.denied.inc();
       return ok;
     };
     const r = this.deps.authorizer.canRead(this.identity!, name);
@@ -198,17 +206,24 @@ export abstract class StreamDriver<Req, S extends Session> {
     }
     return Promise.all(decisions).then((ok) => {
       const allowed: StoredSecret[] = [];
+      const denied: string[] = [];
       candidates.forEach((s, i) => {
         if (ok[i]) allowed.push(s);
         else {
           session.deny(s.name);
           this.waitForGrant(s.name);
           this.deps.metrics.denied.inc();
-          this.log.warn({ identity: this.identityLabel, secret: s.name }, 'secret name denied to caller');
+          denied.push(s.name);
         }
       });
+      this.logDenied(denied);
       this.send(allowed, removed);
     });
+  }
+
+  /** One line per request however many names it denies, rate-limited (see denial-log.ts). */
+  private logDenied(names: readonly string[]): void {
+    if (names.length > 0) logDenied(this.deps.clientLog, this.log, this.identityLabel, names);
   }
 
   protected send(secrets: StoredSecret[], removed: string[] = []): void {
@@ -233,7 +248,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   protected fail(code: grpcStatus, message: string, err?: unknown): void {
     if (this.closed) return;
     const reason = err instanceof Error ? err.message : undefined;
-    this.log.warn({ identity: this.identityLabel, code: grpcStatus[code], err: reason }, message);
+    this.deps.clientLog.warn('stream-failed', this.log, { identity: this.identityLabel, code: grpcStatus[code], err: reason }, message);
     this.call.end(code, message);
     this.cleanup();
   }
@@ -253,6 +268,7 @@ export abstract class StreamDriver<Req, S extends Session> {
     for (const cancel of this.grantWaits.values()) cancel();
     this.grantWaits.clear();
     if (this.session) {
+      this.session.close();
       this.deps.registry.close(this.session.status);
       this.deps.metrics.streamsOpen.dec({ protocol: this.protocol });
     }

@@ -1,4 +1,5 @@
 import type { StoredSecret } from '../store/secret-material.js';
+import { UNBOUNDED_NAMES, type NameBudget } from './identity-names.js';
 import type { NodeMessage } from './messages.js';
 import { checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
 import type { StreamStatus } from './stream-status.js';
@@ -15,7 +16,30 @@ export abstract class SubscriptionState {
     readonly status: StreamStatus,
     protected readonly rpc: string,
     protected readonly limits: RequestLimits,
+    /** Distinct names of the caller identity, across its streams. */
+    protected readonly budget: NameBudget = UNBOUNDED_NAMES,
   ) {}
+
+  /** Adds a name to the subscription, counted for the identity; returns the name as stored. */
+  protected hold(name: string): string {
+    const stored = this.budget.acquire(name);
+    this.subscribed.add(stored);
+    return stored;
+  }
+
+  /** Removes a name from the subscription and from the identity's count. */
+  protected drop(name: string): boolean {
+    if (!this.subscribed.delete(name)) return false;
+    this.budget.release(name);
+    this.status.names.delete(name);
+    return true;
+  }
+
+  /** The stream ended: its names no longer count for the identity. */
+  close(): void {
+    for (const name of this.subscribed) this.budget.release(name);
+    this.subscribed.clear();
+  }
 
   /**
    * The checks every request starts with: the type URL, and the node, which is taken

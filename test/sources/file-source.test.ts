@@ -125,11 +125,12 @@ describe('file source', () => {
     writeFileSync(p('plain', 'ca.crt'), fx.ca.certPem);
   });
 
-  test('an unreadable file (here a directory in its place, unreadable even to root) keeps the last good version', async () => {
+  // Was EISDIR (readFile's error); now every non-regular file gets one stable code.
+  test('an unreadable file (here a directory in its place) keeps the last good version', async () => {
     const version = server.store.get('plain-ca')!.version;
     unlinkSync(p('plain', 'ca.crt'));
     mkdirSync(p('plain', 'ca.crt'));
-    await until(() => server.logs.some((l) => l['secret'] === 'plain-ca' && l['code'] === 'EISDIR'), 5000, 'EISDIR logged');
+    await until(() => server.logs.some((l) => l['secret'] === 'plain-ca' && l['code'] === 'NOT_REGULAR_FILE'), 5000, 'NOT_REGULAR_FILE logged');
     assert.equal(server.store.get('plain-ca')!.version, version);
     rmSync(p('plain', 'ca.crt'), { recursive: true });
     writeFileSync(p('plain', 'ca.crt'), fx.ca.certPem);

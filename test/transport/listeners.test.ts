@@ -13,7 +13,7 @@ import { parseConfig } from '../../src/config/server-config.js';
 import { LocalPolicy } from '../../src/authz/local-policy.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import { DEFAULT_REQUEST_LIMITS } from '../../src/sds/request-checks.js';
+import { clientBounds } from '../../src/sds/client-bounds.js';
 import { StreamRegistry } from '../../src/sds/stream-status.js';
 import { SecretStore } from '../../src/store/secret-store.js';
 import { PeerAuthenticator } from '../../src/transport/peer-authenticator.js';
@@ -193,7 +193,7 @@ describe('bind failures', () => {
         registry: new StreamRegistry(),
         metrics,
         logger,
-        limits: DEFAULT_REQUEST_LIMITS,
+        ...clientBounds(config.limits, logger),
       },
       logger,
     );
