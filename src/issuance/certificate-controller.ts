@@ -210,7 +210,9 @@ export class CertificateController {
       const next = await nextPrivateKey(cert, current, persister);
       await step('key-persisted');
       signal.throwIfAborted();
-      const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: startedAt, signal });
+      // The validity starts now, after the key generation (seconds for RSA 4096), not
+      // when the attempt began.
+      const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: this.deps.now(), signal });
       signal.throwIfAborted();
       const keyPem = next.source === 'current' && current?.data['tls.key'] ? current.data['tls.key'] : encodePrivateKeyPem(next.key, cert.spec.privateKey.encoding);
       // The store's own door check, before anything is replaced: a certificate it would

@@ -26,7 +26,7 @@ function certificate(spec: Record<string, unknown> = {}, namespace = 'default'):
     {
       resources: [
         { apiVersion: V, kind: 'Issuer', metadata: { name: 'ca', namespace }, spec: { selfSigned: {} } },
-        { apiVersion: V, kind: 'Certificate', metadata: { name: 'web', namespace }, spec: { secretName: 'web', dnsNames: ['web.example.com'], issuerRef: { name: 'ca' }, privateKey: { algorithm: 'ECDSA' }, ...spec } },
+        { apiVersion: V, kind: 'Certificate', metadata: { name: 'web', namespace }, spec: { secretName: 'web', dnsNames: ['web.example.com'], subject: { organizations: ['Example'] }, issuerRef: { name: 'ca' }, privateKey: { algorithm: 'ECDSA' }, ...spec } },
       ],
     },
     { baseDir: '.' },

@@ -1,6 +1,8 @@
 // ca: signs with a key pair from a Secret (`tls.crt` + `tls.key`, as a CA Certificate
 // issued here writes it, or files put in the data directory). Like cert-manager, the
-// leaf never outlives the CA, `tls.crt` carries the CA chain without its self-signed
+// leaf never outlives any CA of its chain (notAfter is clamped to the earliest notAfter
+// of tls.crt and ca.crt) and never starts before its issuer (notBefore is clamped to
+// the issuing certificate's); `tls.crt` carries the CA chain without its self-signed
 // root, and `ca.crt` is that root (or the Secret's own ca.crt for an intermediate).
 
 import { X509Certificate } from 'node:crypto';
@@ -27,23 +29,23 @@ export class CaIssuer implements CertificateIssuer {
     }
     let caChain;
     let signer;
+    let trusted;
     try {
       caChain = certificatesFromPem(certPem);
       signer = issuerFromPem(certPem, keyPem);
+      trusted = secret?.data['ca.crt'] ? certificatesFromPem(secret.data['ca.crt']) : [];
     } catch (err) {
       // PkiError messages name positions and subjects, never key bytes.
       if (isPkiError(err)) throw new IssuerNotReadyError(`CA Secret ${ns}/${name} is not a usable CA key pair: ${err.message}`);
       throw err;
     }
-    const caNotAfter = signer.certificate.notAfter;
-    const wanted = new Date(now.getTime() + certificate.spec.durationMs);
-    const leaf = await createCertificate({
-      ...templateFor(certificate.spec),
-      issuer: signer,
-      publicKey: privateKey,
-      notBefore: now,
-      notAfter: wanted.getTime() > caNotAfter.getTime() ? caNotAfter : wanted,
-    });
+    const chainNotAfter = Math.min(...[...caChain, ...trusted].map((c) => c.notAfter.getTime()));
+    const notBefore = new Date(Math.max(now.getTime(), signer.certificate.notBefore.getTime()));
+    const notAfter = new Date(Math.min(now.getTime() + certificate.spec.durationMs, chainNotAfter));
+    if (notAfter.getTime() <= notBefore.getTime()) {
+      throw new IssuerNotReadyError(`CA Secret ${ns}/${name}: its chain is not valid after ${notBefore.toISOString()} (earliest notAfter ${new Date(chainNotAfter).toISOString()})`);
+    }
+    const leaf = await createCertificate({ ...templateFor(certificate.spec), issuer: signer, publicKey: privateKey, notBefore, notAfter });
     const pems = caChain.map((c) => toPem('CERTIFICATE', new Uint8Array(c.rawData)));
     const last = pems.at(-1)!;
     const rootIsLast = isSelfSigned(last);

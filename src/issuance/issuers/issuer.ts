@@ -8,6 +8,7 @@ import type { CertificateResource } from '../resources.js';
 export interface IssueRequest {
   certificate: CertificateResource;
   privateKey: KeyObject;
+  /** Taken after the key is generated: a local backend's notBefore. */
   now: Date;
   /** Aborted when the engine stops: give up at the next step, leaving persisted state as is. */
   signal: AbortSignal;
