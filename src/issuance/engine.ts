@@ -24,7 +24,8 @@ import { FilePersister } from './file-persister.js';
 import { parseIssuanceConfig, type IssuanceConfig } from './issuance-config.js';
 import type { StepHook } from './issuance-hooks.js';
 import { CaIssuer } from './issuers/ca-issuer.js';
-import type { CertificateIssuer } from './issuers/issuer.js';
+import { InvalidIssuer, type CertificateIssuer } from './issuers/issuer.js';
+import { issuerStatusFrom, type IssuerReadiness, type IssuerStatus } from './issuer-status.js';
 import { SelfSignedIssuer } from './issuers/self-signed-issuer.js';
 import { IssuanceSlots } from './issuance-slots.js';
 import { CustomResourcePersister } from './custom-resource-persister.js';
@@ -56,6 +57,14 @@ export interface IssuanceEngineOptions {
   resourceSource?: (apply: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>, logger: Logger) => { start(): void; stop(): Promise<void> };
   /** Called at the end of stop() (closes a Kubernetes client the engine opened). */
   onStopped?: () => void;
+}
+
+/** One Issuer or ClusterIssuer as issuerStatus() reports it. */
+export interface IssuerReport {
+  kind: string;
+  name: string;
+  namespace?: string;
+  status: IssuerStatus | undefined;
 }
 
 /** One certificate as status() reports it. */
@@ -90,6 +99,9 @@ export class IssuanceEngine implements ServerComponent {
   private readonly controllers = new Map<string, CertificateController>();
   private readonly statuses = new Map<string, CertificateStatus>();
   private readonly issuers = new Map<string, CertificateIssuer>();
+  private readonly issuerStatuses = new Map<string, IssuerStatus>();
+  /** One readiness check at a time per issuer; later ones queue behind it. */
+  private readonly issuerChecks = new Map<string, Promise<void>>();
   private logger: Logger;
   private started = false;
 
@@ -125,7 +137,7 @@ export class IssuanceEngine implements ServerComponent {
         controlRoutes({
           find: (ref) => this.find(ref),
           renew: (id) => this.renew(id),
-          status: () => ({ certificates: this.status() }),
+          status: () => ({ certificates: this.status(), issuers: this.issuerStatus() }),
         }),
       ],
     ]);
@@ -181,6 +193,8 @@ export class IssuanceEngine implements ServerComponent {
     return this.serialized(async () => {
       this.config = { ...this.config, issuers: resources.issuers, certificates: resources.certificates };
       if (this.leading) await this.reconcileControllers();
+      for (const id of [...this.issuerStatuses.keys()]) if (!resources.issuers.has(id)) this.issuerStatuses.delete(id);
+      this.checkIssuers();
     });
   }
 
@@ -193,6 +207,45 @@ export class IssuanceEngine implements ServerComponent {
   private async lead(leading: boolean): Promise<void> {
     this.leading = leading;
     await this.reconcileControllers();
+    this.checkIssuers();
+  }
+
+  /** Every issuer's Ready condition, checked in the background (an ACME account registers). */
+  private checkIssuers(): void {
+    if (!this.leading || this.abort.signal.aborted) return;
+    for (const issuer of this.config.issuers.values()) void this.checkIssuer(issuer);
+  }
+
+  private checkIssuer(resource: IssuerResource): Promise<void> {
+    const id = issuerId(resource.kind, resource.name, resource.namespace);
+    const previous = this.issuerChecks.get(id) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      if (this.abort.signal.aborted || this.config.issuers.get(id) !== resource) return;
+      await this.recordIssuer(resource, await this.backendFor(resource).readiness());
+    });
+    const settled = next.catch((err: unknown) => this.logger.warn({ issuer: id, err: (err as Error).message }, 'issuer readiness check failed'));
+    this.issuerChecks.set(id, settled);
+    void settled.finally(() => {
+      if (this.issuerChecks.get(id) === settled) this.issuerChecks.delete(id);
+    });
+    return settled;
+  }
+
+  /** Records an issuer's readiness; a change is logged and written where issuers have a status. */
+  private async recordIssuer(resource: IssuerResource, readiness: IssuerReadiness): Promise<void> {
+    if (this.abort.signal.aborted) return; // stopping: a late check writes nothing
+    const id = issuerId(resource.kind, resource.name, resource.namespace);
+    const before = this.issuerStatuses.get(id);
+    const status = issuerStatusFrom(before, readiness, this.opts.now?.() ?? new Date());
+    this.issuerStatuses.set(id, status);
+    if (JSON.stringify(before) === JSON.stringify(status)) return;
+    const log = readiness.ready ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
+    log({ issuer: id, ready: readiness.ready, reason: readiness.reason }, readiness.message);
+    try {
+      await this.persister.writeIssuerStatus?.(resource, status);
+    } catch (err) {
+      this.logger.warn({ issuer: id, err: (err as Error).message }, 'could not write the issuer status');
+    }
   }
 
   /** Makes the running controllers those of the current resources (none unless leading). */
@@ -233,6 +286,7 @@ export class IssuanceEngine implements ServerComponent {
         signal: abort.signal,
         onStatus: (c, status) => this.statuses.set(c.id, status),
         onIssued: (c) => this.onIssued(c),
+        onIssuerNotReady: (c, err) => void this.recordIssuer(this.issuerOf(c), { ready: false, reason: err.reason, message: err.message }),
         slots: this.slots,
       });
       this.controllers.set(id, controller);
@@ -279,6 +333,16 @@ export class IssuanceEngine implements ServerComponent {
     return { ready, reasons };
   }
 
+  /** Every Issuer and ClusterIssuer with its Ready condition (undefined until first checked). */
+  issuerStatus(): IssuerReport[] {
+    return [...this.config.issuers.entries()].map(([id, r]) => ({
+      kind: r.kind,
+      name: r.name,
+      ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+      status: this.issuerStatuses.get(id),
+    }));
+  }
+
   status(): CertificateReport[] {
     return this.config.certificates.map((c) => ({
       namespace: c.namespace,
@@ -308,6 +372,11 @@ export class IssuanceEngine implements ServerComponent {
   }
 
   private onIssued(issued: CertificateResource): void {
+    // The issuer just worked; a CA issuer may now have the key pair that was issued.
+    void this.checkIssuer(this.issuerOf(issued));
+    for (const issuer of this.config.issuers.values()) {
+      if (issuer.spec.type === 'ca' && issuer.spec.secretName === issued.spec.secretName && issuer.secretNamespace === issued.namespace) void this.checkIssuer(issuer);
+    }
     // A CA Certificate just issued may be what another certificate's issuer waits for.
     for (const c of this.controllers.values()) {
       if (c.certificate.id !== issued.id && c.lastOutcome === 'waiting-for-issuer') c.trigger();
@@ -331,6 +400,9 @@ export class IssuanceEngine implements ServerComponent {
         break;
       case 'ca':
         backend = new CaIssuer(resource as IssuerResource & { spec: { type: 'ca' } }, this.persister);
+        break;
+      case 'invalid':
+        backend = new InvalidIssuer(resource.spec.message);
         break;
       case 'acme':
         backend = new AcmeIssuer(resource as IssuerResource & { spec: { type: 'acme' } }, {

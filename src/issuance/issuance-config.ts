@@ -148,6 +148,8 @@ export function parseIssuanceResources(
     clusterResourceNamespace: string;
     /** Kubernetes persistence: Secrets (and SDS names) are per namespace, and `secrets:` names do not collide. */
     namespacedSecretNames?: boolean;
+    /** Issuers parsed elsewhere that Certificates may name (custom resources whose spec is invalid). */
+    extraIssuers?: ReadonlyMap<string, IssuerResource>;
   },
 ): { issuers: Map<string, IssuerResource>; certificates: CertificateResource[] } {
   const { clusterResourceNamespace } = ctx;
@@ -198,7 +200,8 @@ export function parseIssuanceResources(
   for (const cert of certificates) {
     const p = `Certificate ${cert.id}`;
     const ref = cert.spec.issuerRef;
-    const issuer = issuers.get(issuerId(ref.kind, ref.name, cert.namespace));
+    const id = issuerId(ref.kind, ref.name, cert.namespace);
+    const issuer = issuers.get(id) ?? ctx.extraIssuers?.get(id);
     if (!issuer) {
       const where = ref.kind === 'Issuer' ? ` in namespace ${cert.namespace}` : '';
       throw new ConfigError(`${p}.spec.issuerRef`, `${ref.kind} "${ref.name}"${where} is not declared`);

@@ -40,7 +40,9 @@ export interface IssuerResource {
 export type IssuerSpec =
   | { type: 'selfSigned' }
   | { type: 'ca'; secretName: string }
-  | { type: 'acme'; acme: AcmeIssuerSpec };
+  | { type: 'acme'; acme: AcmeIssuerSpec }
+  /** A custom resource whose spec does not parse: shown Ready=False, its Certificates wait. */
+  | { type: 'invalid'; message: string };
 
 export interface AcmeIssuerSpec {
   server: string;
