@@ -92,6 +92,8 @@ export class AcmeIssuer implements CertificateIssuer {
         await forgetAccountUrl(this.resource, this.spec, this.deps.persister);
       }
       throw err;
+    } finally {
+      report.close(); // nothing of this attempt reaches the status after it ends
     }
   }
 
@@ -231,13 +233,22 @@ export class AcmeIssuer implements CertificateIssuer {
           await report.challengeState(domainOf(authz), 'processing');
         }
       }
-      await Promise.all(pending.map(({ authz }) => this.waitForAuthorization(client, authz, signal, report)));
+      // One failed authorization ends the attempt: the others stop polling (and reporting) too.
+      const polls = new AbortController();
+      const stop = () => polls.abort(signal.reason);
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        await Promise.all(pending.map(({ authz }) => this.waitForAuthorization(client, authz, polls.signal, report)));
+      } finally {
+        signal.removeEventListener('abort', stop);
+        polls.abort(new Error('attempt ended'));
+      }
     } finally {
       for (const cleanup of cleanups) {
         await cleanup().catch((err: unknown) => this.deps.logger.warn({ certificate: certificate.id, err: (err as Error).message }, 'ACME challenge cleanup failed'));
       }
-    }
       if (cleanups.length > 0) await report.withdrawn();
+    }
   }
 
   private waitForAuthorization(client: acme.Client, authz: acme.Authorization, signal: AbortSignal, report: OrderReport): Promise<acme.Authorization> {

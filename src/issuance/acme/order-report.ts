@@ -10,6 +10,7 @@ export type OrderProgress = (order: OrderStatus) => Promise<void>;
 
 export class OrderReport {
   private order: OrderStatus | undefined;
+  private closed = false;
 
   constructor(private readonly publish: OrderProgress | undefined) {}
 
@@ -69,8 +70,13 @@ export class OrderReport {
     await this.emit();
   }
 
+  /** The attempt is over: later changes are not published. */
+  close(): void {
+    this.closed = true;
+  }
+
   private async emit(): Promise<void> {
-    if (this.order && this.publish) await this.publish(structuredClone(this.order));
+    if (this.order && this.publish && !this.closed) await this.publish(structuredClone(this.order));
   }
 }
 
