@@ -65,7 +65,17 @@ export interface SolverSelector {
 
 export type AcmeSolver =
   | { type: 'http01'; selector: SolverSelector | undefined }
-  | { type: 'dns01'; selector: SolverSelector | undefined; rfc2136: Rfc2136Solver };
+  | {
+      type: 'dns01';
+      selector: SolverSelector | undefined;
+      rfc2136: Rfc2136Solver;
+      /**
+       * cert-manager's cnameStrategy: `Follow` follows a CNAME at `_acme-challenge.<name>`
+       * (into another zone, often one whose update key is all the solver holds) and writes
+       * the TXT record at its target; `None` (default) writes at `_acme-challenge.<name>`.
+       */
+      cnameStrategy: 'None' | 'Follow';
+    };
 
 export interface Rfc2136Solver {
   nameserver: DnsServer;

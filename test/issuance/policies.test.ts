@@ -231,6 +231,7 @@ describe('ACME solver selection (cert-manager rules)', () => {
     type: 'dns01',
     selector: selector && { dnsNames: [], dnsZones: [], matchLabels: {}, ...selector },
     rfc2136: { nameserver: { host: '127.0.0.1', port: 53 }, tsigKeyName: 'k', tsigAlgorithm: 'hmac-sha256', tsigSecret: { file: '/x' } },
+    cnameStrategy: 'None',
   });
   const fallback = http();
   const zone = dns({ dnsZones: ['example.com'] });

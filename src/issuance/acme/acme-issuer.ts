@@ -213,7 +213,7 @@ export class AcmeIssuer implements CertificateIssuer {
           cleanups.push(async () => this.deps.http01.cleanup(challenge.token));
         } else {
           const presenter = this.presenterFor(solver);
-          const record: Dns01Record = presenter.recordFor(authz.identifier.value, keyAuthorization);
+          const record: Dns01Record = await presenter.recordFor(authz.identifier.value, keyAuthorization);
           cleanups.push(() => presenter.cleanup(record));
           try {
             await presenter.present(record);
@@ -289,7 +289,7 @@ export class AcmeIssuer implements CertificateIssuer {
   private presenterFor(solver: AcmeSolver & { type: 'dns01' }): Rfc2136Presenter {
     let p = this.presenters.get(solver);
     if (!p) {
-      p = new Rfc2136Presenter(solver.rfc2136, this.resource, this.deps.persister);
+      p = new Rfc2136Presenter(solver.rfc2136, this.resource, this.deps.persister, solver.cnameStrategy);
       this.presenters.set(solver, p);
     }
     return p;
