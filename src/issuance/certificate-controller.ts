@@ -215,12 +215,13 @@ export class CertificateController {
       const next = await nextPrivateKey(cert, current, persister);
       await step('key-persisted');
       signal.throwIfAborted();
-      // The validity starts now, after the key generation (seconds for RSA 4096), not
-      // when the attempt began.
+      // An ACME order's progress goes into the status as it happens.
       const progress = async (order: OrderStatus) => {
         if (signal.aborted) return;
         await this.save({ ...(this.status ?? status), order });
       };
+      // The validity starts now, after the key generation (seconds for RSA 4096), not
+      // when the attempt began.
       const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: this.deps.now(), signal, progress });
       signal.throwIfAborted();
       const keyPem = next.source === 'current' && current?.data['tls.key'] ? current.data['tls.key'] : encodePrivateKeyPem(next.key, cert.spec.privateKey.encoding);

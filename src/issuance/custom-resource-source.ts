@@ -45,6 +45,8 @@ export class CustomResourceSource {
   private pending: NodeJS.Immediate | undefined;
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** What each invalid issuer was last reported for: said once per change, not on every apply. */
+  private readonly invalidWarned = new Map<string, string>();
 
   constructor(private readonly opts: CustomResourceSourceOptions) {}
 
@@ -63,7 +65,7 @@ export class CustomResourceSource {
           else this.objects.delete(`${kind}/${key}`);
           this.schedule();
         },
-        logger: this.opts.logger.child({ resource: PLURALS[kind], scope: scope || 'cluster' }),
+        logger: this.opts.logger.child({ scope: scope || 'cluster' }), // the informer names its resource
         silentMs: kubernetes.watch.silentMs,
         backoffInitialMs: kubernetes.watch.backoffInitialMs,
         backoffMaxMs: kubernetes.watch.backoffMaxMs,
@@ -119,7 +121,10 @@ export class CustomResourceSource {
         issuerDocs.push(doc);
       } catch (err) {
         const message = (err as Error).message;
-        this.opts.logger.warn({ resource: at(r), err: message }, 'invalid issuer; Certificates that use it wait until it is fixed');
+        if (this.invalidWarned.get(at(r)) !== message) {
+          this.invalidWarned.set(at(r), message);
+          this.opts.logger.warn({ resource: at(r), err: message }, 'invalid issuer; Certificates that use it wait until it is fixed');
+        }
         const kind = r.kind === 'ClusterIssuer' ? 'ClusterIssuer' : 'Issuer';
         const namespace = kind === 'Issuer' ? r.meta.namespace : undefined;
         invalidIssuers.set(issuerId(kind, r.meta.name, namespace), {

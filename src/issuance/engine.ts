@@ -163,7 +163,7 @@ export class IssuanceEngine implements ServerComponent {
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_failing', 'Issued certificates whose last issuance attempt failed.', () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length);
     }
     if (this.opts.resourceSource) {
-      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ component: 'issuance-resources' }));
+      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ source: 'custom-resources' }));
       this.source.start();
     }
     if (this.opts.leaderElection) {
