@@ -191,10 +191,14 @@ export class IssuanceEngine implements ServerComponent {
    */
   replaceResources(resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>): Promise<void> {
     return this.serialized(async () => {
+      const before = this.config.issuers;
       this.config = { ...this.config, issuers: resources.issuers, certificates: resources.certificates };
       if (this.leading) await this.reconcileControllers();
       for (const id of [...this.issuerStatuses.keys()]) if (!resources.issuers.has(id)) this.issuerStatuses.delete(id);
-      this.checkIssuers();
+      // Only new or changed issuers are checked again: every status write comes back as a
+      // watch event with the same resources.
+      const changed = [...resources.issuers].filter(([id, r]) => JSON.stringify(before.get(id)) !== JSON.stringify(r)).map(([, r]) => r);
+      if (this.leading && !this.abort.signal.aborted) for (const issuer of changed) void this.checkIssuer(issuer);
     });
   }
 
@@ -220,7 +224,8 @@ export class IssuanceEngine implements ServerComponent {
     const id = issuerId(resource.kind, resource.name, resource.namespace);
     const previous = this.issuerChecks.get(id) ?? Promise.resolve();
     const next = previous.then(async () => {
-      if (this.abort.signal.aborted || this.config.issuers.get(id) !== resource) return;
+      // An issuer removed or changed meanwhile: its new version has its own check.
+      if (this.abort.signal.aborted || JSON.stringify(this.config.issuers.get(id)) !== JSON.stringify(resource)) return;
       await this.recordIssuer(resource, await this.backendFor(resource).readiness());
     });
     const settled = next.catch((err: unknown) => this.logger.warn({ issuer: id, err: (err as Error).message }, 'issuer readiness check failed'));
