@@ -12,7 +12,7 @@
 import { encodePrivateKeyPem, validateTlsCertificate } from '../pki/index.js';
 import type { Logger } from '../observability/logger.js';
 import { nextAttemptAllowedAt } from './backoff.js';
-import { emptyStatus, getCondition, withCondition, withoutCondition, type CertificateStatus } from './certificate-status.js';
+import { emptyStatus, getCondition, withCondition, withoutCondition, type CertificateStatus, type OrderStatus } from './certificate-status.js';
 import type { IssuanceSettings } from './issuance-config.js';
 import type { StepHook } from './issuance-hooks.js';
 import { CertificateIsOutsideIssuerRestrictions } from './issuer-restrictions.js';
@@ -41,6 +41,8 @@ export interface ControllerDeps {
   onStatus: (cert: CertificateResource, status: CertificateStatus) => void;
   /** Told after a certificate is persisted: issuers that were not ready may be now. */
   onIssued: (cert: CertificateResource) => void;
+  /** Told when the issuer said it cannot work yet (its Ready condition becomes False). */
+  onIssuerNotReady?: (cert: CertificateResource, err: IssuerNotReadyError) => void;
   /** Bounds the issuances running at once, across certificates. */
   slots: IssuanceSlots;
 }
@@ -202,7 +204,10 @@ export class CertificateController {
     const cert = this.certificate;
     const { persister, logger, signal } = this.deps;
     const step = (s: 'key-persisted' | 'persisted') => this.deps.hook?.(s, { certificate: cert.id }, signal);
-    let status = readyCondition(withCondition(before, 'Issuing', 'True', trigger.reason, trigger.message, startedAt), notReady, startedAt);
+    // The previous attempt's order is replaced by this attempt's (if it places one).
+    const { order: _previousOrder, ...fresh } = before;
+    void _previousOrder;
+    let status = readyCondition(withCondition(fresh, 'Issuing', 'True', trigger.reason, trigger.message, startedAt), notReady, startedAt);
     await this.save(status);
     logger.info({ secret: cert.spec.secretName, reason: trigger.reason }, trigger.message);
 
@@ -210,7 +215,14 @@ export class CertificateController {
       const next = await nextPrivateKey(cert, current, persister);
       await step('key-persisted');
       signal.throwIfAborted();
-      const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: startedAt, signal });
+      // An ACME order's progress goes into the status as it happens.
+      const progress = async (order: OrderStatus) => {
+        if (signal.aborted) return;
+        await this.save({ ...(this.status ?? status), order });
+      };
+      // The validity starts now, after the key generation (seconds for RSA 4096), not
+      // when the attempt began.
+      const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: this.deps.now(), signal, progress });
       signal.throwIfAborted();
       const keyPem = next.source === 'current' && current?.data['tls.key'] ? current.data['tls.key'] : encodePrivateKeyPem(next.key, cert.spec.privateKey.encoding);
       // The store's own door check, before anything is replaced: a certificate it would
@@ -270,6 +282,7 @@ export class CertificateController {
         status = readyCondition(withCondition(latest, 'Issuing', 'True', trigger.reason, `Waiting for the issuer: ${message}`, now), notReady, now, `waiting for the issuer: ${message}`);
         await this.save(status);
         logger.warn({ reason: 'IssuerNotReady' }, message);
+        this.deps.onIssuerNotReady?.(cert, err);
         this.schedule(new Date(now.getTime() + Math.min(this.deps.settings.backoffInitialMs, ISSUER_RETRY_MAX_MS)));
         return 'waiting-for-issuer';
       }

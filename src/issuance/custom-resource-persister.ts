@@ -8,10 +8,11 @@ import type { KubeClient } from '../kubernetes/kube-client.js';
 import { KubeApiError } from '../kubernetes/kube-errors.js';
 import type { CertificateStatus } from './certificate-status.js';
 import { KubernetesSecretPersister } from './kubernetes-secret-persister.js';
-import { API_VERSION, type CertificateResource } from './resources.js';
+import type { IssuerStatus } from './issuer-status.js';
+import { API_VERSION, type CertificateResource, type IssuerResource } from './resources.js';
 
 /** Optional status fields: absent ones are sent as null, which a merge patch removes. */
-const OPTIONAL_FIELDS = ['notBefore', 'notAfter', 'renewalTime', 'revision', 'failedIssuanceAttempts', 'lastFailureTime', 'renewalRequestedAt'] as const;
+const OPTIONAL_FIELDS = ['notBefore', 'notAfter', 'renewalTime', 'revision', 'failedIssuanceAttempts', 'lastFailureTime', 'renewalRequestedAt', 'order'] as const;
 
 export function certificatePath(namespace: string, name: string): string {
   return `/apis/${API_VERSION}/namespaces/${namespace}/certificates/${name}`;
@@ -30,6 +31,20 @@ export class CustomResourcePersister extends KubernetesSecretPersister {
 
   override async writeStatus(cert: CertificateResource, status: CertificateStatus): Promise<void> {
     await writeCertificateStatus(this.client(), cert.namespace, cert.name, status);
+  }
+
+  /** The Issuer's or ClusterIssuer's status subresource (Ready, ACME account URI). */
+  async writeIssuerStatus(issuer: IssuerResource, status: IssuerStatus): Promise<void> {
+    const path =
+      issuer.kind === 'ClusterIssuer'
+        ? `/apis/${API_VERSION}/clusterissuers/${issuer.name}/status`
+        : `/apis/${API_VERSION}/namespaces/${issuer.namespace}/issuers/${issuer.name}/status`;
+    try {
+      await this.client().request('PATCH', path, { body: { status: { acme: null, ...status } }, contentType: 'application/merge-patch+json' });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return; // deleted meanwhile
+      throw err;
+    }
   }
 }
 

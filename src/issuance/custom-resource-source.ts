@@ -16,7 +16,7 @@ import { ResourceInformer, type ObjectMeta } from '../sources/kubernetes/resourc
 import { emptyStatus, withCondition, withoutCondition, type CertificateStatus } from './certificate-status.js';
 import { writeCertificateStatus } from './custom-resource-persister.js';
 import { parseIssuanceResources, type IssuanceConfig, type ResourceDocument } from './issuance-config.js';
-import { API_VERSION } from './resources.js';
+import { API_VERSION, issuerId, type IssuerResource } from './resources.js';
 
 type Kind = 'Issuer' | 'ClusterIssuer' | 'Certificate';
 
@@ -45,6 +45,8 @@ export class CustomResourceSource {
   private pending: NodeJS.Immediate | undefined;
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** What each invalid issuer was last reported for: said once per change, not on every apply. */
+  private readonly invalidWarned = new Map<string, string>();
 
   constructor(private readonly opts: CustomResourceSourceOptions) {}
 
@@ -63,7 +65,7 @@ export class CustomResourceSource {
           else this.objects.delete(`${kind}/${key}`);
           this.schedule();
         },
-        logger: this.opts.logger.child({ resource: PLURALS[kind], scope: scope || 'cluster' }),
+        logger: this.opts.logger.child({ scope: scope || 'cluster' }), // the informer names its resource
         silentMs: kubernetes.watch.silentMs,
         backoffInitialMs: kubernetes.watch.backoffInitialMs,
         backoffMaxMs: kubernetes.watch.backoffMaxMs,
@@ -109,13 +111,30 @@ export class CustomResourceSource {
     const at = (r: CustomResource) => `${r.kind} ${r.meta.namespace ? `${r.meta.namespace}/` : ''}${r.meta.name}`;
     const ctx = { baseDir: this.opts.parse.baseDir, clusterResourceNamespace: this.opts.parse.clusterResourceNamespace, namespacedSecretNames: true };
     const issuerDocs: ResourceDocument[] = [];
+    // An issuer whose spec does not parse is kept as an invalid one: it shows Ready=False
+    // (InvalidSpec) in its status, and its Certificates wait for it instead of failing.
+    const invalidIssuers = new Map<string, IssuerResource>();
     for (const r of all.filter((x) => x.kind !== 'Certificate')) {
       const doc = { doc: r.doc, at: at(r) };
       try {
         parseIssuanceResources([doc], ctx);
         issuerDocs.push(doc);
       } catch (err) {
-        this.opts.logger.warn({ resource: at(r), err: (err as Error).message }, 'invalid issuer; Certificates that use it are not issued');
+        const message = (err as Error).message;
+        if (this.invalidWarned.get(at(r)) !== message) {
+          this.invalidWarned.set(at(r), message);
+          this.opts.logger.warn({ resource: at(r), err: message }, 'invalid issuer; Certificates that use it wait until it is fixed');
+        }
+        const kind = r.kind === 'ClusterIssuer' ? 'ClusterIssuer' : 'Issuer';
+        const namespace = kind === 'Issuer' ? r.meta.namespace : undefined;
+        invalidIssuers.set(issuerId(kind, r.meta.name, namespace), {
+          kind,
+          name: r.meta.name,
+          namespace,
+          secretNamespace: namespace ?? this.opts.parse.clusterResourceNamespace,
+          spec: { type: 'invalid', message },
+          restrictions: undefined,
+        });
       }
     }
     const certDocs: ResourceDocument[] = [];
@@ -124,7 +143,7 @@ export class CustomResourceSource {
     for (const r of all.filter((x) => x.kind === 'Certificate').sort((a, b) => at(a).localeCompare(at(b)))) {
       const doc = { doc: r.doc, at: at(r) };
       try {
-        const parsed = parseIssuanceResources([...issuerDocs, doc], ctx).certificates[0]!;
+        const parsed = parseIssuanceResources([...issuerDocs, doc], { ...ctx, extraIssuers: invalidIssuers }).certificates[0]!;
         const key = `${parsed.namespace}/${parsed.spec.secretName}`;
         if (secretNames.has(key)) throw new Error(`spec.secretName: Secret ${key} is already written by another Certificate`);
         secretNames.add(key);
@@ -133,7 +152,8 @@ export class CustomResourceSource {
         invalid.push({ r, message: (err as Error).message });
       }
     }
-    const { issuers, certificates } = parseIssuanceResources([...issuerDocs, ...certDocs], ctx);
+    const { issuers, certificates } = parseIssuanceResources([...issuerDocs, ...certDocs], { ...ctx, extraIssuers: invalidIssuers });
+    for (const [id, issuer] of invalidIssuers) issuers.set(id, issuer);
     await this.opts.onResources({ issuers, certificates });
     for (const { r, message } of invalid) await this.reportInvalid(r, message);
   }

@@ -26,7 +26,8 @@ import { FilePersister } from './file-persister.js';
 import { parseIssuanceConfig, type IssuanceConfig } from './issuance-config.js';
 import type { StepHook } from './issuance-hooks.js';
 import { CaIssuer } from './issuers/ca-issuer.js';
-import type { CertificateIssuer } from './issuers/issuer.js';
+import { InvalidIssuer, type CertificateIssuer } from './issuers/issuer.js';
+import { issuerStatusFrom, type IssuerReadiness, type IssuerStatus } from './issuer-status.js';
 import { SelfSignedIssuer } from './issuers/self-signed-issuer.js';
 import { IssuanceSlots } from './issuance-slots.js';
 import { CustomResourcePersister } from './custom-resource-persister.js';
@@ -67,6 +68,14 @@ export interface IssuanceEngineOptions {
   onStopped?: () => void;
 }
 
+/** One Issuer or ClusterIssuer as issuerStatus() reports it. */
+export interface IssuerReport {
+  kind: string;
+  name: string;
+  namespace?: string;
+  status: IssuerStatus | undefined;
+}
+
 /** One certificate as status() reports it. */
 export interface CertificateReport {
   namespace: string;
@@ -99,6 +108,9 @@ export class IssuanceEngine implements ServerComponent {
   private readonly controllers = new Map<string, CertificateController>();
   private readonly statuses = new Map<string, CertificateStatus>();
   private readonly issuers = new Map<string, CertificateIssuer>();
+  private readonly issuerStatuses = new Map<string, IssuerStatus>();
+  /** One readiness check at a time per issuer; later ones queue behind it. */
+  private readonly issuerChecks = new Map<string, Promise<void>>();
   private logger: Logger;
   private started = false;
   private caKeys: { from: IssuanceConfig; names: ReadonlySet<string> } | undefined;
@@ -148,7 +160,7 @@ export class IssuanceEngine implements ServerComponent {
         controlRoutes({
           find: (ref) => this.find(ref),
           renew: (id) => this.renew(id),
-          status: () => ({ certificates: this.status() }),
+          status: () => ({ certificates: this.status(), issuers: this.issuerStatus() }),
         }, { trustLoopback: this.opts.trustLoopback ?? true }),
       ],
     ]);
@@ -174,7 +186,7 @@ export class IssuanceEngine implements ServerComponent {
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_failing', 'Issued certificates whose last issuance attempt failed.', () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length);
     }
     if (this.opts.resourceSource) {
-      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ component: 'issuance-resources' }));
+      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ source: 'custom-resources' }));
       this.source.start();
     }
     if (this.opts.leaderElection) {
@@ -202,8 +214,14 @@ export class IssuanceEngine implements ServerComponent {
    */
   replaceResources(resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>): Promise<void> {
     return this.serialized(async () => {
+      const before = this.config.issuers;
       this.config = { ...this.config, issuers: resources.issuers, certificates: resources.certificates };
       if (this.leading) await this.reconcileControllers();
+      for (const id of [...this.issuerStatuses.keys()]) if (!resources.issuers.has(id)) this.issuerStatuses.delete(id);
+      // Only new or changed issuers are checked again: every status write comes back as a
+      // watch event with the same resources.
+      const changed = [...resources.issuers].filter(([id, r]) => JSON.stringify(before.get(id)) !== JSON.stringify(r)).map(([, r]) => r);
+      if (this.leading && !this.abort.signal.aborted) for (const issuer of changed) void this.checkIssuer(issuer);
     });
   }
 
@@ -216,6 +234,46 @@ export class IssuanceEngine implements ServerComponent {
   private async lead(leading: boolean): Promise<void> {
     this.leading = leading;
     await this.reconcileControllers();
+    this.checkIssuers();
+  }
+
+  /** Every issuer's Ready condition, checked in the background (an ACME account registers). */
+  private checkIssuers(): void {
+    if (!this.leading || this.abort.signal.aborted) return;
+    for (const issuer of this.config.issuers.values()) void this.checkIssuer(issuer);
+  }
+
+  private checkIssuer(resource: IssuerResource): Promise<void> {
+    const id = issuerId(resource.kind, resource.name, resource.namespace);
+    const previous = this.issuerChecks.get(id) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      // An issuer removed or changed meanwhile: its new version has its own check.
+      if (this.abort.signal.aborted || JSON.stringify(this.config.issuers.get(id)) !== JSON.stringify(resource)) return;
+      await this.recordIssuer(resource, await this.backendFor(resource).readiness());
+    });
+    const settled = next.catch((err: unknown) => this.logger.warn({ issuer: id, err: (err as Error).message }, 'issuer readiness check failed'));
+    this.issuerChecks.set(id, settled);
+    void settled.finally(() => {
+      if (this.issuerChecks.get(id) === settled) this.issuerChecks.delete(id);
+    });
+    return settled;
+  }
+
+  /** Records an issuer's readiness; a change is logged and written where issuers have a status. */
+  private async recordIssuer(resource: IssuerResource, readiness: IssuerReadiness): Promise<void> {
+    if (this.abort.signal.aborted) return; // stopping: a late check writes nothing
+    const id = issuerId(resource.kind, resource.name, resource.namespace);
+    const before = this.issuerStatuses.get(id);
+    const status = issuerStatusFrom(before, readiness, this.opts.now?.() ?? new Date());
+    this.issuerStatuses.set(id, status);
+    if (JSON.stringify(before) === JSON.stringify(status)) return;
+    const log = readiness.ready ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
+    log({ issuer: id, ready: readiness.ready, reason: readiness.reason }, readiness.message);
+    try {
+      await this.persister.writeIssuerStatus?.(resource, status);
+    } catch (err) {
+      this.logger.warn({ issuer: id, err: (err as Error).message }, 'could not write the issuer status');
+    }
   }
 
   /** Makes the running controllers those of the current resources (none unless leading). */
@@ -256,6 +314,7 @@ export class IssuanceEngine implements ServerComponent {
         signal: abort.signal,
         onStatus: (c, status) => this.statuses.set(c.id, status),
         onIssued: (c) => this.onIssued(c),
+        onIssuerNotReady: (c, err) => void this.recordIssuer(this.issuerOf(c), { ready: false, reason: err.reason, message: err.message }),
         slots: this.slots,
       });
       this.controllers.set(id, controller);
@@ -306,6 +365,16 @@ export class IssuanceEngine implements ServerComponent {
     return this.status();
   }
 
+  /** Every Issuer and ClusterIssuer with its Ready condition (undefined until first checked). */
+  issuerStatus(): IssuerReport[] {
+    return [...this.config.issuers.entries()].map(([id, r]) => ({
+      kind: r.kind,
+      name: r.name,
+      ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+      status: this.issuerStatuses.get(id),
+    }));
+  }
+
   status(): CertificateReport[] {
     return this.config.certificates.map((c) => ({
       namespace: c.namespace,
@@ -335,6 +404,11 @@ export class IssuanceEngine implements ServerComponent {
   }
 
   private onIssued(issued: CertificateResource): void {
+    // The issuer just worked; a CA issuer may now have the key pair that was issued.
+    void this.checkIssuer(this.issuerOf(issued));
+    for (const issuer of this.config.issuers.values()) {
+      if (issuer.spec.type === 'ca' && issuer.spec.secretName === issued.spec.secretName && issuer.secretNamespace === issued.namespace) void this.checkIssuer(issuer);
+    }
     // A CA Certificate just issued may be what another certificate's issuer waits for.
     for (const c of this.controllers.values()) {
       if (c.certificate.id !== issued.id && c.lastOutcome === 'waiting-for-issuer') c.trigger();
@@ -358,6 +432,9 @@ export class IssuanceEngine implements ServerComponent {
         break;
       case 'ca':
         backend = new CaIssuer(resource as IssuerResource & { spec: { type: 'ca' } }, this.persister);
+        break;
+      case 'invalid':
+        backend = new InvalidIssuer(resource.spec.message);
         break;
       case 'acme':
         backend = new AcmeIssuer(resource as IssuerResource & { spec: { type: 'acme' } }, {

@@ -30,7 +30,7 @@ import { parseAllDocuments } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
 import { parseGoDuration } from './duration.js';
 import { arr, known, obj, optInt, optObj, optStr, str, strList, type Doc } from './fields.js';
-import { dnsLabelName, parseCertificate } from './parse-certificate.js';
+import { dnsLabelName, hasSubject, parseCertificate } from './parse-certificate.js';
 import { parseIssuer } from './parse-issuer.js';
 import { API_VERSION, caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 
@@ -148,6 +148,8 @@ export function parseIssuanceResources(
     clusterResourceNamespace: string;
     /** Kubernetes persistence: Secrets (and SDS names) are per namespace, and `secrets:` names do not collide. */
     namespacedSecretNames?: boolean;
+    /** Issuers parsed elsewhere that Certificates may name (custom resources whose spec is invalid). */
+    extraIssuers?: ReadonlyMap<string, IssuerResource>;
   },
 ): { issuers: Map<string, IssuerResource>; certificates: CertificateResource[] } {
   const { clusterResourceNamespace } = ctx;
@@ -198,10 +200,15 @@ export function parseIssuanceResources(
   for (const cert of certificates) {
     const p = `Certificate ${cert.id}`;
     const ref = cert.spec.issuerRef;
-    const issuer = issuers.get(issuerId(ref.kind, ref.name, cert.namespace));
+    const id = issuerId(ref.kind, ref.name, cert.namespace);
+    const issuer = issuers.get(id) ?? ctx.extraIssuers?.get(id);
     if (!issuer) {
       const where = ref.kind === 'Issuer' ? ` in namespace ${cert.namespace}` : '';
       throw new ConfigError(`${p}.spec.issuerRef`, `${ref.kind} "${ref.name}"${where} is not declared`);
+    }
+    if (issuer.spec.type === 'selfSigned' && !hasSubject(cert.spec.commonName, cert.spec.subject)) {
+      // Its issuer name is its subject, which RFC 5280 4.1.2.4 says must not be empty.
+      throw new ConfigError(`${p}.spec.subject`, 'a self-signed certificate needs a subject: set commonName or subject');
     }
     if (issuer.spec.type === 'acme') {
       const s = cert.spec;

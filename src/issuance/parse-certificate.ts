@@ -5,7 +5,18 @@
 
 import { isIP } from 'node:net';
 import { ConfigError } from '../config/config-error.js';
-import { splitUsages, canonicalIpAddress, isPkiError } from '../pki/index.js';
+import {
+  canonicalIpAddress,
+  CA_KEY_USAGES,
+  checkEmailAddress,
+  checkKeyUsages,
+  checkSubjectAttributeLength,
+  checkUri,
+  isPkiError,
+  normalizeCountry,
+  splitUsages,
+  SUBJECT_UPPER_BOUNDS,
+} from '../pki/index.js';
 import { parseGoDuration } from './duration.js';
 import { known, obj, oneOf, optBool, optInt, optObj, optStr, str, strList, type Doc } from './fields.js';
 import type { CertificateResource, CertificateSpec, KeyAlgorithm, PrivateKeySpec } from './resources.js';
@@ -46,7 +57,8 @@ export function parseCertificate(name: string, namespace: string, labels: Record
   };
 
   const commonName = optStr(s['commonName'], `${p}.commonName`);
-  if (commonName !== undefined && commonName.length > 64) throw new ConfigError(`${p}.commonName`, 'must be at most 64 characters (X.509 upper bound)');
+  // The toolkit's own checks (../pki/certificate-profile.ts): what passes here is issued.
+  if (commonName !== undefined) profile(`${p}.commonName`, () => checkSubjectAttributeLength('commonName', commonName));
   const dnsNames = strList(s['dnsNames'], `${p}.dnsNames`);
   dnsNames.forEach((n, i) => checkDnsName(n, `${p}.dnsNames[${i}]`));
   const ipAddresses = strList(s['ipAddresses'], `${p}.ipAddresses`).map((ip, i) => {
@@ -54,13 +66,9 @@ export function parseCertificate(name: string, namespace: string, labels: Record
     return canonicalIpAddress(ip);
   });
   const uris = strList(s['uris'], `${p}.uris`);
-  uris.forEach((u, i) => {
-    if (!URL.canParse(u) || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(u)) throw new ConfigError(`${p}.uris[${i}]`, `"${u}" is not an absolute URI`);
-  });
+  uris.forEach((u, i) => profile(`${p}.uris[${i}]`, () => checkUri(u)));
   const emailAddresses = strList(s['emailAddresses'], `${p}.emailAddresses`);
-  emailAddresses.forEach((e, i) => {
-    if (!/^[^@\s]+@[^@\s]+$/.test(e)) throw new ConfigError(`${p}.emailAddresses[${i}]`, `"${e}" is not an email address`);
-  });
+  emailAddresses.forEach((e, i) => profile(`${p}.emailAddresses[${i}]`, () => checkEmailAddress(e)));
   if (!commonName && dnsNames.length + ipAddresses.length + uris.length + emailAddresses.length === 0) {
     throw new ConfigError(p, 'at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses must be set');
   }
@@ -75,10 +83,16 @@ export function parseCertificate(name: string, namespace: string, labels: Record
       if (f === 'serialNumber') subject.serialNumber = str(subj[f], `${p}.subject.serialNumber`);
       else (subject as Record<string, string[]>)[f] = strList(subj[f], `${p}.subject.${f}`);
     }
-    (subject.countries ?? []).forEach((c, i) => {
-      if (!/^[A-Za-z]{2}$/.test(c)) throw new ConfigError(`${p}.subject.countries[${i}]`, 'must be a two-letter country code');
-    });
+    // Countries are written upper-case; other attributes within their upper bounds.
+    if (subject.countries) subject.countries = subject.countries.map((c, i) => profile(`${p}.subject.countries[${i}]`, () => normalizeCountry(c)));
+    for (const [field, value] of Object.entries(subject)) {
+      if (!Object.hasOwn(SUBJECT_UPPER_BOUNDS, field)) continue;
+      const values: string[] = Array.isArray(value) ? value : [value];
+      values.forEach((v, i) => profile(`${p}.subject.${field}${Array.isArray(value) ? `[${i}]` : ''}`, () => checkSubjectAttributeLength(field as keyof typeof SUBJECT_UPPER_BOUNDS, v)));
+    }
   }
+  const isCA = optBool(s['isCA'], `${p}.isCA`) ?? false;
+  if (isCA && !hasSubject(commonName, subject)) throw new ConfigError(`${p}.subject`, 'a CA certificate needs a subject: set commonName or subject (RFC 5280 4.1.2.6)');
 
   const durationMs = s['duration'] === undefined ? DEFAULT_DURATION_MS : duration(s['duration'], `${p}.duration`);
   if (durationMs <= 0) throw new ConfigError(`${p}.duration`, 'must be positive');
@@ -95,15 +109,16 @@ export function parseCertificate(name: string, namespace: string, labels: Record
     renewBefore = { percentage: pct };
   }
 
+  const key = privateKey(s['privateKey'], `${p}.privateKey`);
   let usages: string[] | undefined;
   if (s['usages'] !== undefined && s['usages'] !== null) {
-    usages = strList(s['usages'], `${p}.usages`);
-    try {
-      splitUsages(usages);
-    } catch (err) {
-      if (isPkiError(err)) throw new ConfigError(`${p}.usages`, err.message);
-      throw err;
-    }
+    const listed = strList(s['usages'], `${p}.usages`);
+    usages = listed;
+    // The key usages as they will be issued (a CA's always include cert sign and crl sign), against the key type.
+    profile(`${p}.usages`, () => {
+      const keyUsages = splitUsages(listed).keyUsages;
+      checkKeyUsages(key.algorithm, isCA, isCA ? [...new Set([...keyUsages, ...CA_KEY_USAGES])] : keyUsages);
+    });
   }
 
   return {
@@ -122,12 +137,28 @@ export function parseCertificate(name: string, namespace: string, labels: Record
       subject,
       durationMs,
       renewBefore,
-      isCA: optBool(s['isCA'], `${p}.isCA`) ?? false,
+      isCA,
       serveCAPrivateKey: optBool(s['serveCAPrivateKey'], `${p}.serveCAPrivateKey`) ?? false,
       usages,
-      privateKey: privateKey(s['privateKey'], `${p}.privateKey`),
+      privateKey: key,
     },
   };
+}
+
+/** Runs a toolkit check, reporting its refusal at the field's path. */
+function profile<T>(at: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (isPkiError(err)) throw new ConfigError(at, err.message);
+    throw err;
+  }
+}
+
+/** True when the certificate's subject has at least one attribute. */
+export function hasSubject(commonName: string | undefined, subject: CertificateSpec['subject']): boolean {
+  if (commonName !== undefined) return true;
+  return Object.values(subject ?? {}).some((v) => (Array.isArray(v) ? v.length > 0 : v !== undefined));
 }
 
 function privateKey(raw: unknown, at: string): PrivateKeySpec {

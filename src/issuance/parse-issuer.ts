@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../config/config-error.js';
 import { certificatesFromPem, isPkiError } from '../pki/index.js';
-import { arr, known, obj, optBool, optObj, optStr, str, strList, type Doc } from './fields.js';
+import { arr, known, obj, oneOf, optBool, optObj, optStr, str, strList, type Doc } from './fields.js';
 import { dnsLabelName } from './parse-certificate.js';
 import type { AcmeIssuerSpec, AcmeSolver, IssuerKind, IssuerResource, IssuerRestrictions, IssuerSpec, Rfc2136Solver, SecretKeySelector, SolverSelector } from './resources.js';
 
@@ -129,9 +129,9 @@ function parseSolver(raw: unknown, p: string, ctx: IssuerParseContext): AcmeSolv
   for (const provider of DNS01_PROVIDERS) {
     if (d[provider] !== undefined) throw new ConfigError(`${p}.dns01.${provider}`, 'this DNS provider is not supported by envoy-sds yet (supported: rfc2136)');
   }
-  // cnameStrategy: accepted and ignored (CNAMEs on _acme-challenge are not followed).
-  known(d, `${p}.dns01`, ['rfc2136'], ['cnameStrategy']);
-  return { type: 'dns01', selector, rfc2136: parseRfc2136(obj(d['rfc2136'], `${p}.dns01.rfc2136`), `${p}.dns01.rfc2136`, ctx) };
+  known(d, `${p}.dns01`, ['rfc2136', 'cnameStrategy']);
+  const cnameStrategy = d['cnameStrategy'] === undefined || d['cnameStrategy'] === null ? 'None' : oneOf(d['cnameStrategy'], `${p}.dns01.cnameStrategy`, ['None', 'Follow'] as const);
+  return { type: 'dns01', selector, rfc2136: parseRfc2136(obj(d['rfc2136'], `${p}.dns01.rfc2136`), `${p}.dns01.rfc2136`, ctx), cnameStrategy };
 }
 
 function parseSelector(s: Doc, p: string): SolverSelector {

@@ -8,7 +8,8 @@
 // the old value or the new one), and private keys are readable by the owner only.
 
 import type { CertificateStatus } from './certificate-status.js';
-import type { CertificateResource } from './resources.js';
+import type { IssuerStatus } from './issuer-status.js';
+import type { CertificateResource, IssuerResource } from './resources.js';
 import type { PersistedSecret } from './secret-facts.js';
 
 export type { PersistedSecret } from './secret-facts.js';
@@ -64,6 +65,9 @@ export interface CertificatePersister {
 
   readStatus(cert: CertificateResource): Promise<CertificateStatus | undefined>;
   writeStatus(cert: CertificateResource, status: CertificateStatus): Promise<void>;
+
+  /** Where issuers have a status of their own (custom resources): writes it. Others keep it in memory. */
+  writeIssuerStatus?(issuer: IssuerResource, status: IssuerStatus): Promise<void>;
 
   /**
    * When Secrets are files another component serves (local mode): their paths. Must be

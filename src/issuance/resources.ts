@@ -41,7 +41,9 @@ export type IssuerSpec =
   | { type: 'selfSigned' }
   /** `serveCAPrivateKey`: our extension; the CA's Secret is served with its key only when true. */
   | { type: 'ca'; secretName: string; serveCAPrivateKey: boolean }
-  | { type: 'acme'; acme: AcmeIssuerSpec };
+  | { type: 'acme'; acme: AcmeIssuerSpec }
+  /** A custom resource whose spec does not parse: shown Ready=False, its Certificates wait. */
+  | { type: 'invalid'; message: string };
 
 export interface AcmeIssuerSpec {
   server: string;
@@ -64,7 +66,17 @@ export interface SolverSelector {
 
 export type AcmeSolver =
   | { type: 'http01'; selector: SolverSelector | undefined }
-  | { type: 'dns01'; selector: SolverSelector | undefined; rfc2136: Rfc2136Solver };
+  | {
+      type: 'dns01';
+      selector: SolverSelector | undefined;
+      rfc2136: Rfc2136Solver;
+      /**
+       * cert-manager's cnameStrategy: `Follow` follows a CNAME at `_acme-challenge.<name>`
+       * (into another zone, often one whose update key is all the solver holds) and writes
+       * the TXT record at its target; `None` (default) writes at `_acme-challenge.<name>`.
+       */
+      cnameStrategy: 'None' | 'Follow';
+    };
 
 export interface Rfc2136Solver {
   nameserver: DnsServer;

@@ -19,6 +19,7 @@ import {
   readSubjectKeyIdentifier,
   type CertificateFields,
 } from './certificate-fields.js';
+import { CA_KEY_USAGES, checkKeyUsages, defaultKeyUsages } from './certificate-profile.js';
 import { bitString, contextTag, isSingleElement, positiveInteger, sequence, smallInteger, time } from './der.js';
 import { PkiError } from './errors.js';
 import {
@@ -63,8 +64,9 @@ export interface CertificateTemplate extends SubjectAltNames {
   /** pathLenConstraint of a CA; omitted means unlimited. */
   maxPathLength?: number;
   /**
-   * Default: 'digital signature', plus 'key encipherment' for RSA keys.
-   * 'cert sign' is always added for a CA, as cert-manager does.
+   * Default: 'digital signature', plus 'key encipherment' for an RSA leaf.
+   * 'cert sign' and 'crl sign' are always added for a CA. Checked against the
+   * subject's key type (./certificate-profile.ts).
    */
   keyUsages?: readonly KeyUsageName[];
   /** Default: none. */
@@ -218,11 +220,9 @@ async function build(
   const subjectIsEmpty = isEmptyName(subjectName);
   if (subjectIsEmpty && isCA) throw new PkiError('INVALID_ARGUMENT', 'a CA certificate needs a subject');
 
-  const keyUsages: string[] = [
-    ...(t.keyUsages ??
-      (subjectKey.algorithm === 'RSA' ? ['digital signature', 'key encipherment'] : ['digital signature'])),
-  ];
-  if (isCA && !keyUsages.includes('cert sign')) keyUsages.push('cert sign');
+  const keyUsages: KeyUsageName[] = [...(t.keyUsages ?? defaultKeyUsages(subjectKey.algorithm, isCA))];
+  if (isCA) for (const u of CA_KEY_USAGES) if (!keyUsages.includes(u)) keyUsages.push(u);
+  checkKeyUsages(subjectKey.algorithm, isCA, keyUsages);
 
   const san = subjectAltNameExtension(t, subjectIsEmpty);
   if (subjectIsEmpty && san === undefined) {

@@ -18,6 +18,7 @@ import {
   subjectPublicKeyBits,
   tlv,
 } from './der.js';
+import { checkEmailAddress, checkUri } from './certificate-profile.js';
 import { PkiError } from './errors.js';
 
 /** cert-manager key usage names and their KeyUsage bit (RFC 5280 4.2.1.3). */
@@ -146,9 +147,7 @@ const IA5 = /^[\x21-\x7e]+$/;
 export function subjectAltNameExtension(names: SubjectAltNames, subjectIsEmpty: boolean): Buffer | undefined {
   const general: Buffer[] = [];
   for (const email of names.emailAddresses ?? []) {
-    if (!IA5.test(email) || !/^[^@]+@[^@]+$/.test(email)) {
-      throw new PkiError('INVALID_ARGUMENT', `invalid email address ${JSON.stringify(email)}`);
-    }
+    checkEmailAddress(email);
     general.push(contextTag(1, Buffer.from(email, 'latin1'), false));
   }
   for (const dns of names.dnsNames ?? []) {
@@ -156,9 +155,7 @@ export function subjectAltNameExtension(names: SubjectAltNames, subjectIsEmpty: 
     general.push(contextTag(2, Buffer.from(dns, 'latin1'), false));
   }
   for (const uri of names.uris ?? []) {
-    if (!IA5.test(uri) || !/^[A-Za-z][A-Za-z0-9+.-]*:/.test(uri)) {
-      throw new PkiError('INVALID_ARGUMENT', `invalid URI ${JSON.stringify(uri)}`);
-    }
+    checkUri(uri);
     general.push(contextTag(6, Buffer.from(uri, 'latin1'), false));
   }
   for (const ip of names.ipAddresses ?? []) general.push(contextTag(7, encodeIpAddress(ip), false));

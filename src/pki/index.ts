@@ -22,6 +22,18 @@ export {
   type EcCurve,
   type PrivateKeyEncoding,
 } from './keys.js';
+export {
+  CA_KEY_USAGES,
+  checkEmailAddress,
+  checkKeyUsages,
+  checkSubjectAttributeLength,
+  checkUri,
+  characterCount,
+  defaultKeyUsages,
+  normalizeCountry,
+  SUBJECT_UPPER_BOUNDS,
+  type ProfileKeyAlgorithm,
+} from './certificate-profile.js';
 export { signatureAlgorithmFor, type SignatureAlgorithm } from './signing.js';
 export { type DistinguishedName, type EncodedName, type SubjectInput } from './names.js';
 export {

@@ -2,8 +2,9 @@
  * Distinguished names for subjects, in cert-manager's shape (`spec.subject` plus
  * `commonName`), or as an RFC 4514-style string ("CN=example, O=Example Org").
  */
+import { checkSubjectAttributeLength, normalizeCountry, SUBJECT_UPPER_BOUNDS } from './certificate-profile.js';
 import { PkiError } from './errors.js';
-import { isSingleElement, oid, sequence, setOf, tlv, TAG } from './der.js';
+import { bytesOf, children, isSingleElement, oid, readElement, sequence, setOf, tlv, TAG } from './der.js';
 import { x509 } from './x509.js';
 
 /** cert-manager's `spec.subject` fields, plus `commonName`. */
@@ -54,7 +55,12 @@ function directoryString(value: string, printableOnly: boolean, field: string): 
   return tlv(TAG.UTF8_STRING, Buffer.from(value, 'utf8'));
 }
 
-/** DER Name. One RDN per value (no multi-valued RDNs); an empty object gives an empty Name. */
+/**
+ * DER Name. A structured name has one RDN per value, each value within its RFC 5280
+ * upper bound and countries upper-cased; an empty object gives an empty Name. A DN
+ * string or encoded Name keeps its attributes, with each multi-valued RDN written as
+ * DER asks (a SET OF sorted by encoding).
+ */
 export function encodeName(subject: SubjectInput): Buffer {
   if (typeof subject === 'string') return encodeNameString(subject);
   if ('der' in subject) {
@@ -62,7 +68,7 @@ export function encodeName(subject: SubjectInput): Buffer {
     if (der[0] !== TAG.SEQUENCE || !isSingleElement(der)) {
       throw new PkiError('INVALID_ARGUMENT', 'subject.der is not a DER Name');
     }
-    return der;
+    return sortedRdns(der);
   }
   const rdns: Buffer[] = [];
   for (const attr of ATTRIBUTES) {
@@ -73,10 +79,10 @@ export function encodeName(subject: SubjectInput): Buffer {
       if (typeof value !== 'string') {
         throw new PkiError('INVALID_ARGUMENT', `subject ${attr.field} must be a string or a list of strings`);
       }
-      if (attr.field === 'countries' && !/^[A-Za-z]{2}$/.test(value)) {
-        throw new PkiError('INVALID_ARGUMENT', 'subject countries must be two-letter codes');
-      }
-      rdns.push(setOf([sequence(oid(attr.oid), directoryString(value, attr.printableOnly === true, attr.field))]));
+      let text = value;
+      if (attr.field === 'countries') text = normalizeCountry(value);
+      else if (Object.hasOwn(SUBJECT_UPPER_BOUNDS, attr.field)) checkSubjectAttributeLength(attr.field as keyof typeof SUBJECT_UPPER_BOUNDS, value);
+      rdns.push(setOf([sequence(oid(attr.oid), directoryString(text, attr.printableOnly === true, attr.field))]));
     }
   }
   return sequence(...rdns);
@@ -89,12 +95,29 @@ function encodeNameString(dn: string): Buffer {
   if (cached) return cached;
   let der: Buffer;
   try {
-    der = Buffer.from(new x509.Name(dn).toArrayBuffer());
+    der = sortedRdns(Buffer.from(new x509.Name(dn).toArrayBuffer()));
   } catch (err) {
     throw new PkiError('INVALID_ARGUMENT', 'subject DN string could not be parsed', { cause: err });
   }
   if (stringNameCache.size < 1000) stringNameCache.set(dn, der);
   return der;
+}
+
+/**
+ * The Name with every multi-valued RDN's members sorted by their encodings (X.690
+ * 11.6: a DER SET OF is sorted; @peculiar/x509 and hand-made DER keep the given order,
+ * which strict parsers such as Python's cryptography refuse). Single-valued RDNs and
+ * the RDN order are kept.
+ */
+export function sortedRdns(name: Buffer): Buffer {
+  let rdns: ReturnType<typeof children>;
+  try {
+    rdns = children(name, readElement(name, 0));
+  } catch (err) {
+    throw new PkiError('INVALID_ARGUMENT', 'subject is not a DER Name', { cause: err });
+  }
+  if (rdns.every((rdn) => children(name, rdn).length < 2)) return name;
+  return sequence(...rdns.map((rdn) => (rdn.tag === TAG.SET ? setOf(children(name, rdn).map((atv) => bytesOf(name, atv))) : bytesOf(name, rdn))));
 }
 
 /** True when a DER Name has no RDNs. */

@@ -202,6 +202,52 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     assert.match(r.reasons.join('\n'), /default\/app: Ready=False \(SecretMismatch\)/);
   });
 
+  test("the status shows the order and each challenge: type, domain, state, reason; the ClusterIssuer is Ready with its account", async (t) => {
+    const e = await engineFor([issuer('pebble'), certificate('orders-ok', ['ok.example.test']), certificate('orders-bad', ['bad.example.test', 'nowhere.unserved.test'])]);
+    const ok = await waitForStatus(e.engine, 'default/orders-ok', (x) => isReady(x) && x.order?.state === 'valid', 'issued with a valid order');
+    assert.match(ok.order!.url, /^https:\/\/127\.0\.0\.1:\d+\/my-order\//);
+    assert.deepEqual(
+      ok.order!.challenges.map(({ type, domain, state, presented, reason }) => ({ type, domain, state, presented, reason })),
+      [{ type: 'http-01', domain: 'ok.example.test', state: 'valid', presented: false, reason: undefined }],
+      'the challenge passed and its token is withdrawn',
+    );
+    assert.match(ok.order!.challenges[0]!.url, /\/chalZ?\//i);
+
+    // nowhere.unserved.test is outside the zone BIND serves: Pebble cannot resolve it.
+    const bad = await waitForStatus(e.engine, 'default/orders-bad', (x) => (x.failedIssuanceAttempts ?? 0) >= 1 && x.order?.state === 'invalid', 'a failed attempt with its order');
+    t.diagnostic(`failing ACME issuance, status of default/orders-bad:\n${JSON.stringify(bad, null, 2)}`);
+    const failed = bad.order!.challenges.find((c) => c.domain === 'nowhere.unserved.test');
+    assert.ok(failed, JSON.stringify(bad.order));
+    assert.equal(failed.type, 'http-01');
+    assert.equal(failed.state, 'invalid');
+    assert.equal(failed.presented, false, 'withdrawn after the attempt');
+    assert.match(failed.reason ?? '', /dns|NXDOMAIN|unknownHost|connection/i);
+    assert.match(condition(bad, 'Issuing')!.message, /http-01 for nowhere\.unserved\.test failed/);
+    assert.ok(bad.order!.challenges.some((c) => c.domain === 'bad.example.test'), 'every authorization of the order is listed');
+
+    const issuers = e.engine.issuerStatus();
+    const pebbleIssuer = issuers.find((i) => i.kind === 'ClusterIssuer' && i.name === 'pebble');
+    const readyCondition = pebbleIssuer?.status?.conditions.find((c) => c.type === 'Ready');
+    assert.equal(readyCondition?.status, 'True', JSON.stringify(pebbleIssuer));
+    assert.equal(readyCondition?.reason, 'ACMEAccountRegistered');
+    assert.match(pebbleIssuer?.status?.acme?.uri ?? '', /\/my-account\//);
+    assert.equal(pebbleIssuer?.status?.acme?.lastRegisteredEmail, 'ops@example.test');
+  });
+
+  test('an ACME issuer whose server does not answer is Ready=False (ErrRegisterACMEAccount); the engine starts anyway', async () => {
+    const port = await freePort();
+    const e = await engineFor([issuer('nowhere', { server: `https://127.0.0.1:${port}/dir` }), certificate('unreachable', ['u.example.test'], 'default', 'nowhere')]);
+    let report = e.engine.issuerStatus().find((i) => i.name === 'nowhere');
+    for (const deadline = Date.now() + 30_000; !report?.status && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 20));
+      report = e.engine.issuerStatus().find((i) => i.name === 'nowhere');
+    }
+    const ready = report?.status?.conditions[0];
+    assert.equal(ready?.status, 'False', JSON.stringify(report));
+    assert.equal(ready?.reason, 'ErrRegisterACMEAccount');
+    assert.match(ready?.message ?? '', /Failed to register ACME account: .*(ECONNREFUSED|no response)/);
+  });
+
   test('the ACME server down, then back: failures while it is unreachable, issued once it answers', async (t) => {
     const port = Number(new URL(pebble.directoryUrl).port);
     const proxy = await switchableProxy(port);

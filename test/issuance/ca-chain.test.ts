@@ -97,7 +97,7 @@ describe('self-signed root, CA issuer and leaves', () => {
     assert.equal(rootFiles.ca, rootFiles.crt, 'a self-signed certificate is its own ca.crt');
     const rootText = x509Text(rootFiles.crt);
     assert.match(rootText, /X509v3 Basic Constraints: critical\s+CA:TRUE/);
-    assert.match(rootText, /X509v3 Key Usage: critical\s+Digital Signature, Certificate Sign\n/);
+    assert.match(rootText, /X509v3 Key Usage: critical\s+Digital Signature, Certificate Sign, CRL Sign\n/);
     assert.match(rootText, /Subject: CN ?= ?Test Root CA/);
 
     const rsa = readSecretFiles(e.dataDir, 'apps', 'rsa-leaf');

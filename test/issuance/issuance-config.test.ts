@@ -30,7 +30,8 @@ function rejects(fn: () => unknown, field: string | RegExp, message: RegExp): vo
 }
 
 const selfSigned = { apiVersion: V, kind: 'Issuer', metadata: { name: 'self' }, spec: { selfSigned: {} } };
-const cert = (spec: Record<string, unknown>, name = 'c') => ({ apiVersion: V, kind: 'Certificate', metadata: { name }, spec: { secretName: name, issuerRef: { name: 'self' }, ...spec } });
+// A self-signed certificate needs a subject (its issuer name): every fixture has one.
+const cert = (spec: Record<string, unknown>, name = 'c') => ({ apiVersion: V, kind: 'Certificate', metadata: { name }, spec: { secretName: name, issuerRef: { name: 'self' }, subject: { organizations: ['Example'] }, ...spec } });
 
 describe('issuance config', () => {
   test("a Certificate gets cert-manager's defaults: 90 days, one third renewal, RSA 2048 PKCS#1, rotation Always", () => {
@@ -104,7 +105,10 @@ describe('issuance config', () => {
     rejects(() => parse([acme([{ dns01: { rfc2136: { nameserver: '10.0.0.1', tsigKeyName: 'k', tsigAlgorithm: 'HMACMD5', tsigSecretFile: '/x' } } }])]), 'issuance.resources[0].spec.acme.solvers[0].dns01.rfc2136.tsigAlgorithm', /HMACMD5 is deprecated/);
     rejects(() => parse([acme([{ dns01: { rfc2136: { nameserver: '10.0.0.1', tsigKeyName: 'k' } } }])]), 'issuance.resources[0].spec.acme.solvers[0].dns01.rfc2136', /tsigSecretSecretRef or tsigSecretFile/);
     rejects(() => parse([acme([{ http01: {}, dns01: {} }])]), 'issuance.resources[0].spec.acme.solvers[0]', /exactly one of http01 or dns01/);
-    rejects(() => parse([acme([{ http01: {} }]), leCert({ dnsNames: ['a.example.com'], isCA: true })]), 'Certificate default/x.spec.isCA', /cannot issue CA certificates/);
+    rejects(() => parse([acme([{ dns01: { cnameStrategy: 'Sideways', rfc2136: { nameserver: '10.0.0.1', tsigKeyName: 'k', tsigSecretFile: '/x' } } }])]), 'issuance.resources[0].spec.acme.solvers[0].dns01.cnameStrategy', /one of None, Follow/);
+    const follow = parse([acme([{ dns01: { cnameStrategy: 'Follow', rfc2136: { nameserver: '10.0.0.1', tsigKeyName: 'k', tsigSecretFile: '/x' } } }])]).issuers.get('ClusterIssuer/le');
+    assert.ok(follow?.spec.type === 'acme' && follow.spec.acme.solvers[0]?.type === 'dns01' && follow.spec.acme.solvers[0].cnameStrategy === 'Follow');
+    rejects(() => parse([acme([{ http01: {} }]), leCert({ commonName: 'a.example.com', dnsNames: ['a.example.com'], isCA: true })]), 'Certificate default/x.spec.isCA', /cannot issue CA certificates/);
     rejects(() => parse([acme([{ http01: {} }]), leCert({ dnsNames: ['a.example.com'], ipAddresses: ['10.0.0.1'] })]), 'Certificate default/x.spec', /DNS names only/);
     rejects(() => parse([acme([{ http01: {} }]), leCert({ commonName: 'b.example.com', dnsNames: ['a.example.com'] })]), 'Certificate default/x.spec.commonName', /must also be listed in dnsNames/);
     rejects(() => parse([acme([{ http01: {} }], { caBundleFile: '/nonexistent/ca.pem' })]), 'issuance.resources[0].spec.acme.caBundleFile', /cannot read \/nonexistent\/ca\.pem \(ENOENT\)/);

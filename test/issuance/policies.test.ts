@@ -26,7 +26,7 @@ function certificate(spec: Record<string, unknown> = {}, namespace = 'default'):
     {
       resources: [
         { apiVersion: V, kind: 'Issuer', metadata: { name: 'ca', namespace }, spec: { selfSigned: {} } },
-        { apiVersion: V, kind: 'Certificate', metadata: { name: 'web', namespace }, spec: { secretName: 'web', dnsNames: ['web.example.com'], issuerRef: { name: 'ca' }, privateKey: { algorithm: 'ECDSA' }, ...spec } },
+        { apiVersion: V, kind: 'Certificate', metadata: { name: 'web', namespace }, spec: { secretName: 'web', dnsNames: ['web.example.com'], subject: { organizations: ['Example'] }, issuerRef: { name: 'ca' }, privateKey: { algorithm: 'ECDSA' }, ...spec } },
       ],
     },
     { baseDir: '.' },
@@ -231,6 +231,7 @@ describe('ACME solver selection (cert-manager rules)', () => {
     type: 'dns01',
     selector: selector && { dnsNames: [], dnsZones: [], matchLabels: {}, ...selector },
     rfc2136: { nameserver: { host: '127.0.0.1', port: 53 }, tsigKeyName: 'k', tsigAlgorithm: 'hmac-sha256', tsigSecret: { file: '/x' } },
+    cnameStrategy: 'None',
   });
   const fallback = http();
   const zone = dns({ dnsZones: ['example.com'] });

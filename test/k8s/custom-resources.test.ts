@@ -2,7 +2,9 @@
 // kube-apiserver with the CRDs of deploy/crds/: Certificates and Issuers created with the
 // API are issued into Secrets, a Certificate added while the server runs is picked up,
 // the status subresource shows Ready and the revision, and an invalid Certificate gets
-// Ready=False (InvalidSpec) instead of stopping the others.
+// Ready=False (InvalidSpec) instead of stopping the others. Issuers have a status too:
+// Ready when their CA key pair verifies, Ready=False (InvalidSpec) when their spec does
+// not parse, while the Certificates naming them wait.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ANNOTATIONS } from '../../src/issuance/secret-facts.js';
@@ -13,7 +15,7 @@ import { caIssuedCertificate, installCrds } from './issuance-resources.js';
 import { clusterOrSkip, eventually, KubeAdmin, startKubeSdsServer } from './kube-test-env.js';
 
 type Condition = { type: string; status: string; reason?: string; message?: string };
-type CertObj = { status?: { conditions?: Condition[]; revision?: number; notAfter?: string } };
+type CertObj = { status?: { conditions?: Condition[]; revision?: number; notAfter?: string; order?: { url: string; state: string; challenges: Array<Record<string, unknown>> } } };
 
 test('issuance from custom resources', async (t) => {
   const cluster = await clusterOrSkip(t);
@@ -65,6 +67,41 @@ test('issuance from custom resources', async (t) => {
     await eventually(async () => ready(await certificate('api'))?.status === 'True', 30_000, 'Certificate api Ready');
     assert.equal(await secretRevision('api-tls'), '1');
     assert.equal(await secretRevision('web-tls'), '1', 'the other Certificate is not issued again');
+  });
+
+  await t.test("the Issuer's status subresource says Ready (KeyPairVerified)", async () => {
+    const issuerObj = () => admin.client.request<CertObj>('GET', `${api}/issuers/ca`);
+    await eventually(async () => ready(await issuerObj())?.reason === 'KeyPairVerified', 30_000, 'Issuer ca Ready');
+    assert.equal(ready(await issuerObj())?.status, 'True');
+  });
+
+  await t.test('an Issuer whose spec does not parse is Ready=False (InvalidSpec); a Certificate naming it waits; the others stay issued', async () => {
+    // The CRD accepts any string; the engine's parser refuses this Secret name.
+    await admin.create(`${api}/issuers`, { apiVersion: V, kind: 'Issuer', metadata: { name: 'broken', namespace: ns }, spec: { ca: { secretName: 'Not_A_Name' } } });
+    await admin.create(`${api}/certificates`, {
+      apiVersion: V,
+      kind: 'Certificate',
+      metadata: { name: 'waits', namespace: ns },
+      spec: { secretName: 'waits-tls', dnsNames: ['waits.example.com'], issuerRef: { name: 'broken', kind: 'Issuer' }, privateKey: { algorithm: 'ECDSA' } },
+    });
+    const broken = () => admin.client.request<CertObj>('GET', `${api}/issuers/broken`);
+    await eventually(async () => ready(await broken())?.reason === 'InvalidSpec', 30_000, 'Issuer broken InvalidSpec');
+    assert.equal(ready(await broken())?.status, 'False');
+    assert.match(ready(await broken())?.message ?? '', /spec\.ca\.secretName/);
+    await eventually(async () => /Waiting for the issuer/.test((await certificate('waits')).status?.conditions?.find((x) => x.type === 'Issuing')?.message ?? ''), 30_000, 'Certificate waits waiting');
+    assert.equal(await secretRevision('waits-tls'), undefined);
+    assert.equal(ready(await certificate('web'))?.status, 'True');
+  });
+
+  await t.test('the Certificate status schema keeps an ACME order with its challenges (not pruned)', async () => {
+    // In a namespace the server does not watch, so only this test writes the status.
+    const other = await admin.namespace('crs-schema');
+    const path = `/apis/${V}/namespaces/${other}/certificates/probe`;
+    await admin.create(`/apis/${V}/namespaces/${other}/certificates`, { apiVersion: V, kind: 'Certificate', metadata: { name: 'probe', namespace: other }, spec: { secretName: 'probe', dnsNames: ['p.example.com'], issuerRef: { name: 'x' } } });
+    const order = { url: 'https://acme.example/order/1', state: 'invalid', reason: 'unauthorized: no', challenges: [{ type: 'dns-01', domain: '*.p.example.com', url: 'https://acme.example/chall/1', state: 'invalid', presented: false, reason: 'unauthorized: No TXT records found' }] };
+    await admin.client.request('PATCH', `${path}/status`, { body: { status: { conditions: [], order } }, contentType: 'application/merge-patch+json' });
+    const back = await admin.client.request<CertObj>('GET', path);
+    assert.deepEqual(back.status?.order, order);
   });
 
   await t.test('a Certificate naming a missing issuer gets Ready=False (InvalidSpec); the others stay issued', async () => {

@@ -65,7 +65,7 @@ describe('a CA hierarchy: P-384 root, P-256 intermediate, leaves of every key ty
     const text = x509Text(root.cert.pem);
     assert.match(text, /Signature Algorithm: ecdsa-with-SHA384/);
     assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
-    assert.match(text, /X509v3 Key Usage: critical\n\s+Digital Signature, Certificate Sign\n/);
+    assert.match(text, /X509v3 Key Usage: critical\n\s+Digital Signature, Certificate Sign, CRL Sign\n/);
     assert.match(text, /Issuer: O = Envoy SDS Tests, CN = Test Root CA/);
     assert.match(text, /Subject: O = Envoy SDS Tests, CN = Test Root CA/);
     const s = summarizeCertificate(root.cert.certificate);
@@ -235,7 +235,7 @@ describe('createCertificate details', () => {
   });
 
   test('usages: explicit key usages, cert-manager usage lists, CA gets cert sign', async () => {
-    const key = await generatePrivateKey({ algorithm: 'ECDSA' });
+    const key = await generatePrivateKey({ algorithm: 'RSA' });
     const { keyUsages, extKeyUsages } = splitUsages(['signing', 'key encipherment', 'server auth', 'client auth']);
     const cert = await createCertificate({
       subject: { commonName: 'u' },

@@ -56,7 +56,7 @@ describe('summarizeCertificate', () => {
     assert.equal(s.serialNumber, serial);
     assert.equal(s.keyAlgorithm, 'ECDSA P-256');
     assert.equal(s.signatureAlgorithm, 'ECDSA with SHA-256');
-    assert.deepEqual(s.keyUsages, ['digital signature', 'cert sign']);
+    assert.deepEqual(s.keyUsages, ['digital signature', 'cert sign', 'crl sign']);
     assert.equal(s.isCA, true);
   });
 

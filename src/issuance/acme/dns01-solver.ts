@@ -1,13 +1,15 @@
 // DNS-01 through RFC 2136: the TXT record `_acme-challenge.<name>` carrying the digest of
 // the key authorization is added with a TSIG-signed DNS UPDATE, checked on the same
 // nameserver, and deleted (that value only) once the authorization is done. The TSIG
-// secret is read when needed and never logged or put in a message.
+// secret is read when needed and never logged or put in a message. With cnameStrategy
+// Follow, a CNAME at `_acme-challenge.<name>` is followed first and the record is
+// written at its target, in whatever zone holds it (cert-manager's behaviour).
 
 import { readFile } from 'node:fs/promises';
 import type { CertificatePersister } from '../persister.js';
 import type { IssuerResource, Rfc2136Solver } from '../resources.js';
 import { updateTxt, type TsigKey } from '../solvers/rfc2136.js';
-import { findZone, queryTxt } from './find-zone.js';
+import { findZone, followCnames, queryTxt } from './find-zone.js';
 import { IssuerNotReadyError } from '../issuers/issuer.js';
 
 export interface Dns01Record {
@@ -22,11 +24,13 @@ export class Rfc2136Presenter {
     private readonly solver: Rfc2136Solver,
     private readonly issuer: IssuerResource,
     private readonly persister: CertificatePersister,
+    private readonly cnameStrategy: 'None' | 'Follow' = 'None',
   ) {}
 
-  /** `identifier` is the authorization's name (without a wildcard label). */
-  recordFor(identifier: string, digest: string): Dns01Record {
-    return { name: `_acme-challenge.${identifier.toLowerCase().replace(/\.$/, '')}`, value: digest };
+  /** `identifier` is the authorization's name (without a wildcard label); the record's name follows CNAMEs when asked to. */
+  async recordFor(identifier: string, digest: string): Promise<Dns01Record> {
+    const name = `_acme-challenge.${identifier.toLowerCase().replace(/\.$/, '')}`;
+    return { name: this.cnameStrategy === 'Follow' ? await followCnames(this.solver.nameserver, name) : name, value: digest };
   }
 
   async present(record: Dns01Record): Promise<void> {

@@ -26,12 +26,50 @@ export async function findZone(server: DnsServer, fqdn: string, timeoutMs = 2000
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENODATA' || code === 'ENOTFOUND') continue;
+      // A CNAME answers the SOA query (c-ares: EBADRESP): a CNAME is never a zone apex.
+      if (code === 'EBADRESP' && (await hasCname(resolver, candidate))) continue;
       lastError = err;
       break;
     }
   }
   const why = lastError instanceof Error ? `: ${lastError.message}` : '';
   throw new Error(`no zone (SOA) found for ${fqdn} on ${server.host}:${server.port}${why}`);
+}
+
+async function hasCname(resolver: Resolver, name: string): Promise<boolean> {
+  try {
+    return (await resolver.resolveCname(name)).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Most CNAMEs followed from one name: a loop or a long chain is an error, not a hang. */
+const MAX_CNAME_HOPS = 8;
+
+/**
+ * Where `name` leads when its CNAMEs are followed on the server (cert-manager's
+ * cnameStrategy: Follow): the last name of the chain, or `name` itself without a CNAME.
+ */
+export async function followCnames(server: DnsServer, name: string, timeoutMs = 2000): Promise<string> {
+  const resolver = await resolverFor(server, timeoutMs);
+  const seen = [name.toLowerCase().replace(/\.$/, '')];
+  for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
+    const current = seen.at(-1)!;
+    let targets: string[];
+    try {
+      targets = await resolver.resolveCname(current);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENODATA' || code === 'ENOTFOUND') return current;
+      throw new Error(`looking up a CNAME at ${current} on ${server.host}:${server.port}: ${(err as Error).message}`);
+    }
+    const target = targets[0]?.toLowerCase().replace(/\.$/, '');
+    if (!target) return current;
+    if (seen.includes(target)) throw new Error(`CNAME loop at ${name}: ${[...seen, target].join(' -> ')}`);
+    seen.push(target);
+  }
+  throw new Error(`more than ${MAX_CNAME_HOPS} CNAMEs from ${name}: ${seen.join(' -> ')}`);
 }
 
 /** TXT values at `name` on the server, for checking an update is visible before asking the CA. */

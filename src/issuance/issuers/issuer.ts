@@ -3,14 +3,19 @@
 // persists it, so the order "key, then request, then certificate" holds for all of them.
 
 import type { KeyObject } from 'node:crypto';
+import type { OrderStatus } from '../certificate-status.js';
+import type { IssuerReadiness } from '../issuer-status.js';
 import type { CertificateResource } from '../resources.js';
 
 export interface IssueRequest {
   certificate: CertificateResource;
   privateKey: KeyObject;
+  /** Taken after the key is generated: a local backend's notBefore. */
   now: Date;
   /** Aborted when the engine stops: give up at the next step, leaving persisted state as is. */
   signal: AbortSignal;
+  /** Told of every change of an ACME order and its challenges (recorded in the status). */
+  progress?: (order: OrderStatus) => Promise<void>;
 }
 
 export interface IssuedBundle {
@@ -22,6 +27,8 @@ export interface IssuedBundle {
 
 export interface CertificateIssuer {
   issue(request: IssueRequest): Promise<IssuedBundle>;
+  /** The issuer's Ready condition: can it issue now (its CA key pair, its ACME account)? Never throws. */
+  readiness(): Promise<IssuerReadiness>;
 }
 
 /**
@@ -32,8 +39,25 @@ export interface CertificateIssuer {
  */
 export class IssuerNotReadyError extends Error {
   readonly code = 'ISSUER_NOT_READY';
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The issuer's Ready=False reason (cert-manager's where it has one). */
+    readonly reason = 'NotReady',
+  ) {
     super(message);
     this.name = 'IssuerNotReadyError';
+  }
+}
+
+/** A backend for an issuer whose spec is invalid (a custom resource): never ready, says why. */
+export class InvalidIssuer implements CertificateIssuer {
+  constructor(private readonly message: string) {}
+
+  issue(): Promise<IssuedBundle> {
+    return Promise.reject(new IssuerNotReadyError(this.message, 'InvalidSpec'));
+  }
+
+  readiness(): Promise<IssuerReadiness> {
+    return Promise.resolve({ ready: false, reason: 'InvalidSpec', message: this.message });
   }
 }

@@ -4,6 +4,7 @@
 
 import { createCertificate } from '../../pki/index.js';
 import { templateFor } from './certificate-template.js';
+import type { IssuerReadiness } from '../issuer-status.js';
 import type { CertificateIssuer, IssueRequest, IssuedBundle } from './issuer.js';
 
 export class SelfSignedIssuer implements CertificateIssuer {
@@ -16,5 +17,9 @@ export class SelfSignedIssuer implements CertificateIssuer {
       notAfter: new Date(now.getTime() + certificate.spec.durationMs),
     });
     return { chainPem: cert.pem, caPem: cert.pem };
+  }
+
+  readiness(): Promise<IssuerReadiness> {
+    return Promise.resolve({ ready: true, reason: 'IsReady', message: 'Self-signed issuer is ready' });
   }
 }

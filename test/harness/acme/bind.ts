@@ -1,6 +1,8 @@
 // A real BIND 9 (`named -g`) on 127.0.0.1 for tests: one primary zone that accepts
 // TSIG-signed DNS UPDATEs, a wildcard A record so every test name resolves to 127.0.0.1,
-// no recursion, no rndc. Starts in well under a second.
+// no recursion, no rndc. Starts in well under a second. Extra zones (a delegated
+// `_acme-challenge` zone, as cert-manager's cnameStrategy: Follow is used) each accept
+// updates signed with their own key only.
 
 import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
@@ -34,6 +36,13 @@ export interface BindOptions {
   tsigAlgorithm?: string;
   /** Extra keys allowed to update the zone, one per algorithm (e.g. hmac-sha512). */
   extraAlgorithms?: string[];
+  /** More primary zones on the same server, each updatable with its own key only (`zoneKeys`). */
+  extraZones?: Array<{ zone: string; records?: ZoneRecord[] }>;
+  /**
+   * Answer 127.0.0.1 recursively, as the public resolvers an ACME CA uses do: a CNAME into
+   * another zone is chased to its target's records (without it BIND answers the CNAME only).
+   */
+  recursion?: boolean;
 }
 
 export interface BindServer {
@@ -46,6 +55,8 @@ export interface BindServer {
   keys: Record<string, TsigKeySpec>;
   /** Known to the server but not allowed to update: updates get REFUSED. */
   readOnlyTsig: TsigKeySpec;
+  /** Per extra zone: the one key allowed to update it (and no other zone). */
+  zoneKeys: Record<string, TsigKeySpec>;
   /** TXT values at `name` (chunks of one record joined), [] when there are none. */
   queryTxt(name: string): Promise<string[]>;
   /** Addresses of `name` (A), [] when there are none. */
@@ -78,8 +89,16 @@ function zoneFile(zone: string, records: ZoneRecord[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-function namedConf(dir: string, port: number, zone: string, allowed: TsigKeySpec[], readOnly: TsigKeySpec): string {
-  const keys = [...allowed, readOnly].map((k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`);
+function namedConf(dir: string, port: number, zone: string, allowed: TsigKeySpec[], readOnly: TsigKeySpec, extra: Record<string, TsigKeySpec> = {}, recursion = false): string {
+  const keys = [...allowed, readOnly, ...Object.values(extra)].map((k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`);
+  const extraZones = Object.entries(extra).map(
+    ([z, k]) => `zone "${z}" {
+  type primary;
+  file "${join(dir, `${z}.db`)}";
+  allow-update { key "${k.name}"; };
+};
+`,
+  );
   return `${keys.join('\n')}
 controls { };
 options {
@@ -88,7 +107,7 @@ options {
   session-keyfile none;
   listen-on port ${port} { 127.0.0.1; };
   listen-on-v6 { none; };
-  recursion no;
+  ${recursion ? 'recursion yes;\n  allow-recursion { 127.0.0.1; };' : 'recursion no;'}
   allow-query { any; };
   dnssec-validation no;
   notify no;
@@ -98,7 +117,7 @@ zone "${zone}" {
   file "${join(dir, `${zone}.db`)}";
   allow-update { ${allowed.map((k) => `key "${k.name}";`).join(' ')} };
 };
-`;
+${extraZones.join('')}`;
 }
 
 function resolverFor(port: number): Resolver {
@@ -122,7 +141,13 @@ async function startOnce(named: string, opts: BindOptions): Promise<BindServer> 
   for (const algorithm of opts.extraAlgorithms ?? []) keys[algorithm] ??= newKey(`acme-update-${algorithm}`, algorithm);
   const readOnlyTsig = newKey('read-only', 'hmac-sha256');
   writeFileSync(join(dir, `${zone}.db`), zoneFile(zone, opts.records ?? []));
-  writeFileSync(join(dir, 'named.conf'), namedConf(dir, port, zone, Object.values(keys), readOnlyTsig));
+  const zoneKeys: Record<string, TsigKeySpec> = {};
+  for (const extra of opts.extraZones ?? []) {
+    const z = extra.zone.toLowerCase().replace(/\.$/, '');
+    zoneKeys[z] = newKey(`update-${z}`, 'hmac-sha256');
+    writeFileSync(join(dir, `${z}.db`), zoneFile(z, extra.records ?? []));
+  }
+  writeFileSync(join(dir, 'named.conf'), namedConf(dir, port, zone, Object.values(keys), readOnlyTsig, zoneKeys, opts.recursion === true));
 
   // -g: foreground, log to stderr. No -u: as root it keeps root, which owns `dir`.
   const proc: ServerProcess = startProcess(named, ['-g', '-4', '-c', join(dir, 'named.conf')], { cwd: dir });
@@ -144,6 +169,7 @@ async function startOnce(named: string, opts: BindOptions): Promise<BindServer> 
     tsig,
     keys,
     readOnlyTsig,
+    zoneKeys,
     queryTxt: async (name) => (await resolverFor(port).resolveTxt(name).catch(emptyOnNoData<string[]>)).map((chunks) => chunks.join('')),
     queryA: (name) => resolverFor(port).resolve4(name).catch(emptyOnNoData<string>),
     output: () => proc.output(),
