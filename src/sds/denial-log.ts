@@ -3,6 +3,13 @@ import type { RateLimitedLog } from './rate-limited-log.js';
 
 /** Names quoted in one denial line; the rest are counted. */
 const SAMPLE = 5;
+/** A quoted name is cut to this many characters: the client chooses names and their length. */
+const QUOTED_NAME_LENGTH = 128;
+
+function quoted(name: string | undefined): string | undefined {
+  if (name === undefined || name.length <= QUOTED_NAME_LENGTH) return name;
+  return `${name.slice(0, QUOTED_NAME_LENGTH)}…(${name.length} chars)`;
+}
 
 export const DENIED_MSG = 'secret name denied to caller';
 
@@ -17,9 +24,9 @@ export function logDenied(clientLog: RateLimitedLog, log: Logger, identity: stri
     log,
     {
       identity,
-      secret: names[0],
+      secret: quoted(names[0]),
       denied: names.length,
-      ...(names.length > 1 ? { secrets: names.slice(0, SAMPLE) } : {}),
+      ...(names.length > 1 ? { secrets: names.slice(0, SAMPLE).map(quoted) } : {}),
     },
     DENIED_MSG,
     names.length,

@@ -110,9 +110,10 @@ describe('hostile clients', () => {
     assert.ok(status.length < 256 * 1024, `/status is ${status.length} bytes`);
     // Still recorded, just bounded: the operator sees what the client said.
     assert.match(status, /Failed to load private key: A{100}/);
-    // 100 MB for the server plus one request per stream that grpc-js's decoder keeps
-    // until the next message (50 x 3.9 MB); lower to 100 MB on a transport that does not.
-    assert.ok(mem.firstMb < 100 + 50 * 4, `RSS grew ${mem.firstMb.toFixed(0)} MB`);
+    // Our transport keeps no request after decoding it (grpc-js kept each stream's last
+    // 3.9 MB): measured about 104 MB of peak growth while 195 MB of requests pass through,
+    // and nothing added by a second wave. 150 MB leaves room for a loaded CI machine.
+    assert.ok(mem.firstMb < 150, `RSS grew ${mem.firstMb.toFixed(0)} MB`);
     assert.ok(mem.repeatMb < REPEAT_RSS_MB, `a second wave added ${mem.repeatMb.toFixed(0)} MB`);
     t.diagnostic(`well-behaved client served in ${(await servedWithin(s.grpc, 'web2', 5000)).toFixed(0)} ms`);
   });
