@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { SecretStore } from '../store/secret-store.js';
 import type { StoredSecret } from '../store/secret-material.js';
 import type { RequestLimits } from './request-checks.js';
+import { followCredential } from './credential-expiry.js';
 import { SerialQueue } from './serial-queue.js';
 import type { StreamProtocol, StreamRegistry, StreamStatus } from './stream-status.js';
 
@@ -48,6 +49,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   private flushQueued = false;
   private blocked = false;
   private closed = false;
+  private stopFollowingCredential: (() => void) | undefined;
   private readonly queue: SerialQueue;
 
   constructor(
@@ -81,6 +83,9 @@ export abstract class StreamDriver<Req, S extends Session> {
         return;
       }
       if (this.closed) return;
+      this.stopFollowingCredential = followCredential(deps.authenticator, this.identity, (reason) =>
+        this.fail(grpcStatus.UNAUTHENTICATED, reason),
+      );
       const status = deps.registry.open(this.protocol, this.identity, () => this.endOk());
       this.session = this.createSession(status);
       deps.metrics.streamsOpen.inc({ protocol: this.protocol });
@@ -248,6 +253,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopFollowingCredential?.();
     for (const stop of this.watches.values()) stop();
     this.watches.clear();
     for (const cancel of this.grantWaits.values()) cancel();

@@ -1,6 +1,9 @@
 import type { Authenticator, PeerInfo } from '../authorizer.js';
 import type { CallerIdentity } from '../identity.js';
-import { identityFromPeer } from '../../transport/peer-authenticator.js';
+import type { Logger } from '../../observability/logger.js';
+import { identityFromPeer, isLoopback } from '../../transport/peer-authenticator.js';
+import { watchCredential } from './credential-watch.js';
+import { ReviewedIdentities, serviceAccountUser } from './reviewed-identities.js';
 import { serviceAccountFromSpiffe } from './spiffe-service-account.js';
 import type { ServiceAccountRef, TokenReviewer } from './token-reviewer.js';
 
@@ -13,6 +16,18 @@ export class TokenRejectedError extends Error {
   }
 }
 
+export const PLAINTEXT_TOKEN_MESSAGE =
+  'bearer tokens are not accepted over plaintext TCP from a non-loopback peer: connect through the TLS listener or the Unix socket';
+
+export interface KubernetesAuthenticatorOptions {
+  tokens: TokenReviewer;
+  spiffeTrustDomain: string | undefined;
+  identities: ReviewedIdentities;
+  /** How often an open stream's token is reviewed again. */
+  reviewIntervalMs: number;
+  logger: () => Logger;
+}
+
 /**
  * Identity in Kubernetes: a ServiceAccount, from a bearer token (TokenReview) or from an
  * mTLS client certificate's SPIFFE ID; otherwise what the transport alone tells (loopback,
@@ -20,27 +35,53 @@ export class TokenRejectedError extends Error {
  *
  * A token that is presented and refused fails authentication (rather than falling back
  * to anonymous): Envoy then reconnects with backoff and reads its token file again, which
- * is the fix for an expired projected token.
+ * is the fix for an expired projected token. A token sent in clear over the network is
+ * refused too: whoever saw it could replay it.
  */
 export class KubernetesAuthenticator implements Authenticator {
-  constructor(
-    private readonly tokens: TokenReviewer,
-    private readonly spiffeTrustDomain: string | undefined,
-  ) {}
+  constructor(private readonly opts: KubernetesAuthenticatorOptions) {}
 
   async authenticate(peer: PeerInfo): Promise<CallerIdentity> {
     if (peer.authorization !== undefined) {
+      if (peer.listener === 'tcp' && !isLoopback(peer.address)) throw new TokenRejectedError(PLAINTEXT_TOKEN_MESSAGE);
       const m = /^Bearer\s+(\S+)\s*$/i.exec(peer.authorization);
       if (!m) throw new TokenRejectedError('authorization metadata is not "Bearer <token>"');
-      const sa = await this.tokens.review(m[1]!);
-      if (!sa) throw new TokenRejectedError('bearer token not accepted by TokenReview for our audience');
-      return serviceAccountIdentity(sa, peer.address);
+      const token = m[1]!;
+      const reviewed = await this.opts.tokens.review(token);
+      if (!reviewed) throw new TokenRejectedError('bearer token not accepted by TokenReview for our audience');
+      const identity = serviceAccountIdentity(reviewed.serviceAccount, peer.address);
+      this.opts.identities.record(identity, {
+        token,
+        user: reviewed.user,
+        ...(reviewed.expiresAt !== undefined ? { expiresAt: reviewed.expiresAt } : {}),
+      });
+      return identity;
     }
-    if (peer.clientCertificate && this.spiffeTrustDomain) {
-      const sa = serviceAccountFromSpiffe(peer.clientCertificate.uris, this.spiffeTrustDomain);
-      if (sa) return serviceAccountIdentity(sa, peer.address, peer.clientCertificate.uris);
+    if (peer.clientCertificate && this.opts.spiffeTrustDomain) {
+      const sa = serviceAccountFromSpiffe(peer.clientCertificate.uris, this.opts.spiffeTrustDomain);
+      if (sa) {
+        const identity = serviceAccountIdentity(sa, peer.address, peer.clientCertificate.uris);
+        this.opts.identities.record(identity, { user: serviceAccountUser(sa.namespace, sa.name) });
+        return identity;
+      }
     }
     return identityFromPeer(peer);
+  }
+
+  /**
+   * A stream on a bearer token ends at a jittered 80-95% of the token's remaining life,
+   * and when a TokenReview every `reviewIntervalMs` no longer accepts it.
+   */
+  watchCredential(identity: CallerIdentity, onInvalid: (reason: string) => void): () => void {
+    const credential = this.opts.identities.credentialOf(identity);
+    if (!credential) return () => {};
+    return watchCredential({
+      credential,
+      review: (token) => this.opts.tokens.review(token, { fresh: true }),
+      reviewIntervalMs: this.opts.reviewIntervalMs,
+      logger: this.opts.logger(),
+      onInvalid,
+    });
   }
 }
 
