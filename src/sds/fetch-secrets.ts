@@ -1,3 +1,4 @@
+import { authenticationFailureMessage } from '../authz/authentication-error.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { PeerInfo } from '../authz/authorizer.js';
 import { describeIdentity } from '../authz/identity.js';
@@ -33,8 +34,8 @@ export async function fetchSecrets(req: DiscoveryRequest, peer: PeerInfo, deps: 
   let identity;
   try {
     identity = await deps.authenticator.authenticate(peer);
-  } catch {
-    throw new FetchError(grpcStatus.UNAUTHENTICATED, 'authentication failed');
+  } catch (err) {
+    throw new FetchError(grpcStatus.UNAUTHENTICATED, authenticationFailureMessage(err));
   }
   for (const name of names) {
     if (!(await deps.authorizer.canRead(identity, name))) {

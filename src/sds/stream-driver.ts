@@ -1,4 +1,5 @@
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { authenticationFailureMessage } from '../authz/authentication-error.js';
 import type { Authenticator, Authorizer, PeerInfo } from '../authz/authorizer.js';
 import { describeIdentity, type CallerIdentity } from '../authz/identity.js';
 import type { Logger } from '../observability/logger.js';
@@ -79,7 +80,7 @@ export abstract class StreamDriver<Req, S extends Session> {
       try {
         this.identity = await deps.authenticator.authenticate(this.peer);
       } catch (err) {
-        this.fail(grpcStatus.UNAUTHENTICATED, 'authentication failed', err);
+        this.fail(grpcStatus.UNAUTHENTICATED, authenticationFailureMessage(err), err);
         return;
       }
       if (this.closed) return;

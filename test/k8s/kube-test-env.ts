@@ -87,6 +87,19 @@ export class KubeAdmin {
     });
   }
 
+  /** Role (get on all ConfigMaps) and RoleBinding: CA bundles of another namespace. */
+  async allowConfigMapRead(ns: string, sa: { namespace: string; name: string }, bindingName: string): Promise<void> {
+    await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+      metadata: { name: bindingName },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+    }, true);
+    await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+      metadata: { name: bindingName },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: bindingName },
+      subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: sa.namespace }],
+    }, true);
+  }
+
   async deleteRoleBinding(ns: string, name: string): Promise<void> {
     await this.client.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${name}`);
   }

@@ -1,3 +1,4 @@
+import { AuthenticationError } from '../authentication-error.js';
 import type { Authenticator, PeerInfo } from '../authorizer.js';
 import type { CallerIdentity } from '../identity.js';
 import type { Logger } from '../../observability/logger.js';
@@ -8,7 +9,7 @@ import { serviceAccountFromSpiffe } from './spiffe-service-account.js';
 import type { ServiceAccountRef, TokenReviewer } from './token-reviewer.js';
 
 /** A presented credential that does not hold: the stream fails with UNAUTHENTICATED. */
-export class TokenRejectedError extends Error {
+export class TokenRejectedError extends AuthenticationError {
   readonly code = 'TOKEN_REJECTED';
   constructor(message: string) {
     super(message);
