@@ -90,7 +90,9 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   if (trustDomain !== undefined && !/^[a-z0-9._-]+$/.test(trustDomain)) {
     throw new ConfigError(`${AT}.authentication.spiffeTrustDomain`, `"${trustDomain}" is not a SPIFFE trust domain`);
   }
-  const pageSize = watch['pageSize'] ?? 500;
+  // Small pages: each is streamed item by item, but the API server builds a whole page in
+  // its own memory, and a continue token that expires costs one page, not five hundred.
+  const pageSize = watch['pageSize'] ?? 100;
   if (typeof pageSize !== 'number' || !Number.isInteger(pageSize) || pageSize <= 0) {
     throw new ConfigError(`${AT}.watch.pageSize`, 'must be a positive integer');
   }
