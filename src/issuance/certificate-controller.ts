@@ -20,6 +20,7 @@ import { CertificateIsOutsideIssuerRestrictions } from './issuer-restrictions.js
 import type { IssuanceSlots } from './issuance-slots.js';
 import { IssuerNotReadyError, type CertificateIssuer } from './issuers/issuer.js';
 import { discardFinishedIssuanceLeftovers } from './finished-issuance-leftovers.js';
+import { externalRenewalRequest } from './manual-trigger.js';
 import { nextPrivateKey } from './next-private-key.js';
 import { SecretSupersededError, type CertificatePersister, type PersistedSecret } from './persister.js';
 import { certificateRenewalTime, evaluate, READINESS_POLICIES, TRIGGER_POLICIES, type PolicyInput, type PolicyResult } from './policies.js';
@@ -118,7 +119,8 @@ export class CertificateController {
   private async currentStatus(): Promise<CertificateStatus> {
     if (!this.status) {
       this.status = (await this.deps.persister.readStatus(this.certificate)) ?? emptyStatus();
-      this.renewalRequestedAt ??= this.status.renewalRequestedAt;
+      // `renew --kubernetes` / cmctl renew set Issuing=True (ManuallyTriggered) meanwhile.
+      this.renewalRequestedAt ??= this.status.renewalRequestedAt ?? externalRenewalRequest(this.status);
     }
     return this.status;
   }

@@ -56,7 +56,11 @@ export function controlRoutes(controls: EngineControls): (req: IncomingMessage, 
       json(res, 409, { error: `"${m[1]}" is ambiguous: ${ids.join(', ')}; name it as namespace/name` });
       return;
     }
-    const renewalRequestedAt = await controls.renew(ids[0]!);
-    json(res, 202, { certificate: ids[0], renewalRequestedAt });
+    try {
+      json(res, 202, { certificate: ids[0], renewalRequestedAt: await controls.renew(ids[0]!) });
+    } catch (err) {
+      // A follower: the message names the leader to ask.
+      json(res, 409, { error: (err as Error).message });
+    }
   };
 }

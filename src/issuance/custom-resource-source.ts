@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger.js';
 import { ResourceInformer, type ObjectMeta } from '../sources/kubernetes/resource-informer.js';
 import { emptyStatus, withCondition, withoutCondition, type CertificateStatus } from './certificate-status.js';
 import { writeCertificateStatus } from './custom-resource-persister.js';
+import { externalRenewalRequest } from './manual-trigger.js';
 import { parseIssuanceResources, type IssuanceConfig, type ResourceDocument } from './issuance-config.js';
 import { API_VERSION } from './resources.js';
 
@@ -33,6 +34,8 @@ export interface CustomResourceSourceOptions {
   kubernetes: KubernetesConfig;
   parse: { clusterResourceNamespace: string; baseDir: string };
   onResources: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>;
+  /** A Certificate's status asks for a re-issuance (`renew --kubernetes`, cmctl renew): its id. */
+  onRenewalRequested?: (id: string) => void;
   logger: Logger;
   now?: () => Date;
 }
@@ -45,6 +48,7 @@ export class CustomResourceSource {
   private pending: NodeJS.Immediate | undefined;
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
+  private readonly renewalsSignalled = new Map<string, string>();
 
   constructor(private readonly opts: CustomResourceSourceOptions) {}
 
@@ -59,11 +63,12 @@ export class CustomResourceSource {
         path,
         reduce: (o) => reduce(kind, o),
         onChange: (key, obj) => {
+          if (obj && kind === 'Certificate') this.noticeRenewalRequest(key, obj);
           if (obj) this.objects.set(`${kind}/${key}`, obj);
           else this.objects.delete(`${kind}/${key}`);
           this.schedule();
         },
-        logger: this.opts.logger.child({ resource: PLURALS[kind], scope: scope || 'cluster' }),
+        logger: this.opts.logger.child({ scope: scope || 'cluster' }), // the informer adds `resource`
         silentMs: kubernetes.watch.silentMs,
         backoffInitialMs: kubernetes.watch.backoffInitialMs,
         backoffMaxMs: kubernetes.watch.backoffMaxMs,
@@ -90,6 +95,14 @@ export class CustomResourceSource {
   /** Resolves once every informer has listed once. */
   async whenSynced(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.whenSynced()));
+  }
+
+  /** Tells the engine once per request (a request is its condition's transition time). */
+  private noticeRenewalRequest(key: string, obj: CustomResource): void {
+    const at = externalRenewalRequest(obj.status);
+    if (at === undefined || this.renewalsSignalled.get(key) === at) return;
+    this.renewalsSignalled.set(key, at);
+    this.opts.onRenewalRequested?.(key);
   }
 
   /** A list delivers many changes at once: they are applied together, once. */
