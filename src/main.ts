@@ -19,6 +19,7 @@ import { FileSource } from './sources/files/file-source.js';
 import { SecretStore } from './store/secret-store.js';
 import { GrpcListeners } from './transport/grpc-listeners.js';
 import { PeerAuthenticator } from './transport/peer-authenticator.js';
+import { createAuditLogger, KeyDeliveryAudit } from './observability/key-delivery-audit.js';
 
 export interface RunningServer {
   grpcAddress?: string;
@@ -43,6 +44,8 @@ export interface StartOptions {
   httpRoutes?: Map<string, RouteHandler>;
   /** Defaults to componentsFor(config). */
   components?: ServerComponent[];
+  /** Where the private-key audit trail goes (default stdout, its own logger). */
+  auditDestination?: NodeJS.WritableStream;
 }
 
 /** The one place that wires sources, store, transport and observability together. */
@@ -83,6 +86,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     metrics,
     logger,
     limits: { ...DEFAULT_REQUEST_LIMITS, maxNamesPerStream: config.limits.maxNamesPerStream },
+    audit: new KeyDeliveryAudit(createAuditLogger(opts.auditDestination)),
   };
 
   const files = new FileSource({

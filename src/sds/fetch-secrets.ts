@@ -51,6 +51,7 @@ export async function fetchSecrets(req: DiscoveryRequest, peer: PeerInfo, deps: 
     secrets.push(s);
   }
   deps.metrics.pushes.inc({ protocol: 'fetch' }, secrets.length);
+  deps.audit?.delivered(describeIdentity(identity), secrets);
   const session = new SotwSession(new StreamStatus(0, 'sotw', identity), 'FetchSecrets', deps.limits);
   return session.buildResponse(secrets);
 }

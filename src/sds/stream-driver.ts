@@ -2,6 +2,7 @@ import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import { authenticationFailureMessage } from '../authz/authentication-error.js';
 import type { Authenticator, Authorizer, PeerInfo } from '../authz/authorizer.js';
 import { describeIdentity, type CallerIdentity } from '../authz/identity.js';
+import type { KeyDeliveryAudit } from '../observability/key-delivery-audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretStore } from '../store/secret-store.js';
@@ -19,6 +20,8 @@ export interface StreamDeps {
   metrics: Metrics;
   logger: Logger;
   limits: RequestLimits;
+  /** The private-key audit trail (first delivery of each key version to each identity). */
+  audit?: KeyDeliveryAudit;
 }
 
 /** The protocol half of a stream: SotwSession or DeltaSession. */
@@ -220,6 +223,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   protected send(secrets: StoredSecret[], removed: string[] = []): void {
     if (this.closed || (secrets.length === 0 && removed.length === 0)) return;
     const bytes = this.encodePush(secrets, removed);
+    this.deps.audit?.delivered(this.identityLabel, secrets);
     this.deps.metrics.pushes.inc({ protocol: this.protocol }, secrets.length);
     if (this.deps.logger.isLevelEnabled('debug')) {
       this.log.debug(

@@ -10,6 +10,7 @@ import { fromKubeconfig } from '../../src/kubernetes/kube-connection.js';
 import { KubeApiError } from '../../src/kubernetes/kube-errors.js';
 import { FakeEnvoy } from '../support/fake-envoy.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
+import type { StartOptions } from '../../src/main.js';
 
 export const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -159,6 +160,8 @@ export interface KubeServerOptions {
   /** Other top-level config (grpc, authorization, ...). */
   doc?: Record<string, unknown>;
   kubeconfigPath?: string;
+  /** Passed to startServer (e.g. an audit destination). */
+  start?: StartOptions;
 }
 
 /**
@@ -178,7 +181,7 @@ export async function startKubeSdsServer(cluster: KubeCluster, opts: KubeServerO
       authorization: { allowCacheSeconds: 2, denyCacheSeconds: 1, staleIfErrorSeconds: 120 },
       ...opts.kubernetes,
     },
-  });
+  }, opts.start);
 }
 
 /** GET /readyz: status and body. */
