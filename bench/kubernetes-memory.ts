@@ -8,6 +8,7 @@
  *   node dist/bench/kubernetes-memory.js                       # 10,000 TLS + 2,000 x 100 KB Opaque
  *   node dist/bench/kubernetes-memory.js --dist /tmp/before/dist --dist dist
  *   node dist/bench/kubernetes-memory.js --tls 1000 --opaque 200   # scaled down
+ *   node dist/bench/kubernetes-memory.js --node-arg=--max-old-space-size=256   # heap as in a 512Mi pod
  *
  * Not part of `npm test` or `npm run bench`: run it on a quiet machine.
  */
@@ -30,6 +31,10 @@ const { values } = parseArgs({
     namespaces: { type: 'string', default: '20' },
     dist: { type: 'string', multiple: true },
     'page-size': { type: 'string' },
+    /** Extra node flags for the server, e.g. --max-old-space-size=256 (a 512Mi container's heap). */
+    'node-arg': { type: 'string', multiple: true },
+    /** Writes a heap snapshot of each server after the cold start into this directory. */
+    'heap-snapshot': { type: 'string' },
   },
 });
 const TLS = Number(values.tls);
@@ -152,7 +157,9 @@ async function measure(cluster: KubeCluster, dist: string): Promise<Figures> {
       },
     }),
   );
-  const child = spawn(process.execPath, [join(dist, 'src', 'cli.js'), 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const snapDir = values['heap-snapshot'] ? resolve(values['heap-snapshot']) : undefined;
+  const nodeArgs = [...(values['node-arg'] ?? []), ...(snapDir ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
+  const child = spawn(process.execPath, [...nodeArgs, join(dist, 'src', 'cli.js'), 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'], ...(snapDir ? { cwd: snapDir } : {}) });
   const pid = child.pid!;
   // The server's log, for when a phase does not come (kept in the cluster's temp dir).
   const log = join(cluster.tmpDir, `server-${httpPort}.log`);
@@ -169,6 +176,10 @@ async function measure(cluster: KubeCluster, dist: string): Promise<Figures> {
     const coldMs = Date.now() - started;
     await quiet(pid, 3000);
     const cold = procStatus(pid);
+    if (snapDir) {
+      child.kill('SIGUSR2');
+      await quiet(pid, 3000);
+    }
     // Re-list: the API server restarts; the watch's resourceVersion is gone (410) or the
     // new API server's watch cache is still initializing (an API error): either way the
     // informer lists again. Then wait until it is connected and done (no CPU for 5 s).
