@@ -17,7 +17,7 @@ export function streamDeadlineMs(remainingMs: number, random: () => number = Mat
 
 export interface CredentialWatchOptions {
   credential: IdentityCredential;
-  /** Re-asks TokenReview, skipping caches; undefined = refused; throws = cannot ask. */
+  /** Re-asks TokenReview (an answer up to half an interval old may be shared); undefined = refused; throws = cannot ask. */
   review: (token: string) => Promise<ReviewedToken | undefined>;
   reviewIntervalMs: number;
   logger: Logger;
@@ -30,8 +30,9 @@ export interface CredentialWatchOptions {
  * Keeps an open stream's credential honest: ends it (once, through `onInvalid`) at its
  * jittered expiry point, and when a periodic TokenReview no longer accepts the token
  * (ServiceAccount deleted or re-created, pod gone, token revoked) or reports another user.
- * So after a credential stops holding, a stream gets no push later than one review
- * interval plus one review's round trip. Returns the function that stops watching.
+ * So after a credential stops holding, a stream gets no push later than 1.5 review
+ * intervals (streams on one token share an answer up to half an interval old) plus one
+ * review's round trip. Returns the function that stops watching.
  */
 export function watchCredential(opts: CredentialWatchOptions): () => void {
   const { credential, onInvalid } = opts;

@@ -78,7 +78,8 @@ export class KubernetesAuthenticator implements Authenticator {
     if (!credential) return () => {};
     return watchCredential({
       credential,
-      review: (token) => this.opts.tokens.review(token, { fresh: true }),
+      // Streams on the same token share one review per half interval.
+      review: (token) => this.opts.tokens.review(token, { maxAgeMs: this.opts.reviewIntervalMs / 2 }),
       reviewIntervalMs: this.opts.reviewIntervalMs,
       logger: this.opts.logger(),
       onInvalid,

@@ -63,12 +63,19 @@ export class TokenReviewer {
 
   /**
    * The token's ServiceAccount and user, or undefined when the API server does not accept
-   * it. `fresh` skips the cache (a periodic re-review of an open stream's credential).
+   * it. `maxAgeMs` asks for an answer at most that old, past the cache TTL (a periodic
+   * re-review of an open stream's credential: the streams on one token share a review).
    * Throws only when the API server cannot be asked and no recent answer stands.
    */
-  async review(token: string, opts: { fresh?: boolean } = {}): Promise<ReviewedToken | undefined> {
+  async review(token: string, opts: { maxAgeMs?: number } = {}): Promise<ReviewedToken | undefined> {
     const key = createHash('sha256').update(token).digest('hex');
-    if (!opts.fresh) {
+    if (opts.maxAgeMs !== undefined) {
+      const recent = this.cache.recent(key, opts.maxAgeMs);
+      if (recent !== undefined) {
+        this.opts.onReview?.('cached');
+        return recent ?? undefined;
+      }
+    } else {
       const cached = this.cache.fresh(key);
       if (cached !== undefined) {
         this.opts.onReview?.('cached');
