@@ -22,6 +22,7 @@ import { defaultValidationWorkers, ValidationPool } from './store/validation-poo
 import { GrpcJsListeners } from './transport/grpcjs-listeners.js';
 import { SdsListeners, type SdsTransport } from './transport/sds-listeners.js';
 import { PeerAuthenticator } from './transport/peer-authenticator.js';
+import { createAuditLogger, KeyDeliveryAudit } from './observability/key-delivery-audit.js';
 
 export interface RunningServer {
   grpcAddress?: string;
@@ -50,6 +51,8 @@ export interface StartOptions {
   validator?: MaterialValidator;
   /** The gRPC server: ours on node:http2 (default), or grpc-js for benchmark comparison. */
   transport?: 'http2' | 'grpc-js';
+  /** Where the private-key audit trail goes (default stdout, its own logger). */
+  auditDestination?: NodeJS.WritableStream;
 }
 
 /** The one place that wires sources, store, transport and observability together. */
@@ -100,6 +103,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     metrics,
     logger,
     ...clientBounds(config.limits, logger),
+    audit: new KeyDeliveryAudit(createAuditLogger(opts.auditDestination)),
   };
 
   const files = new FileSource({

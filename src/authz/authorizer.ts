@@ -17,6 +17,12 @@ export interface Authorizer {
 /** Establishes a caller's identity from what the transport knows. */
 export interface Authenticator {
   authenticate(peer: PeerInfo): Promise<CallerIdentity>;
+  /**
+   * Optional: follows the credential an identity was established with (a bearer token)
+   * while a stream uses it; calls `onInvalid(reason)` once when the stream must end (the
+   * credential nears expiry or no longer holds). Returns the function that stops following.
+   */
+  watchCredential?(identity: CallerIdentity, onInvalid: (reason: string) => void): () => void;
 }
 
 export interface PeerInfo {

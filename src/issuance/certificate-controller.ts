@@ -5,9 +5,10 @@
 //
 // Persistence order of one issuance: status Issuing=True -> next key (0600) -> the
 // issuer's requests (an ACME order URL is persisted by the ACME issuer) -> tls.key,
-// tls.crt, ca.crt -> next key and order removed -> status. The Secret being served is
-// only replaced by a complete, validated new one, so a failure anywhere leaves the old
-// certificate in service.
+// tls.crt, ca.crt (naming the order) -> next key and order removed -> status. The Secret
+// being served is only replaced by a complete, validated new one, so a failure anywhere
+// leaves the old certificate in service; a crash between the Secret and the removals
+// leaves state the next attempt recognises as finished and discards.
 
 import { encodePrivateKeyPem, validateTlsCertificate } from '../pki/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -18,6 +19,8 @@ import type { StepHook } from './issuance-hooks.js';
 import { CertificateIsOutsideIssuerRestrictions } from './issuer-restrictions.js';
 import type { IssuanceSlots } from './issuance-slots.js';
 import { IssuerNotReadyError, type CertificateIssuer } from './issuers/issuer.js';
+import { discardFinishedIssuanceLeftovers } from './finished-issuance-leftovers.js';
+import { externalRenewalRequest } from './manual-trigger.js';
 import { nextPrivateKey } from './next-private-key.js';
 import { SecretSupersededError, type CertificatePersister, type PersistedSecret } from './persister.js';
 import { certificateRenewalTime, evaluate, READINESS_POLICIES, TRIGGER_POLICIES, type PolicyInput, type PolicyResult } from './policies.js';
@@ -118,7 +121,8 @@ export class CertificateController {
   private async currentStatus(): Promise<CertificateStatus> {
     if (!this.status) {
       this.status = (await this.deps.persister.readStatus(this.certificate)) ?? emptyStatus();
-      this.renewalRequestedAt ??= this.status.renewalRequestedAt;
+      // `renew --kubernetes` / cmctl renew set Issuing=True (ManuallyTriggered) meanwhile.
+      this.renewalRequestedAt ??= this.status.renewalRequestedAt ?? externalRenewalRequest(this.status);
     }
     return this.status;
   }
@@ -212,6 +216,8 @@ export class CertificateController {
     logger.info({ secret: cert.spec.secretName, reason: trigger.reason }, trigger.message);
 
     try {
+      // A crash right after the last issuance's Secret was written left its key and order.
+      await discardFinishedIssuanceLeftovers(cert, current, persister, logger);
       const next = await nextPrivateKey(cert, current, persister);
       await step('key-persisted');
       signal.throwIfAborted();
@@ -232,6 +238,9 @@ export class CertificateController {
       if (bundle.caPem) data['ca.crt'] = bundle.caPem;
       // Past both the status and the Secret: a lost status must not make a revision go back.
       const revision = Math.max(before.revision ?? 0, Number(current?.annotations[ANNOTATIONS.revision] ?? 0) || 0) + 1;
+      // The order this certificate came from, named in the Secret: if we die before it is
+      // deleted below, the next attempt knows it is finished (finished-issuance-leftovers.ts).
+      const order = await persister.readOrder(cert);
       await persister.writeSecret(cert.namespace, cert.spec.secretName, {
         data,
         annotations: {
@@ -240,6 +249,7 @@ export class CertificateController {
           [ANNOTATIONS.certificateName]: cert.name,
           [ANNOTATIONS.requestHash]: requestHash(cert.spec),
           [ANNOTATIONS.revision]: String(revision),
+          ...(order ? { [ANNOTATIONS.orderUrl]: order.orderUrl } : {}),
         },
       });
       await step('persisted');

@@ -90,7 +90,11 @@ export function controlRoutes(controls: EngineControls, opts: ControlOptions = {
       json(res, 429, { error: `too many renewals; try again in ${Math.ceil(wait / 1000)} s` }, { 'retry-after': String(Math.ceil(wait / 1000)) });
       return;
     }
-    const renewalRequestedAt = await controls.renew(ids[0]!);
-    json(res, 202, { certificate: ids[0], renewalRequestedAt });
+    try {
+      json(res, 202, { certificate: ids[0], renewalRequestedAt: await controls.renew(ids[0]!) });
+    } catch (err) {
+      // A follower: the message names the leader to ask.
+      json(res, 409, { error: (err as Error).message });
+    }
   };
 }

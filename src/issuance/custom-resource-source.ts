@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger.js';
 import { ResourceInformer, type ObjectMeta } from '../sources/kubernetes/resource-informer.js';
 import { emptyStatus, withCondition, withoutCondition, type CertificateStatus } from './certificate-status.js';
 import { writeCertificateStatus } from './custom-resource-persister.js';
+import { externalRenewalRequest } from './manual-trigger.js';
 import { parseIssuanceResources, type IssuanceConfig, type ResourceDocument } from './issuance-config.js';
 import { API_VERSION, issuerId, type IssuerResource } from './resources.js';
 
@@ -33,6 +34,8 @@ export interface CustomResourceSourceOptions {
   kubernetes: KubernetesConfig;
   parse: { clusterResourceNamespace: string; baseDir: string };
   onResources: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>;
+  /** A Certificate's status asks for a re-issuance (`renew --kubernetes`, cmctl renew): its id. */
+  onRenewalRequested?: (id: string) => void;
   logger: Logger;
   now?: () => Date;
 }
@@ -47,6 +50,7 @@ export class CustomResourceSource {
   private stopped = false;
   /** What each invalid issuer was last reported for: said once per change, not on every apply. */
   private readonly invalidWarned = new Map<string, string>();
+  private readonly renewalsSignalled = new Map<string, string>();
 
   constructor(private readonly opts: CustomResourceSourceOptions) {}
 
@@ -61,6 +65,7 @@ export class CustomResourceSource {
         path,
         reduce: (o) => reduce(kind, o),
         onChange: (key, obj) => {
+          if (obj && kind === 'Certificate') this.noticeRenewalRequest(key, obj);
           if (obj) this.objects.set(`${kind}/${key}`, obj);
           else this.objects.delete(`${kind}/${key}`);
           this.schedule();
@@ -92,6 +97,14 @@ export class CustomResourceSource {
   /** Resolves once every informer has listed once. */
   async whenSynced(): Promise<void> {
     await Promise.all(this.informers.map((i) => i.whenSynced()));
+  }
+
+  /** Tells the engine once per request (a request is its condition's transition time). */
+  private noticeRenewalRequest(key: string, obj: CustomResource): void {
+    const at = externalRenewalRequest(obj.status);
+    if (at === undefined || this.renewalsSignalled.get(key) === at) return;
+    this.renewalsSignalled.set(key, at);
+    this.opts.onRenewalRequested?.(key);
   }
 
   /** A list delivers many changes at once: they are applied together, once. */

@@ -37,6 +37,18 @@ import { LeaderLease } from './leader-lease.js';
 import type { CertificatePersister } from './persister.js';
 import { caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 
+/** `renew` asked of a replica that does not issue: the message names the one that does. */
+export class NotLeaderError extends Error {
+  readonly code = 'NOT_LEADER';
+  constructor(
+    readonly certificate: string,
+    readonly leader: string | undefined,
+  ) {
+    super(`this replica does not issue ${certificate}: ${leader ? `the leader is ${leader}; ask it` : 'no replica leads right now; try again shortly'}`);
+    this.name = 'NotLeaderError';
+  }
+}
+
 export interface IssuanceEngineOptions {
   config: IssuanceConfig;
   dataDir: string;
@@ -56,7 +68,11 @@ export interface IssuanceEngineOptions {
    * Where the resources come from when not (only) the config: a source started at start()
    * that hands every new set to `apply` (custom resources; see custom-resource-source.ts).
    */
-  resourceSource?: (apply: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>, logger: Logger) => { start(): void; stop(): Promise<void> };
+  resourceSource?: (
+    apply: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>,
+    logger: Logger,
+    renewalRequested: (id: string) => void,
+  ) => { start(): void; stop(): Promise<void> };
   /**
    * The SDS name a persisted Secret is served under: its secretName (files, the default)
    * or `kubernetes://<namespace>/<secretName>` (Kubernetes Secrets).
@@ -186,7 +202,7 @@ export class IssuanceEngine implements ServerComponent {
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_failing', 'Issued certificates whose last issuance attempt failed.', () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length);
     }
     if (this.opts.resourceSource) {
-      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ source: 'custom-resources' }));
+      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ source: 'custom-resources' }), (id) => this.renewalRequested(id));
       this.source.start();
     }
     if (this.opts.leaderElection) {
@@ -387,15 +403,30 @@ export class IssuanceEngine implements ServerComponent {
 
   /** Certificate ids for `namespace/name`, or for a bare `name` in any namespace. */
   find(ref: string): string[] {
-    if (ref.includes('/')) return this.controllers.has(ref) ? [ref] : [];
-    return [...this.controllers.values()].filter((c) => c.certificate.name === ref).map((c) => c.certificate.id);
+    // A follower runs no controllers but knows the Certificates (to name the leader).
+    const ids = this.leading ? [...this.controllers.keys()] : this.config.certificates.map((c) => c.id);
+    if (ref.includes('/')) return ids.includes(ref) ? [ref] : [];
+    return ids.filter((id) => id.slice(id.indexOf('/') + 1) === ref);
   }
 
-  /** Forces re-issuance of one certificate (`envoy-sds renew`); resolves with the request time. */
+  /**
+   * Forces re-issuance of one certificate (`envoy-sds renew`); resolves with the request
+   * time. A follower refuses with NotLeaderError, which names the leader to ask.
+   */
   renew(id: string): Promise<string> {
+    if (!this.leading && this.leader) return Promise.reject(new NotLeaderError(id, this.leader.holder));
     const controller = this.controllers.get(id);
     if (!controller) return Promise.reject(new Error(`no Certificate ${id}`));
     return controller.requestRenewal();
+  }
+
+  /**
+   * A Certificate's status asks for a re-issuance: the leader records it and issues; a
+   * follower ignores it (a controller started on leading reads the request from the status).
+   */
+  private renewalRequested(id: string): void {
+    const controller = this.leading ? this.controllers.get(id) : undefined;
+    controller?.requestRenewal().catch((err: unknown) => this.logger.warn({ certificate: id, err: (err as Error).message }, 'could not record a requested renewal'));
   }
 
   /** Resolves once no controller is running (for tests and orderly shutdown). */
@@ -480,8 +511,8 @@ export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
     persister: parsed.customResources ? new CustomResourcePersister(connect) : new KubernetesSecretPersister(connect),
     ...(parsed.customResources
       ? {
-          resourceSource: (apply, logger) =>
-            new CustomResourceSource({ client: connect, kubernetes: kube, parse: parsed.customResources!, onResources: apply, logger }),
+          resourceSource: (apply, logger, renewalRequested) =>
+            new CustomResourceSource({ client: connect, kubernetes: kube, parse: parsed.customResources!, onResources: apply, onRenewalRequested: renewalRequested, logger }),
         }
       : {}),
     ...(election

@@ -82,6 +82,11 @@ export class LeaderLease {
     return this.leading;
   }
 
+  /** Who holds the Lease as last read (ourselves while leading); undefined when nobody does. */
+  get holder(): string | undefined {
+    return this.leading ? this.identity : this.seenHolder;
+  }
+
   start(): void {
     this.schedule(0);
   }

@@ -6,22 +6,37 @@ import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HTTP_ADDRESS } from '../config/server-config.js';
 import { INTENT_HEADER } from '../observability/state-change-request.js';
+import { renewInKubernetes } from './renew-in-kubernetes.js';
 
 export const RENEW_USAGE = `  envoy-sds renew NAME... [--namespace NS] [--http ADDR]
                                        re-issue these certificates now (NAME or
                                        namespace/name; the server's HTTP address,
                                        default ${DEFAULT_HTTP_ADDRESS})
+  envoy-sds renew NAME... --kubernetes [--namespace NS] [--kubeconfig FILE] [--context C]
+                                       Certificates as custom resources: set their
+                                       Issuing condition (ManuallyTriggered) as
+                                       cmctl renew does; the leading replica re-issues
 `;
 
 export async function renewCommand(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { namespace: { type: 'string', short: 'n' }, http: { type: 'string', default: DEFAULT_HTTP_ADDRESS } },
+    options: {
+      namespace: { type: 'string', short: 'n' },
+      http: { type: 'string', default: DEFAULT_HTTP_ADDRESS },
+      kubernetes: { type: 'boolean', default: false },
+      kubeconfig: { type: 'string' },
+      context: { type: 'string' },
+    },
   });
   if (positionals.length === 0) {
     err.write(`envoy-sds renew: name at least one certificate\n\n${RENEW_USAGE}`);
     return 2;
+  }
+  if (values.kubernetes) {
+    const { namespace, kubeconfig, context } = values;
+    return renewInKubernetes(positionals, { ...(namespace ? { namespace } : {}), ...(kubeconfig ? { kubeconfig } : {}), ...(context ? { context } : {}) }, out, err);
   }
   let code = 0;
   for (const name of positionals) {

@@ -33,6 +33,8 @@ export const ANNOTATIONS = {
    * revision over an equal or later one (see kubernetes-secret-persister.ts).
    */
   revision: 'envoy-sds.io/revision',
+  /** The ACME order this certificate came from: that order is finished, never resumed. */
+  orderUrl: 'envoy-sds.io/acme-order-url',
 } as const;
 
 export interface SecretFacts {

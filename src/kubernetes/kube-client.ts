@@ -3,6 +3,7 @@ import { Agent, request as httpsRequest, type RequestOptions } from 'node:https'
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { errorFromStatus, KubeApiError, KubeUnreachableError } from './kube-errors.js';
 import type { KubeConnection } from './kube-connection.js';
+import { ListItemSplitter } from './list-item-splitter.js';
 
 /** One line of a watch response. */
 export interface WatchEvent {
@@ -76,6 +77,55 @@ export class KubeClient {
     }
     if ((res.statusCode ?? 0) >= 300) throw errorFromStatus(res.statusCode ?? 0, json);
     return json as T;
+  }
+
+  /**
+   * GET of a list, streamed: `onItem` gets each element of `items` as soon as it is parsed
+   * (and should keep only what it needs of it); resolves with the list's envelope
+   * (metadata: resourceVersion, continue). The page is never held whole in memory.
+   */
+  async list(
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    onItem: (item: Record<string, unknown>) => void,
+  ): Promise<{ metadata?: { resourceVersion?: string; continue?: string } }> {
+    let req: ClientRequest | undefined;
+    const res = await this.send('GET', withQuery(path, query), { accept: 'application/json' }, undefined, this.timeoutMs, (r) => {
+      req = r;
+    });
+    if ((res.statusCode ?? 0) >= 300) {
+      const text = await readBody(res);
+      let json: unknown = {};
+      try {
+        json = JSON.parse(text);
+      } catch {
+        /* a proxy's HTML error page: the HTTP status says enough */
+      }
+      throw errorFromStatus(res.statusCode ?? 0, json);
+    }
+    const splitter = new ListItemSplitter(onItem);
+    return new Promise((resolve, reject) => {
+      res.on('data', (chunk: Buffer) => {
+        try {
+          splitter.write(chunk);
+        } catch (err) {
+          req?.destroy();
+          res.destroy();
+          reject(err instanceof SyntaxError ? new KubeUnreachableError(`GET ${path}: list response is not JSON`) : err);
+        }
+      });
+      res.once('end', () => {
+        try {
+          resolve(splitter.end() as { metadata?: { resourceVersion?: string; continue?: string } });
+        } catch {
+          reject(new KubeUnreachableError(`GET ${path}: list response ended early`));
+        }
+      });
+      res.once('error', (err) => reject(unreachable(err)));
+      res.once('close', () => {
+        if (!res.complete) reject(new KubeUnreachableError(`GET ${path}: connection closed mid-list`));
+      });
+    });
   }
 
   /**

@@ -1,6 +1,7 @@
 import { AccessReviewer } from '../authz/kubernetes/access-reviewer.js';
 import { KubernetesAuthenticator } from '../authz/kubernetes/kubernetes-authenticator.js';
 import { KubernetesAuthorizer } from '../authz/kubernetes/kubernetes-authorizer.js';
+import { ReviewedIdentities } from '../authz/kubernetes/reviewed-identities.js';
 import { TokenReviewer } from '../authz/kubernetes/token-reviewer.js';
 import { LocalPolicy } from '../authz/local-policy.js';
 import type { Authenticator, Authorizer } from '../authz/authorizer.js';
@@ -62,10 +63,16 @@ export class KubernetesComponent implements ServerComponent {
       staleIfErrorMs: config.authorization.staleIfErrorMs,
       onReview: (result) => this.metrics?.reviews.inc({ review: 'access', result }),
     });
-    this.authn = new KubernetesAuthenticator(tokens, config.authentication.spiffeTrustDomain, {
-      trustLoopback: serverConfig.trustLoopback ?? false,
+    const identities = new ReviewedIdentities();
+    this.authn = new KubernetesAuthenticator({
+      tokens,
+      spiffeTrustDomain: config.authentication.spiffeTrustDomain,
+      identities,
+      reviewIntervalMs: config.authentication.reviewIntervalMs,
+      logger: () => this.logger!,
+      trust: { trustLoopback: serverConfig.trustLoopback ?? false },
     });
-    this.authz = new KubernetesAuthorizer(this.access, new LocalPolicy(serverConfig.authorization.rules));
+    this.authz = new KubernetesAuthorizer(this.access, new LocalPolicy(serverConfig.authorization.rules), identities);
   }
 
   async start(ctx: ComponentContext): Promise<void> {

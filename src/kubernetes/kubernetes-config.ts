@@ -12,7 +12,7 @@ import { ConfigError } from '../config/config-error.js';
  *   namespaces: [apps, gateway]       # default: cluster-wide
  *   configMapKeys: [ca.crt, trust-bundle.pem]
  *   watch: { silentSeconds: 120, backoffInitialSeconds: 0.5, backoffMaxSeconds: 30 }
- *   authentication: { audiences: [envoy-sds], tokenCacheSeconds: 30, spiffeTrustDomain: cluster.local }
+ *   authentication: { audiences: [envoy-sds], tokenCacheSeconds: 30, reviewIntervalSeconds: 60, spiffeTrustDomain: cluster.local }
  *   authorization: { allowCacheSeconds: 30, denyCacheSeconds: 5, staleIfErrorSeconds: 300 }
  *   events: { enabled: true }
  *   deliveryStatus: { namespace: envoy-sds, publishSeconds: 5 }   # fleet-wide delivery state
@@ -35,6 +35,11 @@ export interface KubernetesConfig {
   authentication: {
     audiences: string[];
     tokenCacheMs: number;
+    /**
+     * An open stream's token is reviewed again this often; a refusal ends the stream. It
+     * bounds how long a deleted ServiceAccount's stream keeps receiving pushes.
+     */
+    reviewIntervalMs: number;
     /** Accept mTLS SPIFFE IDs spiffe://<domain>/ns/<ns>/sa/<sa>; unset: certificates give no ServiceAccount. */
     spiffeTrustDomain?: string;
   };
@@ -68,7 +73,7 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   if (configMapKeys.length === 0) throw new ConfigError(`${AT}.configMapKeys`, 'name at least one key');
 
   const watch = section(root, 'watch', ['silentSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', 'pageSize']);
-  const authn = section(root, 'authentication', ['audiences', 'tokenCacheSeconds', 'spiffeTrustDomain']);
+  const authn = section(root, 'authentication', ['audiences', 'tokenCacheSeconds', 'reviewIntervalSeconds', 'spiffeTrustDomain']);
   const authz = section(root, 'authorization', ['allowCacheSeconds', 'denyCacheSeconds', 'staleIfErrorSeconds']);
   const events = section(root, 'events', ['enabled', 'reportingInstance']);
   const delivery = section(root, 'deliveryStatus', ['enabled', 'namespace', 'publishSeconds', 'replica']);
@@ -85,7 +90,9 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   if (trustDomain !== undefined && !/^[a-z0-9._-]+$/.test(trustDomain)) {
     throw new ConfigError(`${AT}.authentication.spiffeTrustDomain`, `"${trustDomain}" is not a SPIFFE trust domain`);
   }
-  const pageSize = watch['pageSize'] ?? 500;
+  // Small pages: each is streamed item by item, but the API server builds a whole page in
+  // its own memory, and a continue token that expires costs one page, not five hundred.
+  const pageSize = watch['pageSize'] ?? 100;
   if (typeof pageSize !== 'number' || !Number.isInteger(pageSize) || pageSize <= 0) {
     throw new ConfigError(`${AT}.watch.pageSize`, 'must be a positive integer');
   }
@@ -107,6 +114,7 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
     authentication: {
       audiences,
       tokenCacheMs: seconds(authn['tokenCacheSeconds'], 30, `${AT}.authentication.tokenCacheSeconds`),
+      reviewIntervalMs: seconds(authn['reviewIntervalSeconds'], 60, `${AT}.authentication.reviewIntervalSeconds`),
       ...(trustDomain ? { spiffeTrustDomain: trustDomain } : {}),
     },
     authorization: {

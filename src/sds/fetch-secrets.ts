@@ -1,3 +1,4 @@
+import { authenticationFailureMessage } from '../authz/authentication-error.js';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { PeerInfo } from '../authz/authorizer.js';
 import { describeIdentity } from '../authz/identity.js';
@@ -34,8 +35,8 @@ export async function fetchSecrets(req: DiscoveryRequest, peer: PeerInfo, deps: 
   let identity;
   try {
     identity = await deps.authenticator.authenticate(peer);
-  } catch {
-    throw new FetchError(grpcStatus.UNAUTHENTICATED, 'authentication failed');
+  } catch (err) {
+    throw new FetchError(grpcStatus.UNAUTHENTICATED, authenticationFailureMessage(err));
   }
   for (const name of names) {
     if (!(await deps.authorizer.canRead(identity, name))) {
@@ -51,6 +52,7 @@ export async function fetchSecrets(req: DiscoveryRequest, peer: PeerInfo, deps: 
     secrets.push(s);
   }
   deps.metrics.pushes.inc({ protocol: 'fetch' }, secrets.length);
+  deps.audit?.delivered(describeIdentity(identity), secrets);
   const session = new SotwSession(new StreamStatus(0, 'sotw', identity), 'FetchSecrets', deps.limits);
   return session.buildResponse(secrets);
 }

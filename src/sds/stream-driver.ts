@@ -1,6 +1,8 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
+import { authenticationFailureMessage } from '../authz/authentication-error.js';
 import type { Authenticator, Authorizer, PeerInfo } from '../authz/authorizer.js';
 import { describeIdentity, type CallerIdentity } from '../authz/identity.js';
+import type { KeyDeliveryAudit } from '../observability/key-delivery-audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SecretStore } from '../store/secret-store.js';
@@ -9,6 +11,7 @@ import { logDenied } from './denial-log.js';
 import type { IdentityNames } from './identity-names.js';
 import type { RateLimitedLog } from './rate-limited-log.js';
 import type { RequestLimits } from './request-checks.js';
+import { followCredential } from './credential-expiry.js';
 import { SerialQueue } from './serial-queue.js';
 import type { StreamCall } from './stream-call.js';
 import type { StreamProtocol, StreamRegistry, StreamStatus } from './stream-status.js';
@@ -25,6 +28,8 @@ export interface StreamDeps {
   identityNames: IdentityNames;
   /** Warnings clients can cause (denials, NACKs, refused requests), rate-limited. */
   clientLog: RateLimitedLog;
+  /** The private-key audit trail (first delivery of each key version to each identity). */
+  audit?: KeyDeliveryAudit;
 }
 
 /** The protocol half of a stream: SotwSession or DeltaSession. */
@@ -58,6 +63,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   private flushQueued = false;
   private blocked = false;
   private closed = false;
+  private stopFollowingCredential: (() => void) | undefined;
   private readonly queue: SerialQueue;
 
   constructor(
@@ -87,11 +93,14 @@ export abstract class StreamDriver<Req, S extends Session> {
       try {
         this.identity = await deps.authenticator.authenticate(this.peer);
       } catch (err) {
-        this.fail(grpcStatus.UNAUTHENTICATED, 'authentication failed', err);
+        this.fail(grpcStatus.UNAUTHENTICATED, authenticationFailureMessage(err), err);
         return;
       }
       if (this.closed) return;
       call.authenticated?.(this.identity);
+      this.stopFollowingCredential = followCredential(deps.authenticator, this.identity, (reason) =>
+        this.fail(grpcStatus.UNAUTHENTICATED, reason),
+      );
       const status = deps.registry.open(this.protocol, this.identity, () => this.endOk());
       this.session = this.createSession(status);
       deps.metrics.streamsOpen.inc({ protocol: this.protocol });
@@ -229,6 +238,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   protected send(secrets: StoredSecret[], removed: string[] = []): void {
     if (this.closed || (secrets.length === 0 && removed.length === 0)) return;
     const bytes = this.encodePush(secrets, removed);
+    this.deps.audit?.delivered(this.identityLabel, secrets);
     this.deps.metrics.pushes.inc({ protocol: this.protocol }, secrets.length);
     if (this.deps.logger.isLevelEnabled('debug')) {
       this.log.debug(
@@ -263,6 +273,7 @@ export abstract class StreamDriver<Req, S extends Session> {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopFollowingCredential?.();
     for (const stop of this.watches.values()) stop();
     this.watches.clear();
     for (const cancel of this.grantWaits.values()) cancel();

@@ -10,6 +10,7 @@ import { fromKubeconfig } from '../../src/kubernetes/kube-connection.js';
 import { KubeApiError } from '../../src/kubernetes/kube-errors.js';
 import { FakeEnvoy } from '../support/fake-envoy.js';
 import { startTestServer, type TestServer } from '../support/test-server.js';
+import type { StartOptions } from '../../src/main.js';
 
 export const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -87,6 +88,19 @@ export class KubeAdmin {
     });
   }
 
+  /** Role (get on all ConfigMaps) and RoleBinding: CA bundles of another namespace. */
+  async allowConfigMapRead(ns: string, sa: { namespace: string; name: string }, bindingName: string): Promise<void> {
+    await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+      metadata: { name: bindingName },
+      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+    }, true);
+    await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+      metadata: { name: bindingName },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: bindingName },
+      subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: sa.namespace }],
+    }, true);
+  }
+
   async deleteRoleBinding(ns: string, name: string): Promise<void> {
     await this.client.request('DELETE', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings/${name}`);
   }
@@ -146,6 +160,8 @@ export interface KubeServerOptions {
   /** Other top-level config (grpc, authorization, ...). */
   doc?: Record<string, unknown>;
   kubeconfigPath?: string;
+  /** Passed to startServer (e.g. an audit destination). */
+  start?: StartOptions;
 }
 
 /**
@@ -165,7 +181,7 @@ export async function startKubeSdsServer(cluster: KubeCluster, opts: KubeServerO
       authorization: { allowCacheSeconds: 2, denyCacheSeconds: 1, staleIfErrorSeconds: 120 },
       ...opts.kubernetes,
     },
-  });
+  }, opts.start);
 }
 
 /** GET /readyz: status and body. */

@@ -46,6 +46,7 @@ test('kubernetes source: API server restarts and silent watches', async (t) => {
   const gw = { namespace: 'gateway', name: 'gw' };
   const token = await admin.serviceAccountToken('gateway', 'gw');
   await admin.allowSecretRead('apps', gw, 'gw-reads-apps');
+  await admin.allowConfigMapRead('apps', gw, 'gw-reads-apps-ca');
   await eventually(() => admin.canGet(gw, 'apps', 'web-tls'), 10_000, 'RBAC');
 
   await t.test('streams stay up through an API server and etcd restart; a later change is pushed', async (st) => {

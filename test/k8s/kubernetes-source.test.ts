@@ -58,6 +58,7 @@ test('kubernetes source: Secrets and ConfigMaps to Envoy streams', async (t) => 
   const kubeconfig = kubeconfigWithToken(cluster, serverToken, dir);
   const gatewayToken = await admin.serviceAccountToken('gateway', 'gw');
   await admin.allowSecretRead('apps', { namespace: 'gateway', name: 'gw' }, 'gw-reads-apps');
+  await admin.allowConfigMapRead('apps', { namespace: 'gateway', name: 'gw' }, 'gw-reads-apps-ca');
 
   await t.test('not ready before the first list (RBAC missing), ready once deploy/rbac.yaml is applied', async () => {
     server = await startKubeSdsServer(cluster, {

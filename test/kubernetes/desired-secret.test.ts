@@ -42,6 +42,16 @@ test('desired content of a name, from its objects', async (t) => {
     ['a -cacert Secret without any CA key is invalid, not a fallback', () => {
       assert.equal(caForCacertName(secret('web-cacert', { other: 'x' }, 'Opaque'), secret('web', { 'ca.crt': 'A' })).state, 'invalid');
     }],
+    ['ca.crt is read only from kubernetes.io/tls and Opaque Secrets', () => {
+      for (const type of ['kubernetes.io/tls', 'Opaque']) {
+        assert.equal(caForCacertName(undefined, secret('web', { 'ca.crt': 'A' }, type)).state, 'present', type);
+        assert.equal(caForCacertName(secret('web-cacert', { 'ca.crt': 'B' }, type), undefined).state, 'present', type);
+      }
+      for (const type of ['kubernetes.io/service-account-token', 'bootstrap.kubernetes.io/token', 'kubernetes.io/dockerconfigjson', 'example.com/custom']) {
+        assert.equal(caForCacertName(undefined, secret('web', { 'ca.crt': 'A' }, type)).state, 'absent', type);
+        assert.equal(caForCacertName(secret('web-cacert', { 'ca.crt': 'B' }, type), undefined).state, 'absent', type);
+      }
+    }],
     ['a base Secret without ca.crt gives no -cacert', () => {
       assert.equal(caForCacertName(undefined, secret('web', { 'tls.crt': 'C', 'tls.key': 'K' })).state, 'absent');
     }],

@@ -12,6 +12,8 @@ export interface TestServer extends RunningServer {
   logs: Array<Record<string, unknown>>;
   /** Raw log text, for "never logs a key" checks. */
   logText(): string;
+  /** Lines of the private-key audit trail, parsed. */
+  audit: Array<Record<string, unknown>>;
   put(name: string, material: SecretMaterial): ReturnType<RunningServer['store']['put']>;
 }
 
@@ -49,10 +51,18 @@ export async function startTestServer(
     {},
   );
   const logger = createLogger({ level: 'debug', destination: sink });
-  const server = await startServer(config, { logger, defaultMetrics: false, fileSettleMs: 30, ...opts });
+  const audit: Array<Record<string, unknown>> = [];
+  const auditSink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line.trim()) audit.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const server = await startServer(config, { logger, defaultMetrics: false, fileSettleMs: 30, auditDestination: auditSink, ...opts });
   return {
     ...server,
     logs,
+    audit,
     logText: () => text,
     async stop() {
       await server.stop();

@@ -1,9 +1,11 @@
 import type { KubeClient } from '../../kubernetes/kube-client.js';
 import type { Logger } from '../../observability/logger.js';
 import { DecisionCache } from './decision-cache.js';
-import type { ServiceAccountRef } from './token-reviewer.js';
+import type { ReviewedUser } from './token-reviewer.js';
 
-export interface SecretRef {
+/** The object a name is read from: a Secret or a ConfigMap. */
+export interface ObjectRef {
+  resource: 'secrets' | 'configmaps';
   namespace: string;
   name: string;
 }
@@ -19,7 +21,9 @@ export interface AccessReviewerOptions {
 }
 
 /**
- * "May this ServiceAccount `get` this Secret?", asked with SubjectAccessReview: RBAC (or
+ * "May this user `get` this Secret (or ConfigMap)?", asked with SubjectAccessReview about
+ * the user TokenReview reported (name, uid, groups, extra), so that a RoleBinding that
+ * outlives its ServiceAccount does not speak for a token of the deleted one. RBAC (or
  * whatever authorizer the cluster runs) decides, we add no policy language. Decisions are
  * cached (allow longer than deny, so a new RoleBinding takes effect quickly), answered
  * synchronously when cached (the stream asks again before every push), and concurrent
@@ -32,28 +36,28 @@ export class AccessReviewer {
 
   constructor(private readonly opts: AccessReviewerOptions) {}
 
-  canGet(sa: ServiceAccountRef, secret: SecretRef): boolean | Promise<boolean> {
-    const key = keyOf(sa, secret);
+  canGet(user: ReviewedUser, object: ObjectRef): boolean | Promise<boolean> {
+    const key = keyOf(user, object);
     const cached = this.cache.fresh(key);
     if (cached !== undefined) {
       this.opts.onReview?.('cached');
       return cached;
     }
-    return this.review(sa, secret, key);
+    return this.review(user, object, key);
   }
 
   /**
-   * Calls `onGranted` once, when a denied (ServiceAccount, Secret) becomes allowed: asked
+   * Calls `onGranted` once, when a denied (user, object) becomes allowed: asked
    * again every deny TTL while someone watches. Lets a stream that was denied at
    * subscribe be served soon after its RoleBinding appears. Returns the cancel function.
    */
-  watchGrant(sa: ServiceAccountRef, secret: SecretRef, onGranted: () => void): () => void {
-    const key = keyOf(sa, secret);
+  watchGrant(user: ReviewedUser, object: ObjectRef, onGranted: () => void): () => void {
+    const key = keyOf(user, object);
     let w = this.grantWatches.get(key);
     if (!w) {
       const listeners = new Set<() => void>();
       const timer = setInterval(() => {
-        this.review(sa, secret, key).then(
+        this.review(user, object, key).then(
           (allowed) => {
             if (!allowed || this.grantWatches.get(key)?.timer !== timer) return;
             clearInterval(timer);
@@ -84,16 +88,16 @@ export class AccessReviewer {
     this.grantWatches.clear();
   }
 
-  private review(sa: ServiceAccountRef, secret: SecretRef, key: string): Promise<boolean> {
+  private review(user: ReviewedUser, object: ObjectRef, key: string): Promise<boolean> {
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.ask(sa, secret, key).finally(() => this.inFlight.delete(key));
+      pending = this.ask(user, object, key).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
     return pending;
   }
 
-  private async ask(sa: ServiceAccountRef, secret: SecretRef, key: string): Promise<boolean> {
+  private async ask(user: ReviewedUser, object: ObjectRef, key: string): Promise<boolean> {
     let allowed: boolean;
     try {
       const res = await this.opts.client().request<{ status?: { allowed?: boolean } }>(
@@ -104,11 +108,11 @@ export class AccessReviewer {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SubjectAccessReview',
             spec: {
-              user: `system:serviceaccount:${sa.namespace}:${sa.name}`,
-              // The groups every ServiceAccount token carries, so RoleBindings to
-              // system:serviceaccounts[:ns] count as they would for the pod itself.
-              groups: ['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated'],
-              resourceAttributes: { namespace: secret.namespace, verb: 'get', group: '', version: 'v1', resource: 'secrets', name: secret.name },
+              user: user.username,
+              ...(user.uid ? { uid: user.uid } : {}),
+              groups: user.groups,
+              ...(user.extra ? { extra: user.extra } : {}),
+              resourceAttributes: { namespace: object.namespace, verb: 'get', group: '', version: 'v1', resource: object.resource, name: object.name },
             },
           },
         },
@@ -119,7 +123,7 @@ export class AccessReviewer {
       // RBAC cannot change while the API server is away: the last decision stands.
       const recent = this.cache.recent(key, this.opts.staleIfErrorMs);
       this.opts.logger().warn(
-        { sa: `${sa.namespace}/${sa.name}`, secret: `${secret.namespace}/${secret.name}`, err: (err as Error).message, decision: recent ?? false },
+        { user: user.username, object: `${object.resource}/${object.namespace}/${object.name}`, err: (err as Error).message, decision: recent ?? false },
         'SubjectAccessReview failed; using the last decision (deny if none)',
       );
       return recent ?? false;
@@ -130,6 +134,7 @@ export class AccessReviewer {
   }
 }
 
-function keyOf(sa: ServiceAccountRef, secret: SecretRef): string {
-  return `${sa.namespace}/${sa.name}\n${secret.namespace}/${secret.name}`;
+/** Everything the review is asked about: the same question, the same answer. */
+function keyOf(user: ReviewedUser, object: ObjectRef): string {
+  return JSON.stringify([user.username, user.uid ?? '', user.groups, user.extra ?? {}, object.resource, object.namespace, object.name]);
 }

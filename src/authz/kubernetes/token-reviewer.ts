@@ -8,6 +8,26 @@ export interface ServiceAccountRef {
   name: string;
 }
 
+/**
+ * The user the API server says a token stands for, as TokenReview reports it: asked
+ * about as-is in SubjectAccessReview (uid and extra included), so a review is about this
+ * token's ServiceAccount object, not any later one of the same name.
+ */
+export interface ReviewedUser {
+  username: string;
+  uid?: string;
+  groups: string[];
+  extra?: Record<string, string[]>;
+}
+
+/** What an accepted token tells: its ServiceAccount, its user, and when it expires. */
+export interface ReviewedToken {
+  serviceAccount: ServiceAccountRef;
+  user: ReviewedUser;
+  /** Epoch ms of the token's `exp`; undefined for a token without one. */
+  expiresAt?: number;
+}
+
 export interface TokenReviewerOptions {
   client: () => KubeClient;
   audiences: readonly string[];
@@ -20,7 +40,13 @@ export interface TokenReviewerOptions {
   onReview?: (result: 'accepted' | 'refused' | 'error' | 'cached') => void;
 }
 
-type Answer = ServiceAccountRef | null;
+type Answer = ReviewedToken | null;
+
+interface TokenReviewStatus {
+  authenticated?: boolean;
+  user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  audiences?: string[];
+}
 
 const SA_USER = /^system:serviceaccount:([a-z0-9]([-a-z0-9]*[a-z0-9])?):([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
 
@@ -35,13 +61,26 @@ export class TokenReviewer {
 
   constructor(private readonly opts: TokenReviewerOptions) {}
 
-  /** The ServiceAccount, or undefined when the API server does not accept the token. */
-  async review(token: string): Promise<ServiceAccountRef | undefined> {
+  /**
+   * The token's ServiceAccount and user, or undefined when the API server does not accept
+   * it. `maxAgeMs` asks for an answer at most that old, past the cache TTL (a periodic
+   * re-review of an open stream's credential: the streams on one token share a review).
+   * Throws only when the API server cannot be asked and no recent answer stands.
+   */
+  async review(token: string, opts: { maxAgeMs?: number } = {}): Promise<ReviewedToken | undefined> {
     const key = createHash('sha256').update(token).digest('hex');
-    const cached = this.cache.fresh(key);
-    if (cached !== undefined) {
-      this.opts.onReview?.('cached');
-      return cached ?? undefined;
+    if (opts.maxAgeMs !== undefined) {
+      const recent = this.cache.recent(key, opts.maxAgeMs);
+      if (recent !== undefined) {
+        this.opts.onReview?.('cached');
+        return recent ?? undefined;
+      }
+    } else {
+      const cached = this.cache.fresh(key);
+      if (cached !== undefined) {
+        this.opts.onReview?.('cached');
+        return cached ?? undefined;
+      }
     }
     let pending = this.inFlight.get(key);
     if (!pending) {
@@ -52,9 +91,9 @@ export class TokenReviewer {
   }
 
   private async ask(token: string, key: string): Promise<Answer> {
-    let status: { authenticated?: boolean; user?: { username?: string }; audiences?: string[] };
+    let status: TokenReviewStatus;
     try {
-      const review = await this.opts.client().request<{ status?: typeof status }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      const review = await this.opts.client().request<{ status?: TokenReviewStatus }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...this.opts.audiences] } },
       });
       status = review.status ?? {};
@@ -65,7 +104,8 @@ export class TokenReviewer {
       if (recent === null || (recent && msUntilExpiry(token) > 0)) return recent;
       throw err;
     }
-    const match = SA_USER.exec(status.user?.username ?? '');
+    const username = status.user?.username ?? '';
+    const match = SA_USER.exec(username);
     // Audience-aware authenticators echo the audiences they matched; one of ours must be there.
     const audienceOk = (status.audiences ?? []).some((a) => this.opts.audiences.includes(a));
     if (status.authenticated !== true || !audienceOk || !match) {
@@ -73,18 +113,29 @@ export class TokenReviewer {
       this.cache.set(key, null, this.opts.negativeTtlMs ?? 5000);
       return null;
     }
-    const sa = { namespace: match[1]!, name: match[3]! };
+    const u = status.user!;
+    const expiry = msUntilExpiry(token);
+    const answer: ReviewedToken = {
+      serviceAccount: { namespace: match[1]!, name: match[3]! },
+      user: {
+        username,
+        ...(u.uid ? { uid: u.uid } : {}),
+        groups: Array.isArray(u.groups) ? u.groups.filter((g) => typeof g === 'string') : [],
+        ...(u.extra && typeof u.extra === 'object' ? { extra: u.extra } : {}),
+      },
+      ...(Number.isFinite(expiry) ? { expiresAt: Date.now() + expiry } : {}),
+    };
     this.opts.onReview?.('accepted');
-    this.cache.set(key, sa, Math.min(this.opts.ttlMs, msUntilExpiry(token)));
-    return sa;
+    this.cache.set(key, answer, Math.min(this.opts.ttlMs, expiry));
+    return answer;
   }
 }
 
 /**
- * The `exp` claim of a JWT, unverified: used only to shorten the cache TTL, never to
- * accept a token. Infinity when there is none to read.
+ * The `exp` claim of a JWT, unverified by us but only read after (or to shorten the trust
+ * in) the API server's acceptance. Infinity when there is none to read.
  */
-function msUntilExpiry(token: string): number {
+export function msUntilExpiry(token: string): number {
   const payload = token.split('.')[1];
   if (!payload) return Infinity;
   try {

@@ -1,6 +1,6 @@
 import type { KubernetesName } from '../../kubernetes/kubernetes-names.js';
 import type { SecretMaterial } from '../../store/secret-material.js';
-import { CA_KEYS_OF_CACERT_SECRET, type ConfigMapObject, type SecretObject } from './kube-objects.js';
+import { CA_KEYS_OF_CACERT_SECRET, CA_SECRET_TYPES, type ConfigMapObject, type SecretObject } from './kube-objects.js';
 import type { ObjectMeta } from './resource-informer.js';
 
 /** The object a name's content comes from: where a rejection Event goes. */
@@ -52,9 +52,11 @@ export function tlsFromSecret(secret: SecretObject | undefined): DesiredSecret {
 
 /**
  * `<base>-cacert`: Secret `<base>-cacert` when it exists (its ca.crt, cacert or tls.crt),
- * else `ca.crt` of Secret `<base>`.
+ * else `ca.crt` of Secret `<base>`; either only when of a CA-carrying type (CA_SECRET_TYPES).
  */
 export function caForCacertName(cacertSecret: SecretObject | undefined, baseSecret: SecretObject | undefined): DesiredSecret {
+  if (cacertSecret && !CA_SECRET_TYPES.has(cacertSecret.type)) cacertSecret = undefined;
+  if (baseSecret && !CA_SECRET_TYPES.has(baseSecret.type)) baseSecret = undefined;
   if (cacertSecret) {
     const source: SourceObject = { kind: 'Secret', meta: cacertSecret.meta };
     const key = CA_KEYS_OF_CACERT_SECRET.find((k) => cacertSecret.data[k]);

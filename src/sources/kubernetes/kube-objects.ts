@@ -5,6 +5,15 @@ export const TLS_CERT_KEYS = ['tls.crt', 'cert'] as const;
 export const CA_KEYS_OF_CACERT_SECRET = ['ca.crt', 'cacert', 'tls.crt'] as const;
 const SECRET_KEYS = new Set(['tls.crt', 'tls.key', 'cert', 'key', 'ca.crt', 'cacert']);
 
+/**
+ * The Secret types a CA certificate is read from (`ca.crt` of a TLS Secret, a `-cacert`
+ * Secret): cert-manager's and Istio's layouts are `kubernetes.io/tls` and `Opaque`. Other
+ * types that carry a `ca.crt` (legacy token Secrets, bootstrap tokens, registry
+ * credentials) are never a CA bundle meant for Envoy, and serving theirs would tell a
+ * caller which of them exist.
+ */
+export const CA_SECRET_TYPES: ReadonlySet<string> = new Set(['kubernetes.io/tls', 'Opaque']);
+
 /** Secret types never worth holding: Helm release state and legacy token Secrets. */
 export const SKIPPED_SECRET_TYPES = ['helm.sh/release.v1', 'kubernetes.io/service-account-token'] as const;
 

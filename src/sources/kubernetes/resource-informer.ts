@@ -147,28 +147,36 @@ export class ResourceInformer<T extends { meta: ObjectMeta }> {
     }
   }
 
+  /**
+   * Lists in pages, each streamed: an item is reduced as soon as it is parsed, and kept
+   * only when it differs from the cached one (a re-list after 410 holds the changes and
+   * the set of keys seen, not a second copy of everything).
+   */
   private async list(): Promise<void> {
-    const fresh = new Map<string, T>();
+    const seen = new Set<string>();
+    const changed = new Map<string, T>();
     let cont: string | undefined;
     let rv = '';
+    const onItem = (item: Record<string, unknown>): void => {
+      const meta = metaOf(item);
+      const key = keyOf(meta);
+      seen.add(key);
+      if (this.cache.get(key)?.meta.resourceVersion === meta.resourceVersion) return;
+      changed.set(key, this.opts.reduce(item));
+    };
     for (;;) {
-      let page: { metadata?: { resourceVersion?: string; continue?: string }; items?: Array<Record<string, unknown>> };
+      let page: { metadata?: { resourceVersion?: string; continue?: string } };
       try {
-        page = await this.opts.client.request('GET', this.opts.path, {
-          query: { limit: this.opts.pageSize, continue: cont, fieldSelector: this.opts.fieldSelector },
-        });
+        page = await this.opts.client.list(this.opts.path, { limit: this.opts.pageSize, continue: cont, fieldSelector: this.opts.fieldSelector }, onItem);
       } catch (err) {
         // The continue token expired mid-list: start the list over.
         if (cont && err instanceof KubeApiError && err.gone) {
-          fresh.clear();
+          seen.clear();
+          changed.clear();
           cont = undefined;
           continue;
         }
         throw err;
-      }
-      for (const item of page.items ?? []) {
-        const obj = this.opts.reduce(item);
-        fresh.set(keyOf(obj.meta), obj);
       }
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?.continue || undefined;
@@ -178,14 +186,12 @@ export class ResourceInformer<T extends { meta: ObjectMeta }> {
 
     // Apply the difference, so consumers see deletions that happened while we were away.
     for (const [key] of this.cache) {
-      if (!fresh.has(key)) {
+      if (!seen.has(key)) {
         this.cache.delete(key);
         this.opts.onChange(key, undefined);
       }
     }
-    for (const [key, obj] of fresh) {
-      const old = this.cache.get(key);
-      if (old && old.meta.resourceVersion === obj.meta.resourceVersion) continue;
+    for (const [key, obj] of changed) {
       this.cache.set(key, obj);
       this.opts.onChange(key, obj);
     }
