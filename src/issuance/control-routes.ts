@@ -93,7 +93,10 @@ export function controlRoutes(controls: EngineControls, opts: ControlOptions = {
     try {
       json(res, 202, { certificate: ids[0], renewalRequestedAt: await controls.renew(ids[0]!) });
     } catch (err) {
-      // A follower: the message names the leader to ask.
+      // A follower: the message names the leader to ask. Nothing was renewed, so the
+      // request does not count against the rate limits.
+      perCertificate.refund(ids[0]!);
+      overall.refund('*');
       json(res, 409, { error: (err as Error).message });
     }
   };

@@ -26,6 +26,12 @@ export class RateLimiter {
     return 0;
   }
 
+  /** Gives back the token of a request that did nothing (a follower naming the leader). */
+  refund(key: string): void {
+    const b = this.buckets.get(key);
+    if (b) b.tokens = Math.min(this.capacity, b.tokens + 1);
+  }
+
   /** Buckets back at capacity carry no information: drop them so keys cannot grow memory. */
   private forgetFull(now: number): void {
     for (const [k, b] of this.buckets) {
