@@ -98,6 +98,9 @@ test('seed flow: selfSigned root -> CA issuer -> gateway and backend leaves; re-
   const backendToken = await admin.serviceAccountToken('backend', 'backend-envoy');
   await admin.allowSecretRead('gateway', { namespace: 'gateway', name: 'gateway-envoy' }, 'envoy-reads-tls', ['gateway-tls']);
   await admin.allowSecretRead('backend', { namespace: 'backend', name: 'backend-envoy' }, 'envoy-reads-tls', ['backend-tls']);
+  // The backend's CA across namespaces: RBAC on the name `backend-tls-cacert` (no such
+  // Secret is needed), which grants the CA and never the backend's key.
+  await admin.allowSecretRead('backend', { namespace: 'gateway', name: 'gateway-envoy' }, 'gateway-reads-backend-ca', ['backend-tls-cacert']);
   server = await startKubeSdsServer(cluster);
   await untilReady(server);
 
