@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { FakeEnvoy, pemOf } from '../support/fake-envoy.js';
 import { makeCa, makeLeaf } from '../support/openssl-certs.js';
 import type { TestServer } from '../support/test-server.js';
-import { clusterOrSkip, envoyWithToken, eventually, KubeAdmin, startKubeSdsServer, untilReady } from './kube-test-env.js';
+import { clusterWithAdmin, envoyWithToken, eventually, startKubeSdsServer, untilReady } from './kube-test-env.js';
 
 const DENIED_MSG = 'secret name denied to caller';
 
@@ -30,13 +30,9 @@ async function expectServed(envoy: FakeEnvoy, name: string, caPem: string): Prom
 }
 
 test('CA-only names: own namespace open, other namespaces by RBAC on the source object, ca.crt only from TLS and Opaque Secrets', async (t) => {
-  const cluster = await clusterOrSkip(t);
-  if (!cluster) return;
-  const admin = new KubeAdmin(cluster);
-  t.after(async () => {
-    admin.close();
-    await cluster.stop();
-  });
+  const env = await clusterWithAdmin(t);
+  if (!env) return;
+  const { cluster, admin } = env;
   const appsCa = makeCa('Apps CA');
   const gwCa = makeCa('Gateway CA');
   const leaf = makeLeaf(appsCa, ['web.apps.example']);
@@ -132,13 +128,9 @@ test('a bearer token over plaintext TCP from a non-loopback peer is refused, nam
     t.skip('no non-loopback interface');
     return;
   }
-  const cluster = await clusterOrSkip(t);
-  if (!cluster) return;
-  const admin = new KubeAdmin(cluster);
-  t.after(async () => {
-    admin.close();
-    await cluster.stop();
-  });
+  const env = await clusterWithAdmin(t);
+  if (!env) return;
+  const { cluster, admin } = env;
   await admin.ensureNamespace('gateway');
   await admin.putConfigMap('gateway', 'gw-ca', { 'ca.crt': makeCa('CA').certPem });
   const token = await admin.serviceAccountToken('gateway', 'gw');

@@ -13,7 +13,7 @@ import { parseConfig } from '../../src/config/server-config.js';
 import { parseKubernetesConfig } from '../../src/kubernetes/kubernetes-config.js';
 import { parseIssuanceConfig } from '../../src/issuance/issuance-config.js';
 import { KubeApiError } from '../../src/kubernetes/kube-errors.js';
-import { clusterOrSkip, eventually, KubeAdmin } from './kube-test-env.js';
+import { clusterWithAdmin, eventually } from './kube-test-env.js';
 
 /** Custom resources in the shape of deploy/crds/, for the CRDs' dry run. */
 const SAMPLE_RESOURCES = 'test/fixtures/issuance/custom-resources.yaml';
@@ -55,13 +55,9 @@ function collectionOf(o: Obj): string {
 }
 
 test('deploy/: manifests pass a server-side dry run', async (t) => {
-  const cluster = await clusterOrSkip(t);
-  if (!cluster) return;
-  const admin = new KubeAdmin(cluster);
-  t.after(async () => {
-    admin.close();
-    await cluster.stop();
-  });
+  const env = await clusterWithAdmin(t);
+  if (!env) return;
+  const { cluster, admin } = env;
 
   // The namespaces must exist for namespaced objects to be dry-run in them: create them
   // for real from the manifests (labels included: Pod Security "restricted").

@@ -4,18 +4,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeCa, makeLeaf } from '../support/openssl-certs.js';
-import { clusterOrSkip, envoyWithToken, eventually, KubeAdmin, startKubeSdsServer, untilReady } from './kube-test-env.js';
+import { clusterWithAdmin, envoyWithToken, eventually, startKubeSdsServer, untilReady } from './kube-test-env.js';
 
 const WEB = 'kubernetes://apps/web-tls';
 
 test('the first delivery of each private-key version to each identity is one audit line', async (t) => {
-  const cluster = await clusterOrSkip(t);
-  if (!cluster) return;
-  const admin = new KubeAdmin(cluster);
-  t.after(async () => {
-    admin.close();
-    await cluster.stop();
-  });
+  const env = await clusterWithAdmin(t);
+  if (!env) return;
+  const { cluster, admin } = env;
   const ca = makeCa('CA');
   const [l1, l2] = [makeLeaf(ca, ['a.example']), makeLeaf(ca, ['b.example'])];
   await admin.ensureNamespace('apps');

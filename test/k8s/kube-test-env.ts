@@ -30,6 +30,18 @@ export async function clusterOrSkip(t: TestContext, opts: KubeClusterOptions = {
   }
 }
 
+/** A cluster and an admin client for one test, both closed after it; undefined when skipped (outside CI). */
+export async function clusterWithAdmin(t: TestContext, opts: KubeClusterOptions = {}): Promise<{ cluster: KubeCluster; admin: KubeAdmin } | undefined> {
+  const cluster = await clusterOrSkip(t, opts);
+  if (!cluster) return undefined;
+  const admin = new KubeAdmin(cluster);
+  t.after(async () => {
+    admin.close();
+    await cluster.stop();
+  });
+  return { cluster, admin };
+}
+
 /** Admin operations on the test cluster, with the server's own client. */
 export class KubeAdmin {
   readonly client: KubeClient;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { makeCa, makeLeaf } from '../support/openssl-certs.js';
-import { clusterOrSkip, envoyWithToken, eventually, KubeAdmin, startKubeSdsServer, untilReady } from './kube-test-env.js';
+import { clusterWithAdmin, envoyWithToken, eventually, startKubeSdsServer, untilReady } from './kube-test-env.js';
 
 const WEB = 'kubernetes://apps/web-tls';
 const REVIEW_INTERVAL_S = 1;
@@ -15,13 +15,9 @@ const REQUEST_TIMEOUT_S = 3; // startKubeSdsServer's requestTimeoutSeconds
 const BOUND_MS = (1.5 * REVIEW_INTERVAL_S + REQUEST_TIMEOUT_S) * 1000;
 
 test('a stream whose ServiceAccount is deleted gets no push after the review bound and ends UNAUTHENTICATED', async (t) => {
-  const cluster = await clusterOrSkip(t);
-  if (!cluster) return;
-  const admin = new KubeAdmin(cluster);
-  t.after(async () => {
-    admin.close();
-    await cluster.stop();
-  });
+  const env = await clusterWithAdmin(t);
+  if (!env) return;
+  const { cluster, admin } = env;
   const ca = makeCa('CA');
   const leaves = [makeLeaf(ca, ['a.example']), makeLeaf(ca, ['b.example'])];
   await admin.ensureNamespace('apps');

@@ -6,16 +6,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { makeCa, makeLeaf } from '../support/openssl-certs.js';
-import { clusterOrSkip, eventually, KubeAdmin, startKubeSdsServer, untilReady } from './kube-test-env.js';
+import { clusterWithAdmin, eventually, startKubeSdsServer, untilReady } from './kube-test-env.js';
 
 test('a paged, streamed list loads every TLS Secret among large Opaque ones', async (t) => {
-  const cluster = await clusterOrSkip(t);
-  if (!cluster) return;
-  const admin = new KubeAdmin(cluster);
-  t.after(async () => {
-    admin.close();
-    await cluster.stop();
-  });
+  const env = await clusterWithAdmin(t);
+  if (!env) return;
+  const { cluster, admin } = env;
   const ca = makeCa('CA');
   const leaves = [makeLeaf(ca, ['a.example']), makeLeaf(ca, ['b.example'])];
   await admin.ensureNamespace('apps');
