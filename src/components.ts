@@ -1,6 +1,6 @@
 import type { ServerComponent } from './component.js';
 import type { ServerConfig } from './config/server-config.js';
-import { kubernetesComponent } from './kubernetes/kubernetes-component.js';
+import { kubernetesComponent } from './kubernetes-component.js';
 import { createIssuanceEngine } from './issuance/engine.js';
 
 /**

@@ -1,4 +1,4 @@
-import { VERSION } from './cli/version.js';
+import { VERSION } from './observability/version.js';
 import type { ServerComponent } from './component.js';
 import type { HttpConfig, ServerConfig } from './config/server-config.js';
 import type { NodeDelivery } from './delivery/delivery-report.js';

@@ -21,7 +21,7 @@ import { SecretStore } from './store/secret-store.js';
 import { defaultValidationWorkers, ValidationPool } from './store/validation-pool.js';
 import { GrpcJsListeners } from './transport/grpcjs-listeners.js';
 import { SdsListeners, type SdsTransport } from './transport/sds-listeners.js';
-import { PeerAuthenticator } from './transport/peer-authenticator.js';
+import { PeerAuthenticator } from './authz/peer-authenticator.js';
 import { createAuditLogger, KeyDeliveryAudit } from './observability/key-delivery-audit.js';
 
 export interface RunningServer {

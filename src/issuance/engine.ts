@@ -11,7 +11,7 @@
 import type { ComponentContext, ServerComponent } from '../component.js';
 import { KubeClient } from '../kubernetes/kube-client.js';
 import { loadKubeConnection } from '../kubernetes/kube-connection.js';
-import { parseKubernetesConfig } from '../kubernetes/kubernetes-config.js';
+import { parseKubernetesConfig } from '../config/kubernetes-config.js';
 import { secretName as kubernetesSecretName } from '../kubernetes/kubernetes-names.js';
 import type { FileSecretConfig, ServerConfig } from '../config/server-config.js';
 import type { Readiness, RouteHandler } from '../observability/http-server.js';
@@ -22,7 +22,7 @@ import { CertificateController, type Outcome } from './certificate-controller.js
 import { getCondition, type CertificateStatus } from './certificate-status.js';
 import { caKeyNames } from './ca-key-names.js';
 import { CONTROL_PREFIX, controlRoutes } from './control-routes.js';
-import { FilePersister } from './file-persister.js';
+import { FilePersister } from './persisters/file-persister.js';
 import { parseIssuanceConfig, type IssuanceConfig } from './issuance-config.js';
 import type { StepHook } from './issuance-hooks.js';
 import { CaIssuer } from './issuers/ca-issuer.js';
@@ -30,11 +30,11 @@ import { InvalidIssuer, type CertificateIssuer } from './issuers/issuer.js';
 import { issuerStatusFrom, type IssuerReadiness, type IssuerStatus } from './issuer-status.js';
 import { SelfSignedIssuer } from './issuers/self-signed-issuer.js';
 import { IssuanceSlots } from './issuance-slots.js';
-import { CustomResourcePersister } from './custom-resource-persister.js';
+import { CustomResourcePersister } from './persisters/custom-resource-persister.js';
 import { CustomResourceSource } from './custom-resource-source.js';
-import { KubernetesSecretPersister } from './kubernetes-secret-persister.js';
-import { LeaderLease } from './leader-lease.js';
-import type { CertificatePersister } from './persister.js';
+import { KubernetesSecretPersister } from './persisters/kubernetes-secret-persister.js';
+import { LeaderLease } from '../kubernetes/leader-lease.js';
+import type { CertificatePersister } from './persisters/persister.js';
 import { caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 
 /** `renew` asked of a replica that does not issue: the message names the one that does. */

@@ -1,22 +1,22 @@
-import { AccessReviewer } from '../authz/kubernetes/access-reviewer.js';
-import { KubernetesAuthenticator } from '../authz/kubernetes/kubernetes-authenticator.js';
-import { KubernetesAuthorizer } from '../authz/kubernetes/kubernetes-authorizer.js';
-import { ReviewedIdentities } from '../authz/kubernetes/reviewed-identities.js';
-import { TokenReviewer } from '../authz/kubernetes/token-reviewer.js';
-import { LocalPolicy } from '../authz/local-policy.js';
-import type { Authenticator, Authorizer } from '../authz/authorizer.js';
-import type { ComponentContext, ServerComponent } from '../component.js';
-import type { ServerConfig } from '../config/server-config.js';
-import type { Readiness } from '../observability/http-server.js';
-import type { Logger } from '../observability/logger.js';
-import type { NodeDelivery } from '../delivery/delivery-report.js';
-import { FleetReports } from '../delivery/fleet-reports.js';
-import { KubernetesSource } from '../sources/kubernetes/kubernetes-source.js';
-import { RejectionEvents } from '../sources/kubernetes/rejection-events.js';
-import { KubeClient } from './kube-client.js';
-import { loadKubeConnection } from './kube-connection.js';
-import { parseKubernetesConfig, type KubernetesConfig } from './kubernetes-config.js';
-import { KubernetesMetrics } from './kubernetes-metrics.js';
+import { AccessReviewer } from './authz/kubernetes/access-reviewer.js';
+import { KubernetesAuthenticator } from './authz/kubernetes/kubernetes-authenticator.js';
+import { KubernetesAuthorizer } from './authz/kubernetes/kubernetes-authorizer.js';
+import { ReviewedIdentities } from './authz/kubernetes/reviewed-identities.js';
+import { TokenReviewer } from './authz/kubernetes/token-reviewer.js';
+import { LocalPolicy } from './authz/local-policy.js';
+import type { Authenticator, Authorizer } from './authz/authorizer.js';
+import type { ComponentContext, ServerComponent } from './component.js';
+import type { ServerConfig } from './config/server-config.js';
+import type { Readiness } from './observability/http-server.js';
+import type { Logger } from './observability/logger.js';
+import type { NodeDelivery } from './delivery/delivery-report.js';
+import { FleetReports } from './delivery/fleet-reports.js';
+import { KubernetesSource } from './sources/kubernetes/kubernetes-source.js';
+import { RejectionEvents } from './sources/kubernetes/rejection-events.js';
+import { KubeClient } from './kubernetes/kube-client.js';
+import { loadKubeConnection } from './kubernetes/kube-connection.js';
+import { parseKubernetesConfig, type KubernetesConfig } from './config/kubernetes-config.js';
+import { KubernetesMetrics } from './observability/kubernetes-metrics.js';
 
 /** The `kubernetes:` section, when present: throws a ConfigError when it is wrong. */
 export function kubernetesComponent(config: ServerConfig): KubernetesComponent {
