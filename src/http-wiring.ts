@@ -7,7 +7,7 @@ import { secretRoute } from './delivery/secret-route.js';
 import type { HttpServerOptions, Readiness, RouteHandler } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { renderStatusPage } from './observability/status-page.js';
+import { renderStatusPage } from './delivery/status-page.js';
 import type { StreamRegistry } from './sds/stream-status.js';
 import { RejectionLog } from './store/rejection-log.js';
 import type { Rejection, SecretStore } from './store/secret-store.js';

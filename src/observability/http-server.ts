@@ -4,7 +4,7 @@ import { isLoopbackAddress } from '../net/loopback.js';
 import { HostAllowlist, hostOfHeader } from './host-allowlist.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { STATUS_PAGE_CSP } from './status-page.js';
+import { STATUS_PAGE_CSP } from '../delivery/status-page.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
