@@ -4,7 +4,7 @@
  * The library resolves its algorithms through tsyringe, which needs a Reflect
  * metadata polyfill loaded *before* the library itself; ES modules evaluate
  * imports in order, so the side-effect import below must stay first. Other
- * folders should take the library from here (`import { x509 } from './index.js'`)
+ * folders should take the library from here (`import { x509 } from '../pki/index.js'`)
  * rather than import '@peculiar/x509' directly, or they get the polyfill error.
  */
 import 'reflect-metadata';
