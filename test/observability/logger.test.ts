@@ -42,7 +42,7 @@ test('--log-format pretty: time, level, message and key=value for people, still 
   const log = createLogger({ destination: sink, level: 'info', format: 'pretty' });
   log.warn({ secret: 'web', code: 'KEY_MISMATCH', privateKey: '-----BEGIN PRIVATE KEY-----MIIEvQ' }, 'update rejected');
   await new Promise((r) => setImmediate(r));
-  assert.match(out, /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN  update rejected {2}secret=web code=KEY_MISMATCH privateKey=\[redacted\]\n$/);
+  assert.match(out, /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN {2}update rejected {2}secret=web code=KEY_MISMATCH privateKey=\[redacted\]\n$/);
   assert.doesNotMatch(out, /MIIEvQ/);
 });
 

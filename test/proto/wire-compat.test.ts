@@ -88,7 +88,7 @@ const samples: Array<[string, Record<string, unknown>]> = [
 
 function roundTrip(from: protobuf.Type, to: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
   const bytes = from.encode(from.fromObject(obj)).finish();
-  return to.toObject(to.decode(bytes), { bytes: Buffer, longs: String, defaults: false, oneofs: false }) as Record<string, unknown>;
+  return to.toObject(to.decode(bytes), { bytes: Buffer, longs: String, defaults: false, oneofs: false });
 }
 
 const norm = (t: protobuf.Type, o: Record<string, unknown>) =>

@@ -34,7 +34,7 @@ class HeldValidator implements MaterialValidator {
           try {
             resolve(validateMaterial(material, now));
           } catch (err) {
-            reject(err as Error);
+            reject(err);
           }
         },
       });

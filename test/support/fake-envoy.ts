@@ -98,7 +98,7 @@ export class FakeEnvoy {
     this.ads = new (ctor('envoy.service.discovery.v3.AggregatedDiscoveryService'))(target, creds, {
       ...chOpts,
       channelOverride: this.sds.getChannel(),
-    } as grpc.ChannelOptions);
+    });
   }
 
   private meta(): grpc.Metadata {
