@@ -620,7 +620,7 @@ async function acquireLock(say: (m: string) => void): Promise<() => void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let owner = NaN;
+    let owner: number;
     try {
       owner = Number(readFileSync(LOCK, 'utf8'));
     } catch {

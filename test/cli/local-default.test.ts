@@ -43,7 +43,7 @@ async function serve(dataDir: string, grpcAddress = '127.0.0.1:0'): Promise<Serv
       err += d;
       check();
     });
-    exited.then((code) => reject(new Error(`server exited (${code}): ${err}`)));
+    void exited.then((code) => reject(new Error(`server exited (${code}): ${err}`)));
     setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000).unref();
   });
   const a = await addresses;

@@ -127,7 +127,7 @@ export class FakeEnvoy {
 
   fetch(names: string[], versionInfo = ''): Promise<SotwResponse> {
     return new Promise((resolve, reject) => {
-      (this.sds as unknown as Record<string, Function>)['FetchSecrets']!.call(
+      (this.sds as unknown as Record<string, (...args: unknown[]) => unknown>)['FetchSecrets']!.call(
         this.sds,
         { node: this.node, type_url: SECRET_TYPE, resource_names: names, version_info: versionInfo },
         this.meta(),
