@@ -1,6 +1,8 @@
 import { AccessReviewer } from '../authz/kubernetes/access-reviewer.js';
 import { KubernetesAuthenticator } from '../authz/kubernetes/kubernetes-authenticator.js';
+import { GatewayApiAuthorizer } from '../authz/kubernetes/gateway-api-authorizer.js';
 import { KubernetesAuthorizer } from '../authz/kubernetes/kubernetes-authorizer.js';
+import { PodGateways } from '../authz/kubernetes/pod-gateways.js';
 import { ReviewedIdentities } from '../authz/kubernetes/reviewed-identities.js';
 import { TokenReviewer } from '../authz/kubernetes/token-reviewer.js';
 import { LocalPolicy } from '../authz/local-policy.js';
@@ -11,7 +13,10 @@ import type { Readiness } from '../observability/http-server.js';
 import type { Logger } from '../observability/logger.js';
 import type { NodeDelivery } from '../delivery/delivery-report.js';
 import { FleetReports } from '../delivery/fleet-reports.js';
-import { KubernetesSource } from '../sources/kubernetes/kubernetes-source.js';
+import { ClusterTrustBundleSource } from '../sources/kubernetes/cluster-trust-bundle-source.js';
+import { GatewayApiSource } from '../sources/kubernetes/gateway-api-source.js';
+import { GatewayReferences } from '../sources/kubernetes/gateway-references.js';
+import { KubernetesSource, type SourceContext, type SourceExtension } from '../sources/kubernetes/kubernetes-source.js';
 import { RejectionEvents } from '../sources/kubernetes/rejection-events.js';
 import { KubeClient } from './kube-client.js';
 import { loadKubeConnection } from './kube-connection.js';
@@ -39,6 +44,7 @@ export class KubernetesComponent implements ServerComponent {
   private readonly access: AccessReviewer;
   private readonly authn: KubernetesAuthenticator;
   private readonly authz: KubernetesAuthorizer;
+  private readonly gatewayReferences = new GatewayReferences();
 
   constructor(
     readonly config: KubernetesConfig,
@@ -72,7 +78,16 @@ export class KubernetesComponent implements ServerComponent {
       logger: () => this.logger!,
       trust: { trustLoopback: serverConfig.trustLoopback ?? false },
     });
-    this.authz = new KubernetesAuthorizer(this.access, new LocalPolicy(serverConfig.authorization.rules), identities);
+    const gatewayApi =
+      config.gatewayApi || config.clusterTrustBundles
+        ? new GatewayApiAuthorizer(
+            this.gatewayReferences,
+            new PodGateways({ client, logger: () => this.logger!, ttlMs: config.authorization.allowCacheMs, staleIfErrorMs: config.authorization.staleIfErrorMs }),
+            this.access,
+            identities,
+          )
+        : undefined;
+    this.authz = new KubernetesAuthorizer(this.access, new LocalPolicy(serverConfig.authorization.rules), identities, gatewayApi);
   }
 
   async start(ctx: ComponentContext): Promise<void> {
@@ -90,6 +105,7 @@ export class KubernetesComponent implements ServerComponent {
         ? { events: new RejectionEvents(this.client, ctx.logger, this.config.events.reportingInstance, (outcome) => metrics.events.inc({ outcome })) }
         : {}),
       onWatchRestart: (resource, reason) => metrics.watchRestarts.inc({ resource, reason }),
+      extensions: this.extensions(),
     });
     ctx.logger.info(
       { api: conn.server, credentials: conn.describe, namespaces: this.config.namespaces.length > 0 ? this.config.namespaces : 'all' },
@@ -108,6 +124,13 @@ export class KubernetesComponent implements ServerComponent {
       });
       this.fleet.start();
     }
+  }
+
+  private extensions(): Array<(ctx: SourceContext) => SourceExtension> {
+    const out: Array<(ctx: SourceContext) => SourceExtension> = [];
+    if (this.config.gatewayApi) out.push((ctx) => new GatewayApiSource(ctx, this.gatewayReferences));
+    if (this.config.clusterTrustBundles) out.push((ctx) => new ClusterTrustBundleSource(ctx));
+    return out;
   }
 
   async stop(): Promise<void> {
