@@ -1,7 +1,7 @@
 import { clusterTrustBundleName, clusterTrustBundleSignerName } from '../../kubernetes/gateway-api-names.js';
 import type { DesiredSecret } from './desired-secret.js';
 import type { SourceContext, SourceExtension } from './kubernetes-source.js';
-import { metaOf, ResourceInformer, type ObjectMeta } from './resource-informer.js';
+import { metaOf, ResourceInformer, type ObjectMeta } from '../../kubernetes/resource-informer.js';
 
 const API_VERSION = 'certificates.k8s.io/v1';
 const ABSENT: DesiredSecret = { state: 'absent' };

@@ -1,4 +1,4 @@
-import { metaOf, type ObjectMeta } from './resource-informer.js';
+import { metaOf, type ObjectMeta } from '../../kubernetes/resource-informer.js';
 
 /**
  * Gateway API objects as the source keeps them (sigs.k8s.io/gateway-api v1.6, standard

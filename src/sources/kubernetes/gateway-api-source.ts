@@ -14,7 +14,7 @@ import {
 import type { GatewayReferences } from './gateway-references.js';
 import { CA_SECRET_TYPES } from './kube-objects.js';
 import type { SourceContext, SourceExtension } from './kubernetes-source.js';
-import { ResourceInformer, type ObjectMeta } from './resource-informer.js';
+import { ResourceInformer, type ObjectMeta } from '../../kubernetes/resource-informer.js';
 
 const ABSENT: DesiredSecret = { state: 'absent' };
 const POLICY_API_VERSION = `${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}`;
