@@ -94,6 +94,7 @@ export function kubernetesAccess(
     reviewIntervalMs: settings.authentication.reviewIntervalMs,
     logger: () => logger,
     trust: { trustLoopback: deps.trustLoopback },
+    ...(settings.sidecar ? { sidecarTokenFile: settings.sidecar.tokenFile } : {}),
   });
   const gatewayReferences = new GatewayReferences();
   const gatewayApi =
@@ -105,7 +106,7 @@ export function kubernetesAccess(
           identities,
         )
       : undefined;
-  const authorizer = new KubernetesAuthorizer(access, new LocalPolicy(deps.rules), identities, gatewayApi);
+  const authorizer = new KubernetesAuthorizer(access, new LocalPolicy(deps.rules), identities, gatewayApi, settings.sidecar?.namespace);
   return { authenticator, authorizer, gatewayReferences, stop: () => access.stop() };
 }
 
@@ -143,6 +144,7 @@ export class KubernetesWatch {
         : {}),
       onWatchRestart: (resource, reason) => metrics.watchRestarts.inc({ resource, reason }),
       extensions: this.extensions(),
+      ...(settings.sidecar ? { sidecarNamespace: settings.sidecar.namespace } : {}),
     });
     deps.logger.info(
       { ...deps.client.describe(), namespaces: settings.namespaces.length > 0 ? settings.namespaces : 'all' },

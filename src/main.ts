@@ -13,6 +13,7 @@ import type { IssuanceEngine } from './issuance/engine.js';
 import { parseIssuanceConfig, type IssuanceConfig } from './issuance/issuance-config.js';
 import { issuanceEngine } from './issuance-wiring.js';
 import { kubernetesAccess, KubernetesWatch, SharedKubeClient, type KubernetesAccess } from './kubernetes-wiring.js';
+import { servedSecretName } from './kubernetes/secret-aliases.js';
 import { HttpServer, type RouteHandler } from './observability/http-server.js';
 import { KubernetesMetrics } from './observability/kubernetes-metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -93,7 +94,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const kube = kubernetesClient(config, sections);
   const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows }) : undefined;
   const issuance = sections.issuance ? issuanceEngine(config, sections.issuance, kube) : undefined;
-  const withheld = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
+  const isCaKey = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
+  // The same Secret asked for under another name (kubernetes-gateway://, sds://) is withheld too.
+  const withheld = (name: string) => isCaKey(name) || isCaKey(servedSecretName(name, kube?.settings.sidecar?.namespace) ?? name);
   storeGauges(metrics, store, registry, withheld);
 
   const authorizer = opts.authorizer ?? kubernetes?.access.authorizer ?? new LocalPolicy(config.authorization.rules);

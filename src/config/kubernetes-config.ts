@@ -18,6 +18,7 @@ import { ConfigError } from './config-error.js';
  *   deliveryStatus: { namespace: envoy-sds, publishSeconds: 5 }   # fleet-wide delivery state
  *   gatewayApi: true                  # Gateways, ReferenceGrants, BackendTLSPolicies (CRDs needed)
  *   clusterTrustBundles: true         # certificates.k8s.io ClusterTrustBundles (cluster-scoped)
+ *   sidecar: { tokenFile: /var/run/secrets/envoy-sds/token }   # in the gateway's pod, see below
  */
 export interface KubernetesConfig {
   kubeconfig?: string;
@@ -62,13 +63,20 @@ export interface KubernetesConfig {
   gatewayApi: boolean;
   /** Watch ClusterTrustBundles: `clustertrustbundle://` names. */
   clusterTrustBundles: boolean;
+  /**
+   * Sidecar mode (the server in the gateway's pod): a Unix socket caller is the pod's own
+   * ServiceAccount, by the projected token in `tokenFile` (audience as above, reviewed like
+   * a caller's), and `sds://` names stand for the Kubernetes names (sidecar-names.ts), the
+   * short form in `namespace` (the pod's).
+   */
+  sidecar?: { tokenFile: string; namespace: string };
 }
 
 const AT = 'kubernetes';
 
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const root = raw === null || raw === true ? {} : obj(raw, AT);
-  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus', 'gatewayApi', 'clusterTrustBundles']);
+  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus', 'gatewayApi', 'clusterTrustBundles', 'sidecar']);
   const kubeconfig = optStr(root['kubeconfig'], `${AT}.kubeconfig`);
   const context = optStr(root['context'], `${AT}.context`);
   const namespaces = strList(root['namespaces'] ?? [], `${AT}.namespaces`);
@@ -143,7 +151,20 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
     },
     gatewayApi,
     clusterTrustBundles,
+    ...parseSidecar(root['sidecar']),
   };
+}
+
+const DEFAULT_SIDECAR_TOKEN = '/var/run/secrets/envoy-sds/token';
+
+function parseSidecar(raw: unknown): Pick<KubernetesConfig, 'sidecar'> {
+  if (raw === undefined || raw === null || raw === false) return {};
+  const at = `${AT}.sidecar`;
+  const s = raw === true ? {} : obj(raw, at);
+  known(s, at, ['tokenFile', 'namespace']);
+  const namespace = optStr(s['namespace'], `${at}.namespace`) ?? podNamespace();
+  if (!namespace) throw new ConfigError(`${at}.namespace`, 'the pod\'s namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it');
+  return { sidecar: { tokenFile: resolve(optStr(s['tokenFile'], `${at}.tokenFile`) ?? DEFAULT_SIDECAR_TOKEN), namespace } };
 }
 
 /** Off unless set: each needs its CRDs or API served, and RBAC to list them. */

@@ -1,6 +1,7 @@
 import type { KubeClient } from '../../kubernetes/kube-client.js';
 import type { KubernetesConfig } from '../../config/kubernetes-config.js';
 import { CACERT_SUFFIX, configMapName, parseKubernetesName, secretName } from '../../kubernetes/kubernetes-names.js';
+import { sidecarAliases } from '../../kubernetes/sidecar-names.js';
 import type { Readiness } from '../../observability/http-server.js';
 import type { Logger } from '../../observability/logger.js';
 import type { SecretStore } from '../../store/secret-store.js';
@@ -18,6 +19,8 @@ export interface KubernetesSourceOptions {
   /** Undefined: rejections are only logged. */
   events?: RejectionEvents;
   onWatchRestart?: (resource: string, reason: RestartReason) => void;
+  /** Sidecar mode: `kubernetes://` names are served as `sds://` names too (sidecar-names.ts). */
+  sidecarNamespace?: string;
   /** More objects that give names (Gateway API, ClusterTrustBundles), built with the source. */
   extensions?: ReadonlyArray<(ctx: SourceContext) => SourceExtension>;
 }
@@ -183,6 +186,20 @@ export class KubernetesSource {
   }
 
   private apply(name: string, desired: DesiredSecret): void {
+    this.applyOne(name, desired);
+    const ns = this.opts.sidecarNamespace;
+    if (ns === undefined) return;
+    // The same content under Istio's sds:// names; rejections are reported under `name` only.
+    for (const alias of sidecarAliases(name, ns)) {
+      if (desired.state === 'present') void this.opts.store.offer(alias, desired.material, { source: 'kubernetes', ref: refOf(desired.source) });
+      else if (desired.state === 'absent') {
+        const current = this.opts.store.get(alias);
+        if (current?.origin.source === 'kubernetes') this.opts.store.delete(alias, current.origin);
+      }
+    }
+  }
+
+  private applyOne(name: string, desired: DesiredSecret): void {
     const { store, logger } = this.opts;
     if (desired.state === 'absent') {
       this.reported.delete(name);
@@ -191,7 +208,7 @@ export class KubernetesSource {
       return;
     }
     const { source } = desired;
-    const ref = source.meta.namespace ? `${source.meta.namespace}/${source.meta.name}` : source.meta.name;
+    const ref = refOf(source);
     if (desired.state === 'invalid') {
       const served = store.get(name)?.version;
       logger.warn(
@@ -219,6 +236,10 @@ export class KubernetesSource {
     this.reported.set(name, key);
     this.opts.events?.report(source, { name, code, detail, servedVersion });
   }
+}
+
+function refOf(source: SourceObject): string {
+  return source.meta.namespace ? `${source.meta.namespace}/${source.meta.name}` : source.meta.name;
 }
 
 function splitKey(key: string): [string, string] {
