@@ -11,19 +11,9 @@ import { verify, X509Certificate } from 'node:crypto';
 import { children, contentOf, bytesOf, readElement, readOid, TAG, type DerElement } from './der.js';
 import { PkiError } from './errors.js';
 import { parsePemBlocks } from './pem.js';
+import { SIGNATURE_HASHES } from './signing.js';
 
 const OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1';
-
-// Signature algorithms with the digest crypto.verify needs (null: the key decides, Ed25519).
-const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.3.101.112': null,
-};
 
 export interface CheckedCrls {
   count: number;
