@@ -8,6 +8,7 @@
  *   response with exactly one SingleResponse, for the leaf's serial number.
  */
 import { verify, X509Certificate } from 'node:crypto';
+import { readCertificateFields } from './certificate-fields.js';
 import { children, contentOf, bytesOf, readElement, readOid, TAG, type DerElement } from './der.js';
 import { PkiError } from './errors.js';
 import { parsePemBlocks } from './pem.js';
@@ -30,18 +31,21 @@ export function checkCrls(crlPem: string, caDers: readonly Uint8Array[], now: Da
   }
   const crls = blocks.filter((b) => b.label === 'X509 CRL');
   if (crls.length === 0 || crls.length !== blocks.length) throw new PkiError('CRL_INVALID', 'CRL: expected only "X509 CRL" PEM blocks');
-  const cas = caDers.map((der) => new X509Certificate(der));
+  // Candidates by name first (the CRL's issuer is its CA's subject, byte for byte in
+  // practice): a large bundle costs one signature check per CRL, not one per CA.
+  const cas = caDers.map((der) => ({ der, subject: readCertificateFields(der).subject }));
   const warnings: string[] = [];
   crls.forEach((block, i) => {
     const label = `CRL ${i + 1}`;
     const der = block.der;
-    let signed: { tbs: Buffer; hash: string | null; signature: Buffer; nextUpdate: Date | undefined };
+    let signed: { tbs: Buffer; hash: string | null; signature: Buffer; issuer: Buffer; nextUpdate: Date | undefined };
     try {
       signed = readCrl(der);
     } catch (err) {
       throw new PkiError('CRL_INVALID', `${label} does not decode: ${(err as Error).message}`);
     }
-    const issuer = cas.find((ca) => {
+    const byName = cas.filter((ca) => ca.subject.equals(signed.issuer));
+    const issuer = (byName.length > 0 ? byName : cas).map((ca) => new X509Certificate(ca.der)).find((ca) => {
       try {
         return verify(signed.hash, signed.tbs, { key: ca.publicKey, dsaEncoding: 'der' }, signed.signature);
       } catch {
@@ -56,16 +60,20 @@ export function checkCrls(crlPem: string, caDers: readonly Uint8Array[], now: Da
   return { count: crls.length, warnings };
 }
 
-function readCrl(der: Buffer): { tbs: Buffer; hash: string | null; signature: Buffer; nextUpdate: Date | undefined } {
+function readCrl(der: Buffer): { tbs: Buffer; hash: string | null; signature: Buffer; issuer: Buffer; nextUpdate: Date | undefined } {
   const [tbs, algorithm, signature] = children(der, readElement(der, 0));
   if (tbs?.tag !== TAG.SEQUENCE || algorithm?.tag !== TAG.SEQUENCE || signature?.tag !== TAG.BIT_STRING) throw new Error('not a CertificateList');
   const hash = SIGNATURE_HASHES[algorithmOid(der, algorithm)];
   if (hash === undefined) throw new Error(`signature algorithm ${algorithmOid(der, algorithm)} is not supported`);
   // TBSCertList: version?, signature, issuer, thisUpdate, nextUpdate?, ...
   const fields = children(der, tbs);
+  // The issuer Name is the first SEQUENCE after the signature AlgorithmIdentifier.
+  const sequences = fields.filter((f) => f.tag === TAG.SEQUENCE);
+  const issuer = sequences[1];
+  if (!issuer) throw new Error('TBSCertList has no issuer');
   const times = fields.filter((f) => f.tag === TAG.UTC_TIME || f.tag === TAG.GENERALIZED_TIME);
   const next = times[1];
-  return { tbs: bytesOf(der, tbs), hash, signature: contentOf(der, signature).subarray(1), nextUpdate: next ? readTime(der, next) : undefined };
+  return { tbs: bytesOf(der, tbs), hash, signature: contentOf(der, signature).subarray(1), issuer: bytesOf(der, issuer), nextUpdate: next ? readTime(der, next) : undefined };
 }
 
 export interface CheckedOcspStaple {
