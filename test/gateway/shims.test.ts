@@ -8,12 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { V, tempDir } from '../issuance/engine-support.js';
 import { installCrds } from '../k8s/issuance-resources.js';
-import { clusterWithAdmin, eventually, startKubeSdsServer, type KubeAdmin } from '../k8s/kube-test-env.js';
+import { clusterWithAdmin, envoyWithToken, eventually, startKubeSdsServer, type KubeAdmin } from '../k8s/kube-test-env.js';
 import type { KubeCluster } from '../harness/kube-cluster.js';
 import { installCrds as installCrdFiles } from '../harness/cert-manager.js';
 import { makeCa } from '../support/openssl-certs.js';
 import type { TestServer } from '../support/test-server.js';
-import { GATEWAY_API, installGatewayApiCrds } from './gateway-env.js';
+import { GATEWAY_API, gatewayPodToken, installGatewayApiCrds } from './gateway-env.js';
 
 type Condition = { type: string; status: string; reason?: string; message?: string };
 interface CertObj {
@@ -25,6 +25,7 @@ interface CertObj {
 function startShimServer(cluster: KubeCluster, ns: string, certManagerAnnotations = false): Promise<TestServer> {
   return startKubeSdsServer(cluster, {
     namespaces: [ns],
+    kubernetes: { gatewayApi: true },
     doc: {
       dataDir: tempDir('kube-shims-'),
       issuance: {
@@ -149,6 +150,24 @@ test('gateway-shim and ingress-shim', async (t) => {
     const secret = await admin.client.request<{ data?: Record<string, string>; metadata: { annotations?: Record<string, string> } }>('GET', `/api/v1/namespaces/${ns}/secrets/cm-tls`);
     assert.deepEqual(Object.keys(secret.data ?? {}), ['note']);
     assert.deepEqual(Object.keys(secret.metadata.annotations ?? {}), ['cert-manager.io/certificate-name']);
+  });
+
+  await t.test("a CA issuer's key pair is not served under the gateway scheme either", async (st) => {
+    await admin.create(gateways, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'leaky' },
+      spec: { gatewayClassName: 'envoy', listeners: [listener('a', 'leak.example', 'root-ca')] },
+    });
+    const token = await gatewayPodToken(admin, ns, 'leaky', 'leaky-1', 'leaky');
+    await eventually(() => server!.store.get(`kubernetes-gateway://${ns}/root-ca`) !== undefined, 10_000, 'the name exists');
+    const envoy = envoyWithToken(server!, token);
+    st.after(() => envoy.close());
+    const from = server!.logs.length;
+    const s = envoy.sotw();
+    s.request({ names: [`kubernetes-gateway://${ns}/root-ca`] });
+    await eventually(() => server!.logs.slice(from).some((l) => String(l['msg']).startsWith('a CA private key is never served')), 10_000, 'withheld');
+    await s.nothing();
   });
 
   await t.test("deleting the Gateway removes its Certificates", async () => {
