@@ -13,7 +13,9 @@
  * certificate: bench-i serves sets[generation % sets.length][i], the same file the Go
  * peer reads; updates then go through SecretStore.offer() (the validation pool), as
  * the sources do. eventLoopDelayMaxMs is the event loop's longest delay since the
- * first rotation (perf_hooks.monitorEventLoopDelay).
+ * first rotation (perf_hooks.monitorEventLoopDelay); loopStallCpuMaxMs the same in
+ * this thread's CPU time, which other processes on the machine do not inflate
+ * (./loop-stall-monitor.ts); gcPauseMaxMs the longest GC pause since then.
  *
  * Prints `LISTENING <addr>` and `CONTROL <addr>` on stdout; logs (the server's own,
  * at --log-level, default info as in production) go to stderr.
@@ -36,6 +38,7 @@ import { createLogger } from '../src/observability/logger.js';
 import type { TlsCertificateMaterial } from '../src/store/secret-material.js';
 import type { PutResult } from '../src/store/secret-store.js';
 import { readDistinctMaterials } from './distinct-materials.js';
+import { LoopStallMonitor } from './loop-stall-monitor.js';
 import { newMaterialSets, type Material } from './materials.js';
 
 interface PeerOptions {
@@ -99,6 +102,7 @@ class Peer {
   private generation = 0;
   private readonly nowNs = wallClockNs();
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopStall = new LoopStallMonitor();
   private loopDelayReset = false;
   private lastSettledMs = 0;
 
@@ -110,6 +114,7 @@ class Peer {
     private readonly distinct?: readonly (readonly Material[])[],
   ) {
     this.loopDelay.enable();
+    this.loopStall.start();
   }
 
   /** Secret i's material in --materials mode. */
@@ -173,6 +178,7 @@ class Peer {
     if (!this.loopDelayReset) {
       // The longest delay from the first rotation on (loading and the connect storm excluded).
       this.loopDelay.reset();
+      this.loopStall.reset();
       this.loopDelayReset = true;
     }
     if (req.method !== 'POST') return text(res, 405, 'POST only');
@@ -246,6 +252,10 @@ class Peer {
       streams: this.server.registry.size,
       eventLoopDelayMaxMs: this.loopDelay.max / 1e6,
       eventLoopDelayP99Ms: this.loopDelay.percentile(99) / 1e6,
+      loopStallCpuMaxMs: this.loopStall.maxStallCpuMs,
+      gcPauseMaxMs: this.loopStall.maxGcPauseMs,
+      gcMajorPauseMaxMs: this.loopStall.maxMajorGcPauseMs,
+      gcPauses: this.loopStall.gcPauseCount,
       pendingOffers: this.server.store.pendingOffers,
       lastRotationSettledMs: this.lastSettledMs,
       gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function' ? 1 : 0,

@@ -472,6 +472,9 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget
           { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')),
             note: 'node only: monitorEventLoopDelay from the first rotation on',
             target: { text: '< 50 ms', check: (n: number) => n < 50 } },
+          { group, label: 'event loop longest stall, thread CPU', unit: 'ms', digits: 1, ...pick(serverStat('loopStallCpuMaxMs')),
+            note: 'node only: CPU the main thread spent between two 2 ms ticks; not inflated by other processes' },
+          { group, label: 'longest GC pause', unit: 'ms', digits: 1, ...pick(serverStat('gcPauseMaxMs')), note: 'node only' },
           { group, label: 'offers made (rotate call, server)', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverUpdateMs)) },
           { group, label: 'server CPU per rotation', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverCpuMs)) },
         ];
@@ -503,6 +506,7 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget
           target: { text: '<= 1.10', check: (n: number) => n <= 1.1 } },
         { group, label: 'time to all streams, worst rotation', unit: 'ms', digits: 0, ...pick((r) => r.soak?.timeToAllMs.max) },
         { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')), note: 'node only' },
+        { group, label: 'event loop longest stall, thread CPU', unit: 'ms', digits: 1, ...pick(serverStat('loopStallCpuMaxMs')), note: 'node only' },
       ];
     }
     case 'idle-memory':
@@ -803,8 +807,13 @@ function headline(sc: LoadScenario, r: LoadResult): string {
     case 'fanout':
     case 'rotate-all': {
       const loop = r.serverStats?.['eventLoopDelayMaxMs'];
+      const stall = r.serverStats?.['loopStallCpuMaxMs'];
+      const gc = r.serverStats?.['gcPauseMaxMs'];
       return `time to all ${r.summary?.timeToAllMs ?? '?'} ms, p99 ${r.summary?.p99Ms ?? '?'} ms` +
-        (loop !== undefined ? `, event loop longest delay ${loop.toFixed(1)} ms` : '');
+        (loop !== undefined ? `, event loop longest delay ${loop.toFixed(1)} ms` : '') +
+        (stall !== undefined
+          ? ` (thread CPU ${stall.toFixed(1)} ms, longest GC pause ${(gc ?? 0).toFixed(1)} ms, full GC ${(r.serverStats?.['gcMajorPauseMaxMs'] ?? 0).toFixed(1)} ms)`
+          : '');
     }
     case 'storm':
       return `all first responses ${r.open?.totalMs ?? '?'} ms`;
