@@ -22,7 +22,7 @@
  *
  *   node --expose-gc dist/bench/node-peer.js [--secrets 10000] [--addr 127.0.0.1:0]
  *        [--control 127.0.0.1:0] [--log-level info] [--materials FILE] [--validation-workers N]
- *        [--transport http2|grpc-js]
+ *        [--transport http2|grpc-js] [--memory-log-seconds S]
  *
  * Run with --expose-gc so that GET /stats?gc=1 can run a full GC first, as the Go
  * peer runs runtime.GC().
@@ -30,6 +30,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config/server-config.js';
@@ -37,7 +38,7 @@ import { startServer, type RunningServer } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { TlsCertificateMaterial } from '../src/store/secret-material.js';
 import type { PutResult } from '../src/store/secret-store.js';
-import { readDistinctMaterials } from './distinct-materials.js';
+import { readDistinctMaterialBytes, type MaterialBytes } from './distinct-materials.js';
 import { LoopStallMonitor } from './loop-stall-monitor.js';
 import { newMaterialSets, type Material } from './materials.js';
 
@@ -50,6 +51,8 @@ interface PeerOptions {
   validationWorkers?: number;
   /** Our HTTP/2 transport, or the grpc-js server for comparison. */
   transport: 'http2' | 'grpc-js';
+  /** Every this many seconds a `MEMORY {...}` line on stderr (0: none). */
+  memoryLogSeconds: number;
 }
 
 function options(): PeerOptions {
@@ -62,6 +65,7 @@ function options(): PeerOptions {
       materials: { type: 'string' },
       'validation-workers': { type: 'string' },
       transport: { type: 'string', default: 'http2' },
+      'memory-log-seconds': { type: 'string', default: '0' },
     },
     strict: true,
   });
@@ -76,6 +80,7 @@ function options(): PeerOptions {
     control: values.control,
     logLevel: values['log-level'],
     transport,
+    memoryLogSeconds: Number(values['memory-log-seconds']),
     ...(values.materials ? { materials: values.materials } : {}),
     ...(workers !== undefined ? { validationWorkers: Number(workers) } : {}),
   };
@@ -111,17 +116,17 @@ class Peer {
     private readonly names: readonly string[],
     private readonly sets: readonly Material[],
     /** --materials: per generation, one material per secret. */
-    private readonly distinct?: readonly (readonly Material[])[],
+    private readonly distinct?: readonly (readonly MaterialBytes[])[],
   ) {
     this.loopDelay.enable();
     this.loopStall.start();
   }
 
-  /** Secret i's material in --materials mode. */
+  /** Secret i's material in --materials mode: new strings from the bytes, as the file source makes them. */
   private distinctMaterial(generation: number, i: number): TlsCertificateMaterial {
     const set = this.distinct![generation % this.distinct!.length]!;
     const m = set[i]!;
-    return { kind: 'tls_certificate', certificateChain: m.chainPem, privateKey: m.keyPem };
+    return { kind: 'tls_certificate', certificateChain: m.chain.toString('utf8'), privateKey: m.key.toString('utf8') };
   }
 
   /** --materials mode: every secret offered (validated by the pool), all settled. */
@@ -241,6 +246,8 @@ class Peer {
       gc?.();
     }
     const m = process.memoryUsage();
+    const stalls = this.loopStall.longestStalls();
+    if (stalls.length > 0) process.stderr.write(`STALLS ${JSON.stringify(stalls)}\n`);
     json(res, {
       rssBytes: m.rss,
       heapInuse: m.heapUsed,
@@ -297,7 +304,7 @@ async function main(): Promise<void> {
   });
   const server = await startServer(config, { logger, transport: o.transport });
   const names = Array.from({ length: o.secrets }, (_, i) => `bench-${i}`);
-  const distinct = o.materials ? readDistinctMaterials(o.materials) : undefined;
+  const distinct = o.materials ? readDistinctMaterialBytes(o.materials) : undefined;
   if (distinct && distinct.some((set) => set.length < names.length)) {
     throw new Error(`--materials ${o.materials} holds fewer than ${names.length} secrets per set`);
   }
@@ -318,11 +325,40 @@ async function main(): Promise<void> {
       `pid ${process.pid}, gc ${typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'exposed' : 'not exposed'}\n`,
   );
 
+  if (o.memoryLogSeconds > 0) logMemory(o.memoryLogSeconds, server);
+
   // Exit at once on a signal (the load client is gone by then; draining 10k streams
   // measures nothing). process.exit() still writes a --cpu-prof profile.
   const quit = (): never => process.exit(0);
   process.on('SIGTERM', quit);
   process.on('SIGINT', quit);
+}
+
+/**
+ * Where the memory sits, over time (for the soak): V8 heap used and reserved, per
+ * space, memory outside the heap (Buffers), and the rest of RSS (native: HTTP/2 and
+ * OpenSSL state, the allocator's free lists, worker threads' heaps).
+ */
+function logMemory(seconds: number, server: RunningServer): void {
+  const t0 = performance.now();
+  const mb = (b: number) => Math.round(b / 1048576);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const spaces: Record<string, number> = {};
+    for (const sp of getHeapSpaceStatistics()) spaces[sp.space_name.replace(/_space$/, '')] = mb(sp.space_used_size);
+    const line = {
+      s: Math.round((performance.now() - t0) / 1000),
+      rss: mb(m.rss),
+      heapTotal: mb(m.heapTotal),
+      heapUsed: mb(m.heapUsed),
+      external: mb(m.external),
+      arrayBuffers: mb(m.arrayBuffers),
+      notHeapNotExternal: mb(m.rss - m.heapTotal - m.external),
+      usedBySpace: spaces,
+      streams: server.registry.size,
+    };
+    process.stderr.write(`MEMORY ${JSON.stringify(line)}\n`);
+  }, seconds * 1000).unref();
 }
 
 function splitHostPort(address: string): [string, number] {
