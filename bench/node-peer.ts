@@ -31,6 +31,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config/server-config.js';
@@ -53,6 +55,8 @@ interface PeerOptions {
   transport: 'http2' | 'grpc-js';
   /** Every this many seconds a `MEMORY {...}` line on stderr (0: none). */
   memoryLogSeconds: number;
+  /** Sample what is allocated from the first rotation on and outlives a young-generation GC; written here on GET /stats. */
+  heapSample?: string;
 }
 
 function options(): PeerOptions {
@@ -66,6 +70,7 @@ function options(): PeerOptions {
       'validation-workers': { type: 'string' },
       transport: { type: 'string', default: 'http2' },
       'memory-log-seconds': { type: 'string', default: '0' },
+      'heap-sample': { type: 'string' },
     },
     strict: true,
   });
@@ -81,6 +86,7 @@ function options(): PeerOptions {
     logLevel: values['log-level'],
     transport,
     memoryLogSeconds: Number(values['memory-log-seconds']),
+    ...(values['heap-sample'] ? { heapSample: values['heap-sample'] } : {}),
     ...(values.materials ? { materials: values.materials } : {}),
     ...(workers !== undefined ? { validationWorkers: Number(workers) } : {}),
   };
@@ -117,6 +123,7 @@ class Peer {
     private readonly sets: readonly Material[],
     /** --materials: per generation, one material per secret. */
     private readonly distinct?: readonly (readonly MaterialBytes[])[],
+    private readonly heapSample?: string,
   ) {
     this.loopDelay.enable();
     this.loopStall.start();
@@ -185,6 +192,7 @@ class Peer {
       this.loopDelay.reset();
       this.loopStall.reset();
       this.loopDelayReset = true;
+      if (this.heapSample) startHeapSampling();
     }
     if (req.method !== 'POST') return text(res, 405, 'POST only');
     const arg = url.searchParams.get('names') ?? '';
@@ -246,6 +254,7 @@ class Peer {
       gc?.();
     }
     const m = process.memoryUsage();
+    if (this.heapSample) stopHeapSampling(this.heapSample);
     const stalls = this.loopStall.longestStalls();
     if (stalls.length > 0) process.stderr.write(`STALLS ${JSON.stringify(stalls)}\n`);
     json(res, {
@@ -308,7 +317,7 @@ async function main(): Promise<void> {
   if (distinct && distinct.some((set) => set.length < names.length)) {
     throw new Error(`--materials ${o.materials} holds fewer than ${names.length} secrets per set`);
   }
-  const peer = new Peer(server, names, sets, distinct);
+  const peer = new Peer(server, names, sets, distinct, o.heapSample);
   if (distinct) await peer.loadDistinct();
   else peer.load();
 
@@ -332,6 +341,28 @@ async function main(): Promise<void> {
   const quit = (): never => process.exit(0);
   process.on('SIGTERM', quit);
   process.on('SIGINT', quit);
+}
+
+/**
+ * V8's sampling heap profiler, keeping samples of objects a full GC collects but
+ * dropping those a young-generation GC does: what is left is what got promoted to the
+ * old generation (and what is still alive), the work of every full GC.
+ */
+const inspector = new Session();
+function startHeapSampling(): void {
+  inspector.connect();
+  inspector.post('HeapProfiler.startSampling', {
+    samplingInterval: 16384,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: false,
+  });
+}
+
+function stopHeapSampling(file: string): void {
+  inspector.post('HeapProfiler.stopSampling', (err, r) => {
+    if (err) process.stderr.write(`heap sampling: ${err.message}\n`);
+    else writeFileSync(file, JSON.stringify(r.profile));
+  });
 }
 
 /**
