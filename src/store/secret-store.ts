@@ -24,8 +24,11 @@ export interface SecretStoreOptions {
   onRejected?: (rejection: Rejection) => void;
   /** Where offer() validates; default: on this thread. main.ts passes a ValidationPool. */
   validator?: MaterialValidator;
-  /** How long one turn of the event loop may spend telling watchers (pushing); default 5 ms. */
-  flushSliceMs?: number;
+  /**
+   * How long one turn of the event loop may spend telling watchers (each of which may
+   * encode and write a push), after the first `minNames` names: default 5 ms and 16.
+   */
+  flushSlice?: { ms: number; minNames: number };
 }
 
 /** An update refused at the store's door: the code and message, never key material. */
@@ -77,7 +80,7 @@ export class SecretStore {
   private readonly onOutcome: SecretStoreOptions['onOutcome'];
   private readonly onRejected: SecretStoreOptions['onRejected'];
   private readonly validator: MaterialValidator;
-  private readonly flushSliceMs: number;
+  private readonly flushSlice: { ms: number; minNames: number };
   /** Orders every put, offer and delete. */
   private seq = 0;
   /** For names with unsettled offers: how many, and the seq of the state last applied. */
@@ -94,7 +97,7 @@ export class SecretStore {
     this.onOutcome = opts.onOutcome;
     this.onRejected = opts.onRejected;
     this.validator = opts.validator ?? new InlineValidator();
-    this.flushSliceMs = opts.flushSliceMs ?? 5;
+    this.flushSlice = opts.flushSlice ?? { ms: 5, minNames: 16 };
   }
 
   /** Offers waiting for, or in, validation. */
@@ -350,15 +353,16 @@ export class SecretStore {
   }
 
   /**
-   * Tells watchers of pending names, oldest first, for at most `flushSliceMs`, then
-   * yields to the event loop and goes on in the next tick: a rollover's 10,000 pushes
-   * (encoded and written by the watchers) never stall the streams and I/O between
-   * them. A name changed again while it waits keeps its place and is told its newest
-   * state once; one told already waits behind the rest.
+   * Tells watchers of pending names, oldest first, for a slice of time (flushSlice),
+   * then yields to the event loop and goes on in the next turn: a rollover's 10,000
+   * pushes (encoded and written by the watchers) never stall the streams and I/O
+   * between them. A name changed again while it waits keeps its place and is told its
+   * newest state once; one told already waits behind the rest.
    */
   private flush(): void {
     this.flushScheduled = false;
-    const deadline = performance.now() + this.flushSliceMs;
+    const deadline = performance.now() + this.flushSlice.ms;
+    let told = 0;
     for (const [name, secret] of this.pending) {
       this.pending.delete(name);
       const set = this.watchers.get(name);
@@ -371,7 +375,7 @@ export class SecretStore {
           }
         }
       }
-      if (performance.now() >= deadline) break;
+      if (++told >= this.flushSlice.minNames && performance.now() >= deadline) break;
     }
     if (this.pending.size > 0) {
       this.flushScheduled = true;
