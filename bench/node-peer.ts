@@ -57,6 +57,8 @@ interface PeerOptions {
   memoryLogSeconds: number;
   /** Sample what is allocated from the first rotation on and outlives a young-generation GC; written here on GET /stats. */
   heapSample?: string;
+  /** With --heap-sample: every allocation sampled, also those a young-generation GC collects. */
+  heapSampleAll: boolean;
 }
 
 function options(): PeerOptions {
@@ -71,6 +73,7 @@ function options(): PeerOptions {
       transport: { type: 'string', default: 'http2' },
       'memory-log-seconds': { type: 'string', default: '0' },
       'heap-sample': { type: 'string' },
+      'heap-sample-all': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -87,6 +90,7 @@ function options(): PeerOptions {
     transport,
     memoryLogSeconds: Number(values['memory-log-seconds']),
     ...(values['heap-sample'] ? { heapSample: values['heap-sample'] } : {}),
+    heapSampleAll: values['heap-sample-all'],
     ...(values.materials ? { materials: values.materials } : {}),
     ...(workers !== undefined ? { validationWorkers: Number(workers) } : {}),
   };
@@ -124,6 +128,7 @@ class Peer {
     /** --materials: per generation, one material per secret. */
     private readonly distinct?: readonly (readonly MaterialBytes[])[],
     private readonly heapSample?: string,
+    private readonly heapSampleAll = false,
   ) {
     this.loopDelay.enable();
     this.loopStall.start();
@@ -192,7 +197,7 @@ class Peer {
       this.loopDelay.reset();
       this.loopStall.reset();
       this.loopDelayReset = true;
-      if (this.heapSample) startHeapSampling();
+      if (this.heapSample) startHeapSampling(this.heapSampleAll);
     }
     if (req.method !== 'POST') return text(res, 405, 'POST only');
     const arg = url.searchParams.get('names') ?? '';
@@ -317,7 +322,7 @@ async function main(): Promise<void> {
   if (distinct && distinct.some((set) => set.length < names.length)) {
     throw new Error(`--materials ${o.materials} holds fewer than ${names.length} secrets per set`);
   }
-  const peer = new Peer(server, names, sets, distinct, o.heapSample);
+  const peer = new Peer(server, names, sets, distinct, o.heapSample, o.heapSampleAll);
   if (distinct) await peer.loadDistinct();
   else peer.load();
 
@@ -346,15 +351,16 @@ async function main(): Promise<void> {
 /**
  * V8's sampling heap profiler, keeping samples of objects a full GC collects but
  * dropping those a young-generation GC does: what is left is what got promoted to the
- * old generation (and what is still alive), the work of every full GC.
+ * old generation (and what is still alive), the work of every full GC. With
+ * --heap-sample-all, every allocation.
  */
 const inspector = new Session();
-function startHeapSampling(): void {
+function startHeapSampling(all: boolean): void {
   inspector.connect();
   inspector.post('HeapProfiler.startSampling', {
     samplingInterval: 16384,
     includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: false,
+    includeObjectsCollectedByMinorGC: all,
   });
 }
 
