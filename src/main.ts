@@ -13,6 +13,7 @@ import type { IssuanceEngine } from './issuance/engine.js';
 import { parseIssuanceConfig, type IssuanceConfig } from './issuance/issuance-config.js';
 import { issuanceEngine } from './issuance-wiring.js';
 import { kubernetesAccess, KubernetesWatch, SharedKubeClient, type KubernetesAccess } from './kubernetes-wiring.js';
+import { servedSecretName } from './kubernetes/secret-aliases.js';
 import { HttpServer, type RouteHandler } from './observability/http-server.js';
 import { KubernetesMetrics } from './observability/kubernetes-metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -93,7 +94,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const kube = kubernetesClient(config, sections);
   const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows }) : undefined;
   const issuance = sections.issuance ? issuanceEngine(config, sections.issuance, kube) : undefined;
-  const withheld = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
+  const isCaKey = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
+  // The same Secret asked for under another name (kubernetes-gateway://, sds://) is withheld too.
+  const withheld = (name: string) => isCaKey(name) || isCaKey(servedSecretName(name, kube?.settings.sidecar?.namespace) ?? name);
   storeGauges(metrics, store, registry, withheld);
   const deps = streamDeps(config, opts, { store, registry, metrics, logger, kubernetes: kubernetes?.access, withheld: issuance || opts.caKeyNames ? withheld : undefined });
   const files = fileSource(config, opts, store, logger, issuance);
@@ -286,7 +289,7 @@ function kubernetesParts(
   let watch: KubernetesWatch | undefined;
   const metrics = new KubernetesMetrics(deps.metrics, () => watch?.reachable() ?? false);
   const access = kubernetesAccess(kube.settings, { client: kube.client.get, logger, rules: config.authorization.rules, trustLoopback: config.trustLoopback, metrics });
-  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows });
+  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows, gatewayReferences: access.gatewayReferences });
   return { access, watch };
 }
 

@@ -34,8 +34,12 @@ function ctor(path: string): grpc.ServiceClientConstructor {
 export interface DecodedSecret {
   name: string;
   type?: string;
-  tls_certificate?: { certificate_chain?: DataSourceObj; private_key?: DataSourceObj };
-  validation_context?: { trusted_ca?: DataSourceObj };
+  tls_certificate?: { certificate_chain?: DataSourceObj; private_key?: DataSourceObj; ocsp_staple?: DataSourceObj };
+  validation_context?: {
+    trusted_ca?: DataSourceObj;
+    crl?: DataSourceObj;
+    match_typed_subject_alt_names?: Array<{ san_type: number; matcher: { exact?: string } }>;
+  };
 }
 export interface DataSourceObj {
   specifier?: string;
