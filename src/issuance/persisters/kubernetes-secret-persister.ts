@@ -72,7 +72,7 @@ export class KubernetesSecretPersister implements CertificatePersister {
     const attempted = revisionOf(secret.annotations);
     await this.readModifyWrite(namespace, name, (current) => {
       // cert-manager's Secret: its controller would fight ours over it, so never ours to write.
-      if (current?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE_ANNOTATION] !== undefined) throw new SecretOwnedByCertManagerError(`${namespace}/${name}`, current.metadata.annotations[CERT_MANAGER_CERTIFICATE_ANNOTATION]!);
+      if (current?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE_ANNOTATION] !== undefined) throw new SecretOwnedByCertManagerError(`${namespace}/${name}`, current.metadata.annotations[CERT_MANAGER_CERTIFICATE_ANNOTATION]);
       const held = revisionOf(current?.metadata?.annotations ?? {});
       if (attempted !== undefined && held !== undefined && held >= attempted) throw new SecretSupersededError(`${namespace}/${name}`, held, attempted);
       const foreign = Object.entries(current?.metadata?.annotations ?? {}).filter(([k]) => !k.startsWith(OWN_PREFIX));
