@@ -30,6 +30,7 @@ import type { CertificateStatus } from './certificate-status.js';
 import { SecretSupersededError, type CertificatePersister, type OrderState, type PersistedSecret } from './persister.js';
 import type { CertificateResource } from './resources.js';
 import { ANNOTATIONS } from './secret-facts.js';
+import { certificateStatus, orderState, readPersisted } from './schema/status.js';
 
 /** Annotations under this prefix are ours: replaced on write; the others are kept. */
 const OWN_PREFIX = 'envoy-sds.io/';
@@ -91,7 +92,7 @@ export class KubernetesSecretPersister implements CertificatePersister {
 
   async readOrder(cert: CertificateResource): Promise<OrderState | undefined> {
     const text = (await this.readState(cert))['order.json'];
-    return text === undefined ? undefined : (JSON.parse(text) as OrderState);
+    return readPersisted(orderState, text);
   }
 
   writeOrder(cert: CertificateResource, order: OrderState): Promise<void> {
@@ -104,12 +105,8 @@ export class KubernetesSecretPersister implements CertificatePersister {
 
   async readStatus(cert: CertificateResource): Promise<CertificateStatus | undefined> {
     const text = (await this.readState(cert))['status.json'];
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as CertificateStatus;
-    } catch {
-      return undefined; // a damaged status is rebuilt from the Secret
-    }
+    // A damaged status is rebuilt from the Secret.
+    return readPersisted(certificateStatus, text);
   }
 
   writeStatus(cert: CertificateResource, status: CertificateStatus): Promise<void> {

@@ -92,7 +92,7 @@ export const certificateSpec = withRules(
         .optional()
         .meta({ description: 'envoy-sds.io (cert-manager.io is accepted).' }),
     }),
-    commonName: nonEmpty.max(64).optional(),
+    commonName: nonEmpty.optional(),
     dnsNames: z.array(dnsName).max(MAX_NAMES).optional(),
     ipAddresses: stringList.max(MAX_NAMES).optional(),
     uris: stringList.max(MAX_NAMES).optional(),
