@@ -27,7 +27,10 @@ export function ignored<S extends z.ZodType>(schema: S): z.ZodOptional<S> {
 /** Any mapping, kept as it is. */
 export const anyMapping = z.looseObject({});
 
-/** Fields named only so a rule can refuse them with a reason (an unsupported cert-manager feature). */
-export function namedFields<K extends string>(keys: readonly K[]): Record<K, z.ZodOptional<z.ZodUnknown>> {
-  return Object.fromEntries(keys.map((k) => [k, z.unknown().optional()])) as Record<K, z.ZodOptional<z.ZodUnknown>>;
+/**
+ * Fields named only so a rule can refuse them with a reason (an unsupported cert-manager
+ * feature). Typed as cert-manager types them (a mapping by default), as CEL needs a type.
+ */
+export function namedFields<K extends string>(keys: readonly K[], schema: z.ZodType = anyMapping): Record<K, z.ZodOptional<z.ZodType>> {
+  return Object.fromEntries(keys.map((k) => [k, schema.optional()])) as Record<K, z.ZodOptional<z.ZodType>>;
 }
