@@ -23,5 +23,5 @@ export function checkSchema<S extends z.ZodType>(schema: S, value: unknown, at: 
 export function fieldPath(at: string, path: readonly PropertyKey[]): string {
   let out = at;
   for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : `${out === '' ? '' : '.'}${String(seg)}`;
-  return out;
+  return out === '' ? '(root)' : out;
 }

@@ -8,13 +8,13 @@
 // the old value or the new one), and private keys are readable by the owner only.
 
 import type * as z from 'zod';
-import type { CertificateStatus } from './certificate-status.js';
-import type { IssuerStatus } from './issuer-status.js';
-import type { CertificateResource, IssuerResource } from './resources.js';
-import type { PersistedSecret } from './secret-facts.js';
-import type { orderState } from './schema/status.js';
+import type { CertificateStatus } from '../certificate-status.js';
+import type { IssuerStatus } from '../issuer-status.js';
+import type { CertificateResource, IssuerResource } from '../resources.js';
+import type { orderState } from '../schema/status.js';
+import type { PersistedSecret } from '../secret-facts.js';
 
-export type { PersistedSecret } from './secret-facts.js';
+export type { PersistedSecret } from '../secret-facts.js';
 
 /** An ACME order placed for a certificate and not yet finished. */
 export type OrderState = z.output<typeof orderState>;
