@@ -16,7 +16,8 @@ import { writeFileAtomic } from '../../fs/atomic-write.js';
 import type { CertificateStatus } from '../certificate-status.js';
 import type { CertificatePersister, OrderState, PersistedSecret, SecretFiles } from './persister.js';
 import type { CertificateResource } from '../resources.js';
-import { annotations, certificateStatus, orderState, readPersisted } from '../schema/status.js';
+import { readPersisted } from '../../config/schema/read-json.js';
+import { annotations, certificateStatus, orderState } from '../schema/status.js';
 
 const ANNOTATIONS_FILE = '.annotations.json';
 const PRIVATE_MODE = 0o600;

@@ -29,7 +29,8 @@ import { KubeApiError } from '../../kubernetes/kube-errors.js';
 import type { CertificateStatus } from '../certificate-status.js';
 import { SecretSupersededError, type CertificatePersister, type OrderState, type PersistedSecret } from './persister.js';
 import type { CertificateResource } from '../resources.js';
-import { certificateStatus, orderState, readPersisted } from '../schema/status.js';
+import { readPersisted } from '../../config/schema/read-json.js';
+import { certificateStatus, orderState } from '../schema/status.js';
 import { ANNOTATIONS } from '../secret-facts.js';
 
 /** Annotations under this prefix are ours: replaced on write; the others are kept. */

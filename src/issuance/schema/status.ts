@@ -74,19 +74,3 @@ export const orderState = z.object({
 
 /** A persisted Secret's annotations (file persistence keeps them in a JSON file). */
 export const annotations = z.record(z.string(), z.string());
-
-/**
- * JSON written by the engine and read back: the value when it parses and has the shape,
- * else undefined (a damaged or foreign file is rebuilt, never trusted).
- */
-export function readPersisted<S extends z.ZodType>(schema: S, text: string | undefined): z.output<S> | undefined {
-  if (text === undefined) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const result = schema.safeParse(json);
-  return result.success ? result.data : undefined;
-}
