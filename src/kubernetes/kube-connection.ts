@@ -123,26 +123,36 @@ function connection(kc: KubeConfig, source: string, at: string): KubeConnection 
   if (!user || !hasCredentials(user)) {
     throw new ConfigError(at, `${source}: context "${contextName}" resolves to no credentials (user "${context.user ?? ''}" has no token, client certificate, exec plugin or auth provider); refusing to connect as anonymous`);
   }
+  let pending: Promise<RequestCredentials> | undefined;
   return {
     server: cluster.server.replace(/\/+$/, ''),
     ...(context.namespace ? { namespace: context.namespace.trim() } : {}),
     describe: `${source} (context ${contextName}, user ${user.name})`,
-    credentials: async () => {
-      const opts: RequestOptions = { headers: {} };
-      await kc.applyToHTTPSOptions(opts);
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
-      if (opts.auth) headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
-      return {
-        headers,
-        tls: {
-          ...(opts.ca ? { ca: opts.ca } : {}),
-          ...(opts.cert ? { cert: opts.cert } : {}),
-          ...(opts.key ? { key: opts.key } : {}),
-          ...(opts.servername ? { servername: opts.servername } : {}),
-          rejectUnauthorized: opts.rejectUnauthorized !== false,
-        },
-      };
+    // One credential lookup at a time: a plugin that hangs (the library sets it no
+    // deadline) is one process, not one per request.
+    credentials: () => (pending ??= requestCredentials(kc).finally(() => (pending = undefined))),
+  };
+}
+
+async function requestCredentials(kc: KubeConfig): Promise<RequestCredentials> {
+  const opts: RequestOptions = { headers: {} };
+  try {
+    await kc.applyToHTTPSOptions(opts);
+  } catch (err) {
+    // JSON.parse quotes the text it failed on, which could be a plugin's credential.
+    throw new Error(err instanceof SyntaxError ? 'the credential plugin printed something that is not an ExecCredential (JSON)' : (err as Error).message.split('\n')[0]!.slice(0, 300));
+  }
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+  if (opts.auth) headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  return {
+    headers,
+    tls: {
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.cert ? { cert: opts.cert } : {}),
+      ...(opts.key ? { key: opts.key } : {}),
+      ...(opts.servername ? { servername: opts.servername } : {}),
+      rejectUnauthorized: opts.rejectUnauthorized !== false,
     },
   };
 }
