@@ -143,7 +143,8 @@ async function requestCredentials(kc: KubeConfig): Promise<RequestCredentials> {
     throw new Error(err instanceof SyntaxError ? 'the credential plugin printed something that is not an ExecCredential (JSON)' : (err as Error).message.split('\n')[0]!.slice(0, 300));
   }
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v;
+  // A token file usually ends in a newline, which a header may not hold.
+  for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v.trim();
   if (opts.auth) headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
   return {
     headers,

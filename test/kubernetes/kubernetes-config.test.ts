@@ -58,6 +58,24 @@ current-context: a
   }
 });
 
+test("kubeconfig: kubectl's tokenFile, relative to the kubeconfig, is read for the Authorization header", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sds-kubeconfig-'));
+  try {
+    writeFileSync(join(dir, 'token'), 'from-file\n');
+    const path = join(dir, 'config');
+    writeFileSync(path, `apiVersion: v1
+clusters: [{ name: c, cluster: { server: "https://k:6443" } }]
+users: [{ name: u, user: { tokenFile: token } }]
+contexts: [{ name: a, context: { cluster: c, user: u } }]
+current-context: a
+`);
+    const creds = await fromKubeconfig(path, undefined, 'kubernetes.kubeconfig').credentials();
+    assert.equal(creds.headers['authorization'], 'Bearer from-file', 'the newline a file ends in is not sent');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('SPIFFE IDs name a ServiceAccount only in our trust domain', () => {
   assert.deepEqual(serviceAccountFromSpiffe(['spiffe://cluster.local/ns/gateway/sa/gw'], 'cluster.local'), { namespace: 'gateway', name: 'gw' });
   for (const uri of ['spiffe://evil.example/ns/gateway/sa/gw', 'spiffe://cluster.local/ns/gateway/sa/', 'spiffe://cluster.local/ns/gateway/sa/gw/extra', 'spiffe://cluster.local.evil/ns/a/sa/b']) {
