@@ -60,9 +60,9 @@ export function fromKubeconfig(path: string, contextName: string | undefined, at
 /** Several kubeconfig files merged as kubectl does: the first file to set a name or current-context wins. */
 export function fromKubeconfigs(paths: readonly string[], contextName: string | undefined, at: string): KubeConnection {
   const merged = { clusters: [] as KubeConfig['clusters'], users: [] as KubeConfig['users'], contexts: [] as KubeConfig['contexts'], currentContext: '' };
+  const first = <T extends { name: string }>(into: T[], from: T[]) => from.forEach((e) => into.some((x) => x.name === e.name) || into.push(e));
   for (const path of paths) {
     const kc = loadFile(path, at);
-    const first = <T extends { name: string }>(into: T[], from: T[]) => from.forEach((e) => into.some((x) => x.name === e.name) || into.push(e));
     first(merged.clusters, kc.clusters);
     first(merged.users, kc.users);
     first(merged.contexts, kc.contexts);
