@@ -19,6 +19,9 @@ import { matching, nonEmpty, positiveInt, stringList } from './schema/fields.js'
  *   authorization: { allowCacheSeconds: 30, denyCacheSeconds: 5, staleIfErrorSeconds: 300 }
  *   events: { enabled: true }
  *   deliveryStatus: { namespace: envoy-sds, publishSeconds: 5 }   # fleet-wide delivery state
+ *   gatewayApi: true                  # Gateways, ReferenceGrants, BackendTLSPolicies (CRDs needed)
+ *   clusterTrustBundles: true         # certificates.k8s.io ClusterTrustBundles (cluster-scoped)
+ *   sidecar: { tokenFile: /var/run/secrets/envoy-sds/token }   # in the gateway's pod, see below
  */
 export interface KubernetesConfig {
   kubeconfig?: string;
@@ -59,6 +62,17 @@ export interface KubernetesConfig {
    * answers for the fleet. Unset namespace and none known: local state only.
    */
   deliveryStatus: { enabled: boolean; namespace?: string; publishMs: number; replica: string };
+  /** Watch Gateway API objects: `kubernetes-gateway://` and `backendtlspolicy://` names. */
+  gatewayApi: boolean;
+  /** Watch ClusterTrustBundles: `clustertrustbundle://` names. */
+  clusterTrustBundles: boolean;
+  /**
+   * Sidecar mode (the server in the gateway's pod): a Unix socket caller is the pod's own
+   * ServiceAccount, by the projected token in `tokenFile` (audience as above, reviewed like
+   * a caller's), and `sds://` names stand for the Kubernetes names (sidecar-names.ts), the
+   * short form in `namespace` (the pod's).
+   */
+  sidecar?: { tokenFile: string; namespace: string };
 }
 
 const AT = 'kubernetes';
@@ -104,6 +118,11 @@ const kubernetesSection = z.strictObject({
   authorization: section(z.strictObject({ allowCacheSeconds: seconds(30), denyCacheSeconds: seconds(5), staleIfErrorSeconds: seconds(300) })),
   events: section(z.strictObject({ enabled: z.boolean().default(true), reportingInstance: nonEmpty.nullish() })),
   deliveryStatus: section(z.strictObject({ enabled: z.boolean().default(true), namespace: nonEmpty.nullish(), publishSeconds: seconds(5), replica: nonEmpty.nullish() })),
+  // Off unless set: each needs its CRDs or API served, and RBAC to list them.
+  gatewayApi: z.boolean().nullish(),
+  clusterTrustBundles: z.boolean().nullish(),
+  // true: the defaults; a mapping: either set.
+  sidecar: z.union([z.boolean(), z.strictObject({ tokenFile: nonEmpty.nullish(), namespace: nonEmpty.nullish() })]).nullish(),
 });
 
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
@@ -138,7 +157,20 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
       publishMs: delivery.publishSeconds,
       replica: delivery.replica ?? process.env['POD_NAME'] ?? hostname(),
     },
+    gatewayApi: c.gatewayApi ?? false,
+    clusterTrustBundles: c.clusterTrustBundles ?? false,
+    ...sidecar(c.sidecar),
   };
+}
+
+const DEFAULT_SIDECAR_TOKEN = '/var/run/secrets/envoy-sds/token';
+
+function sidecar(s: z.output<typeof kubernetesSection>['sidecar']): Pick<KubernetesConfig, 'sidecar'> {
+  if (s === undefined || s === null || s === false) return {};
+  const o = s === true ? {} : s;
+  const namespace = o.namespace ?? podNamespace();
+  if (!namespace) throw new ConfigError(`${AT}.sidecar.namespace`, "the pod's namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it");
+  return { sidecar: { tokenFile: resolve(o.tokenFile ?? DEFAULT_SIDECAR_TOKEN), namespace } };
 }
 
 /** The pod's namespace: the downward API's $POD_NAMESPACE, else the ServiceAccount mount. */

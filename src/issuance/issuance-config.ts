@@ -23,6 +23,10 @@
 //                                   # Certificates are read (and watched) from the API server as
 //                                   # envoy-sds.io/v1alpha1 custom resources (deploy/crds/), and
 //                                   # each Certificate's status goes to its status subresource
+//     shims:                        # customResources only: Certificates for annotated objects
+//       gateways: true              # Gateways annotated envoy-sds.io/issuer or /cluster-issuer
+//       ingresses: true             # Ingresses, likewise
+//       certManagerAnnotations: false  # cert-manager.io/issuer too; refused while cert-manager's CRDs are served
 
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -69,6 +73,8 @@ export interface IssuanceConfig {
    * and `certificates` start empty): what parsing them needs.
    */
   customResources?: { clusterResourceNamespace: string; baseDir: string };
+  /** gateway-shim and ingress-shim (custom resources only; see shims/). */
+  shims?: { gateways: boolean; ingresses: boolean; certManagerAnnotations: boolean };
 }
 
 export const DEFAULT_SETTINGS: IssuanceSettings = {
@@ -115,6 +121,7 @@ const issuanceSection = z.strictObject({
     .nullable()
     .optional(),
   customResources: z.boolean().optional(),
+  shims: z.strictObject({ gateways: z.boolean().default(false), ingresses: z.boolean().default(false), certManagerAnnotations: z.boolean().default(false) }).nullable().optional(),
 });
 
 type IssuanceSection = z.output<typeof issuanceSection>;
@@ -160,7 +167,14 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     persistence,
     ...(leaderElection ? { leaderElection } : {}),
     ...(cr === true ? { customResources: { clusterResourceNamespace, baseDir: ctx.baseDir } } : {}),
+    ...shimsOf(section.shims, `${at}.shims`, cr === true),
   };
+}
+
+function shimsOf(shims: IssuanceSection['shims'], at: string, customResources: boolean): Pick<IssuanceConfig, 'shims'> {
+  if (!shims) return {};
+  if ((shims.gateways || shims.ingresses) && !customResources) throw new ConfigError(at, 'needs customResources: true (the shims write Certificate custom resources)');
+  return { shims };
 }
 
 /** One resource document and where it came from (for error paths). */
