@@ -14,6 +14,8 @@ export interface ComponentContext {
   metrics: Metrics;
   /** This replica's delivery state, live (for components that share it with the fleet). */
   deliveryRows: () => NodeDelivery[];
+  /** The fleet's delivery state (every replica), or this replica's with the error that kept the fleet's away. */
+  fleetRows?: () => Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }>;
 }
 
 /**
@@ -43,6 +45,8 @@ export interface ServerComponent {
   authorizer?(): Authorizer;
   /** Certificates the component issues, with their status (the status page lists them). */
   certificates?(): CertificateReport[];
+  /** Sections this component adds to /status (e.g. `caRotations`). */
+  statusSections?(): Record<string, unknown>;
   /** Every replica's delivery rows, this one's included; undefined when not available. */
   fleetDeliveries?(): Promise<NodeDelivery[]> | undefined;
 }

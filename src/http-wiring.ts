@@ -7,7 +7,7 @@ import { secretRoute } from './delivery/secret-route.js';
 import type { HttpServerOptions, Readiness, RouteHandler } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { renderStatusPage } from './observability/status-page.js';
+import { renderStatusPage, type StatusPageData } from './observability/status-page.js';
 import type { StreamRegistry } from './sds/stream-status.js';
 import { RejectionLog } from './store/rejection-log.js';
 import type { Rejection, SecretStore } from './store/secret-store.js';
@@ -83,6 +83,7 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
       // Declared but not served: with the cause when one is known.
       notLoaded: missing().map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
       streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
+      ...Object.assign({}, ...components.map((c) => c.statusSections?.() ?? {})),
     }),
     statusSummary: () => ({
       secrets: store.size,
@@ -102,6 +103,7 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
         }),
         notLoaded: missing().map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
         gateways: rows.nodes,
+        caRotations: components.flatMap((c) => (c.statusSections?.()['caRotations'] as StatusPageData['caRotations'] | undefined) ?? []),
         certificates: components.flatMap((c) => c.certificates?.() ?? []).map((c) => {
           const ready = c.status?.conditions.find((x) => x.type === 'Ready');
           return {

@@ -160,7 +160,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     await files.start();
     for (const c of components) {
       started.push(c);
-      await c.start({ config, store, logger: logger.child({ component: c.name }), metrics, deliveryRows });
+      await c.start({ config, store, logger: logger.child({ component: c.name }), metrics, deliveryRows, fleetRows });
     }
   } catch (err) {
     files.stop();

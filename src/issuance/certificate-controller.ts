@@ -48,9 +48,16 @@ export interface ControllerDeps {
   onIssuerNotReady?: (cert: CertificateResource, err: IssuerNotReadyError) => void;
   /** Bounds the issuances running at once, across certificates. */
   slots: IssuanceSlots;
+  /** Why this (CA) Certificate must not replace its Secret now: a CA rotation holds it. */
+  heldByRotation?: (cert: CertificateResource) => string | undefined;
+  /**
+   * A certificate was issued with a new key over an existing one: a CA rotation may take
+   * the key pair instead of the Secret (it says why), so gateways trust it before it signs.
+   */
+  handOverCaKey?: (cert: CertificateResource, issued: { chainPem: string; keyPem: string; caPem: string | undefined }) => Promise<string | undefined>;
 }
 
-export type Outcome = 'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped' | 'superseded';
+export type Outcome = 'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped' | 'superseded' | 'held-by-rotation';
 
 export class CertificateController {
   private running: Promise<void> | undefined;
@@ -166,6 +173,16 @@ export class CertificateController {
       return 'denied';
     }
 
+    const held = this.deps.heldByRotation?.(cert);
+    if (held) {
+      // The CA rotation writes this Secret itself once gateways trust the new CA; it wakes us then.
+      if (getCondition(status, 'Issuing')?.reason !== 'CARotation') {
+        status = withCondition(status, 'Issuing', 'True', 'CARotation', held, now);
+        await this.save(status);
+      }
+      return 'held-by-rotation';
+    }
+
     const secret = await persister.readSecret(cert.namespace, cert.spec.secretName);
     const input: PolicyInput = { certificate: cert, secret: secret && secretFacts(secret), status, now, jitter: settings.renewalJitter };
     status = observed(status, input);
@@ -234,6 +251,18 @@ export class CertificateController {
       // The store's own door check, before anything is replaced: a certificate it would
       // refuse must not take the place of the one being served.
       const summary = validateTlsCertificate({ chainPem: bundle.chainPem, keyPem, now: this.deps.now() }).leaf;
+      if (next.source !== 'current' && current?.data['tls.crt'] && this.deps.handOverCaKey) {
+        const taken = await this.deps.handOverCaKey(cert, { chainPem: bundle.chainPem, keyPem, caPem: bundle.caPem });
+        if (taken) {
+          // The rotation holds the key pair now (persisted): this attempt is answered.
+          await persister.deleteNextPrivateKey(cert);
+          this.consumeRenewalRequest(startedAt);
+          status = withCondition(this.status ?? status, 'Issuing', 'True', 'CARotation', taken, this.deps.now());
+          await this.save(status);
+          logger.info({ secret: cert.spec.secretName }, taken);
+          return 'held-by-rotation';
+        }
+      }
       const data: Record<string, string> = { 'tls.crt': bundle.chainPem, 'tls.key': keyPem };
       if (bundle.caPem) data['ca.crt'] = bundle.caPem;
       // Past both the status and the Secret: a lost status must not make a revision go back.

@@ -32,6 +32,7 @@ import { parseGoDuration } from './duration.js';
 import { arr, known, obj, optInt, optObj, optStr, str, strList, type Doc } from './fields.js';
 import { dnsLabelName, hasSubject, parseCertificate } from './parse-certificate.js';
 import { parseIssuer } from './parse-issuer.js';
+import { DEFAULT_CA_ROTATION, type CaRotationConfig } from './ca-rotation/ca-rotations.js';
 import { API_VERSION, caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 
 export interface IssuanceSettings {
@@ -43,6 +44,8 @@ export interface IssuanceSettings {
   /** Issuances running at once, across all certificates. */
   maxConcurrentIssuances: number;
   acme: { pollIntervalMs: number; maxPollIntervalMs: number; timeoutMs: number };
+  /** Staged CA rotations (ca-rotation/). */
+  caRotation: CaRotationConfig;
 }
 
 export interface LeaderElectionConfig {
@@ -74,6 +77,7 @@ export const DEFAULT_SETTINGS: IssuanceSettings = {
   renewalJitter: 0.1,
   maxConcurrentIssuances: 5,
   acme: { pollIntervalMs: 1000, maxPollIntervalMs: 10_000, timeoutMs: 10 * 60_000 },
+  caRotation: DEFAULT_CA_ROTATION,
 };
 
 export interface IssuanceConfigContext {
@@ -88,7 +92,7 @@ export interface IssuanceConfigContext {
 export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): IssuanceConfig {
   const at = 'issuance';
   const section = obj(raw ?? {}, at);
-  known(section, at, ['resources', 'resourceFiles', 'clusterResourceNamespace', 'backoff', 'renewalJitter', 'maxConcurrentIssuances', 'acme', 'persistence', 'leaderElection', 'customResources']);
+  known(section, at, ['resources', 'resourceFiles', 'clusterResourceNamespace', 'backoff', 'renewalJitter', 'maxConcurrentIssuances', 'acme', 'persistence', 'leaderElection', 'customResources', 'caRotation']);
   const clusterResourceNamespace = optStr(section['clusterResourceNamespace'], `${at}.clusterResourceNamespace`) ?? 'cert-manager';
 
   const objects: Array<{ doc: unknown; at: string }> = [];
@@ -261,7 +265,7 @@ function parseLeaderElection(raw: unknown, at: string): LeaderElectionConfig | u
 }
 
 function parseSettings(section: Doc, at: string): IssuanceSettings {
-  const settings: IssuanceSettings = { ...DEFAULT_SETTINGS, acme: { ...DEFAULT_SETTINGS.acme } };
+  const settings: IssuanceSettings = { ...DEFAULT_SETTINGS, acme: { ...DEFAULT_SETTINGS.acme }, caRotation: { ...DEFAULT_CA_ROTATION } };
   const b = optObj(section['backoff'], `${at}.backoff`);
   if (b) {
     known(b, `${at}.backoff`, ['initial', 'max']);
@@ -281,6 +285,16 @@ function parseSettings(section: Doc, at: string): IssuanceSettings {
     if (a['pollInterval'] !== undefined) settings.acme.pollIntervalMs = positiveDuration(a['pollInterval'], `${at}.acme.pollInterval`);
     if (a['maxPollInterval'] !== undefined) settings.acme.maxPollIntervalMs = positiveDuration(a['maxPollInterval'], `${at}.acme.maxPollInterval`);
     if (a['timeout'] !== undefined) settings.acme.timeoutMs = positiveDuration(a['timeout'], `${at}.acme.timeout`);
+  }
+  const r = optObj(section['caRotation'], `${at}.caRotation`);
+  if (r) {
+    known(r, `${at}.caRotation`, ['ackTimeout', 'reissueWindow', 'checkInterval', 'onCAKeyRotation']);
+    if (r['ackTimeout'] !== undefined) settings.caRotation.ackTimeoutMs = positiveDuration(r['ackTimeout'], `${at}.caRotation.ackTimeout`);
+    if (r['reissueWindow'] !== undefined) settings.caRotation.reissueWindowMs = positiveDuration(r['reissueWindow'], `${at}.caRotation.reissueWindow`);
+    if (r['checkInterval'] !== undefined) settings.caRotation.checkIntervalMs = positiveDuration(r['checkInterval'], `${at}.caRotation.checkInterval`);
+    const on = optStr(r['onCAKeyRotation'], `${at}.caRotation.onCAKeyRotation`);
+    if (on !== undefined && on !== 'Staged' && on !== 'Immediate') throw new ConfigError(`${at}.caRotation.onCAKeyRotation`, `must be Staged or Immediate (got "${on}")`);
+    if (on) settings.caRotation.onCAKeyRotation = on;
   }
   return settings;
 }

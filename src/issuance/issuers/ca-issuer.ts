@@ -32,7 +32,10 @@ export class CaIssuer implements CertificateIssuer {
     try {
       const caChain = certificatesFromPem(certPem);
       const signer = issuerFromPem(certPem, keyPem);
-      const trusted = secret.data['ca.crt'] ? certificatesFromPem(secret.data['ca.crt']) : [];
+      // Only the anchor above this chain bounds it: during a CA rotation ca.crt holds the
+      // other CA too, whose lifetime says nothing about this one's leaves.
+      const top = new X509Certificate(Buffer.from(caChain.at(-1)!.rawData));
+      const trusted = (secret.data['ca.crt'] ? certificatesFromPem(secret.data['ca.crt']) : []).filter((t) => issued(top, new X509Certificate(Buffer.from(t.rawData))));
       return { secret, caChain, signer, trusted, where: `${ns}/${name}` };
     } catch (err) {
       // PkiError messages name positions and subjects, never key bytes.
@@ -69,6 +72,10 @@ export class CaIssuer implements CertificateIssuer {
     const caPem = rootIsLast ? last : secret.data['ca.crt'] ?? last;
     return { chainPem: chain.join(''), caPem };
   }
+}
+
+function issued(child: X509Certificate, parent: X509Certificate): boolean {
+  return child.checkIssued(parent) && child.verify(parent.publicKey);
 }
 
 function isSelfSigned(pem: string): boolean {

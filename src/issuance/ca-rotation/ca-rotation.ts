@@ -1,0 +1,454 @@
+// One CA issuer's staged rotation (phases in rotation-state.ts): a reconciler that, on every
+// tick, makes the Secrets what the phase wants (ca.crt bundles, the CA Secret, re-issue
+// requests) and asks the ACK gate whether the fleet has caught up. Every step is
+// idempotent, so a tick cut short by a crash or a lost lease is simply done again.
+
+import type { NodeDelivery } from '../../delivery/delivery-report.js';
+import type { Logger } from '../../observability/logger.js';
+import type { PersistedSecret } from '../persister.js';
+import { caSecretName, type CertificateResource } from '../resources.js';
+import { ANNOTATIONS } from '../secret-facts.js';
+import { ackGate, type AckTarget, type Waiting } from './ack-gate.js';
+import { bundleOf, describeCa, expiredAt, firstCertificateId, sameCertificates, signedBy, type CaDescription } from './ca-bundle.js';
+import type { LockedPersister } from './locked-persister.js';
+import { trustAnchorsOf, type NewCa } from './new-ca.js';
+import { readRotation, writeRotation, type CaIssuerResource, type RotationRecord } from './rotation-record.js';
+import { isActive, withPhase, type RotationPhase, type RotationState } from './rotation-state.js';
+
+export interface CaRotationSettings {
+  /** Overlap (and Retire) end at this deadline even if some subscriber has not ACKed. */
+  ackTimeoutMs: number;
+  /** Re-issuance of the leaves is spread over this long. */
+  reissueWindowMs: number;
+  /** How often the gate is looked at again. */
+  checkIntervalMs: number;
+}
+
+export interface CaRotationDeps {
+  issuer: CaIssuerResource;
+  persister: LockedPersister;
+  settings: CaRotationSettings;
+  /** Certificates this issuer signs: their Secrets carry the bundle and are re-issued. */
+  leaves(): CertificateResource[];
+  /** The SDS name a Secret is served under. */
+  servedName(namespace: string, secretName: string): string;
+  /** What this replica's store serves under a name: its version and PEM (chain or bundle). */
+  served(name: string): { version: string; pem: string } | undefined;
+  /** Every replica's delivery rows (this one's alone when there is no fleet). */
+  deliveries(): Promise<NodeDelivery[]>;
+  requestRenewal(certificateId: string): Promise<unknown>;
+  /** The CA to move to, made from the current CA Secret. */
+  successor(current: PersistedSecret): Promise<NewCa>;
+  /** The CA Secret was replaced: the engine re-checks the issuer and wakes its Certificate. */
+  caSecretChanged(): void;
+  now(): Date;
+  logger: Logger;
+}
+
+/** A user-facing refusal (`rotate-ca` answers it as 409 with this message). */
+export class RotationRefused extends Error {
+  readonly code = 'ROTATION_REFUSED';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RotationRefused';
+  }
+}
+
+/** What /issuance/status, /status and the status page show of a rotation. Never a key. */
+export interface CaRotationStatus {
+  issuer: string;
+  phase: RotationPhase;
+  trigger: RotationState['trigger'];
+  startedAt: string;
+  phaseSince: string;
+  oldCA: CaDescription[];
+  newCA: CaDescription[];
+  /** Overlap and Retire: when the phase ends even without every ACK. */
+  deadline?: string;
+  overlapEnded?: RotationState['overlapEnded'];
+  leaves?: { total: number; reissued: number; requested: number };
+  /** Subscriptions (and server steps) the gate waits for; the first 20. */
+  waitingFor: Waiting[];
+  waitingCount: number;
+  subscribers: number;
+  checkedAt?: string;
+  halted?: RotationState['halted'];
+  history: RotationState['history'];
+}
+
+const SHOWN_WAITING = 20;
+
+export class CaRotation {
+  private record: RotationRecord | undefined;
+  private loaded = false;
+  private serial: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private gate: { at: string; subscribers: number; waiting: Waiting[]; leaves?: CaRotationStatus['leaves'] } | undefined;
+
+  constructor(private readonly deps: CaRotationDeps) {}
+
+  get id(): string {
+    return this.deps.issuer.kind === 'ClusterIssuer' ? `ClusterIssuer/${this.deps.issuer.name}` : `Issuer/${this.deps.issuer.namespace}/${this.deps.issuer.name}`;
+  }
+
+  /** Loads the persisted state and, when a rotation is under way, resumes it. */
+  resume(): Promise<void> {
+    this.stopped = false;
+    return this.serialized(async () => {
+      await this.load();
+      if (this.record && isActive(this.record.state.phase)) {
+        this.deps.logger.info({ issuer: this.id, phase: this.record.state.phase }, 'resuming the CA rotation');
+        this.schedule(0);
+      }
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** The phase, when a rotation is under way. */
+  get phase(): RotationPhase | undefined {
+    const p = this.record?.state.phase;
+    return p && isActive(p) ? p : undefined;
+  }
+
+  /** The bundle issued Secrets carry now (the decorated issuer's ca.crt); undefined: the issuer's own. */
+  bundle(): string | undefined {
+    const s = this.record?.state;
+    if (!s) return undefined;
+    switch (s.phase) {
+      case 'Overlap':
+        return bundleOf(s.oldTrustPem, s.newTrustPem);
+      case 'Reissue':
+        return bundleOf(s.newTrustPem, s.oldTrustPem);
+      case 'Retire':
+      case 'Complete':
+        return bundleOf(s.newTrustPem);
+      case 'Aborted':
+        return undefined;
+    }
+  }
+
+  /**
+   * Starts a rotation (or resumes a halted one). `newCa` given: the CA Certificate's own
+   * key rotation hands over the key pair it just made; otherwise a successor is made here.
+   */
+  begin(trigger: RotationState['trigger'], newCa?: NewCa): Promise<CaRotationStatus> {
+    return this.serialized(async () => {
+      await this.load();
+      const r = this.record;
+      if (r && isActive(r.state.phase)) {
+        if (r.state.halted) {
+          this.deps.logger.info({ issuer: this.id, phase: r.state.phase }, 'CA rotation resumed after a halt');
+          const { halted: _h, ...rest } = r.state;
+          void _h;
+          await this.save({ ...r, state: rest });
+          this.schedule(0);
+          return this.status()!;
+        }
+        if (trigger === 'command') throw new RotationRefused(`${this.id} is already rotating (phase ${r.state.phase}); see its status, or rotate-ca --abort during Overlap`);
+        return this.status()!;
+      }
+      const { issuer } = this.deps;
+      const current = await this.deps.persister.readSecret(issuer.secretNamespace, issuer.spec.secretName);
+      const chain = current?.data['tls.crt'];
+      if (!current || !chain || !current.data['tls.key']) throw new RotationRefused(`${this.id}: CA Secret ${issuer.secretNamespace}/${issuer.spec.secretName} has no key pair to rotate from`);
+      const next = newCa ?? (await this.deps.successor(current));
+      const now = this.deps.now();
+      const state: RotationState = {
+        issuer: this.id,
+        phase: 'Overlap',
+        trigger,
+        startedAt: now.toISOString(),
+        phaseSince: now.toISOString(),
+        oldTrustPem: trustAnchorsOf(chain, current.data['ca.crt']),
+        newChainPem: next.chainPem,
+        newTrustPem: next.trustPem,
+        deadline: new Date(now.getTime() + this.deps.settings.ackTimeoutMs).toISOString(),
+        requested: {},
+        history: [{ phase: 'Overlap', at: now.toISOString(), note: trigger === 'command' ? 'started by rotate-ca' : 'started by the CA Certificate\'s key rotation' }],
+      };
+      await this.save({ state, newKeyPem: next.keyPem });
+      this.gate = undefined;
+      this.deps.logger.info({ issuer: this.id, trigger, newCA: describeCa(next.chainPem).sha256Fingerprint }, 'CA rotation started: bundles now carry the old and the new CA');
+      this.schedule(0);
+      return this.status()!;
+    });
+  }
+
+  /** Back to the old CA alone; only while the new one has signed nothing (Overlap). */
+  abort(): Promise<CaRotationStatus> {
+    return this.serialized(async () => {
+      await this.load();
+      const r = this.record;
+      if (!r || !isActive(r.state.phase)) throw new RotationRefused(`${this.id} has no rotation in progress`);
+      if (r.state.phase !== 'Overlap') throw new RotationRefused(`${this.id}: the new CA already signs (phase ${r.state.phase}); abort is possible during Overlap only`);
+      await this.ensureBundles(bundleOf(r.state.oldTrustPem));
+      await this.save({ state: withPhase(r.state, 'Aborted', this.deps.now(), 'aborted by rotate-ca --abort: bundles hold the old CA alone'), newKeyPem: undefined });
+      clearTimeout(this.timer);
+      this.deps.logger.warn({ issuer: this.id }, 'CA rotation aborted: bundles hold the old CA alone again');
+      // A CA Certificate whose key rotation started it looks again (and may start another).
+      this.deps.caSecretChanged();
+      return this.status()!;
+    });
+  }
+
+  /** Runs one reconciliation now (tests, and after a command). */
+  tick(): Promise<void> {
+    return this.serialized(() => this.reconcile());
+  }
+
+  status(): CaRotationStatus | undefined {
+    const s = this.record?.state;
+    if (!s) return undefined;
+    const describe = (pem: string) => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(describeCa);
+    const active = isActive(s.phase);
+    return {
+      issuer: s.issuer,
+      phase: s.phase,
+      trigger: s.trigger,
+      startedAt: s.startedAt,
+      phaseSince: s.phaseSince,
+      oldCA: describe(s.oldTrustPem),
+      newCA: describe(s.newTrustPem),
+      ...(s.phase === 'Overlap' || s.phase === 'Retire' ? { deadline: s.deadline } : {}),
+      ...(s.overlapEnded ? { overlapEnded: s.overlapEnded } : {}),
+      ...(active && this.gate?.leaves ? { leaves: this.gate.leaves } : {}),
+      waitingFor: active ? (this.gate?.waiting.slice(0, SHOWN_WAITING) ?? []) : [],
+      waitingCount: active ? (this.gate?.waiting.length ?? 0) : 0,
+      subscribers: active ? (this.gate?.subscribers ?? 0) : 0,
+      ...(active && this.gate ? { checkedAt: this.gate.at } : {}),
+      ...(s.halted ? { halted: s.halted } : {}),
+      history: s.history,
+    };
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(fn);
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  private async load(): Promise<void> {
+    if (this.loaded) return;
+    this.record = await readRotation(this.deps.persister, this.deps.issuer);
+    this.loaded = true;
+  }
+
+  private async save(record: RotationRecord): Promise<void> {
+    await writeRotation(this.deps.persister, this.deps.issuer, record);
+    this.record = record;
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.serialized(() => this.reconcile()).catch((err: unknown) => this.deps.logger.warn({ issuer: this.id, err: (err as Error).message }, 'CA rotation step failed; trying again'));
+      // The next look is scheduled whatever this one did (a failure is tried again).
+      this.timer = undefined;
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async reconcile(): Promise<void> {
+    const r = this.record;
+    if (!r || !isActive(r.state.phase) || this.stopped) return;
+    try {
+      if (!r.state.halted) await this.step(r);
+    } finally {
+      if (this.record && isActive(this.record.state.phase) && !this.record.state.halted) this.schedule(this.deps.settings.checkIntervalMs);
+    }
+  }
+
+  private async step(r: RotationRecord): Promise<void> {
+    const s = r.state;
+    const now = this.deps.now();
+    switch (s.phase) {
+      case 'Overlap': {
+        const bundle = bundleOf(s.oldTrustPem, s.newTrustPem);
+        await this.ensureBundles(bundle);
+        const gate = await this.bundleGate(bundle);
+        if (await this.haltedBy(r, gate)) return;
+        if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
+          const how = gate.waiting.length === 0 ? 'acknowledged' : 'timeout';
+          if (how === 'timeout') this.deps.logger.warn({ issuer: this.id, waiting: gate.waiting.length, first: gate.waiting[0] }, 'CA rotation: overlap deadline passed with subscribers behind; re-issuing anyway');
+          const note = how === 'acknowledged' ? `every subscriber (${gate.subscribers}) ACKed the overlap bundles` : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
+          await this.save({ ...r, state: { ...withPhase(s, 'Reissue', now, note), overlapEnded: how } });
+          this.deps.logger.info({ issuer: this.id, overlapEnded: how }, 'CA rotation: re-issuing from the new CA');
+          await this.step(this.record!);
+        }
+        return;
+      }
+      case 'Reissue': {
+        await this.ensureCaSecret(r);
+        await this.ensureBundles(bundleOf(s.newTrustPem, s.oldTrustPem));
+        await this.requestDueRenewals(r, now);
+        const gate = await this.leafGate(this.record!.state);
+        if (await this.haltedBy(this.record!, gate)) return;
+        if (gate.waiting.length === 0) {
+          const deadline = new Date(now.getTime() + this.deps.settings.ackTimeoutMs);
+          await this.save({ ...this.record!, state: withPhase(this.record!.state, 'Retire', now, `every leaf is signed by the new CA and ACKed where served (${gate.subscribers} subscriptions)`, deadline) });
+          this.deps.logger.info({ issuer: this.id }, 'CA rotation: retiring the old CA from the bundles');
+          await this.step(this.record!);
+        }
+        return;
+      }
+      case 'Retire': {
+        const bundle = bundleOf(s.newTrustPem);
+        await this.ensureBundles(bundle);
+        const gate = await this.bundleGate(bundle);
+        if (await this.haltedBy(r, gate)) return;
+        if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
+          const note = gate.waiting.length === 0 ? `every subscriber (${gate.subscribers}) ACKed the bundles without the old CA` : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
+          await this.save({ state: withPhase(s, 'Complete', now, note), newKeyPem: undefined });
+          this.deps.logger.info({ issuer: this.id }, 'CA rotation complete');
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** A NACK of a target version halts the rotation where it stands, naming the gateway. */
+  private async haltedBy(r: RotationRecord, gate: ReturnType<typeof ackGate>): Promise<boolean> {
+    const n = gate.nack;
+    if (!n) return false;
+    const message = `gateway ${n.node} (cluster ${n.cluster || '-'}, replica ${n.replica}) rejected ${n.secret} version ${n.version.slice(0, 12)}: ${n.message}`;
+    await this.save({ ...r, state: { ...r.state, halted: { reason: 'Rejected', message, at: this.deps.now().toISOString() } } });
+    this.deps.logger.error({ issuer: this.id, phase: r.state.phase, node: n.node, secret: n.secret }, `CA rotation halted: ${message}; fix the gateway, then rotate-ca again to resume (or --abort during Overlap)`);
+    return true;
+  }
+
+  /** Every Secret whose ca.crt comes from this CA: the leaves' and the CA Secret's own. */
+  private managedSecrets(): Array<{ namespace: string; name: string }> {
+    const { issuer } = this.deps;
+    const out = new Map<string, { namespace: string; name: string }>();
+    out.set(`${issuer.secretNamespace}/${issuer.spec.secretName}`, { namespace: issuer.secretNamespace, name: issuer.spec.secretName });
+    for (const c of this.deps.leaves()) out.set(`${c.namespace}/${c.spec.secretName}`, { namespace: c.namespace, name: c.spec.secretName });
+    return [...out.values()];
+  }
+
+  /** ca.crt := bundle wherever a key pair is already issued (the revision moves on, so Kubernetes writers order it). */
+  private async ensureBundles(bundle: string): Promise<void> {
+    for (const { namespace, name } of this.managedSecrets()) {
+      const changed = await this.deps.persister.update(namespace, name, (cur) => {
+        if (!cur?.data['tls.crt'] || sameCertificates(cur.data['ca.crt'], bundle)) return undefined;
+        return { data: { ...cur.data, 'ca.crt': bundle }, annotations: nextRevision(cur.annotations) };
+      });
+      if (changed) this.deps.logger.info({ issuer: this.id, secret: `${namespace}/${name}` }, 'CA rotation: ca.crt rewritten');
+    }
+  }
+
+  /** Reissue: the CA Secret holds the new key pair (written once; again only if something put the old one back). */
+  private async ensureCaSecret(r: RotationRecord): Promise<void> {
+    const { issuer } = this.deps;
+    const s = r.state;
+    const newId = firstCertificateId(s.newChainPem);
+    const keyPem = r.newKeyPem;
+    const changed = await this.deps.persister.update(issuer.secretNamespace, issuer.spec.secretName, (cur) => {
+      if (firstCertificateId(cur?.data['tls.crt']) === newId) return undefined;
+      if (!keyPem) throw new Error('the new CA key is gone from the rotation record; abort is no longer possible, restore it or rotate again');
+      return { data: { 'tls.crt': s.newChainPem, 'tls.key': keyPem, 'ca.crt': bundleOf(s.newTrustPem, s.oldTrustPem) }, annotations: nextRevision(cur?.annotations ?? {}) };
+    });
+    if (changed) {
+      this.deps.logger.info({ issuer: this.id, secret: `${issuer.secretNamespace}/${issuer.spec.secretName}` }, 'CA rotation: the CA Secret holds the new CA key pair');
+      this.deps.caSecretChanged();
+    }
+  }
+
+  /** Leaf i of n is asked for at phaseSince + i/n of the window. */
+  private async requestDueRenewals(r: RotationRecord, now: Date): Promise<void> {
+    const s = r.state;
+    const leaves = [...this.deps.leaves()].sort((a, b) => a.id.localeCompare(b.id));
+    const start = Date.parse(s.phaseSince);
+    const newCa = firstPem(s.newChainPem);
+    const requested = { ...s.requested };
+    let changed = false;
+    for (const [i, leaf] of leaves.entries()) {
+      if (requested[leaf.id]) continue;
+      if (now.getTime() < start + (i * this.deps.settings.reissueWindowMs) / leaves.length) break;
+      const secret = await this.deps.persister.readSecret(leaf.namespace, leaf.spec.secretName);
+      if (secret?.data['tls.crt'] && signedBy(secret.data['tls.crt'], newCa)) continue;
+      try {
+        await this.deps.requestRenewal(leaf.id);
+        requested[leaf.id] = now.toISOString();
+        changed = true;
+        this.deps.logger.info({ issuer: this.id, certificate: leaf.id }, 'CA rotation: re-issuance requested');
+      } catch (err) {
+        this.deps.logger.warn({ issuer: this.id, certificate: leaf.id, err: (err as Error).message }, 'CA rotation: could not request a re-issuance; trying again');
+      }
+    }
+    if (changed) await this.save({ ...this.record!, state: { ...this.record!.state, requested } });
+  }
+
+  /** Overlap and Retire: every `-cacert` subscriber has ACKed the bundle. */
+  private async bundleGate(bundle: string): Promise<ReturnType<typeof ackGate>> {
+    const targets: AckTarget[] = [];
+    const notLoaded: string[] = [];
+    for (const { namespace, name } of this.managedSecrets()) {
+      const served = caSecretName(this.deps.servedName(namespace, name));
+      const s = this.deps.served(served);
+      if (s && sameCertificates(s.pem, bundle)) targets.push({ name: served, version: s.version });
+      else notLoaded.push(served);
+    }
+    return this.finish(targets, notLoaded, 'NOT_LOADED');
+  }
+
+  /** Reissue: every leaf is signed by the new CA (or expired), served, and ACKed. */
+  private async leafGate(s: RotationState): Promise<ReturnType<typeof ackGate>> {
+    const targets: AckTarget[] = [];
+    const behind: Array<{ name: string; state: string }> = [];
+    const newCa = firstPem(s.newChainPem);
+    const now = this.deps.now();
+    const leaves = this.deps.leaves();
+    let reissued = 0;
+    for (const leaf of leaves) {
+      const served = this.deps.servedName(leaf.namespace, leaf.spec.secretName);
+      const secret = await this.deps.persister.readSecret(leaf.namespace, leaf.spec.secretName);
+      const chain = secret?.data['tls.crt'];
+      if (!chain) continue; // never issued: its first certificate comes from the new CA
+      if (!signedBy(chain, newCa) && !expiredAt(chain, now)) {
+        behind.push({ name: served, state: 'NOT_REISSUED' });
+        continue;
+      }
+      reissued++;
+      const s = this.deps.served(served);
+      if (s && firstCertificateId(s.pem) === firstCertificateId(chain)) targets.push({ name: served, version: s.version });
+      else behind.push({ name: served, state: 'NOT_LOADED' });
+    }
+    const leavesView = { total: leaves.length, reissued, requested: Object.keys(s.requested).length };
+    const rows = await this.deps.deliveries();
+    const gate = ackGate(rows, targets);
+    const subscribed = new Set(rows.flatMap((row) => row.secrets.filter((x) => x.reason !== 'denied').map((x) => x.name)));
+    // A leaf not re-issued yet always holds the gate; one not loaded yet only where someone subscribes.
+    const own = behind.filter((b) => b.state === 'NOT_REISSUED' || subscribed.has(b.name)).map((b) => ({ secret: b.name, state: b.state }));
+    const result = { ...gate, waiting: [...own, ...gate.waiting] };
+    this.gate = { at: now.toISOString(), subscribers: gate.subscribers, waiting: result.waiting, leaves: leavesView };
+    return result;
+  }
+
+  private async finish(targets: AckTarget[], notLoaded: string[], state: string): Promise<ReturnType<typeof ackGate>> {
+    const rows = await this.deps.deliveries();
+    const gate = ackGate(rows, targets);
+    const subscribed = new Set(rows.flatMap((row) => row.secrets.filter((x) => x.reason !== 'denied').map((x) => x.name)));
+    // A name nobody subscribes to needs nothing loaded: a later subscriber gets what the store holds then.
+    const own = notLoaded.filter((n) => subscribed.has(n)).map((secret) => ({ secret, state }));
+    const result = { ...gate, waiting: [...own, ...gate.waiting] };
+    this.gate = { at: this.deps.now().toISOString(), subscribers: gate.subscribers, waiting: result.waiting };
+    return result;
+  }
+}
+
+function nextRevision(annotations: Record<string, string>): Record<string, string> {
+  const n = Number(annotations[ANNOTATIONS.revision]);
+  return Number.isSafeInteger(n) ? { ...annotations, [ANNOTATIONS.revision]: String(n + 1) } : { ...annotations };
+}
+
+function firstPem(pem: string): string {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0] ?? '';
+}
