@@ -83,7 +83,8 @@ export function formatRotation(r: CaRotationStatus): string {
   if (r.leaves) lines.push(`  leaves  ${r.leaves.reissued}/${r.leaves.total} signed by the new CA (${r.leaves.requested} re-issuance(s) requested)`);
   if (r.deadline) lines.push(`  deadline ${r.deadline}`);
   if (r.phase === 'Overlap' || r.phase === 'Reissue' || r.phase === 'Retire') {
-    lines.push(`  gate    ${r.waitingCount === 0 ? 'open' : `waiting for ${r.waitingCount}`} (${r.subscribers} subscription(s) counted${r.checkedAt ? `, checked ${r.checkedAt}` : ''})`);
+    if (!r.checkedAt) lines.push('  gate    not checked yet in this phase');
+    else lines.push(`  gate    ${r.waitingCount === 0 ? 'open' : `waiting for ${r.waitingCount}`} (${r.subscribers} subscription(s) counted, checked ${r.checkedAt})`);
     for (const w of r.waitingFor) lines.push(`    ${w.secret}  ${w.state}${w.node ? `  node ${w.node}${w.replica ? ` on ${w.replica}` : ''}` : ''}`);
   }
   for (const h of r.history) lines.push(`  ${h.at}  ${h.phase.padEnd(8)} ${h.note}`);

@@ -98,7 +98,7 @@ export class CaRotation {
     return this.serialized(async () => {
       await this.load();
       if (this.record && isActive(this.record.state.phase)) {
-        this.deps.logger.info({ issuer: this.id, phase: this.record.state.phase }, 'resuming the CA rotation');
+        this.deps.logger.info({ phase: this.record.state.phase }, 'resuming the CA rotation');
         this.schedule(0);
       }
     });
@@ -121,9 +121,9 @@ export class CaRotation {
     if (!s) return undefined;
     switch (s.phase) {
       case 'Overlap':
-        return bundleOf(s.oldTrustPem, s.newTrustPem);
       case 'Reissue':
-        return bundleOf(s.newTrustPem, s.oldTrustPem);
+        // One order for both phases: a re-issued leaf's ca.crt then pushes no new bundle version.
+        return bundleOf(s.oldTrustPem, s.newTrustPem);
       case 'Retire':
       case 'Complete':
         return bundleOf(s.newTrustPem);
@@ -142,7 +142,7 @@ export class CaRotation {
       const r = this.record;
       if (r && isActive(r.state.phase)) {
         if (r.state.halted) {
-          this.deps.logger.info({ issuer: this.id, phase: r.state.phase }, 'CA rotation resumed after a halt');
+          this.deps.logger.info({ phase: r.state.phase }, 'CA rotation resumed after a halt');
           const { halted: _h, ...rest } = r.state;
           void _h;
           await this.save({ ...r, state: rest });
@@ -173,7 +173,7 @@ export class CaRotation {
       };
       await this.save({ state, newKeyPem: next.keyPem });
       this.gate = undefined;
-      this.deps.logger.info({ issuer: this.id, trigger, newCA: describeCa(next.chainPem).sha256Fingerprint }, 'CA rotation started: bundles now carry the old and the new CA');
+      this.deps.logger.info({ trigger, newCA: describeCa(next.chainPem).sha256Fingerprint }, 'CA rotation started: bundles now carry the old and the new CA');
       this.schedule(0);
       return this.status()!;
     });
@@ -189,7 +189,7 @@ export class CaRotation {
       await this.ensureBundles(bundleOf(r.state.oldTrustPem));
       await this.save({ state: withPhase(r.state, 'Aborted', this.deps.now(), 'aborted by rotate-ca --abort: bundles hold the old CA alone'), newKeyPem: undefined });
       clearTimeout(this.timer);
-      this.deps.logger.warn({ issuer: this.id }, 'CA rotation aborted: bundles hold the old CA alone again');
+      this.deps.logger.warn({}, 'CA rotation aborted: bundles hold the old CA alone again');
       // A CA Certificate whose key rotation started it looks again (and may start another).
       this.deps.caSecretChanged();
       return this.status()!;
@@ -240,6 +240,8 @@ export class CaRotation {
 
   private async save(record: RotationRecord): Promise<void> {
     await writeRotation(this.deps.persister, this.deps.issuer, record);
+    // A new phase has its own gate: the last one's answer would mislead.
+    if (record.state.phase !== this.record?.state.phase) this.gate = undefined;
     this.record = record;
   }
 
@@ -247,7 +249,7 @@ export class CaRotation {
     clearTimeout(this.timer);
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.serialized(() => this.reconcile()).catch((err: unknown) => this.deps.logger.warn({ issuer: this.id, err: (err as Error).message }, 'CA rotation step failed; trying again'));
+      void this.serialized(() => this.reconcile()).catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'CA rotation step failed; trying again'));
       // The next look is scheduled whatever this one did (a failure is tried again).
       this.timer = undefined;
     }, ms);
@@ -275,24 +277,24 @@ export class CaRotation {
         if (await this.haltedBy(r, gate)) return;
         if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
           const how = gate.waiting.length === 0 ? 'acknowledged' : 'timeout';
-          if (how === 'timeout') this.deps.logger.warn({ issuer: this.id, waiting: gate.waiting.length, first: gate.waiting[0] }, 'CA rotation: overlap deadline passed with subscribers behind; re-issuing anyway');
+          if (how === 'timeout') this.deps.logger.warn({ waiting: gate.waiting.length, first: gate.waiting[0] }, 'CA rotation: overlap deadline passed with subscribers behind; re-issuing anyway');
           const note = how === 'acknowledged' ? `every subscriber (${gate.subscribers}) ACKed the overlap bundles` : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
           await this.save({ ...r, state: { ...withPhase(s, 'Reissue', now, note), overlapEnded: how } });
-          this.deps.logger.info({ issuer: this.id, overlapEnded: how }, 'CA rotation: re-issuing from the new CA');
+          this.deps.logger.info({ overlapEnded: how }, 'CA rotation: re-issuing from the new CA');
           await this.step(this.record!);
         }
         return;
       }
       case 'Reissue': {
         await this.ensureCaSecret(r);
-        await this.ensureBundles(bundleOf(s.newTrustPem, s.oldTrustPem));
+        await this.ensureBundles(bundleOf(s.oldTrustPem, s.newTrustPem));
         await this.requestDueRenewals(r, now);
         const gate = await this.leafGate(this.record!.state);
         if (await this.haltedBy(this.record!, gate)) return;
         if (gate.waiting.length === 0) {
           const deadline = new Date(now.getTime() + this.deps.settings.ackTimeoutMs);
           await this.save({ ...this.record!, state: withPhase(this.record!.state, 'Retire', now, `every leaf is signed by the new CA and ACKed where served (${gate.subscribers} subscriptions)`, deadline) });
-          this.deps.logger.info({ issuer: this.id }, 'CA rotation: retiring the old CA from the bundles');
+          this.deps.logger.info({}, 'CA rotation: retiring the old CA from the bundles');
           await this.step(this.record!);
         }
         return;
@@ -305,7 +307,7 @@ export class CaRotation {
         if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
           const note = gate.waiting.length === 0 ? `every subscriber (${gate.subscribers}) ACKed the bundles without the old CA` : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
           await this.save({ state: withPhase(s, 'Complete', now, note), newKeyPem: undefined });
-          this.deps.logger.info({ issuer: this.id }, 'CA rotation complete');
+          this.deps.logger.info({}, 'CA rotation complete');
         }
         return;
       }
@@ -320,7 +322,7 @@ export class CaRotation {
     if (!n) return false;
     const message = `gateway ${n.node} (cluster ${n.cluster || '-'}, replica ${n.replica}) rejected ${n.secret} version ${n.version.slice(0, 12)}: ${n.message}`;
     await this.save({ ...r, state: { ...r.state, halted: { reason: 'Rejected', message, at: this.deps.now().toISOString() } } });
-    this.deps.logger.error({ issuer: this.id, phase: r.state.phase, node: n.node, secret: n.secret }, `CA rotation halted: ${message}; fix the gateway, then rotate-ca again to resume (or --abort during Overlap)`);
+    this.deps.logger.error({ phase: r.state.phase, node: n.node, secret: n.secret }, `CA rotation halted: ${message}; fix the gateway, then rotate-ca again to resume (or --abort during Overlap)`);
     return true;
   }
 
@@ -340,7 +342,7 @@ export class CaRotation {
         if (!cur?.data['tls.crt'] || sameCertificates(cur.data['ca.crt'], bundle)) return undefined;
         return { data: { ...cur.data, 'ca.crt': bundle }, annotations: nextRevision(cur.annotations) };
       });
-      if (changed) this.deps.logger.info({ issuer: this.id, secret: `${namespace}/${name}` }, 'CA rotation: ca.crt rewritten');
+      if (changed) this.deps.logger.info({ secret: `${namespace}/${name}` }, 'CA rotation: ca.crt rewritten');
     }
   }
 
@@ -353,10 +355,10 @@ export class CaRotation {
     const changed = await this.deps.persister.update(issuer.secretNamespace, issuer.spec.secretName, (cur) => {
       if (firstCertificateId(cur?.data['tls.crt']) === newId) return undefined;
       if (!keyPem) throw new Error('the new CA key is gone from the rotation record; abort is no longer possible, restore it or rotate again');
-      return { data: { 'tls.crt': s.newChainPem, 'tls.key': keyPem, 'ca.crt': bundleOf(s.newTrustPem, s.oldTrustPem) }, annotations: nextRevision(cur?.annotations ?? {}) };
+      return { data: { 'tls.crt': s.newChainPem, 'tls.key': keyPem, 'ca.crt': bundleOf(s.oldTrustPem, s.newTrustPem) }, annotations: nextRevision(cur?.annotations ?? {}) };
     });
     if (changed) {
-      this.deps.logger.info({ issuer: this.id, secret: `${issuer.secretNamespace}/${issuer.spec.secretName}` }, 'CA rotation: the CA Secret holds the new CA key pair');
+      this.deps.logger.info({ secret: `${issuer.secretNamespace}/${issuer.spec.secretName}` }, 'CA rotation: the CA Secret holds the new CA key pair');
       this.deps.caSecretChanged();
     }
   }
@@ -378,9 +380,9 @@ export class CaRotation {
         await this.deps.requestRenewal(leaf.id);
         requested[leaf.id] = now.toISOString();
         changed = true;
-        this.deps.logger.info({ issuer: this.id, certificate: leaf.id }, 'CA rotation: re-issuance requested');
+        this.deps.logger.info({ certificate: leaf.id }, 'CA rotation: re-issuance requested');
       } catch (err) {
-        this.deps.logger.warn({ issuer: this.id, certificate: leaf.id, err: (err as Error).message }, 'CA rotation: could not request a re-issuance; trying again');
+        this.deps.logger.warn({ certificate: leaf.id, err: (err as Error).message }, 'CA rotation: could not request a re-issuance; trying again');
       }
     }
     if (changed) await this.save({ ...this.record!, state: { ...this.record!.state, requested } });
