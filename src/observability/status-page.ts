@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { NodeDelivery, SecretDelivery } from '../delivery/delivery-report.js';
-import type { CaRotationStatus } from '../issuance/ca-rotation/ca-rotation.js';
 
 /** What the page shows; gathered by main.ts from the store, the streams and the engine. */
 export interface StatusPageData {
@@ -12,8 +11,26 @@ export interface StatusPageData {
   notLoaded: Array<{ name: string; cause: string }>;
   gateways: NodeDelivery[];
   certificates: Array<{ id: string; secretName: string; ready: string; reason: string; message: string; notAfter?: string; renewalTime?: string }>;
-  /** CA issuers' staged rotations (absent: none has run). */
-  caRotations?: CaRotationStatus[];
+  /** CA issuers' staged rotations (absent: none has run); the issuance engine's CaRotationStatus. */
+  caRotations?: RotationRow[];
+}
+
+interface CaRow {
+  subject: string;
+  sha256Fingerprint: string;
+}
+
+/** The part of a CA rotation's status the page shows. */
+export interface RotationRow {
+  issuer: string;
+  phase: string;
+  phaseSince: string;
+  halted?: { message: string };
+  oldCA: CaRow[];
+  newCA: CaRow[];
+  leaves?: { total: number; reissued: number };
+  waitingFor: Array<{ secret: string; state: string; node?: string }>;
+  waitingCount: number;
 }
 
 const STYLE = `

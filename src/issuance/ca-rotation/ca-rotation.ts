@@ -5,7 +5,7 @@
 
 import type { NodeDelivery } from '../../delivery/delivery-report.js';
 import type { Logger } from '../../observability/logger.js';
-import type { PersistedSecret } from '../persister.js';
+import type { PersistedSecret } from '../persisters/persister.js';
 import { caSecretName, type CertificateResource } from '../resources.js';
 import { ANNOTATIONS } from '../secret-facts.js';
 import { ackGate, type AckTarget, type Waiting } from './ack-gate.js';

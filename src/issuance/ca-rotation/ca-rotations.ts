@@ -6,7 +6,7 @@
 import type { NodeDelivery } from '../../delivery/delivery-report.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Logger } from '../../observability/logger.js';
-import type { PersistedSecret } from '../persister.js';
+import type { PersistedSecret } from '../persisters/persister.js';
 import { issuerId, type CertificateResource, type IssuerResource } from '../resources.js';
 import { CaRotation, RotationRefused, type CaRotationSettings, type CaRotationStatus } from './ca-rotation.js';
 import type { LockedPersister } from './locked-persister.js';

@@ -6,7 +6,7 @@
 
 import type { CertificateStatus } from '../certificate-status.js';
 import type { IssuerStatus } from '../issuer-status.js';
-import type { CertificatePersister, OrderState, PersistedSecret, SecretFiles } from '../persister.js';
+import type { CertificatePersister, OrderState, PersistedSecret, SecretFiles } from '../persisters/persister.js';
 import type { CertificateResource, IssuerResource } from '../resources.js';
 
 export class LockedPersister implements CertificatePersister {

@@ -3,7 +3,7 @@
 // persister. It holds the new CA's private key until the Reissue phase moves it into the CA
 // Secret, so it is a Secret and never served: none of its keys is a TLS data key.
 
-import type { CertificatePersister } from '../persister.js';
+import type { CertificatePersister } from '../persisters/persister.js';
 import type { IssuerResource } from '../resources.js';
 import { parseRotationState, type RotationState } from './rotation-state.js';
 
