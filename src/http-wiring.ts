@@ -2,6 +2,7 @@ import { VERSION } from './observability/version.js';
 import type { HttpConfig, ServerConfig } from './config/server-config.js';
 import type { NodeDelivery } from './delivery/delivery-report.js';
 import type { CaRotationStatus } from './issuance/ca-rotation/ca-rotation.js';
+import type { HeldBundle } from './sources/kubernetes/bundle-holds.js';
 import type { CertificateReport } from './issuance/engine.js';
 import { deliveryRoute } from './delivery/delivery-route.js';
 import { secretRoute } from './delivery/secret-route.js';
@@ -32,6 +33,8 @@ export interface HttpWiring {
   certificates: () => CertificateReport[];
   /** CA issuers' staged rotations (/status `caRotations`, the page). */
   caRotations?: () => CaRotationStatus[];
+  /** CA bundles served as a union for now (/status `caBundleHolds`). */
+  bundleHolds?: () => HeldBundle[];
   /** Routes by path prefix (the ACME HTTP-01 solver, the issuance controls). */
   routes: Map<string, RouteHandler>;
 }
@@ -97,6 +100,7 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
       notLoaded: missing().map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
       streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
       caRotations: w.caRotations?.() ?? [],
+      caBundleHolds: w.bundleHolds?.() ?? [],
     }),
     statusSummary: () => ({
       secrets: store.size,

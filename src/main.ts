@@ -7,6 +7,7 @@ import { createAuditLogger, KeyDeliveryAudit } from './observability/key-deliver
 import { parseKubernetesConfig, type KubernetesConfig } from './config/kubernetes-config.js';
 import type { ServerConfig } from './config/server-config.js';
 import { bindError, checkListenerFiles, grpcBindError } from './config/startup-checks.js';
+import { ackGate } from './delivery/ack-gate.js';
 import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
 import { httpOptions, serverReadiness, type ServerPart } from './http-wiring.js';
 import type { RotationContext } from './issuance/ca-rotation/ca-rotations.js';
@@ -92,7 +93,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const deliveryRows = () => deliveryReport(replica, registry.list(), (n) => store.get(n));
 
   const kube = kubernetesClient(config, sections);
-  const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows }) : undefined;
+  // CA bundle holds are released by the fleet's ACKs (fleetRows is called only after start).
+  const acknowledged = async (name: string, version: string) => {
+    const gate = ackGate(await fleetDeliveries(fleetRows), [{ name, version }]);
+    return gate.waiting.length === 0 && !gate.nack;
+  };
+  const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows, acknowledged }) : undefined;
   const issuance = sections.issuance ? issuanceEngine(config, sections.issuance, kube) : undefined;
   const withheld = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
   storeGauges(metrics, store, registry, withheld);
@@ -157,6 +163,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
           readiness,
           certificates: () => issuance?.certificates() ?? [],
           caRotations: () => issuance?.rotations.statuses() ?? [],
+          bundleHolds: () => kubernetes?.watch.heldBundles() ?? [],
           routes: new Map([...(opts.httpRoutes ?? []), ...(issuance?.httpRoutes() ?? [])]),
         }),
       )
@@ -258,13 +265,13 @@ function kubernetesClient(config: ServerConfig, sections: OptionalSections): { s
 function kubernetesParts(
   config: ServerConfig,
   kube: { settings: KubernetesConfig; client: SharedKubeClient },
-  deps: { logger: Logger; metrics: Metrics; store: SecretStore; deliveryRows: () => NodeDelivery[] },
+  deps: { logger: Logger; metrics: Metrics; store: SecretStore; deliveryRows: () => NodeDelivery[]; acknowledged: (name: string, version: string) => Promise<boolean> },
 ): { access: KubernetesAccess; watch: KubernetesWatch } {
   const logger = deps.logger.child({ component: 'kubernetes' });
   let watch: KubernetesWatch | undefined;
   const metrics = new KubernetesMetrics(deps.metrics, () => watch?.reachable() ?? false);
   const access = kubernetesAccess(kube.settings, { client: kube.client.get, logger, rules: config.authorization.rules, trustLoopback: config.trustLoopback, metrics });
-  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows });
+  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows, acknowledged: deps.acknowledged });
   return { access, watch };
 }
 

@@ -56,13 +56,23 @@ export interface KubernetesConfig {
    * answers for the fleet. Unset namespace and none known: local state only.
    */
   deliveryStatus: { enabled: boolean; namespace?: string; publishMs: number; replica: string };
+  /** Opt-in per name: a watched CA bundle that drops a CA is served as the union for a while (sources/kubernetes/bundle-holds.ts). */
+  caBundleHold: BundleHoldRule[];
+}
+
+export interface BundleHoldRule {
+  /** SDS names: exact, or a trailing `*`. */
+  names: string[];
+  holdForMs: number;
+  /** time: hold for holdSeconds; acknowledged: until every subscriber ACKed the union (holdSeconds at most). */
+  release: 'time' | 'acknowledged';
 }
 
 const AT = 'kubernetes';
 
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const root = raw === null || raw === true ? {} : obj(raw, AT);
-  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus']);
+  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus', 'caBundleHold']);
   const kubeconfig = optStr(root['kubeconfig'], `${AT}.kubeconfig`);
   const context = optStr(root['context'], `${AT}.context`);
   const namespaces = strList(root['namespaces'] ?? [], `${AT}.namespaces`);
@@ -99,7 +109,20 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const enabled = events['enabled'] ?? true;
   if (typeof enabled !== 'boolean') throw new ConfigError(`${AT}.events.enabled`, 'must be true or false');
 
+  const caBundleHold = (root['caBundleHold'] === undefined ? [] : arrOf(root['caBundleHold'], `${AT}.caBundleHold`)).map((r, i) => {
+    const at = `${AT}.caBundleHold[${i}]`;
+    const o = obj(r, at);
+    known(o, at, ['names', 'holdSeconds', 'release']);
+    const names = strList(o['names'], `${at}.names`);
+    if (names.length === 0) throw new ConfigError(`${at}.names`, 'name at least one secret (e.g. "configmap://gateway/backend-trust", "kubernetes://apps/*-cacert")');
+    const release = optStr(o['release'], `${at}.release`) ?? 'time';
+    if (release !== 'time' && release !== 'acknowledged') throw new ConfigError(`${at}.release`, `must be time or acknowledged (got "${release}")`);
+    if (o['holdSeconds'] === undefined) throw new ConfigError(`${at}.holdSeconds`, 'say how long the union may be held at most (seconds)');
+    return { names, holdForMs: seconds(o['holdSeconds'], 0, `${at}.holdSeconds`), release } satisfies BundleHoldRule;
+  });
+
   return {
+    caBundleHold,
     ...(kubeconfig ? { kubeconfig: resolve(kubeconfig) } : {}),
     ...(context ? { context } : {}),
     namespaces: [...new Set(namespaces)],
@@ -169,6 +192,11 @@ function strList(v: unknown, at: string): string[] {
 }
 
 /** Seconds in the file (fractions allowed), milliseconds inside. */
+function arrOf(v: unknown, at: string): unknown[] {
+  if (!Array.isArray(v)) throw new ConfigError(at, 'must be a list');
+  return v;
+}
+
 function seconds(v: unknown, dflt: number, at: string): number {
   if (v === undefined || v === null) return dflt * 1000;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(at, 'must be a positive number of seconds');

@@ -12,7 +12,8 @@ import { ResourceInformer, type RestartReason } from '../../kubernetes/resource-
 
 export interface KubernetesSourceOptions {
   client: KubeClient;
-  store: SecretStore;
+  /** The store, or what stands before it (bundle holds). */
+  store: Pick<SecretStore, 'get' | 'offer' | 'delete'>;
   config: KubernetesConfig;
   logger: Logger;
   /** Undefined: rejections are only logged. */

@@ -4,7 +4,7 @@
 // wrapping or order does not count as a difference.
 
 import { createHash, X509Certificate } from 'node:crypto';
-import { parsePemBlocks, toPem } from '../../pki/index.js';
+import { parsePemBlocks, toPem } from './index.js';
 
 /** SHA-256 (hex) of each CERTIFICATE block, in order; other blocks and text are ignored. */
 export function certificateIds(pem: string | undefined): string[] {

@@ -2,7 +2,7 @@
 // this version? Read from the fleet's delivery rows (delivery/fleet-reports.ts), so a
 // gateway on another replica counts as much as one on this replica. Pure.
 
-import type { NodeDelivery } from '../../delivery/delivery-report.js';
+import type { NodeDelivery } from './delivery-report.js';
 
 /** A served name and the version every subscriber must have ACKed. */
 export interface AckTarget {
