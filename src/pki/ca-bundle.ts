@@ -58,6 +58,21 @@ export function signedBy(chainPem: string | undefined, caPem: string): boolean {
   }
 }
 
+/** Each CERTIFICATE block of `pem` as its own PEM text, in order. */
+export function splitCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+}
+
+/** Whether the first certificate of `pem` is self-signed (issued by itself, and its own signature verifies). */
+export function isSelfSigned(pem: string): boolean {
+  try {
+    const c = new X509Certificate(pem);
+    return c.checkIssued(c) && c.verify(c.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 /** Whether the first certificate of `pem` has expired at `now`. */
 export function expiredAt(pem: string | undefined, now: Date): boolean {
   if (!pem) return false;

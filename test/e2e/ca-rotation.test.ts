@@ -171,6 +171,13 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     const reissue = await waitForRotation(() => server, (r) => r.phase === 'Reissue', 'Reissue');
     assert.equal(reissue.overlapEnded, 'acknowledged');
     await capture('Reissue');
+    // The issuer's own status carries the phase, next to its Ready condition.
+    const issuers = (await (await fetch(`http://${server.httpAddress!}/issuance/status`)).json()) as { issuers: Array<{ name: string; caRotation?: { phase: string } }> };
+    assert.equal(issuers.issuers.find((i) => i.name === 'ca')?.caRotation?.phase, 'Reissue');
+    const status = (await (await fetch(`http://${server.httpAddress!}/status`)).json()) as { caRotations: Array<{ issuer: string; phase: string }> };
+    assert.deepEqual(status.caRotations.map((r) => [r.issuer, r.phase]), [['ClusterIssuer/ca', 'Reissue']]);
+    const page = await (await fetch(`http://${server.httpAddress!}/`)).text();
+    assert.match(page, /<h2>CA rotations<\/h2>.*ClusterIssuer\/ca.*Reissue/s);
 
     // The backend's leaf (first of the window) comes from the new CA; then restart the server.
     const newRoot = (await rotation(server.httpAddress!))!.newCA[0]!;

@@ -9,7 +9,7 @@ import type { PersistedSecret } from '../persisters/persister.js';
 import { caSecretName, type CertificateResource } from '../resources.js';
 import { ANNOTATIONS } from '../secret-facts.js';
 import { ackGate, type AckTarget, type Waiting } from '../../delivery/ack-gate.js';
-import { bundleOf, describeCa, expiredAt, firstCertificateId, sameCertificates, signedBy, type CaDescription } from '../../pki/ca-bundle.js';
+import { bundleOf, describeCa, expiredAt, firstCertificateId, sameCertificates, signedBy, splitCertificates, type CaDescription } from '../../pki/ca-bundle.js';
 import type { LockedPersister } from './locked-persister.js';
 import { trustAnchorsOf, type NewCa } from './new-ca.js';
 import { readRotation, writeRotation, type CaIssuerResource, type RotationRecord } from './rotation-record.js';
@@ -204,7 +204,7 @@ export class CaRotation {
   status(): CaRotationStatus | undefined {
     const s = this.record?.state;
     if (!s) return undefined;
-    const describe = (pem: string) => (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(describeCa);
+    const describe = (pem: string) => splitCertificates(pem).map(describeCa);
     const active = isActive(s.phase);
     return {
       issuer: s.issuer,
@@ -452,5 +452,5 @@ function nextRevision(annotations: Record<string, string>): Record<string, strin
 }
 
 function firstPem(pem: string): string {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0] ?? '';
+  return splitCertificates(pem)[0] ?? '';
 }

@@ -4,7 +4,6 @@
 // self-signed successor with the old CA's subject, key type and lifetime; an intermediate
 // nobody here makes has no successor the server could sign, and the rotation says so.
 
-import { X509Certificate } from 'node:crypto';
 import {
   certificatesFromPem,
   createCertificate,
@@ -15,6 +14,7 @@ import {
   validateTlsCertificate,
   type KeySpec,
 } from '../../pki/index.js';
+import { isSelfSigned, splitCertificates } from '../../pki/ca-bundle.js';
 import type { CertificateIssuer } from '../issuers/issuer.js';
 import type { CertificateResource } from '../resources.js';
 
@@ -28,7 +28,7 @@ export interface NewCa {
 
 /** The trust anchors of a CA key pair: its self-signed top, else the Secret's ca.crt. */
 export function trustAnchorsOf(chainPem: string, caPem: string | undefined): string {
-  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
+  const blocks = splitCertificates(chainPem);
   const last = blocks.at(-1);
   if (last && isSelfSigned(last)) return last.endsWith('\n') ? last : `${last}\n`;
   return caPem ?? last ?? '';
@@ -48,7 +48,7 @@ export async function successorFromCertificate(cert: CertificateResource, backen
 export async function successorLike(oldChainPem: string, oldKeyPem: string, now: Date): Promise<NewCa> {
   const [old] = certificatesFromPem(oldChainPem);
   if (!old) throw new Error('the CA Secret holds no certificate');
-  const oldPem = oldChainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0] ?? '';
+  const oldPem = splitCertificates(oldChainPem)[0] ?? '';
   if (!isSelfSigned(oldPem)) {
     throw new Error('the CA Secret holds an intermediate CA that no Certificate here makes; declare the Certificate that issues it, or rotate its parent');
   }
@@ -68,11 +68,3 @@ export async function successorLike(oldChainPem: string, oldKeyPem: string, now:
   return { chainPem: cert.pem, keyPem, trustPem: cert.pem };
 }
 
-function isSelfSigned(pem: string): boolean {
-  try {
-    const c = new X509Certificate(pem);
-    return c.checkIssued(c) && c.verify(c.publicKey);
-  } catch {
-    return false;
-  }
-}

@@ -6,6 +6,7 @@
 // root, and `ca.crt` is that root (or the Secret's own ca.crt for an intermediate).
 
 import { X509Certificate } from 'node:crypto';
+import { isSelfSigned } from '../../pki/ca-bundle.js';
 import { certificatesFromPem, createCertificate, isPkiError, issuerFromPem, toPem } from '../../pki/index.js';
 import type { CertificatePersister } from '../persisters/persister.js';
 import type { IssuerResource } from '../resources.js';
@@ -76,9 +77,4 @@ export class CaIssuer implements CertificateIssuer {
 
 function issued(child: X509Certificate, parent: X509Certificate): boolean {
   return child.checkIssued(parent) && child.verify(parent.publicKey);
-}
-
-function isSelfSigned(pem: string): boolean {
-  const cert = new X509Certificate(pem);
-  return cert.checkIssued(cert) && cert.verify(cert.publicKey);
 }

@@ -9,7 +9,7 @@
 import { matchesNamePattern } from '../../authz/name-pattern.js';
 import type { BundleHoldRule } from '../../config/kubernetes-config.js';
 import type { Logger } from '../../observability/logger.js';
-import { bundleOf, certificateIds, describeCa, type CaDescription } from '../../pki/ca-bundle.js';
+import { bundleOf, certificateIds, describeCa, splitCertificates, type CaDescription } from '../../pki/ca-bundle.js';
 import type { SecretMaterial, SecretOrigin } from '../../store/secret-material.js';
 import type { PutResult, SecretStore } from '../../store/secret-store.js';
 
@@ -136,8 +136,4 @@ export class BundleHolds {
     const s = this.opts.store.get(name);
     return s?.material.kind === 'validation_context' ? s.material.trustedCa : undefined;
   }
-}
-
-function splitCertificates(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
 }
