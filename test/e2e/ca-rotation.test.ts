@@ -219,6 +219,19 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
   }
 });
 
+/** A fresh server and the two peers; `body` gets them and the CA they trust at the start. */
+async function scenario(caRotation: Record<string, string>, body: (server: TestServer, f: Fleet, oldRoot: string) => Promise<void>): Promise<void> {
+  const server = await start(tempDir('ca-rotation-'), caRotation);
+  servers.push(server);
+  const f = await fleet(() => server.grpcAddress!);
+  try {
+    await body(server, f, f.gateway.material.ca!);
+  } finally {
+    await f.stop();
+    await server.stop();
+  }
+}
+
 async function renew(http: string, id: string): Promise<void> {
   const res = await fetch(`http://${http}/issuance/renew/${id}`, {
     method: 'POST',
@@ -239,97 +252,76 @@ async function certificateStatus(http: string, id: string): Promise<CertStatus |
 }
 
 test("the CA Certificate's own key rotation (renew root-ca) runs the same stages; --abort is refused once the new CA signs", async () => {
-  const server = await start(tempDir('ca-rotation-'), { ackTimeout: '60s', reissueWindow: '1s', checkInterval: '200ms' });
-  servers.push(server);
-  const f = await fleet(() => server.grpcAddress!);
-  try {
-    const oldRoot = f.gateway.material.ca!;
-    f.gateway.setPolicy('backend-cacert', 'hold');
-    await renew(server.httpAddress!, 'cert-manager/root-ca');
-    const overlap = await waitForRotation(() => server, (r) => r.trigger === 'ca-key-rotation' && r.waitingCount === 1, 'a rotation started by the CA key rotation, waiting for the gateway');
-    assert.equal(overlap.phase, 'Overlap');
-    // Until every gateway trusts it, the new CA key pair is the rotation's, not the Secret's.
-    const held = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
-    assert.ok(held?.conditions.some((c) => c.type === 'Issuing' && c.status === 'True' && c.reason === 'CARotation'), JSON.stringify(held));
-    const pushed = f.backend.log.filter((l) => l.name === 'backend').length;
-    await renew(server.httpAddress!, 'default/backend');
-    await f.backend.until(() => f.backend.log.filter((l) => l.name === 'backend').length > pushed, 30_000, 'the renewed backend leaf');
-    assert.ok(signedBy(f.backend.material.cert, oldRoot), 'a leaf renewed during Overlap still comes from the old CA');
-    f.gateway.setPolicy('backend-cacert', 'apply');
-    const done = await waitForRotation(() => server, (r) => r.phase === 'Complete', 'Complete');
-    await f.gateway.until(() => cas(f.gateway.material.ca) === 1 && !signedBy(f.gateway.material.cert, oldRoot) && !signedBy(f.backend.material.cert, oldRoot), 30_000, 'both leaves from the new CA, bundles without the old');
-    assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, done.newCA[0]!.sha256Fingerprint);
-    // The CA Certificate observes its new Secret and is Ready, nothing pending.
-    const start = Date.now();
-    for (;;) {
-      const s = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
-      if (s?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') && !s.conditions.some((c) => c.type === 'Issuing')) break;
-      if (Date.now() - start > 10_000) assert.fail(`root-ca not settled: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const refused = await rotateCa(server.httpAddress!, 'ca', '--abort');
-    assert.equal(refused.code, 1);
-    assert.match(refused.err, /^envoy-sds rotate-ca: ClusterIssuer\/ca has no rotation in progress\n$/);
-    assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
-  } finally {
-    await f.stop();
-    await server.stop();
-  }
+  await scenario({ ackTimeout: '60s', reissueWindow: '1s', checkInterval: '200ms' }, async (server, f, oldRoot) => {
+      f.gateway.setPolicy('backend-cacert', 'hold');
+      await renew(server.httpAddress!, 'cert-manager/root-ca');
+      const overlap = await waitForRotation(() => server, (r) => r.trigger === 'ca-key-rotation' && r.waitingCount === 1, 'a rotation started by the CA key rotation, waiting for the gateway');
+      assert.equal(overlap.phase, 'Overlap');
+      // Until every gateway trusts it, the new CA key pair is the rotation's, not the Secret's.
+      const held = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
+      assert.ok(held?.conditions.some((c) => c.type === 'Issuing' && c.status === 'True' && c.reason === 'CARotation'), JSON.stringify(held));
+      const pushed = f.backend.log.filter((l) => l.name === 'backend').length;
+      await renew(server.httpAddress!, 'default/backend');
+      await f.backend.until(() => f.backend.log.filter((l) => l.name === 'backend').length > pushed, 30_000, 'the renewed backend leaf');
+      assert.ok(signedBy(f.backend.material.cert, oldRoot), 'a leaf renewed during Overlap still comes from the old CA');
+      f.gateway.setPolicy('backend-cacert', 'apply');
+      const done = await waitForRotation(() => server, (r) => r.phase === 'Complete', 'Complete');
+      await f.gateway.until(() => cas(f.gateway.material.ca) === 1 && !signedBy(f.gateway.material.cert, oldRoot) && !signedBy(f.backend.material.cert, oldRoot), 30_000, 'both leaves from the new CA, bundles without the old');
+      assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, done.newCA[0]!.sha256Fingerprint);
+      // The CA Certificate observes its new Secret and is Ready, nothing pending.
+      const start = Date.now();
+      for (;;) {
+        const s = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
+        if (s?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') && !s.conditions.some((c) => c.type === 'Issuing')) break;
+        if (Date.now() - start > 10_000) assert.fail(`root-ca not settled: ${JSON.stringify(s)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const refused = await rotateCa(server.httpAddress!, 'ca', '--abort');
+      assert.equal(refused.code, 1);
+      assert.match(refused.err, /^envoy-sds rotate-ca: ClusterIssuer\/ca has no rotation in progress\n$/);
+      assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
+  });
 });
 
 test('a gateway that NACKs the overlap bundle halts the rotation and is named; --abort goes back to the old CA alone', async () => {
-  const server = await start(tempDir('ca-rotation-'), { ackTimeout: '60s', reissueWindow: '1s', checkInterval: '200ms' });
-  servers.push(server);
-  const f = await fleet(() => server.grpcAddress!);
-  try {
-    const oldRoot = f.gateway.material.ca!;
-    f.gateway.setPolicy('backend-cacert', 'nack');
-    assert.equal((await rotateCa(server.httpAddress!, 'ClusterIssuer/ca')).code, 0);
-    const halted = await waitForRotation(() => server, (r) => r.halted !== undefined, 'the halt');
-    assert.equal(halted.phase, 'Overlap');
-    assert.match(halted.halted!.message, /^gateway gateway-1 \(cluster gateway, replica .+\) rejected backend-cacert version \w+: rejected by test policy: backend-cacert$/);
-    const shown = await rotateCa(server.httpAddress!, '--status');
-    assert.match(shown.out, /Overlap \(HALTED\)/);
-    const metrics = await (await fetch(`http://${server.httpAddress!}/metrics`)).text();
-    assert.match(metrics, /envoy_sds_ca_rotation_halted\{issuer="ClusterIssuer\/ca"\} 1/);
-    // A second start while one runs is refused; --abort restores the old bundles.
-    f.gateway.setPolicy('backend-cacert', 'apply');
-    const aborted = await rotateCa(server.httpAddress!, 'ca', '--abort');
-    assert.equal(aborted.code, 0, aborted.err);
-    assert.match(aborted.out, /ClusterIssuer\/ca: Aborted/);
-    await f.gateway.until(() => cas(f.backend.material.ca) === 1 && cas(f.gateway.material.ca) === 1, 30_000, 'bundles with the old CA alone');
-    assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
-    assert.equal(new X509Certificate(f.backend.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
-    assert.ok(signedBy(f.gateway.material.cert, oldRoot) && signedBy(f.backend.material.cert, oldRoot), 'no leaf from the abandoned CA');
-    assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
-  } finally {
-    await f.stop();
-    await server.stop();
-  }
+  await scenario({ ackTimeout: '60s', reissueWindow: '1s', checkInterval: '200ms' }, async (server, f, oldRoot) => {
+      f.gateway.setPolicy('backend-cacert', 'nack');
+      assert.equal((await rotateCa(server.httpAddress!, 'ClusterIssuer/ca')).code, 0);
+      const halted = await waitForRotation(() => server, (r) => r.halted !== undefined, 'the halt');
+      assert.equal(halted.phase, 'Overlap');
+      assert.match(halted.halted!.message, /^gateway gateway-1 \(cluster gateway, replica .+\) rejected backend-cacert version \w+: rejected by test policy: backend-cacert$/);
+      const shown = await rotateCa(server.httpAddress!, '--status');
+      assert.match(shown.out, /Overlap \(HALTED\)/);
+      const metrics = await (await fetch(`http://${server.httpAddress!}/metrics`)).text();
+      assert.match(metrics, /envoy_sds_ca_rotation_halted\{issuer="ClusterIssuer\/ca"\} 1/);
+      // A second start while one runs is refused; --abort restores the old bundles.
+      f.gateway.setPolicy('backend-cacert', 'apply');
+      const aborted = await rotateCa(server.httpAddress!, 'ca', '--abort');
+      assert.equal(aborted.code, 0, aborted.err);
+      assert.match(aborted.out, /ClusterIssuer\/ca: Aborted/);
+      await f.gateway.until(() => cas(f.backend.material.ca) === 1 && cas(f.gateway.material.ca) === 1, 30_000, 'bundles with the old CA alone');
+      assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
+      assert.equal(new X509Certificate(f.backend.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
+      assert.ok(signedBy(f.gateway.material.cert, oldRoot) && signedBy(f.backend.material.cert, oldRoot), 'no leaf from the abandoned CA');
+      assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
+  });
 });
 
 test('a one-step rotation (the CA replaced at once, a leaf re-issued) fails handshakes against a gateway slow to take the new bundle', async () => {
-  const server = await start(tempDir('ca-rotation-'), { onCAKeyRotation: 'Immediate', checkInterval: '200ms' });
-  servers.push(server);
-  const f = await fleet(() => server.grpcAddress!);
-  try {
-    const oldRoot = f.gateway.material.ca!;
-    // The same slow gateway as in the staged rotation.
-    f.gateway.setPolicy('backend-cacert', 'hold');
-    await renew(server.httpAddress!, 'cert-manager/root-ca');
-    const start = Date.now();
-    while (((await certificateStatus(server.httpAddress!, 'cert-manager/root-ca'))?.revision ?? 0) < 2) {
-      if (Date.now() - start > 30_000) assert.fail('root-ca was not re-issued');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.equal(await rotation(server.httpAddress!), undefined, 'no staged rotation: the CA Secret is replaced at once');
-    await renew(server.httpAddress!, 'default/backend');
-    await f.backend.until(() => !signedBy(f.backend.material.cert, oldRoot), 30_000, 'the backend serving a leaf of the new CA');
-    await f.gateway.until(() => f.loop.failures.length > 0, 30_000, 'a failed handshake');
-    assert.match(f.loop.failures[0]!.error, /certificate|verify|issuer/i);
-    process.stderr.write(`one-step rotation: first failed handshake: ${f.loop.failures[0]!.error}\n`);
-  } finally {
-    await f.stop();
-    await server.stop();
-  }
+  await scenario({ onCAKeyRotation: 'Immediate', checkInterval: '200ms' }, async (server, f, oldRoot) => {
+      // The same slow gateway as in the staged rotation.
+      f.gateway.setPolicy('backend-cacert', 'hold');
+      await renew(server.httpAddress!, 'cert-manager/root-ca');
+      const start = Date.now();
+      while (((await certificateStatus(server.httpAddress!, 'cert-manager/root-ca'))?.revision ?? 0) < 2) {
+        if (Date.now() - start > 30_000) assert.fail('root-ca was not re-issued');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(await rotation(server.httpAddress!), undefined, 'no staged rotation: the CA Secret is replaced at once');
+      await renew(server.httpAddress!, 'default/backend');
+      await f.backend.until(() => !signedBy(f.backend.material.cert, oldRoot), 30_000, 'the backend serving a leaf of the new CA');
+      await f.gateway.until(() => f.loop.failures.length > 0, 30_000, 'a failed handshake');
+      assert.match(f.loop.failures[0]!.error, /certificate|verify|issuer/i);
+      process.stderr.write(`one-step rotation: first failed handshake: ${f.loop.failures[0]!.error}\n`);
+  });
 });
