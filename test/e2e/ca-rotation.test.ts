@@ -208,6 +208,7 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     assert.ok(f.loop.ok > n, 'handshakes go on with the new CA alone');
     assert.ok(before > 10, `handshakes ran through the rotation (${f.loop.ok})`);
     assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
+    process.stderr.write(`staged rotation: ${f.loop.ok} handshakes, ${f.loop.failures.length} failed; phases ${done.history.map((h) => `${h.phase} ${h.at}`).join(', ')}\n`);
 
     // Metrics say where it ended.
     const metrics = await (await fetch(`http://${server.httpAddress!}/metrics`)).text();
@@ -322,6 +323,6 @@ test('a one-step rotation (the CA replaced at once, a leaf re-issued) fails hand
       await f.backend.until(() => !signedBy(f.backend.material.cert, oldRoot), 30_000, 'the backend serving a leaf of the new CA');
       await f.gateway.until(() => f.loop.failures.length > 0, 30_000, 'a failed handshake');
       assert.match(f.loop.failures[0]!.error, /certificate|verify|issuer/i);
-      process.stderr.write(`one-step rotation: first failed handshake: ${f.loop.failures[0]!.error}\n`);
+      process.stderr.write(`one-step rotation: ${f.loop.failures.length} failed handshake(s) of ${f.loop.ok + f.loop.failures.length}; the first: ${f.loop.failures[0]!.error}\n`);
   });
 });

@@ -6,10 +6,11 @@
 import type { NodeDelivery } from '../../delivery/delivery-report.js';
 import type { Logger } from '../../observability/logger.js';
 import type { PersistedSecret } from '../persisters/persister.js';
-import { caSecretName, type CertificateResource } from '../resources.js';
+import type { CertificateResource } from '../resources.js';
 import { ANNOTATIONS } from '../secret-facts.js';
-import { ackGate, type AckTarget, type Waiting } from '../../delivery/ack-gate.js';
-import { bundleOf, describeCa, expiredAt, firstCertificateId, sameCertificates, signedBy, splitCertificates, type CaDescription } from '../../pki/ca-bundle.js';
+import type { Waiting } from '../../delivery/ack-gate.js';
+import { bundleGate, leafGate, type GateAnswer } from './rotation-gates.js';
+import { bundleOf, describeCa, firstCertificateId, sameCertificates, signedBy, splitCertificates, type CaDescription } from '../../pki/ca-bundle.js';
 import type { LockedPersister } from './locked-persister.js';
 import { trustAnchorsOf, type NewCa } from './new-ca.js';
 import { readRotation, writeRotation, type CaIssuerResource, type RotationRecord } from './rotation-record.js';
@@ -273,7 +274,7 @@ export class CaRotation {
       case 'Overlap': {
         const bundle = bundleOf(s.oldTrustPem, s.newTrustPem);
         await this.ensureBundles(bundle);
-        const gate = await this.bundleGate(bundle);
+        const gate = await this.remember(bundleGate(this.deps, this.managedSecrets(), bundle));
         if (await this.haltedBy(r, gate)) return;
         if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
           const how = gate.waiting.length === 0 ? 'acknowledged' : 'timeout';
@@ -289,7 +290,7 @@ export class CaRotation {
         await this.ensureCaSecret(r);
         await this.ensureBundles(bundleOf(s.oldTrustPem, s.newTrustPem));
         await this.requestDueRenewals(r, now);
-        const gate = await this.leafGate(this.record!.state);
+        const gate = await this.remember(leafGate(this.deps, this.deps.leaves(), this.record!.state));
         if (await this.haltedBy(this.record!, gate)) return;
         if (gate.waiting.length === 0) {
           const deadline = new Date(now.getTime() + this.deps.settings.ackTimeoutMs);
@@ -302,7 +303,7 @@ export class CaRotation {
       case 'Retire': {
         const bundle = bundleOf(s.newTrustPem);
         await this.ensureBundles(bundle);
-        const gate = await this.bundleGate(bundle);
+        const gate = await this.remember(bundleGate(this.deps, this.managedSecrets(), bundle));
         if (await this.haltedBy(r, gate)) return;
         if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
           const note = gate.waiting.length === 0 ? `every subscriber (${gate.subscribers}) ACKed the bundles without the old CA` : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
@@ -317,7 +318,7 @@ export class CaRotation {
   }
 
   /** A NACK of a target version halts the rotation where it stands, naming the gateway. */
-  private async haltedBy(r: RotationRecord, gate: ReturnType<typeof ackGate>): Promise<boolean> {
+  private async haltedBy(r: RotationRecord, gate: GateAnswer): Promise<boolean> {
     const n = gate.nack;
     if (!n) return false;
     const message = `gateway ${n.node} (cluster ${n.cluster || '-'}, replica ${n.replica}) rejected ${n.secret} version ${n.version.slice(0, 12)}: ${n.message}`;
@@ -388,61 +389,11 @@ export class CaRotation {
     if (changed) await this.save({ ...this.record!, state: { ...this.record!.state, requested } });
   }
 
-  /** Overlap and Retire: every `-cacert` subscriber has ACKed the bundle. */
-  private async bundleGate(bundle: string): Promise<ReturnType<typeof ackGate>> {
-    const targets: AckTarget[] = [];
-    const notLoaded: string[] = [];
-    for (const { namespace, name } of this.managedSecrets()) {
-      const served = caSecretName(this.deps.servedName(namespace, name));
-      const s = this.deps.served(served);
-      if (s && sameCertificates(s.pem, bundle)) targets.push({ name: served, version: s.version });
-      else notLoaded.push(served);
-    }
-    return this.finish(targets, notLoaded, 'NOT_LOADED');
-  }
-
-  /** Reissue: every leaf is signed by the new CA (or expired), served, and ACKed. */
-  private async leafGate(s: RotationState): Promise<ReturnType<typeof ackGate>> {
-    const targets: AckTarget[] = [];
-    const behind: Array<{ name: string; state: string }> = [];
-    const newCa = firstPem(s.newChainPem);
-    const now = this.deps.now();
-    const leaves = this.deps.leaves();
-    let reissued = 0;
-    for (const leaf of leaves) {
-      const served = this.deps.servedName(leaf.namespace, leaf.spec.secretName);
-      const secret = await this.deps.persister.readSecret(leaf.namespace, leaf.spec.secretName);
-      const chain = secret?.data['tls.crt'];
-      if (!chain) continue; // never issued: its first certificate comes from the new CA
-      if (!signedBy(chain, newCa) && !expiredAt(chain, now)) {
-        behind.push({ name: served, state: 'NOT_REISSUED' });
-        continue;
-      }
-      reissued++;
-      const s = this.deps.served(served);
-      if (s && firstCertificateId(s.pem) === firstCertificateId(chain)) targets.push({ name: served, version: s.version });
-      else behind.push({ name: served, state: 'NOT_LOADED' });
-    }
-    const leavesView = { total: leaves.length, reissued, requested: Object.keys(s.requested).length };
-    const rows = await this.deps.deliveries();
-    const gate = ackGate(rows, targets);
-    const subscribed = new Set(rows.flatMap((row) => row.secrets.filter((x) => x.reason !== 'denied').map((x) => x.name)));
-    // A leaf not re-issued yet always holds the gate; one not loaded yet only where someone subscribes.
-    const own = behind.filter((b) => b.state === 'NOT_REISSUED' || subscribed.has(b.name)).map((b) => ({ secret: b.name, state: b.state }));
-    const result = { ...gate, waiting: [...own, ...gate.waiting] };
-    this.gate = { at: now.toISOString(), subscribers: gate.subscribers, waiting: result.waiting, leaves: leavesView };
-    return result;
-  }
-
-  private async finish(targets: AckTarget[], notLoaded: string[], state: string): Promise<ReturnType<typeof ackGate>> {
-    const rows = await this.deps.deliveries();
-    const gate = ackGate(rows, targets);
-    const subscribed = new Set(rows.flatMap((row) => row.secrets.filter((x) => x.reason !== 'denied').map((x) => x.name)));
-    // A name nobody subscribes to needs nothing loaded: a later subscriber gets what the store holds then.
-    const own = notLoaded.filter((n) => subscribed.has(n)).map((secret) => ({ secret, state }));
-    const result = { ...gate, waiting: [...own, ...gate.waiting] };
-    this.gate = { at: this.deps.now().toISOString(), subscribers: gate.subscribers, waiting: result.waiting };
-    return result;
+  /** Runs a gate and keeps its answer for status. */
+  private async remember(answer: Promise<GateAnswer>): Promise<GateAnswer> {
+    const a = await answer;
+    this.gate = { at: this.deps.now().toISOString(), subscribers: a.subscribers, waiting: a.waiting, ...(a.leaves ? { leaves: a.leaves } : {}) };
+    return a;
   }
 }
 
