@@ -288,10 +288,11 @@ function parseSettings(section: Doc, at: string): IssuanceSettings {
   }
   const r = optObj(section['caRotation'], `${at}.caRotation`);
   if (r) {
-    known(r, `${at}.caRotation`, ['ackTimeout', 'reissueWindow', 'checkInterval', 'onCAKeyRotation']);
+    known(r, `${at}.caRotation`, ['ackTimeout', 'reissueWindow', 'checkInterval', 'resumeGrace', 'onCAKeyRotation']);
     if (r['ackTimeout'] !== undefined) settings.caRotation.ackTimeoutMs = positiveDuration(r['ackTimeout'], `${at}.caRotation.ackTimeout`);
     if (r['reissueWindow'] !== undefined) settings.caRotation.reissueWindowMs = positiveDuration(r['reissueWindow'], `${at}.caRotation.reissueWindow`);
     if (r['checkInterval'] !== undefined) settings.caRotation.checkIntervalMs = positiveDuration(r['checkInterval'], `${at}.caRotation.checkInterval`);
+    if (r['resumeGrace'] !== undefined) settings.caRotation.resumeGraceMs = positiveDuration(r['resumeGrace'], `${at}.caRotation.resumeGrace`);
     const on = optStr(r['onCAKeyRotation'], `${at}.caRotation.onCAKeyRotation`);
     if (on !== undefined && on !== 'Staged' && on !== 'Immediate') throw new ConfigError(`${at}.caRotation.onCAKeyRotation`, `must be Staged or Immediate (got "${on}")`);
     if (on) settings.caRotation.onCAKeyRotation = on;

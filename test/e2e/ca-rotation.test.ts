@@ -42,7 +42,8 @@ function resources(): unknown[] {
 }
 
 function start(dataDir: string, caRotation: Record<string, string>): Promise<TestServer> {
-  return startTestServer({ dataDir, drainSeconds: 1, issuance: { resources: resources(), caRotation } });
+  // The peers reconnect within a second after a restart (their backoff is 100 ms to 1 s).
+  return startTestServer({ dataDir, drainSeconds: 1, issuance: { resources: resources(), caRotation: { resumeGrace: '1500ms', ...caRotation } } });
 }
 
 interface Fleet {
@@ -168,7 +169,7 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     const newRootPem = otherCa(f.backend.material.ca!, oldRoot);
 
     f.gateway.setPolicy('backend-cacert', 'apply');
-    const reissue = await waitForRotation(() => server, (r) => r.phase === 'Reissue', 'Reissue');
+    const reissue = await waitForRotation(() => server, (r) => r.phase === 'Reissue' && r.leaves !== undefined, 'Reissue, its gate checked');
     assert.equal(reissue.overlapEnded, 'acknowledged');
     await capture('Reissue');
     // The issuer's own status carries the phase, next to its Ready condition.
@@ -186,15 +187,20 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     assert.ok(signedBy(f.gateway.material.cert, oldRoot), 'the gateway, later in the window, still has its old leaf');
     const gatewayLeafBefore = f.gateway.material.cert;
     const before = f.loop.ok;
+    // Slow again from here on: Retire must wait for the gateway too.
+    f.gateway.setPolicy('backend-cacert', 'hold');
     await server.stop();
     server = await start(dataDir, settings);
     servers.push(server);
+    await waitForRotation(() => server, (r) => r.phase !== 'Reissue' || r.leaves !== undefined, 'the gate checked after the restart');
     await capture('Reissue, after the restart');
-    const resumed = await waitForRotation(() => server, (r) => r.phase === 'Retire' || r.phase === 'Complete', 'Retire after the restart');
-    assert.ok(resumed.history.some((h) => h.phase === 'Reissue'));
+    const retire = await waitForRotation(() => server, (r) => r.phase === 'Retire' && r.waitingFor.some((w) => w.node === 'gateway-1'), 'Retire, waiting for the slow gateway');
+    assert.ok(retire.history.some((h) => h.phase === 'Reissue'));
     assert.notEqual(f.gateway.material.cert, gatewayLeafBefore, 'the gateway got a new leaf after the restart');
     assert.ok(signedBy(f.gateway.material.cert, newRootPem));
-    await capture('Retire');
+    assert.equal(cas(f.backend.material.ca), 1, 'the backend took the bundle without the old CA');
+    await capture('Retire, the gateway slow to ACK again');
+    f.gateway.setPolicy('backend-cacert', 'apply');
 
     const done = await waitForRotation(() => server, (r) => r.phase === 'Complete', 'Complete');
     await f.gateway.until(() => cas(f.gateway.material.ca) === 1 && cas(f.backend.material.ca) === 1, 30_000, 'bundles without the old CA');

@@ -86,7 +86,7 @@ test('a CA rotation waits for a slow gateway on another replica, then re-issues 
         issuance: {
           backoff: { initial: '200ms', max: '1s' },
           leaderElection: { namespace: ns, identity: name, leaseDuration: '2s', renewDeadline: '1s' },
-          caRotation: { checkInterval: '200ms', reissueWindow: '1s', ackTimeout: '120s' },
+          caRotation: { checkInterval: '200ms', reissueWindow: '1s', ackTimeout: '120s', resumeGrace: '1s' },
           resources: caIssuedCertificate(ns),
         },
       },

@@ -23,6 +23,12 @@ export interface CaRotationSettings {
   reissueWindowMs: number;
   /** How often the gate is looked at again. */
   checkIntervalMs: number;
+  /**
+   * After this replica starts issuing, gates stay shut this long: the streams it lost come
+   * back (Envoy reconnects within its backoff) and say what they hold before "nobody is
+   * behind" can be believed.
+   */
+  resumeGraceMs: number;
 }
 
 export interface CaRotationDeps {
@@ -85,6 +91,7 @@ export class CaRotation {
   private serial: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private resumedAt = 0;
   private gate: { at: string; subscribers: number; waiting: Waiting[]; leaves?: CaRotationStatus['leaves'] } | undefined;
 
   constructor(private readonly deps: CaRotationDeps) {}
@@ -96,6 +103,7 @@ export class CaRotation {
   /** Loads the persisted state and, when a rotation is under way, resumes it. */
   resume(): Promise<void> {
     this.stopped = false;
+    this.resumedAt = this.deps.now().getTime();
     return this.serialized(async () => {
       await this.load();
       if (this.record && isActive(this.record.state.phase)) {
@@ -391,7 +399,9 @@ export class CaRotation {
 
   /** Runs a gate and keeps its answer for status. */
   private async remember(answer: Promise<GateAnswer>): Promise<GateAnswer> {
-    const a = await answer;
+    let a = await answer;
+    const graceLeft = this.resumedAt + this.deps.settings.resumeGraceMs - this.deps.now().getTime();
+    if (graceLeft > 0) a = { ...a, waiting: [{ secret: '*', state: `RESUMING (streams reconnect; ${Math.ceil(graceLeft / 1000)} s left)` }, ...a.waiting] };
     this.gate = { at: this.deps.now().toISOString(), subscribers: a.subscribers, waiting: a.waiting, ...(a.leaves ? { leaves: a.leaves } : {}) };
     return a;
   }

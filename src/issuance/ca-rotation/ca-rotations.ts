@@ -19,7 +19,7 @@ export interface CaRotationConfig extends CaRotationSettings {
   onCAKeyRotation: 'Staged' | 'Immediate';
 }
 
-export const DEFAULT_CA_ROTATION: CaRotationConfig = { ackTimeoutMs: 10 * 60_000, reissueWindowMs: 10 * 60_000, checkIntervalMs: 5_000, onCAKeyRotation: 'Staged' };
+export const DEFAULT_CA_ROTATION: CaRotationConfig = { ackTimeoutMs: 10 * 60_000, reissueWindowMs: 10 * 60_000, checkIntervalMs: 5_000, resumeGraceMs: 30_000, onCAKeyRotation: 'Staged' };
 
 /** What the rotations need from the rest of the server once it runs. */
 export interface RotationContext {
