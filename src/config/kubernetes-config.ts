@@ -16,6 +16,9 @@ import { ConfigError } from './config-error.js';
  *   authorization: { allowCacheSeconds: 30, denyCacheSeconds: 5, staleIfErrorSeconds: 300 }
  *   events: { enabled: true }
  *   deliveryStatus: { namespace: envoy-sds, publishSeconds: 5 }   # fleet-wide delivery state
+ *   gatewayApi: true                  # Gateways, ReferenceGrants, BackendTLSPolicies (CRDs needed)
+ *   clusterTrustBundles: true         # certificates.k8s.io ClusterTrustBundles (cluster-scoped)
+ *   sidecar: { tokenFile: /var/run/secrets/envoy-sds/token }   # in the gateway's pod, see below
  */
 export interface KubernetesConfig {
   kubeconfig?: string;
@@ -56,6 +59,17 @@ export interface KubernetesConfig {
    * answers for the fleet. Unset namespace and none known: local state only.
    */
   deliveryStatus: { enabled: boolean; namespace?: string; publishMs: number; replica: string };
+  /** Watch Gateway API objects: `kubernetes-gateway://` and `backendtlspolicy://` names. */
+  gatewayApi: boolean;
+  /** Watch ClusterTrustBundles: `clustertrustbundle://` names. */
+  clusterTrustBundles: boolean;
+  /**
+   * Sidecar mode (the server in the gateway's pod): a Unix socket caller is the pod's own
+   * ServiceAccount, by the projected token in `tokenFile` (audience as above, reviewed like
+   * a caller's), and `sds://` names stand for the Kubernetes names (sidecar-names.ts), the
+   * short form in `namespace` (the pod's).
+   */
+  sidecar?: { tokenFile: string; namespace: string };
   /** Opt-in per name: a watched CA bundle that drops a CA is served as the union for a while (sources/kubernetes/bundle-holds.ts). */
   caBundleHold: BundleHoldRule[];
 }
@@ -72,7 +86,7 @@ const AT = 'kubernetes';
 
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const root = raw === null || raw === true ? {} : obj(raw, AT);
-  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus', 'caBundleHold']);
+  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus', 'gatewayApi', 'clusterTrustBundles', 'sidecar', 'caBundleHold']);
   const kubeconfig = optStr(root['kubeconfig'], `${AT}.kubeconfig`);
   const context = optStr(root['context'], `${AT}.context`);
   const namespaces = strList(root['namespaces'] ?? [], `${AT}.namespaces`);
@@ -106,6 +120,8 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   if (typeof pageSize !== 'number' || !Number.isInteger(pageSize) || pageSize <= 0) {
     throw new ConfigError(`${AT}.watch.pageSize`, 'must be a positive integer');
   }
+  const gatewayApi = flag(root['gatewayApi'], `${AT}.gatewayApi`);
+  const clusterTrustBundles = flag(root['clusterTrustBundles'], `${AT}.clusterTrustBundles`);
   const enabled = events['enabled'] ?? true;
   if (typeof enabled !== 'boolean') throw new ConfigError(`${AT}.events.enabled`, 'must be true or false');
 
@@ -156,7 +172,29 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
       publishMs: seconds(delivery['publishSeconds'], 5, `${AT}.deliveryStatus.publishSeconds`),
       replica: optStr(delivery['replica'], `${AT}.deliveryStatus.replica`) ?? process.env['POD_NAME'] ?? hostname(),
     },
+    gatewayApi,
+    clusterTrustBundles,
+    ...parseSidecar(root['sidecar']),
   };
+}
+
+const DEFAULT_SIDECAR_TOKEN = '/var/run/secrets/envoy-sds/token';
+
+function parseSidecar(raw: unknown): Pick<KubernetesConfig, 'sidecar'> {
+  if (raw === undefined || raw === null || raw === false) return {};
+  const at = `${AT}.sidecar`;
+  const s = raw === true ? {} : obj(raw, at);
+  known(s, at, ['tokenFile', 'namespace']);
+  const namespace = optStr(s['namespace'], `${at}.namespace`) ?? podNamespace();
+  if (!namespace) throw new ConfigError(`${at}.namespace`, 'the pod\'s namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it');
+  return { sidecar: { tokenFile: resolve(optStr(s['tokenFile'], `${at}.tokenFile`) ?? DEFAULT_SIDECAR_TOKEN), namespace } };
+}
+
+/** Off unless set: each needs its CRDs or API served, and RBAC to list them. */
+function flag(v: unknown, at: string): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') throw new ConfigError(at, 'must be true or false');
+  return v;
 }
 
 function section(root: Record<string, unknown>, key: string, keys: string[]): Record<string, unknown> {

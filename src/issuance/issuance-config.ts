@@ -23,6 +23,10 @@
 //                                   # Certificates are read (and watched) from the API server as
 //                                   # envoy-sds.io/v1alpha1 custom resources (deploy/crds/), and
 //                                   # each Certificate's status goes to its status subresource
+//     shims:                        # customResources only: Certificates for annotated objects
+//       gateways: true              # Gateways annotated envoy-sds.io/issuer or /cluster-issuer
+//       ingresses: true             # Ingresses, likewise
+//       certManagerAnnotations: false  # cert-manager.io/issuer too; refused while cert-manager's CRDs are served
 
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -69,6 +73,8 @@ export interface IssuanceConfig {
    * and `certificates` start empty): what parsing them needs.
    */
   customResources?: { clusterResourceNamespace: string; baseDir: string };
+  /** gateway-shim and ingress-shim (custom resources only; see shims/). */
+  shims?: { gateways: boolean; ingresses: boolean; certManagerAnnotations: boolean };
 }
 
 export const DEFAULT_SETTINGS: IssuanceSettings = {
@@ -92,7 +98,7 @@ export interface IssuanceConfigContext {
 export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): IssuanceConfig {
   const at = 'issuance';
   const section = obj(raw ?? {}, at);
-  known(section, at, ['resources', 'resourceFiles', 'clusterResourceNamespace', 'backoff', 'renewalJitter', 'maxConcurrentIssuances', 'acme', 'persistence', 'leaderElection', 'customResources', 'caRotation']);
+  known(section, at, ['resources', 'resourceFiles', 'clusterResourceNamespace', 'backoff', 'renewalJitter', 'maxConcurrentIssuances', 'acme', 'persistence', 'leaderElection', 'customResources', 'shims', 'caRotation']);
   const clusterResourceNamespace = optStr(section['clusterResourceNamespace'], `${at}.clusterResourceNamespace`) ?? 'cert-manager';
 
   const objects: Array<{ doc: unknown; at: string }> = [];
@@ -111,7 +117,7 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     if (!Array.isArray(docs)) throw new ConfigError(`${at}.resourceFiles[${i}]`, `${path} is empty`);
     docs.forEach((d, j) => {
       if (d.errors.length > 0) throw new ConfigError(`${path} (document ${j + 1})`, `not valid YAML: ${d.errors[0]!.message.split('\n')[0]}`);
-      const doc = d.toJS();
+      const doc: unknown = d.toJS();
       if (doc !== null && doc !== undefined) objects.push({ doc, at: `${path} (document ${j + 1})` });
     });
   });
@@ -133,7 +139,22 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     persistence,
     ...(leaderElection ? { leaderElection } : {}),
     ...(cr === true ? { customResources: { clusterResourceNamespace, baseDir: ctx.baseDir } } : {}),
+    ...parseShims(section['shims'], `${at}.shims`, cr === true),
   };
+}
+
+function parseShims(raw: unknown, at: string, customResources: boolean): Pick<IssuanceConfig, 'shims'> {
+  if (raw === undefined || raw === null) return {};
+  const s = obj(raw, at);
+  known(s, at, ['gateways', 'ingresses', 'certManagerAnnotations']);
+  const flag = (k: string): boolean => {
+    const v = s[k] ?? false;
+    if (typeof v !== 'boolean') throw new ConfigError(`${at}.${k}`, 'must be true or false');
+    return v;
+  };
+  const shims = { gateways: flag('gateways'), ingresses: flag('ingresses'), certManagerAnnotations: flag('certManagerAnnotations') };
+  if ((shims.gateways || shims.ingresses) && !customResources) throw new ConfigError(at, 'needs customResources: true (the shims write Certificate custom resources)');
+  return { shims };
 }
 
 /** One resource document and where it came from (for error paths). */

@@ -35,6 +35,16 @@ import { ANNOTATIONS } from '../secret-facts.js';
 const OWN_PREFIX = 'envoy-sds.io/';
 const STATE_SUFFIX = '-envoy-sds-state';
 const MAX_ATTEMPTS = 8;
+const CERT_MANAGER_CERTIFICATE_ANNOTATION = 'cert-manager.io/certificate-name';
+
+/** The Secret is cert-manager's (it carries cert-manager.io/certificate-name): not written. */
+export class SecretOwnedByCertManagerError extends Error {
+  readonly code = 'SECRET_OWNED_BY_CERT_MANAGER';
+  constructor(secret: string, certificate: string) {
+    super(`Secret ${secret} belongs to cert-manager Certificate ${certificate} (annotation ${CERT_MANAGER_CERTIFICATE_ANNOTATION}); envoy-sds never writes it: choose another secretName`);
+    this.name = 'SecretOwnedByCertManagerError';
+  }
+}
 
 interface SecretObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
@@ -61,6 +71,8 @@ export class KubernetesSecretPersister implements CertificatePersister {
   async writeSecret(namespace: string, name: string, secret: PersistedSecret): Promise<void> {
     const attempted = revisionOf(secret.annotations);
     await this.readModifyWrite(namespace, name, (current) => {
+      // cert-manager's Secret: its controller would fight ours over it, so never ours to write.
+      if (current?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE_ANNOTATION] !== undefined) throw new SecretOwnedByCertManagerError(`${namespace}/${name}`, current.metadata.annotations[CERT_MANAGER_CERTIFICATE_ANNOTATION]!);
       const held = revisionOf(current?.metadata?.annotations ?? {});
       if (attempted !== undefined && held !== undefined && held >= attempted) throw new SecretSupersededError(`${namespace}/${name}`, held, attempted);
       const foreign = Object.entries(current?.metadata?.annotations ?? {}).filter(([k]) => !k.startsWith(OWN_PREFIX));
