@@ -30,7 +30,11 @@ Exit status: 0 done, 1 refused by the server (with its reason), 2 usage error,
 3 the server cannot be reached.
 `;
 
-export async function rotateCaCommand(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function rotateCaCommand(
+  args: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   const { values, positionals } = parseCommandArgs('rotate-ca', args, {
     abort: { type: 'boolean', default: false },
     status: { type: 'boolean', default: false },
@@ -41,11 +45,16 @@ export async function rotateCaCommand(args: string[], out: NodeJS.WritableStream
     out.write(ROTATE_CA_USAGE);
     return 0;
   }
-  if (values.output !== 'text' && values.output !== 'json') throw new UsageError(`envoy-sds rotate-ca: -o ${values.output}: expected text or json`);
+  if (values.output !== 'text' && values.output !== 'json')
+    throw new UsageError(`envoy-sds rotate-ca: -o ${values.output}: expected text or json`);
   const address = parseServerAddress(values.http, '--http');
   if (address.kind !== 'tcp') throw new UsageError('envoy-sds rotate-ca: --http takes host:port');
   if (values.status ? positionals.length > 0 : positionals.length !== 1) {
-    throw new UsageError(values.status ? 'envoy-sds rotate-ca --status takes no issuer' : 'envoy-sds rotate-ca: name one issuer (see envoy-sds rotate-ca --help)');
+    throw new UsageError(
+      values.status
+        ? 'envoy-sds rotate-ca --status takes no issuer'
+        : 'envoy-sds rotate-ca: name one issuer (see envoy-sds rotate-ca --help)',
+    );
   }
   const url = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}${ROTATION_PATH}`;
   let res: Response;
@@ -76,16 +85,23 @@ export async function rotateCaCommand(args: string[], out: NodeJS.WritableStream
 
 /** A rotation for people: phase, CAs, what the gate waits for, the history. */
 export function formatRotation(r: CaRotationStatus): string {
-  const lines = [`${r.issuer}: ${r.phase}${r.halted ? ' (HALTED)' : ''} since ${r.phaseSince} (started ${r.startedAt}, ${r.trigger === 'command' ? 'by rotate-ca' : "by the CA Certificate's key rotation"})`];
+  const lines = [
+    `${r.issuer}: ${r.phase}${r.halted ? ' (HALTED)' : ''} since ${r.phaseSince} (started ${r.startedAt}, ${r.trigger === 'command' ? 'by rotate-ca' : "by the CA Certificate's key rotation"})`,
+  ];
   for (const ca of r.oldCA) lines.push(`  old CA  ${ca.subject}  sha256 ${ca.sha256Fingerprint.slice(0, 23)}…  until ${ca.notAfter}`);
   for (const ca of r.newCA) lines.push(`  new CA  ${ca.subject}  sha256 ${ca.sha256Fingerprint.slice(0, 23)}…  until ${ca.notAfter}`);
   if (r.halted) lines.push(`  halted: ${r.halted.message}`);
-  if (r.leaves) lines.push(`  leaves  ${r.leaves.reissued}/${r.leaves.total} signed by the new CA (${r.leaves.requested} re-issuance(s) requested)`);
+  if (r.leaves)
+    lines.push(`  leaves  ${r.leaves.reissued}/${r.leaves.total} signed by the new CA (${r.leaves.requested} re-issuance(s) requested)`);
   if (r.deadline) lines.push(`  deadline ${r.deadline}`);
   if (r.phase === 'Overlap' || r.phase === 'Reissue' || r.phase === 'Retire') {
     if (!r.checkedAt) lines.push('  gate    not checked yet in this phase');
-    else lines.push(`  gate    ${r.waitingCount === 0 ? 'open' : `waiting for ${r.waitingCount}`} (${r.subscribers} subscription(s) counted, checked ${r.checkedAt})`);
-    for (const w of r.waitingFor) lines.push(`    ${w.secret}  ${w.state}${w.node ? `  node ${w.node}${w.replica ? ` on ${w.replica}` : ''}` : ''}`);
+    else
+      lines.push(
+        `  gate    ${r.waitingCount === 0 ? 'open' : `waiting for ${r.waitingCount}`} (${r.subscribers} subscription(s) counted, checked ${r.checkedAt})`,
+      );
+    for (const w of r.waitingFor)
+      lines.push(`    ${w.secret}  ${w.state}${w.node ? `  node ${w.node}${w.replica ? ` on ${w.replica}` : ''}` : ''}`);
   }
   for (const h of r.history) lines.push(`  ${h.at}  ${h.phase.padEnd(8)} ${h.note}`);
   return `${lines.join('\n')}\n`;

@@ -39,10 +39,24 @@ export function ackGate(rows: readonly NodeDelivery[], targets: readonly AckTarg
       result.subscribers++;
       if (s.acked === version) continue;
       if (s.nack && s.nack.version === version) {
-        result.nack ??= { secret: s.name, node: row.node.id, cluster: row.node.cluster, replica: row.replica, version, message: s.nack.message };
+        result.nack ??= {
+          secret: s.name,
+          node: row.node.id,
+          cluster: row.node.cluster,
+          replica: row.replica,
+          version,
+          message: s.nack.message,
+        };
         continue;
       }
-      result.waiting.push({ secret: s.name, state: s.state, node: row.node.id, cluster: row.node.cluster, replica: row.replica, acked: s.acked });
+      result.waiting.push({
+        secret: s.name,
+        state: s.state,
+        node: row.node.id,
+        cluster: row.node.cluster,
+        replica: row.replica,
+        acked: s.acked,
+      });
     }
   }
   return result;

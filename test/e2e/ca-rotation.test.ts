@@ -24,7 +24,13 @@ function resources(): unknown[] {
     apiVersion: V,
     kind: 'Certificate',
     metadata: { name, namespace: 'default' },
-    spec: { secretName: name, dnsNames: [`${name}.test`], usages: ['server auth', 'client auth'], privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'ca', kind: 'ClusterIssuer' } },
+    spec: {
+      secretName: name,
+      dnsNames: [`${name}.test`],
+      usages: ['server auth', 'client auth'],
+      privateKey: { algorithm: 'ECDSA', size: 256 },
+      issuerRef: { name: 'ca', kind: 'ClusterIssuer' },
+    },
   });
   return [
     { apiVersion: V, kind: 'ClusterIssuer', metadata: { name: 'selfsigned' }, spec: { selfSigned: {} } },
@@ -33,7 +39,14 @@ function resources(): unknown[] {
       kind: 'Certificate',
       // A ClusterIssuer's CA Secret lives in the cluster resource namespace.
       metadata: { name: 'root-ca', namespace: 'cert-manager' },
-      spec: { isCA: true, commonName: 'Rotation Test Root', secretName: 'root-ca', duration: '8760h', privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' } },
+      spec: {
+        isCA: true,
+        commonName: 'Rotation Test Root',
+        secretName: 'root-ca',
+        duration: '8760h',
+        privateKey: { algorithm: 'ECDSA', size: 256 },
+        issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' },
+      },
     },
     { apiVersion: V, kind: 'ClusterIssuer', metadata: { name: 'ca' }, spec: { ca: { secretName: 'root-ca' } } },
     leaf('gateway'),
@@ -43,7 +56,11 @@ function resources(): unknown[] {
 
 function start(dataDir: string, caRotation: Record<string, string>): Promise<TestServer> {
   // The peers reconnect within a second after a restart (their backoff is 100 ms to 1 s).
-  return startTestServer({ dataDir, drainSeconds: 1, issuance: { resources: resources(), caRotation: { resumeGrace: '1500ms', ...caRotation } } });
+  return startTestServer({
+    dataDir,
+    drainSeconds: 1,
+    issuance: { resources: resources(), caRotation: { resumeGrace: '1500ms', ...caRotation } },
+  });
 }
 
 interface Fleet {
@@ -92,7 +109,11 @@ async function rotateCa(http: string, ...args: string[]): Promise<{ code: number
         cb();
       },
     });
-  const code = await rotateCaCommand([...args, '--http', http], sink((s) => (out += s)), sink((s) => (err += s)));
+  const code = await rotateCaCommand(
+    [...args, '--http', http],
+    sink((s) => (out += s)),
+    sink((s) => (err += s)),
+  );
   return { code, out, err };
 }
 
@@ -102,7 +123,12 @@ async function rotation(http: string): Promise<CaRotationStatus | undefined> {
   return body.rotations.find((r) => r.issuer === 'ClusterIssuer/ca');
 }
 
-async function waitForRotation(server: () => TestServer, pred: (r: CaRotationStatus) => boolean, what: string, timeoutMs = 60_000): Promise<CaRotationStatus> {
+async function waitForRotation(
+  server: () => TestServer,
+  pred: (r: CaRotationStatus) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<CaRotationStatus> {
   const start = Date.now();
   for (;;) {
     const r = await rotation(server().httpAddress!);
@@ -122,7 +148,9 @@ const signedBy = (chain: string | undefined, caPem: string) => {
 /** The certificate of `bundle` that is not `than`. */
 const otherCa = (bundle: string, than: string) => {
   const fp = new X509Certificate(than).fingerprint256;
-  return (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? []).find((p) => new X509Certificate(p).fingerprint256 !== fp)!;
+  return (bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? []).find(
+    (p) => new X509Certificate(p).fingerprint256 !== fp,
+  )!;
 };
 const cas = (pem: string | undefined) => (pem?.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
@@ -156,27 +184,50 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     // Overlap: the backend takes old + new; the gate waits for the gateway alone.
     await f.backend.until(() => cas(f.backend.material.ca) === 2, 30_000, 'the backend to hold old + new');
     await f.gateway.until(() => f.gateway.holding('backend-cacert'), 30_000, 'the overlap bundle to reach the gateway');
-    const waiting = await waitForRotation(() => server, (r) => r.waitingCount === 1 && r.waitingFor[0]?.node === 'gateway-1', 'only the slow gateway behind');
+    const waiting = await waitForRotation(
+      () => server,
+      (r) => r.waitingCount === 1 && r.waitingFor[0]?.node === 'gateway-1',
+      'only the slow gateway behind',
+    );
     assert.equal(waiting.phase, 'Overlap');
     assert.equal(waiting.waitingFor[0]!.secret, 'backend-cacert');
     await capture('Overlap, the gateway slow to ACK');
     // Several looks at the gate later, the rotation has not moved past the slow gateway.
     const checked = waiting.checkedAt!;
-    const later = await waitForRotation(() => server, (r) => r.checkedAt !== undefined && r.checkedAt > checked, 'another look at the gate');
-    const again = await waitForRotation(() => server, (r) => r.checkedAt !== undefined && r.checkedAt > later.checkedAt!, 'a third look at the gate');
+    const later = await waitForRotation(
+      () => server,
+      (r) => r.checkedAt !== undefined && r.checkedAt > checked,
+      'another look at the gate',
+    );
+    const again = await waitForRotation(
+      () => server,
+      (r) => r.checkedAt !== undefined && r.checkedAt > later.checkedAt!,
+      'a third look at the gate',
+    );
     assert.equal(again.phase, 'Overlap', 'no leaf from the new CA while a subscriber lacks it');
     assert.ok(signedBy(f.backend.material.cert, oldRoot), 'the backend still serves a leaf of the old CA');
     const newRootPem = otherCa(f.backend.material.ca!, oldRoot);
 
     f.gateway.setPolicy('backend-cacert', 'apply');
-    const reissue = await waitForRotation(() => server, (r) => r.phase === 'Reissue' && r.leaves !== undefined, 'Reissue, its gate checked');
+    const reissue = await waitForRotation(
+      () => server,
+      (r) => r.phase === 'Reissue' && r.leaves !== undefined,
+      'Reissue, its gate checked',
+    );
     assert.equal(reissue.overlapEnded, 'acknowledged');
     await capture('Reissue');
     // The issuer's own status carries the phase, next to its Ready condition.
-    const issuers = (await (await fetch(`http://${server.httpAddress!}/issuance/status`)).json()) as { issuers: Array<{ name: string; caRotation?: { phase: string } }> };
+    const issuers = (await (await fetch(`http://${server.httpAddress!}/issuance/status`)).json()) as {
+      issuers: Array<{ name: string; caRotation?: { phase: string } }>;
+    };
     assert.equal(issuers.issuers.find((i) => i.name === 'ca')?.caRotation?.phase, 'Reissue');
-    const status = (await (await fetch(`http://${server.httpAddress!}/status`)).json()) as { caRotations: Array<{ issuer: string; phase: string }> };
-    assert.deepEqual(status.caRotations.map((r) => [r.issuer, r.phase]), [['ClusterIssuer/ca', 'Reissue']]);
+    const status = (await (await fetch(`http://${server.httpAddress!}/status`)).json()) as {
+      caRotations: Array<{ issuer: string; phase: string }>;
+    };
+    assert.deepEqual(
+      status.caRotations.map((r) => [r.issuer, r.phase]),
+      [['ClusterIssuer/ca', 'Reissue']],
+    );
     const page = await (await fetch(`http://${server.httpAddress!}/`)).text();
     assert.match(page, /<h2>CA rotations<\/h2>.*ClusterIssuer\/ca.*Reissue/s);
 
@@ -192,9 +243,17 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     await server.stop();
     server = await start(dataDir, settings);
     servers.push(server);
-    await waitForRotation(() => server, (r) => r.phase !== 'Reissue' || r.leaves !== undefined, 'the gate checked after the restart');
+    await waitForRotation(
+      () => server,
+      (r) => r.phase !== 'Reissue' || r.leaves !== undefined,
+      'the gate checked after the restart',
+    );
     await capture('Reissue, after the restart');
-    const retire = await waitForRotation(() => server, (r) => r.phase === 'Retire' && r.waitingFor.some((w) => w.node === 'gateway-1'), 'Retire, waiting for the slow gateway');
+    const retire = await waitForRotation(
+      () => server,
+      (r) => r.phase === 'Retire' && r.waitingFor.some((w) => w.node === 'gateway-1'),
+      'Retire, waiting for the slow gateway',
+    );
     assert.ok(retire.history.some((h) => h.phase === 'Reissue'));
     assert.notEqual(f.gateway.material.cert, gatewayLeafBefore, 'the gateway got a new leaf after the restart');
     assert.ok(signedBy(f.gateway.material.cert, newRootPem));
@@ -202,11 +261,22 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     await capture('Retire, the gateway slow to ACK again');
     f.gateway.setPolicy('backend-cacert', 'apply');
 
-    const done = await waitForRotation(() => server, (r) => r.phase === 'Complete', 'Complete');
+    const done = await waitForRotation(
+      () => server,
+      (r) => r.phase === 'Complete',
+      'Complete',
+    );
     await f.gateway.until(() => cas(f.gateway.material.ca) === 1 && cas(f.backend.material.ca) === 1, 30_000, 'bundles without the old CA');
     await capture('Complete');
-    assert.deepEqual(done.history.map((h) => h.phase), ['Overlap', 'Reissue', 'Retire', 'Complete']);
-    assert.notEqual(new X509Certificate(f.gateway.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256, 'the old CA left the bundles');
+    assert.deepEqual(
+      done.history.map((h) => h.phase),
+      ['Overlap', 'Reissue', 'Retire', 'Complete'],
+    );
+    assert.notEqual(
+      new X509Certificate(f.gateway.material.ca!).fingerprint256,
+      new X509Certificate(oldRoot).fingerprint256,
+      'the old CA left the bundles',
+    );
     assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, newRoot.sha256Fingerprint);
 
     const n = f.loop.ok;
@@ -214,7 +284,9 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
     assert.ok(f.loop.ok > n, 'handshakes go on with the new CA alone');
     assert.ok(before > 10, `handshakes ran through the rotation (${f.loop.ok})`);
     assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
-    process.stderr.write(`staged rotation: ${f.loop.ok} handshakes, ${f.loop.failures.length} failed; phases ${done.history.map((h) => `${h.phase} ${h.at}`).join(', ')}\n`);
+    process.stderr.write(
+      `staged rotation: ${f.loop.ok} handshakes, ${f.loop.failures.length} failed; phases ${done.history.map((h) => `${h.phase} ${h.at}`).join(', ')}\n`,
+    );
 
     // Metrics say where it ended.
     const metrics = await (await fetch(`http://${server.httpAddress!}/metrics`)).text();
@@ -227,7 +299,10 @@ test('rotate-ca: Overlap, Reissue, Retire with a slow gateway and a restart mid-
 });
 
 /** A fresh server and the two peers; `body` gets them and the CA they trust at the start. */
-async function scenario(caRotation: Record<string, string>, body: (server: TestServer, f: Fleet, oldRoot: string) => Promise<void>): Promise<void> {
+async function scenario(
+  caRotation: Record<string, string>,
+  body: (server: TestServer, f: Fleet, oldRoot: string) => Promise<void>,
+): Promise<void> {
   const server = await start(tempDir('ca-rotation-'), caRotation);
   servers.push(server);
   const f = await fleet(() => server.grpcAddress!);
@@ -254,81 +329,111 @@ interface CertStatus {
 }
 
 async function certificateStatus(http: string, id: string): Promise<CertStatus | undefined> {
-  const body = (await (await fetch(`http://${http}/issuance/status`)).json()) as { certificates: Array<{ namespace: string; name: string; status?: CertStatus }> };
+  const body = (await (await fetch(`http://${http}/issuance/status`)).json()) as {
+    certificates: Array<{ namespace: string; name: string; status?: CertStatus }>;
+  };
   return body.certificates.find((c) => `${c.namespace}/${c.name}` === id)?.status;
 }
 
 test("the CA Certificate's own key rotation (renew root-ca) runs the same stages; --abort is refused once the new CA signs", async () => {
   await scenario({ ackTimeout: '60s', reissueWindow: '1s', checkInterval: '200ms' }, async (server, f, oldRoot) => {
-      f.gateway.setPolicy('backend-cacert', 'hold');
-      await renew(server.httpAddress!, 'cert-manager/root-ca');
-      const overlap = await waitForRotation(() => server, (r) => r.trigger === 'ca-key-rotation' && r.waitingCount === 1, 'a rotation started by the CA key rotation, waiting for the gateway');
-      assert.equal(overlap.phase, 'Overlap');
-      // Until every gateway trusts it, the new CA key pair is the rotation's, not the Secret's.
-      const held = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
-      assert.ok(held?.conditions.some((c) => c.type === 'Issuing' && c.status === 'True' && c.reason === 'CARotation'), JSON.stringify(held));
-      const pushed = f.backend.log.filter((l) => l.name === 'backend').length;
-      await renew(server.httpAddress!, 'default/backend');
-      await f.backend.until(() => f.backend.log.filter((l) => l.name === 'backend').length > pushed, 30_000, 'the renewed backend leaf');
-      assert.ok(signedBy(f.backend.material.cert, oldRoot), 'a leaf renewed during Overlap still comes from the old CA');
-      f.gateway.setPolicy('backend-cacert', 'apply');
-      const done = await waitForRotation(() => server, (r) => r.phase === 'Complete', 'Complete');
-      await f.gateway.until(() => cas(f.gateway.material.ca) === 1 && !signedBy(f.gateway.material.cert, oldRoot) && !signedBy(f.backend.material.cert, oldRoot), 30_000, 'both leaves from the new CA, bundles without the old');
-      assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, done.newCA[0]!.sha256Fingerprint);
-      // The CA Certificate observes its new Secret and is Ready, nothing pending.
-      const start = Date.now();
-      for (;;) {
-        const s = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
-        if (s?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') && !s.conditions.some((c) => c.type === 'Issuing')) break;
-        if (Date.now() - start > 10_000) assert.fail(`root-ca not settled: ${JSON.stringify(s)}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const refused = await rotateCa(server.httpAddress!, 'ca', '--abort');
-      assert.equal(refused.code, 1);
-      assert.match(refused.err, /^envoy-sds rotate-ca: ClusterIssuer\/ca has no rotation in progress\n$/);
-      assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
+    f.gateway.setPolicy('backend-cacert', 'hold');
+    await renew(server.httpAddress!, 'cert-manager/root-ca');
+    const overlap = await waitForRotation(
+      () => server,
+      (r) => r.trigger === 'ca-key-rotation' && r.waitingCount === 1,
+      'a rotation started by the CA key rotation, waiting for the gateway',
+    );
+    assert.equal(overlap.phase, 'Overlap');
+    // Until every gateway trusts it, the new CA key pair is the rotation's, not the Secret's.
+    const held = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
+    assert.ok(
+      held?.conditions.some((c) => c.type === 'Issuing' && c.status === 'True' && c.reason === 'CARotation'),
+      JSON.stringify(held),
+    );
+    const pushed = f.backend.log.filter((l) => l.name === 'backend').length;
+    await renew(server.httpAddress!, 'default/backend');
+    await f.backend.until(() => f.backend.log.filter((l) => l.name === 'backend').length > pushed, 30_000, 'the renewed backend leaf');
+    assert.ok(signedBy(f.backend.material.cert, oldRoot), 'a leaf renewed during Overlap still comes from the old CA');
+    f.gateway.setPolicy('backend-cacert', 'apply');
+    const done = await waitForRotation(
+      () => server,
+      (r) => r.phase === 'Complete',
+      'Complete',
+    );
+    await f.gateway.until(
+      () => cas(f.gateway.material.ca) === 1 && !signedBy(f.gateway.material.cert, oldRoot) && !signedBy(f.backend.material.cert, oldRoot),
+      30_000,
+      'both leaves from the new CA, bundles without the old',
+    );
+    assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, done.newCA[0]!.sha256Fingerprint);
+    // The CA Certificate observes its new Secret and is Ready, nothing pending.
+    const start = Date.now();
+    for (;;) {
+      const s = await certificateStatus(server.httpAddress!, 'cert-manager/root-ca');
+      if (s?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') && !s.conditions.some((c) => c.type === 'Issuing')) break;
+      if (Date.now() - start > 10_000) assert.fail(`root-ca not settled: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const refused = await rotateCa(server.httpAddress!, 'ca', '--abort');
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /^envoy-sds rotate-ca: ClusterIssuer\/ca has no rotation in progress\n$/);
+    assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
   });
 });
 
 test('a gateway that NACKs the overlap bundle halts the rotation and is named; --abort goes back to the old CA alone', async () => {
   await scenario({ ackTimeout: '60s', reissueWindow: '1s', checkInterval: '200ms' }, async (server, f, oldRoot) => {
-      f.gateway.setPolicy('backend-cacert', 'nack');
-      assert.equal((await rotateCa(server.httpAddress!, 'ClusterIssuer/ca')).code, 0);
-      const halted = await waitForRotation(() => server, (r) => r.halted !== undefined, 'the halt');
-      assert.equal(halted.phase, 'Overlap');
-      assert.match(halted.halted!.message, /^gateway gateway-1 \(cluster gateway, replica .+\) rejected backend-cacert version \w+: rejected by test policy: backend-cacert$/);
-      const shown = await rotateCa(server.httpAddress!, '--status');
-      assert.match(shown.out, /Overlap \(HALTED\)/);
-      const metrics = await (await fetch(`http://${server.httpAddress!}/metrics`)).text();
-      assert.match(metrics, /envoy_sds_ca_rotation_halted\{issuer="ClusterIssuer\/ca"\} 1/);
-      // A second start while one runs is refused; --abort restores the old bundles.
-      f.gateway.setPolicy('backend-cacert', 'apply');
-      const aborted = await rotateCa(server.httpAddress!, 'ca', '--abort');
-      assert.equal(aborted.code, 0, aborted.err);
-      assert.match(aborted.out, /ClusterIssuer\/ca: Aborted/);
-      await f.gateway.until(() => cas(f.backend.material.ca) === 1 && cas(f.gateway.material.ca) === 1, 30_000, 'bundles with the old CA alone');
-      assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
-      assert.equal(new X509Certificate(f.backend.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
-      assert.ok(signedBy(f.gateway.material.cert, oldRoot) && signedBy(f.backend.material.cert, oldRoot), 'no leaf from the abandoned CA');
-      assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
+    f.gateway.setPolicy('backend-cacert', 'nack');
+    assert.equal((await rotateCa(server.httpAddress!, 'ClusterIssuer/ca')).code, 0);
+    const halted = await waitForRotation(
+      () => server,
+      (r) => r.halted !== undefined,
+      'the halt',
+    );
+    assert.equal(halted.phase, 'Overlap');
+    assert.match(
+      halted.halted!.message,
+      /^gateway gateway-1 \(cluster gateway, replica .+\) rejected backend-cacert version \w+: rejected by test policy: backend-cacert$/,
+    );
+    const shown = await rotateCa(server.httpAddress!, '--status');
+    assert.match(shown.out, /Overlap \(HALTED\)/);
+    const metrics = await (await fetch(`http://${server.httpAddress!}/metrics`)).text();
+    assert.match(metrics, /envoy_sds_ca_rotation_halted\{issuer="ClusterIssuer\/ca"\} 1/);
+    // A second start while one runs is refused; --abort restores the old bundles.
+    f.gateway.setPolicy('backend-cacert', 'apply');
+    const aborted = await rotateCa(server.httpAddress!, 'ca', '--abort');
+    assert.equal(aborted.code, 0, aborted.err);
+    assert.match(aborted.out, /ClusterIssuer\/ca: Aborted/);
+    await f.gateway.until(
+      () => cas(f.backend.material.ca) === 1 && cas(f.gateway.material.ca) === 1,
+      30_000,
+      'bundles with the old CA alone',
+    );
+    assert.equal(new X509Certificate(f.gateway.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
+    assert.equal(new X509Certificate(f.backend.material.ca!).fingerprint256, new X509Certificate(oldRoot).fingerprint256);
+    assert.ok(signedBy(f.gateway.material.cert, oldRoot) && signedBy(f.backend.material.cert, oldRoot), 'no leaf from the abandoned CA');
+    assert.deepEqual(f.loop.failures, [], 'not one failed handshake');
   });
 });
 
 test('a one-step rotation (the CA replaced at once, a leaf re-issued) fails handshakes against a gateway slow to take the new bundle', async () => {
   await scenario({ onCAKeyRotation: 'Immediate', checkInterval: '200ms' }, async (server, f, oldRoot) => {
-      // The same slow gateway as in the staged rotation.
-      f.gateway.setPolicy('backend-cacert', 'hold');
-      await renew(server.httpAddress!, 'cert-manager/root-ca');
-      const start = Date.now();
-      while (((await certificateStatus(server.httpAddress!, 'cert-manager/root-ca'))?.revision ?? 0) < 2) {
-        if (Date.now() - start > 30_000) assert.fail('root-ca was not re-issued');
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      assert.equal(await rotation(server.httpAddress!), undefined, 'no staged rotation: the CA Secret is replaced at once');
-      await renew(server.httpAddress!, 'default/backend');
-      await f.backend.until(() => !signedBy(f.backend.material.cert, oldRoot), 30_000, 'the backend serving a leaf of the new CA');
-      await f.gateway.until(() => f.loop.failures.length > 0, 30_000, 'a failed handshake');
-      assert.match(f.loop.failures[0]!.error, /certificate|verify|issuer/i);
-      process.stderr.write(`one-step rotation: ${f.loop.failures.length} failed handshake(s) of ${f.loop.ok + f.loop.failures.length}; the first: ${f.loop.failures[0]!.error}\n`);
+    // The same slow gateway as in the staged rotation.
+    f.gateway.setPolicy('backend-cacert', 'hold');
+    await renew(server.httpAddress!, 'cert-manager/root-ca');
+    const start = Date.now();
+    while (((await certificateStatus(server.httpAddress!, 'cert-manager/root-ca'))?.revision ?? 0) < 2) {
+      if (Date.now() - start > 30_000) assert.fail('root-ca was not re-issued');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(await rotation(server.httpAddress!), undefined, 'no staged rotation: the CA Secret is replaced at once');
+    await renew(server.httpAddress!, 'default/backend');
+    await f.backend.until(() => !signedBy(f.backend.material.cert, oldRoot), 30_000, 'the backend serving a leaf of the new CA');
+    await f.gateway.until(() => f.loop.failures.length > 0, 30_000, 'a failed handshake');
+    assert.match(f.loop.failures[0]!.error, /certificate|verify|issuer/i);
+    process.stderr.write(
+      `one-step rotation: ${f.loop.failures.length} failed handshake(s) of ${f.loop.ok + f.loop.failures.length}; the first: ${f.loop.failures[0]!.error}\n`,
+    );
   });
 });

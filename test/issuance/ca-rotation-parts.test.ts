@@ -22,19 +22,46 @@ describe('the ACK gate', () => {
   const target = [{ name: 'web-cacert', version: 'v2' }];
   const cases: Array<[string, NodeDelivery[], { subscribers: number; waiting: string[]; nack?: string }]> = [
     ['no subscriber: nothing to wait for', [], { subscribers: 0, waiting: [] }],
-    ['every subscriber on every replica ACKed the version: open', [row('a', 'r1', [{ name: 'web-cacert' }]), row('b', 'r2', [{ name: 'web-cacert' }])], { subscribers: 2, waiting: [] }],
-    ['a subscriber on another replica still on the old version: waits for it', [row('a', 'r1', [{ name: 'web-cacert' }]), row('b', 'r2', [{ name: 'web-cacert', state: 'STALE', acked: 'v1' }])], { subscribers: 2, waiting: ['b@r2'] }],
-    ['sent, not ACKed yet: waits', [row('a', 'r1', [{ name: 'web-cacert', state: 'PENDING', acked: null }])], { subscribers: 1, waiting: ['a@r1'] }],
-    ['a NACK of the version: stops, naming where', [row('a', 'r1', [{ name: 'web-cacert', state: 'NACKED', acked: 'v1', nack: { version: 'v2', message: 'bad', at: 't' } }])], { subscribers: 1, waiting: [], nack: 'a@r1' }],
-    ['a NACK of an older version does not count against this one', [row('a', 'r1', [{ name: 'web-cacert', nack: { version: 'v0', message: 'old', at: 't' } }])], { subscribers: 1, waiting: [] }],
-    ['a denied name is no subscriber', [row('a', 'r1', [{ name: 'web-cacert', state: 'NOT_SENT', reason: 'denied', acked: null }])], { subscribers: 0, waiting: [] }],
+    [
+      'every subscriber on every replica ACKed the version: open',
+      [row('a', 'r1', [{ name: 'web-cacert' }]), row('b', 'r2', [{ name: 'web-cacert' }])],
+      { subscribers: 2, waiting: [] },
+    ],
+    [
+      'a subscriber on another replica still on the old version: waits for it',
+      [row('a', 'r1', [{ name: 'web-cacert' }]), row('b', 'r2', [{ name: 'web-cacert', state: 'STALE', acked: 'v1' }])],
+      { subscribers: 2, waiting: ['b@r2'] },
+    ],
+    [
+      'sent, not ACKed yet: waits',
+      [row('a', 'r1', [{ name: 'web-cacert', state: 'PENDING', acked: null }])],
+      { subscribers: 1, waiting: ['a@r1'] },
+    ],
+    [
+      'a NACK of the version: stops, naming where',
+      [row('a', 'r1', [{ name: 'web-cacert', state: 'NACKED', acked: 'v1', nack: { version: 'v2', message: 'bad', at: 't' } }])],
+      { subscribers: 1, waiting: [], nack: 'a@r1' },
+    ],
+    [
+      'a NACK of an older version does not count against this one',
+      [row('a', 'r1', [{ name: 'web-cacert', nack: { version: 'v0', message: 'old', at: 't' } }])],
+      { subscribers: 1, waiting: [] },
+    ],
+    [
+      'a denied name is no subscriber',
+      [row('a', 'r1', [{ name: 'web-cacert', state: 'NOT_SENT', reason: 'denied', acked: null }])],
+      { subscribers: 0, waiting: [] },
+    ],
     ['other names do not count', [row('a', 'r1', [{ name: 'other', state: 'STALE', acked: 'v1' }])], { subscribers: 0, waiting: [] }],
   ];
   for (const [name, rows, want] of cases) {
     test(name, () => {
       const g = ackGate(rows, target);
       assert.equal(g.subscribers, want.subscribers);
-      assert.deepEqual(g.waiting.map((w) => `${w.node}@${w.replica}`), want.waiting);
+      assert.deepEqual(
+        g.waiting.map((w) => `${w.node}@${w.replica}`),
+        want.waiting,
+      );
       assert.equal(g.nack ? `${g.nack.node}@${g.nack.replica}` : undefined, want.nack);
     });
   }
@@ -52,7 +79,19 @@ describe('bundles', () => {
 });
 
 describe('the persisted rotation state', () => {
-  const good = { issuer: 'ClusterIssuer/ca', phase: 'Reissue', trigger: 'command', startedAt: 't', phaseSince: 't', oldTrustPem: 'o', newChainPem: 'n', newTrustPem: 'n', deadline: 't', requested: {}, history: [] };
+  const good = {
+    issuer: 'ClusterIssuer/ca',
+    phase: 'Reissue',
+    trigger: 'command',
+    startedAt: 't',
+    phaseSince: 't',
+    oldTrustPem: 'o',
+    newChainPem: 'n',
+    newTrustPem: 'n',
+    deadline: 't',
+    requested: {},
+    history: [],
+  };
   test('reads back what was written', () => {
     assert.equal(parseRotationState(JSON.stringify(good))?.phase, 'Reissue');
   });

@@ -11,7 +11,9 @@ import { makeCa } from '../support/openssl-certs.js';
 import { clusterWithAdmin, envoyWithToken, eventually, startKubeSdsServer, untilReady } from './kube-test-env.js';
 
 const fingerprints = (r: SotwResponse) =>
-  (pemOf(r.secrets[0]?.validation_context?.trusted_ca).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p).fingerprint256).sort();
+  (pemOf(r.secrets[0]?.validation_context?.trusted_ca).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [])
+    .map((p) => new X509Certificate(p).fingerprint256)
+    .sort();
 
 test('a CA bundle that drops a CA is held as the union, and released by ACKs or by time', async (t) => {
   const env = await clusterWithAdmin(t);
@@ -55,10 +57,15 @@ test('a CA bundle that drops a CA is held as the union, and released by ACKs or 
   const acked = streams.get('acked')!;
   const held = await acked.response(15_000);
   assert.deepEqual(fingerprints(held), union, 'the union, not the bundle as written');
-  const status = (await (await fetch(`http://${server.httpAddress!}/status`)).json()) as { caBundleHolds: Array<{ name: string; release: string; dropped: Array<{ sha256Fingerprint: string }> }> };
+  const status = (await (await fetch(`http://${server.httpAddress!}/status`)).json()) as {
+    caBundleHolds: Array<{ name: string; release: string; dropped: Array<{ sha256Fingerprint: string }> }>;
+  };
   const shown = status.caBundleHolds.find((h) => h.name === `configmap://${ns}/acked`);
   assert.equal(shown?.release, 'acknowledged');
-  assert.deepEqual(shown?.dropped.map((d) => d.sha256Fingerprint), [fp(oldCa)]);
+  assert.deepEqual(
+    shown?.dropped.map((d) => d.sha256Fingerprint),
+    [fp(oldCa)],
+  );
   acked.ack(held);
   const released = await acked.response(15_000);
   assert.deepEqual(fingerprints(released), [fp(newCa)], 'every subscriber ACKed the union: the bundle as written');
@@ -70,8 +77,12 @@ test('a CA bundle that drops a CA is held as the union, and released by ACKs or 
   // Not ACKed: only the time releases it.
   const afterTime = await timed.response(15_000);
   assert.deepEqual(fingerprints(afterTime), [fp(newCa)], 'holdSeconds passed: the bundle as written');
-  await eventually(async () => {
-    const s = (await (await fetch(`http://${server.httpAddress!}/status`)).json()) as { caBundleHolds: unknown[] };
-    return s.caBundleHolds.length === 0;
-  }, 10_000, 'no hold left in /status');
+  await eventually(
+    async () => {
+      const s = (await (await fetch(`http://${server.httpAddress!}/status`)).json()) as { caBundleHolds: unknown[] };
+      return s.caBundleHolds.length === 0;
+    },
+    10_000,
+    'no hold left in /status',
+  );
 });

@@ -54,8 +54,18 @@ function follow(stream: SotwStream): { bundle: () => string; hold: (on: boolean)
 async function rotateCa(server: TestServer, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const sink = (f: (s: string) => void) => new Writable({ write: (c: Buffer, _e, cb) => (f(c.toString()), cb()) });
-  const code = await rotateCaCommand([...args, '--http', server.httpAddress!], sink((s) => (out += s)), sink((s) => (err += s)));
+  const sink = (f: (s: string) => void) =>
+    new Writable({
+      write: (c: Buffer, _e, cb) => {
+        f(c.toString());
+        cb();
+      },
+    });
+  const code = await rotateCaCommand(
+    [...args, '--http', server.httpAddress!],
+    sink((s) => (out += s)),
+    sink((s) => (err += s)),
+  );
   return { code, out, err };
 }
 
@@ -96,7 +106,11 @@ test('a CA rotation waits for a slow gateway on another replica, then re-issues 
     return s;
   };
   const a = await replica('sds-a');
-  await eventually(async () => (await admin.client.request('GET', `/api/v1/namespaces/${ns}/secrets/web-tls`).catch(() => undefined)) !== undefined, 20_000, 'Secret web-tls');
+  await eventually(
+    async () => (await admin.client.request('GET', `/api/v1/namespaces/${ns}/secrets/web-tls`).catch(() => undefined)) !== undefined,
+    20_000,
+    'Secret web-tls',
+  );
   const b = await replica('sds-b');
   const name = `kubernetes://${ns}/web-tls-cacert`;
   const gwA = envoyWithToken(a, token, 'gw-a');
@@ -127,20 +141,31 @@ test('a CA rotation waits for a slow gateway on another replica, then re-issues 
   // gw-a takes old + new; the gate waits for gw-b, which only replica sds-b's report shows.
   await eventually(() => count(fa.bundle()) === 2 && fb.held(), 20_000, 'the overlap bundle at both gateways');
   let waiting: CaRotationStatus | undefined;
-  await eventually(async () => {
-    waiting = await rotationOf(a, issuer);
-    return waiting?.waitingCount === 1 && waiting.waitingFor[0]?.node === 'gw-b' && waiting.waitingFor[0].replica === 'sds-b';
-  }, 20_000, 'the leader waiting for gw-b on sds-b');
+  await eventually(
+    async () => {
+      waiting = await rotationOf(a, issuer);
+      return waiting?.waitingCount === 1 && waiting.waitingFor[0]?.node === 'gw-b' && waiting.waitingFor[0].replica === 'sds-b';
+    },
+    20_000,
+    'the leader waiting for gw-b on sds-b',
+  );
   assert.equal(waiting!.phase, 'Overlap');
   const web = async () => admin.client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ns}/secrets/web-tls`);
-  assert.ok(new X509Certificate(unb64((await web()).data?.['tls.crt'])).checkIssued(new X509Certificate(ca.certPem)), 'still the old CA while gw-b lacks the new one');
+  assert.ok(
+    new X509Certificate(unb64((await web()).data?.['tls.crt'])).checkIssued(new X509Certificate(ca.certPem)),
+    'still the old CA while gw-b lacks the new one',
+  );
 
   fb.hold(false);
   let done: CaRotationStatus | undefined;
-  await eventually(async () => {
-    done = await rotationOf(a, issuer);
-    return done?.phase === 'Complete';
-  }, 60_000, 'the rotation complete');
+  await eventually(
+    async () => {
+      done = await rotationOf(a, issuer);
+      return done?.phase === 'Complete';
+    },
+    60_000,
+    'the rotation complete',
+  );
   assert.equal(done!.overlapEnded, 'acknowledged');
   await eventually(() => count(fa.bundle()) === 1 && count(fb.bundle()) === 1, 20_000, 'both gateways without the old CA');
   const newCa = new X509Certificate(fb.bundle());
@@ -152,7 +177,10 @@ test('a CA rotation waits for a slow gateway on another replica, then re-issues 
   const root = await admin.client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ns}/secrets/root-ca`);
   assert.equal(new X509Certificate(unb64(root.data?.['tls.crt'])).fingerprint256, newCa.fingerprint256);
   // The rotation's state (which held the new key until Reissue) is an Opaque Secret no name serves.
-  const state = await admin.client.request<{ type?: string; data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ns}/secrets/root-ca-ca-rotation`);
+  const state = await admin.client.request<{ type?: string; data?: Record<string, string> }>(
+    'GET',
+    `/api/v1/namespaces/${ns}/secrets/root-ca-ca-rotation`,
+  );
   assert.equal(state.type, 'Opaque');
   assert.deepEqual(Object.keys(state.data ?? {}), ['rotation.json'], 'the new key is dropped once the rotation is complete');
 });

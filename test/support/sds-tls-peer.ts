@@ -49,7 +49,11 @@ export class SdsTlsPeer {
 
   /** Resolves when the peer holds a certificate, its key and a CA bundle. */
   async ready(timeoutMs = 30_000): Promise<void> {
-    await this.until(() => Boolean(this.material.cert && this.material.key && this.material.ca), timeoutMs, `${this.opts.node.id} to hold its material`);
+    await this.until(
+      () => Boolean(this.material.cert && this.material.key && this.material.ca),
+      timeoutMs,
+      `${this.opts.node.id} to hold its material`,
+    );
   }
 
   /** From now on, pushes of `name` are applied, held (not applied, not ACKed) or NACKed. */
@@ -120,7 +124,8 @@ export class SdsTlsPeer {
       this.material.ca = pemOf(secret.validation_context.trusted_ca);
     }
     // A TLS server takes the new context for new handshakes, as Envoy does.
-    if (this.tlsServer && this.material.cert && this.material.key && this.material.ca) this.tlsServer.setSecureContext(this.contextOptions());
+    if (this.tlsServer && this.material.cert && this.material.key && this.material.ca)
+      this.tlsServer.setSecureContext(this.contextOptions());
     this.log.push({ name, version: res.version_info });
     if (!stream.ended) stream.ack(res);
     this.acked.set(name, res.version_info);

@@ -10,7 +10,15 @@ import type { CertificateResource } from '../resources.js';
 import { ANNOTATIONS } from '../secret-facts.js';
 import type { Waiting } from '../../delivery/ack-gate.js';
 import { bundleGate, leafGate, type GateAnswer } from './rotation-gates.js';
-import { bundleOf, describeCa, firstCertificateId, sameCertificates, signedBy, splitCertificates, type CaDescription } from '../../pki/ca-bundle.js';
+import {
+  bundleOf,
+  describeCa,
+  firstCertificateId,
+  sameCertificates,
+  signedBy,
+  splitCertificates,
+  type CaDescription,
+} from '../../pki/ca-bundle.js';
 import type { LockedPersister } from './locked-persister.js';
 import { trustAnchorsOf, type NewCa } from './new-ca.js';
 import { readRotation, writeRotation, type CaIssuerResource, type RotationRecord } from './rotation-record.js';
@@ -97,7 +105,9 @@ export class CaRotation {
   constructor(private readonly deps: CaRotationDeps) {}
 
   get id(): string {
-    return this.deps.issuer.kind === 'ClusterIssuer' ? `ClusterIssuer/${this.deps.issuer.name}` : `Issuer/${this.deps.issuer.namespace}/${this.deps.issuer.name}`;
+    return this.deps.issuer.kind === 'ClusterIssuer'
+      ? `ClusterIssuer/${this.deps.issuer.name}`
+      : `Issuer/${this.deps.issuer.namespace}/${this.deps.issuer.name}`;
   }
 
   /** Loads the persisted state and, when a rotation is under way, resumes it. */
@@ -158,13 +168,19 @@ export class CaRotation {
           this.schedule(0);
           return this.status()!;
         }
-        if (trigger === 'command') throw new RotationRefused(`${this.id} is already rotating (phase ${r.state.phase}); see its status, or rotate-ca --abort during Overlap`);
+        if (trigger === 'command')
+          throw new RotationRefused(
+            `${this.id} is already rotating (phase ${r.state.phase}); see its status, or rotate-ca --abort during Overlap`,
+          );
         return this.status()!;
       }
       const { issuer } = this.deps;
       const current = await this.deps.persister.readSecret(issuer.secretNamespace, issuer.spec.secretName);
       const chain = current?.data['tls.crt'];
-      if (!current || !chain || !current.data['tls.key']) throw new RotationRefused(`${this.id}: CA Secret ${issuer.secretNamespace}/${issuer.spec.secretName} has no key pair to rotate from`);
+      if (!current || !chain || !current.data['tls.key'])
+        throw new RotationRefused(
+          `${this.id}: CA Secret ${issuer.secretNamespace}/${issuer.spec.secretName} has no key pair to rotate from`,
+        );
       const next = newCa ?? (await this.deps.successor(current));
       const now = this.deps.now();
       const state: RotationState = {
@@ -178,11 +194,20 @@ export class CaRotation {
         newTrustPem: next.trustPem,
         deadline: new Date(now.getTime() + this.deps.settings.ackTimeoutMs).toISOString(),
         requested: {},
-        history: [{ phase: 'Overlap', at: now.toISOString(), note: trigger === 'command' ? 'started by rotate-ca' : 'started by the CA Certificate\'s key rotation' }],
+        history: [
+          {
+            phase: 'Overlap',
+            at: now.toISOString(),
+            note: trigger === 'command' ? 'started by rotate-ca' : "started by the CA Certificate's key rotation",
+          },
+        ],
       };
       await this.save({ state, newKeyPem: next.keyPem });
       this.gate = undefined;
-      this.deps.logger.info({ trigger, newCA: describeCa(next.chainPem).sha256Fingerprint }, 'CA rotation started: bundles now carry the old and the new CA');
+      this.deps.logger.info(
+        { trigger, newCA: describeCa(next.chainPem).sha256Fingerprint },
+        'CA rotation started: bundles now carry the old and the new CA',
+      );
       this.schedule(0);
       return this.status()!;
     });
@@ -194,9 +219,13 @@ export class CaRotation {
       await this.load();
       const r = this.record;
       if (!r || !isActive(r.state.phase)) throw new RotationRefused(`${this.id} has no rotation in progress`);
-      if (r.state.phase !== 'Overlap') throw new RotationRefused(`${this.id}: the new CA already signs (phase ${r.state.phase}); abort is possible during Overlap only`);
+      if (r.state.phase !== 'Overlap')
+        throw new RotationRefused(`${this.id}: the new CA already signs (phase ${r.state.phase}); abort is possible during Overlap only`);
       await this.ensureBundles(bundleOf(r.state.oldTrustPem));
-      await this.save({ state: withPhase(r.state, 'Aborted', this.deps.now(), 'aborted by rotate-ca --abort: bundles hold the old CA alone'), newKeyPem: undefined });
+      await this.save({
+        state: withPhase(r.state, 'Aborted', this.deps.now(), 'aborted by rotate-ca --abort: bundles hold the old CA alone'),
+        newKeyPem: undefined,
+      });
       clearTimeout(this.timer);
       this.deps.logger.warn({}, 'CA rotation aborted: bundles hold the old CA alone again');
       // A CA Certificate whose key rotation started it looks again (and may start another).
@@ -258,7 +287,9 @@ export class CaRotation {
     clearTimeout(this.timer);
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.serialized(() => this.reconcile()).catch((err: unknown) => this.deps.logger.warn({ err: (err as Error).message }, 'CA rotation step failed; trying again'));
+      void this.serialized(() => this.reconcile()).catch((err: unknown) =>
+        this.deps.logger.warn({ err: (err as Error).message }, 'CA rotation step failed; trying again'),
+      );
       // The next look is scheduled whatever this one did (a failure is tried again).
       this.timer = undefined;
     }, ms);
@@ -286,8 +317,15 @@ export class CaRotation {
         if (await this.haltedBy(r, gate)) return;
         if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
           const how = gate.waiting.length === 0 ? 'acknowledged' : 'timeout';
-          if (how === 'timeout') this.deps.logger.warn({ waiting: gate.waiting.length, first: gate.waiting[0] }, 'CA rotation: overlap deadline passed with subscribers behind; re-issuing anyway');
-          const note = how === 'acknowledged' ? `every subscriber (${gate.subscribers}) ACKed the overlap bundles` : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
+          if (how === 'timeout')
+            this.deps.logger.warn(
+              { waiting: gate.waiting.length, first: gate.waiting[0] },
+              'CA rotation: overlap deadline passed with subscribers behind; re-issuing anyway',
+            );
+          const note =
+            how === 'acknowledged'
+              ? `every subscriber (${gate.subscribers}) ACKed the overlap bundles`
+              : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
           await this.save({ ...r, state: { ...withPhase(s, 'Reissue', now, note), overlapEnded: how } });
           this.deps.logger.info({ overlapEnded: how }, 'CA rotation: re-issuing from the new CA');
           await this.step(this.record!);
@@ -302,7 +340,16 @@ export class CaRotation {
         if (await this.haltedBy(this.record!, gate)) return;
         if (gate.waiting.length === 0) {
           const deadline = new Date(now.getTime() + this.deps.settings.ackTimeoutMs);
-          await this.save({ ...this.record!, state: withPhase(this.record!.state, 'Retire', now, `every leaf is signed by the new CA and ACKed where served (${gate.subscribers} subscriptions)`, deadline) });
+          await this.save({
+            ...this.record!,
+            state: withPhase(
+              this.record!.state,
+              'Retire',
+              now,
+              `every leaf is signed by the new CA and ACKed where served (${gate.subscribers} subscriptions)`,
+              deadline,
+            ),
+          });
           this.deps.logger.info({}, 'CA rotation: retiring the old CA from the bundles');
           await this.step(this.record!);
         }
@@ -314,7 +361,10 @@ export class CaRotation {
         const gate = await this.remember(bundleGate(this.deps, this.managedSecrets(), bundle));
         if (await this.haltedBy(r, gate)) return;
         if (gate.waiting.length === 0 || now.getTime() >= Date.parse(s.deadline)) {
-          const note = gate.waiting.length === 0 ? `every subscriber (${gate.subscribers}) ACKed the bundles without the old CA` : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
+          const note =
+            gate.waiting.length === 0
+              ? `every subscriber (${gate.subscribers}) ACKed the bundles without the old CA`
+              : `deadline passed with ${gate.waiting.length} subscription(s) behind`;
           await this.save({ state: withPhase(s, 'Complete', now, note), newKeyPem: undefined });
           this.deps.logger.info({}, 'CA rotation complete');
         }
@@ -331,7 +381,10 @@ export class CaRotation {
     if (!n) return false;
     const message = `gateway ${n.node} (cluster ${n.cluster || '-'}, replica ${n.replica}) rejected ${n.secret} version ${n.version.slice(0, 12)}: ${n.message}`;
     await this.save({ ...r, state: { ...r.state, halted: { reason: 'Rejected', message, at: this.deps.now().toISOString() } } });
-    this.deps.logger.error({ phase: r.state.phase, node: n.node, secret: n.secret }, `CA rotation halted: ${message}; fix the gateway, then rotate-ca again to resume (or --abort during Overlap)`);
+    this.deps.logger.error(
+      { phase: r.state.phase, node: n.node, secret: n.secret },
+      `CA rotation halted: ${message}; fix the gateway, then rotate-ca again to resume (or --abort during Overlap)`,
+    );
     return true;
   }
 
@@ -363,11 +416,18 @@ export class CaRotation {
     const keyPem = r.newKeyPem;
     const changed = await this.deps.persister.update(issuer.secretNamespace, issuer.spec.secretName, (cur) => {
       if (firstCertificateId(cur?.data['tls.crt']) === newId) return undefined;
-      if (!keyPem) throw new Error('the new CA key is gone from the rotation record; abort is no longer possible, restore it or rotate again');
-      return { data: { 'tls.crt': s.newChainPem, 'tls.key': keyPem, 'ca.crt': bundleOf(s.oldTrustPem, s.newTrustPem) }, annotations: nextRevision(cur?.annotations ?? {}) };
+      if (!keyPem)
+        throw new Error('the new CA key is gone from the rotation record; abort is no longer possible, restore it or rotate again');
+      return {
+        data: { 'tls.crt': s.newChainPem, 'tls.key': keyPem, 'ca.crt': bundleOf(s.oldTrustPem, s.newTrustPem) },
+        annotations: nextRevision(cur?.annotations ?? {}),
+      };
     });
     if (changed) {
-      this.deps.logger.info({ secret: `${issuer.secretNamespace}/${issuer.spec.secretName}` }, 'CA rotation: the CA Secret holds the new CA key pair');
+      this.deps.logger.info(
+        { secret: `${issuer.secretNamespace}/${issuer.spec.secretName}` },
+        'CA rotation: the CA Secret holds the new CA key pair',
+      );
       this.deps.caSecretChanged();
     }
   }
@@ -391,7 +451,10 @@ export class CaRotation {
         changed = true;
         this.deps.logger.info({ certificate: leaf.id }, 'CA rotation: re-issuance requested');
       } catch (err) {
-        this.deps.logger.warn({ certificate: leaf.id, err: (err as Error).message }, 'CA rotation: could not request a re-issuance; trying again');
+        this.deps.logger.warn(
+          { certificate: leaf.id, err: (err as Error).message },
+          'CA rotation: could not request a re-issuance; trying again',
+        );
       }
     }
     if (changed) await this.save({ ...this.record!, state: { ...this.record!.state, requested } });
@@ -401,8 +464,14 @@ export class CaRotation {
   private async remember(answer: Promise<GateAnswer>): Promise<GateAnswer> {
     let a = await answer;
     const graceLeft = this.resumedAt + this.deps.settings.resumeGraceMs - this.deps.now().getTime();
-    if (graceLeft > 0) a = { ...a, waiting: [{ secret: '*', state: `RESUMING (streams reconnect; ${Math.ceil(graceLeft / 1000)} s left)` }, ...a.waiting] };
-    this.gate = { at: this.deps.now().toISOString(), subscribers: a.subscribers, waiting: a.waiting, ...(a.leaves ? { leaves: a.leaves } : {}) };
+    if (graceLeft > 0)
+      a = { ...a, waiting: [{ secret: '*', state: `RESUMING (streams reconnect; ${Math.ceil(graceLeft / 1000)} s left)` }, ...a.waiting] };
+    this.gate = {
+      at: this.deps.now().toISOString(),
+      subscribers: a.subscribers,
+      waiting: a.waiting,
+      ...(a.leaves ? { leaves: a.leaves } : {}),
+    };
     return a;
   }
 }

@@ -19,7 +19,13 @@ export interface CaRotationConfig extends CaRotationSettings {
   onCAKeyRotation: 'Staged' | 'Immediate';
 }
 
-export const DEFAULT_CA_ROTATION: CaRotationConfig = { ackTimeoutMs: 10 * 60_000, reissueWindowMs: 10 * 60_000, checkIntervalMs: 5_000, resumeGraceMs: 30_000, onCAKeyRotation: 'Staged' };
+export const DEFAULT_CA_ROTATION: CaRotationConfig = {
+  ackTimeoutMs: 10 * 60_000,
+  reissueWindowMs: 10 * 60_000,
+  checkIntervalMs: 5_000,
+  resumeGraceMs: 30_000,
+  onCAKeyRotation: 'Staged',
+};
 
 /** What the rotations need from the rest of the server once it runs. */
 export interface RotationContext {
@@ -52,14 +58,24 @@ export class CaRotations {
   attach(context: RotationContext, metrics?: Metrics): void {
     this.context = context;
     if (!metrics) return;
-    metrics.addLabelledCollectedGauge('envoy_sds_ca_rotation_phase', 'Each CA issuer\'s rotation phase: 1 for the current one (Complete or Aborted once it ended), 0 for the others.', ['issuer', 'phase'] as const, () =>
-      this.statuses().flatMap((s) => PHASES.map((phase) => ({ labels: { issuer: s.issuer, phase }, value: s.phase === phase ? 1 : 0 }))),
+    metrics.addLabelledCollectedGauge(
+      'envoy_sds_ca_rotation_phase',
+      "Each CA issuer's rotation phase: 1 for the current one (Complete or Aborted once it ended), 0 for the others.",
+      ['issuer', 'phase'] as const,
+      () =>
+        this.statuses().flatMap((s) => PHASES.map((phase) => ({ labels: { issuer: s.issuer, phase }, value: s.phase === phase ? 1 : 0 }))),
     );
-    metrics.addLabelledCollectedGauge('envoy_sds_ca_rotation_waiting', 'Subscriptions (and server steps) the current phase of a CA rotation waits for.', ['issuer'] as const, () =>
-      this.statuses().map((s) => ({ labels: { issuer: s.issuer }, value: s.waitingCount })),
+    metrics.addLabelledCollectedGauge(
+      'envoy_sds_ca_rotation_waiting',
+      'Subscriptions (and server steps) the current phase of a CA rotation waits for.',
+      ['issuer'] as const,
+      () => this.statuses().map((s) => ({ labels: { issuer: s.issuer }, value: s.waitingCount })),
     );
-    metrics.addLabelledCollectedGauge('envoy_sds_ca_rotation_halted', '1 while a CA rotation is halted (a gateway rejected a bundle or a leaf).', ['issuer'] as const, () =>
-      this.statuses().map((s) => ({ labels: { issuer: s.issuer }, value: s.halted ? 1 : 0 })),
+    metrics.addLabelledCollectedGauge(
+      'envoy_sds_ca_rotation_halted',
+      '1 while a CA rotation is halted (a gateway rejected a bundle or a leaf).',
+      ['issuer'] as const,
+      () => this.statuses().map((s) => ({ labels: { issuer: s.issuer }, value: s.halted ? 1 : 0 })),
     );
   }
 
@@ -67,7 +83,12 @@ export class CaRotations {
   async resume(): Promise<void> {
     for (const issuer of this.deps.issuers()) {
       const r = this.rotationOf(issuer);
-      if (r) await r.resume().catch((err: unknown) => this.deps.logger().warn({ issuer: r.id, err: (err as Error).message }, 'could not read the CA rotation state'));
+      if (r)
+        await r
+          .resume()
+          .catch((err: unknown) =>
+            this.deps.logger().warn({ issuer: r.id, err: (err as Error).message }, 'could not read the CA rotation state'),
+          );
     }
   }
 
@@ -116,17 +137,25 @@ export class CaRotations {
    * A CA Certificate was issued with a new key: when it makes a `ca` issuer's Secret (and
    * rotations are Staged), the key pair goes to that issuer's rotation instead of the Secret.
    */
-  async handOver(cert: CertificateResource, issued: { chainPem: string; keyPem: string; caPem: string | undefined }): Promise<string | undefined> {
+  async handOver(
+    cert: CertificateResource,
+    issued: { chainPem: string; keyPem: string; caPem: string | undefined },
+  ): Promise<string | undefined> {
     if (this.deps.config().onCAKeyRotation !== 'Staged') return undefined;
     const r = this.rotationMaking(cert);
     if (!r) return undefined;
-    const status = await r.begin('ca-key-rotation', { chainPem: issued.chainPem, keyPem: issued.keyPem, trustPem: trustAnchorsOf(issued.chainPem, issued.caPem) });
+    const status = await r.begin('ca-key-rotation', {
+      chainPem: issued.chainPem,
+      keyPem: issued.keyPem,
+      trustPem: trustAnchorsOf(issued.chainPem, issued.caPem),
+    });
     return `the new CA key pair went to the CA rotation of ${r.id} (phase ${status.phase}): it becomes this Secret once every gateway trusts it`;
   }
 
   private rotationMaking(cert: CertificateResource): CaRotation | undefined {
     for (const issuer of this.deps.issuers()) {
-      if (issuer.spec.type === 'ca' && issuer.spec.secretName === cert.spec.secretName && issuer.secretNamespace === cert.namespace) return this.rotationOf(issuer);
+      if (issuer.spec.type === 'ca' && issuer.spec.secretName === cert.spec.secretName && issuer.secretNamespace === cert.namespace)
+        return this.rotationOf(issuer);
     }
     return undefined;
   }
@@ -153,14 +182,17 @@ export class CaRotations {
       issuer: ca,
       persister: this.deps.persister,
       settings: this.deps.config(),
-      leaves: () => this.deps.certificates().filter((c) => issuerId(this.deps.issuerOf(c).kind, this.deps.issuerOf(c).name, this.deps.issuerOf(c).namespace) === id),
-      servedName: this.deps.servedName,
+      leaves: () =>
+        this.deps
+          .certificates()
+          .filter((c) => issuerId(this.deps.issuerOf(c).kind, this.deps.issuerOf(c).name, this.deps.issuerOf(c).namespace) === id),
+      servedName: (ns, name) => this.deps.servedName(ns, name),
       served: (name) => this.context?.served(name),
       deliveries: () => this.context?.deliveries() ?? Promise.resolve([]),
-      requestRenewal: this.deps.requestRenewal,
+      requestRenewal: (certificateId) => this.deps.requestRenewal(certificateId),
       successor: (current) => this.deps.successor(ca, current),
       caSecretChanged: () => this.deps.caSecretChanged(ca),
-      now: this.deps.now,
+      now: () => this.deps.now(),
       logger: this.deps.logger().child({ issuer: id }),
     });
     this.rotations.set(id, { key, rotation });

@@ -35,7 +35,12 @@ export function trustAnchorsOf(chainPem: string, caPem: string | undefined): str
 }
 
 /** The CA Certificate issued again by its issuer, with a key generated here. */
-export async function successorFromCertificate(cert: CertificateResource, backend: CertificateIssuer, now: Date, signal: AbortSignal): Promise<NewCa> {
+export async function successorFromCertificate(
+  cert: CertificateResource,
+  backend: CertificateIssuer,
+  now: Date,
+  signal: AbortSignal,
+): Promise<NewCa> {
   const spec = cert.spec.privateKey;
   const key = await generatePrivateKey({ algorithm: spec.algorithm, size: spec.size } as KeySpec);
   const bundle = await backend.issue({ certificate: cert, privateKey: key, now, signal });
@@ -50,7 +55,9 @@ export async function successorLike(oldChainPem: string, oldKeyPem: string, now:
   if (!old) throw new Error('the CA Secret holds no certificate');
   const oldPem = splitCertificates(oldChainPem)[0] ?? '';
   if (!isSelfSigned(oldPem)) {
-    throw new Error('the CA Secret holds an intermediate CA that no Certificate here makes; declare the Certificate that issues it, or rotate its parent');
+    throw new Error(
+      'the CA Secret holds an intermediate CA that no Certificate here makes; declare the Certificate that issues it, or rotate its parent',
+    );
   }
   const d = describeKey(parsePrivateKeyPem(oldKeyPem));
   const spec: KeySpec = d.algorithm === 'Ed25519' ? { algorithm: 'Ed25519' } : ({ algorithm: d.algorithm, size: d.size } as KeySpec);
@@ -67,4 +74,3 @@ export async function successorLike(oldChainPem: string, oldKeyPem: string, now:
   const keyPem = encodePrivateKeyPem(key, /BEGIN (RSA|EC) PRIVATE KEY/.test(oldKeyPem) ? 'PKCS1' : 'PKCS8');
   return { chainPem: cert.pem, keyPem, trustPem: cert.pem };
 }
-

@@ -23,7 +23,11 @@ export interface GateAnswer extends GateResult {
 }
 
 /** Overlap and Retire: every subscriber of a `-cacert` name of these Secrets has ACKed `bundle`. */
-export async function bundleGate(deps: GateDeps, secrets: ReadonlyArray<{ namespace: string; name: string }>, bundle: string): Promise<GateAnswer> {
+export async function bundleGate(
+  deps: GateDeps,
+  secrets: ReadonlyArray<{ namespace: string; name: string }>,
+  bundle: string,
+): Promise<GateAnswer> {
   const targets: AckTarget[] = [];
   const behind: Behind[] = [];
   for (const { namespace, name } of secrets) {

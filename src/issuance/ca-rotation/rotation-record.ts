@@ -22,14 +22,24 @@ export interface RotationRecord {
   newKeyPem: string | undefined;
 }
 
-export async function readRotation(persister: Pick<CertificatePersister, 'readSecret'>, issuer: CaIssuerResource): Promise<RotationRecord | undefined> {
+export async function readRotation(
+  persister: Pick<CertificatePersister, 'readSecret'>,
+  issuer: CaIssuerResource,
+): Promise<RotationRecord | undefined> {
   const secret = await persister.readSecret(issuer.secretNamespace, rotationSecretName(issuer));
   const state = parseRotationState(secret?.data[STATE_KEY]);
   return state ? { state, newKeyPem: secret?.data[KEY_KEY] } : undefined;
 }
 
-export async function writeRotation(persister: Pick<CertificatePersister, 'writeSecret'>, issuer: CaIssuerResource, record: RotationRecord): Promise<void> {
+export async function writeRotation(
+  persister: Pick<CertificatePersister, 'writeSecret'>,
+  issuer: CaIssuerResource,
+  record: RotationRecord,
+): Promise<void> {
   const data: Record<string, string> = { [STATE_KEY]: `${JSON.stringify(record.state, null, 1)}\n` };
   if (record.newKeyPem) data[KEY_KEY] = record.newKeyPem;
-  await persister.writeSecret(issuer.secretNamespace, rotationSecretName(issuer), { data, annotations: { 'envoy-sds.io/ca-rotation-of': record.state.issuer } });
+  await persister.writeSecret(issuer.secretNamespace, rotationSecretName(issuer), {
+    data,
+    annotations: { 'envoy-sds.io/ca-rotation-of': record.state.issuer },
+  });
 }

@@ -23,23 +23,35 @@ export interface RotationControls {
 export function rotationRoute(controls: RotationControls, opts: { trustLoopback: boolean; now?: () => number }) {
   // Each start generates a CA key and rewrites every bundle of the issuer: a few at once, then one per 10 s.
   const limiter = new RateLimiter(3, 10_000, opts.now);
-  const json = (res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}) =>
-    void res.writeHead(code, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify(body, null, 2)}\n`);
+  const json = (res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void => {
+    res.writeHead(code, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify(body, null, 2)}\n`);
+  };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (!opts.trustLoopback) return json(res, 403, { error: 'issuance controls are off: loopback is not trusted here (Kubernetes); set trustLoopback: true to allow them' });
-    if (!isLoopbackAddress(req.socket.remoteAddress)) return json(res, 403, { error: 'issuance controls are available from loopback only' });
-    if ((req.url ?? '').split('?')[0] !== ROTATION_PATH) return json(res, 404, { error: `not found (POST or GET ${ROTATION_PATH})` });
-    if (req.method === 'GET' || req.method === 'HEAD') return json(res, 200, { rotations: controls.statuses() });
+    if (!opts.trustLoopback)
+      return void json(res, 403, {
+        error: 'issuance controls are off: loopback is not trusted here (Kubernetes); set trustLoopback: true to allow them',
+      });
+    if (!isLoopbackAddress(req.socket.remoteAddress))
+      return void json(res, 403, { error: 'issuance controls are available from loopback only' });
+    if ((req.url ?? '').split('?')[0] !== ROTATION_PATH) return void json(res, 404, { error: `not found (POST or GET ${ROTATION_PATH})` });
+    if (req.method === 'GET' || req.method === 'HEAD') return void json(res, 200, { rotations: controls.statuses() });
     const command = await readStateChangeRequest(req);
-    if (!command.ok) return json(res, command.status, { error: command.error });
+    if (!command.ok) return void json(res, command.status, { error: command.error });
     const ref = command.body['issuer'];
     const abort = command.body['abort'] === true;
-    if (typeof ref !== 'string' || ref.length === 0 || ref.length > 300) return json(res, 400, { error: 'name the issuer: {"issuer": "ClusterIssuer/name" | "Issuer/ns/name" | "name"}' });
+    if (typeof ref !== 'string' || ref.length === 0 || ref.length > 300)
+      return void json(res, 400, { error: 'name the issuer: {"issuer": "ClusterIssuer/name" | "Issuer/ns/name" | "name"}' });
     const ids = controls.find(ref);
-    if (ids.length === 0) return json(res, 404, { error: `no CA issuer "${ref}" (only issuers of type ca rotate)` });
-    if (ids.length > 1) return json(res, 409, { error: `"${ref}" is ambiguous: ${ids.join(', ')}` });
+    if (ids.length === 0) return void json(res, 404, { error: `no CA issuer "${ref}" (only issuers of type ca rotate)` });
+    if (ids.length > 1) return void json(res, 409, { error: `"${ref}" is ambiguous: ${ids.join(', ')}` });
     const wait = abort ? 0 : limiter.take('*');
-    if (wait > 0) return json(res, 429, { error: `too many rotations; try again in ${Math.ceil(wait / 1000)} s` }, { 'retry-after': String(Math.ceil(wait / 1000)) });
+    if (wait > 0)
+      return void json(
+        res,
+        429,
+        { error: `too many rotations; try again in ${Math.ceil(wait / 1000)} s` },
+        { 'retry-after': String(Math.ceil(wait / 1000)) },
+      );
     try {
       json(res, abort ? 200 : 202, { rotation: await (abort ? controls.abort(ids[0]!) : controls.begin(ids[0]!)) });
     } catch (err) {

@@ -13,7 +13,6 @@ import { bundleOf, certificateIds, describeCa, splitCertificates, type CaDescrip
 import type { SecretMaterial, SecretOrigin } from '../../store/secret-material.js';
 import type { PutResult, SecretStore } from '../../store/secret-store.js';
 
-
 /** A bundle served as a union for now, as /status shows it. */
 export interface HeldBundle {
   name: string;
@@ -95,7 +94,11 @@ export class BundleHolds {
     const union = bundleOf(material.trustedCa, ...dropped);
     const hold: Hold = { target: material, origin, union, since, until: new Date(since.getTime() + rule.holdForMs), rule, dropped };
     this.holds.set(name, hold);
-    if (!held) this.opts.logger.info({ secret: name, dropped: dropped.length, until: hold.until.toISOString(), release: rule.release }, 'CA bundle drops a CA: serving the union until gateways have the new one');
+    if (!held)
+      this.opts.logger.info(
+        { secret: name, dropped: dropped.length, until: hold.until.toISOString(), release: rule.release },
+        'CA bundle drops a CA: serving the union until gateways have the new one',
+      );
     return this.opts.store.offer(name, { ...material, trustedCa: union }, origin);
   }
 
@@ -124,7 +127,10 @@ export class BundleHolds {
         }
         if (!why || this.holds.get(name) !== h) continue;
         this.holds.delete(name);
-        this.opts.logger.info({ secret: name, dropped: h.dropped.length }, `CA bundle hold released (${why}): serving the bundle as written`);
+        this.opts.logger.info(
+          { secret: name, dropped: h.dropped.length },
+          `CA bundle hold released (${why}): serving the bundle as written`,
+        );
         void this.opts.store.offer(name, h.target, h.origin);
       }
     } finally {
