@@ -31,7 +31,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -262,8 +262,10 @@ class Peer {
     if (this.heapSample) stopHeapSampling(this.heapSample);
     const stalls = this.loopStall.longestStalls();
     if (stalls.length > 0) process.stderr.write(`STALLS ${JSON.stringify(stalls)}\n`);
+    const lazy = lazyFreeBytes();
     json(res, {
       rssBytes: m.rss,
+      ...(lazy !== undefined ? { lazyFreeBytes: lazy } : {}),
       heapInuse: m.heapUsed,
       // Node extras (Go has no equivalent): V8 heap reserved, memory held by
       // Buffers/ArrayBuffers outside the V8 heap.
@@ -383,9 +385,11 @@ function logMemory(seconds: number, server: RunningServer): void {
     const m = process.memoryUsage();
     const spaces: Record<string, number> = {};
     for (const sp of getHeapSpaceStatistics()) spaces[sp.space_name.replace(/_space$/, '')] = mb(sp.space_used_size);
+    const lazy = lazyFreeBytes();
     const line = {
       s: Math.round((performance.now() - t0) / 1000),
       rss: mb(m.rss),
+      ...(lazy !== undefined ? { lazyFree: mb(lazy) } : {}),
       heapTotal: mb(m.heapTotal),
       heapUsed: mb(m.heapUsed),
       external: mb(m.external),
@@ -396,6 +400,20 @@ function logMemory(seconds: number, server: RunningServer): void {
     };
     process.stderr.write(`MEMORY ${JSON.stringify(line)}\n`);
   }, seconds * 1000).unref();
+}
+
+/**
+ * Memory this process freed with madvise(MADV_FREE) that the kernel has not taken back
+ * yet (/proc/self/smaps_rollup LazyFree): still counted in RSS, reclaimed as soon as the
+ * machine needs it. Undefined where the file does not exist.
+ */
+function lazyFreeBytes(): number | undefined {
+  try {
+    const m = /^LazyFree:\s+(\d+) kB/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function splitHostPort(address: string): [string, number] {
