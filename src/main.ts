@@ -95,7 +95,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     () => store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
   );
 
-  const deps: StreamDeps = {
+  const deps = {
     store,
     authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
     authorizer: withheldCaKeys(opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules), components, logger),
@@ -104,7 +104,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     logger,
     ...clientBounds(config.limits, logger),
     audit: new KeyDeliveryAudit(createAuditLogger(opts.auditDestination)),
-  };
+  } satisfies StreamDeps;
 
   const files = new FileSource({
     store,
