@@ -2,7 +2,7 @@ import type { StoredSecret } from '../store/secret-material.js';
 import { boundedCopy } from './bounded-text.js';
 import type { DeltaDiscoveryRequest } from './messages.js';
 import { checkNames, nackMessage, tooManyNamesForIdentity } from './request-checks.js';
-import { deltaResponse } from './responses.js';
+import { deltaResponse, type ResponseParts } from './responses.js';
 import type { RequestOutcome, Session } from './session.js';
 import type { NackRecord } from './stream-status.js';
 import { SubscriptionState } from './subscription-state.js';
@@ -113,7 +113,7 @@ export class DeltaSession extends SubscriptionState implements Session<DeltaDisc
     return e !== undefined && !e.denied && e.sent !== undefined;
   }
 
-  buildResponse(secrets: readonly StoredSecret[], removed: readonly string[] = []): Buffer {
+  buildResponse(secrets: readonly StoredSecret[], removed: readonly string[] = []): ResponseParts {
     const nonce = String(++this.nonceSeq);
     const carried: Carried = [];
     for (const s of secrets) {

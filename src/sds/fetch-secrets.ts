@@ -43,5 +43,5 @@ export async function fetchSecrets(req: DiscoveryRequest, peer: PeerInfo, deps: 
   }
   deps.metrics.pushes.inc({ protocol: 'fetch' }, secrets.length);
   deps.audit?.delivered(label, secrets);
-  return sotwResponse(secrets, '1');
+  return Buffer.concat(sotwResponse(secrets, '1'));
 }

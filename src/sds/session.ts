@@ -1,5 +1,6 @@
 import type { StoredSecret } from '../store/secret-material.js';
 import type { Rejection } from './request-checks.js';
+import type { ResponseParts } from './responses.js';
 import type { NackRecord, StreamStatus } from './stream-status.js';
 
 /** A request taken: what the driver does next. */
@@ -34,7 +35,7 @@ export interface Session<Req> {
   /** Whether a deleted name must be announced (delta only, and only if it was sent). */
   needsRemoval(name: string): boolean;
   /** The response carrying these secrets (and removals), recorded as sent. */
-  buildResponse(secrets: readonly StoredSecret[], removed: readonly string[]): Buffer;
+  buildResponse(secrets: readonly StoredSecret[], removed: readonly string[]): ResponseParts;
   /** Marks a name refused by authorization: it is never sent on this stream. */
   deny(name: string): void;
   /** Lifts a denial once authorization allows the name again. */

@@ -2,7 +2,7 @@ import type { StoredSecret } from '../store/secret-material.js';
 import { boundedCopy } from './bounded-text.js';
 import type { DiscoveryRequest } from './messages.js';
 import { checkNames, nackMessage, tooManyNamesForIdentity } from './request-checks.js';
-import { sotwResponse } from './responses.js';
+import { sotwResponse, type ResponseParts } from './responses.js';
 import type { RequestOutcome, Session } from './session.js';
 import type { NackRecord } from './stream-status.js';
 import { SubscriptionState } from './subscription-state.js';
@@ -92,7 +92,7 @@ export class SotwSession extends SubscriptionState implements Session<DiscoveryR
   }
 
   /** Builds the response carrying these secrets (distinct names) and records them as sent. */
-  buildResponse(secrets: readonly StoredSecret[]): Buffer {
+  buildResponse(secrets: readonly StoredSecret[]): ResponseParts {
     const nonce = String(++this.nonceSeq);
     this.lastResponse = secrets;
     for (const s of secrets) {

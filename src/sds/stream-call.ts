@@ -23,7 +23,8 @@ export interface CallEvents<Req> {
  */
 export interface StreamCall<Req> {
   listen(events: CallEvents<Req>): void;
-  write(message: Buffer): boolean;
+  /** One response message, given as parts whose concatenation is the message (see responses.ts). */
+  write(message: readonly Buffer[]): boolean;
   /** Ends the call; the transport maps the reason to its status code. */
   end(end: CallEnd): void;
   /** Optional: told once the caller's identity is known (connection limits apply before). */

@@ -228,7 +228,7 @@ export class GrpcDispatcher {
               call.endWith(grpcStatusOf(result), result.message);
               return;
             }
-            call.write(result);
+            call.write([result]);
             call.endWith(Status.OK, '');
           },
           (err: unknown) => {

@@ -51,8 +51,8 @@ class GrpcJsCall<Req> implements StreamCall<Req> {
 
   private events: CallEvents<Req> | undefined;
 
-  write(message: Buffer): boolean {
-    if (this.call.write(message)) return true;
+  write(message: readonly Buffer[]): boolean {
+    if (this.call.write(Buffer.concat(message))) return true;
     this.call.once('drain', () => this.events?.drain());
     return false;
   }

@@ -95,8 +95,8 @@ class FakeCall implements StreamCall<DiscoveryRequest> {
   listen(events: CallEvents<DiscoveryRequest>): void {
     this.events = events;
   }
-  write(message: Buffer): boolean {
-    this.written.push(message);
+  write(message: readonly Buffer[]): boolean {
+    this.written.push(Buffer.concat(message));
     this.full = true;
     return false;
   }
