@@ -1,10 +1,9 @@
-import type { ServiceDefinition } from '@grpc/proto-loader';
 import type { PeerInfo } from '../authz/authorizer.js';
 import type { CallEnd } from './call-end.js';
 import { DeltaSession } from './delta-session.js';
 import { fetchSecrets } from './fetch-secrets.js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from './messages.js';
-import { sdsPackageDefinition } from './protos.js';
+import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest } from './request-decoding.js';
 import { SecretFanout } from './secret-fanout.js';
 import type { Session } from './session.js';
 import { SotwSession } from './sotw-session.js';
@@ -35,14 +34,6 @@ export type SdsMethod =
   | StreamingMethod<DeltaDiscoveryRequest>
   | UnaryMethod<DiscoveryRequest>;
 
-/** The request decoder @grpc/proto-loader built for a method (keepCase, defaults). */
-function decoder<Req>(service: string, method: string): (bytes: Buffer) => Req {
-  const def = sdsPackageDefinition()[service] as ServiceDefinition;
-  const m = def[method];
-  if (!m) throw new Error(`${service}/${method} is not in the loaded protos`);
-  return m.requestDeserialize as (bytes: Buffer) => Req;
-}
-
 type SessionClass<Req> = new (status: StreamStatus, rpc: string, limits: StreamDeps['limits'], budget: NameBudget, now: () => number) => Session<Req>;
 
 /**
@@ -53,7 +44,7 @@ type SessionClass<Req> = new (status: StreamStatus, rpc: string, limits: StreamD
 export function sdsMethods(deps: StreamDeps): Map<string, SdsMethod> {
   const fanout = new SecretFanout(deps.store);
   const now = deps.now ?? Date.now;
-  const streaming = <Req>(service: string, rpc: string, protocol: StreamProtocol, Kind: SessionClass<Req>): StreamingMethod<Req> => {
+  const streaming = <Req>(rpc: string, protocol: StreamProtocol, Kind: SessionClass<Req>, decode: (bytes: Buffer) => Req): StreamingMethod<Req> => {
     const method: StreamMethod<Req> = {
       rpc,
       protocol,
@@ -62,18 +53,18 @@ export function sdsMethods(deps: StreamDeps): Map<string, SdsMethod> {
       fanout,
       createSession: (status, budget) => new Kind(status, rpc, deps.limits, budget, now),
     };
-    return { kind: 'streaming', decode: decoder(service, rpc), serve: (call, peer) => new StreamDriver(call, method, peer).start() };
+    return { kind: 'streaming', decode, serve: (call, peer) => new StreamDriver(call, method, peer).start() };
   };
   const fetch: UnaryMethod<DiscoveryRequest> = {
     kind: 'unary',
-    decode: decoder(SDS_SERVICE, 'FetchSecrets'),
+    decode: decodeDiscoveryRequest,
     serve: (req, peer) => fetchSecrets(req, peer, deps),
   };
   return new Map<string, SdsMethod>([
-    [`/${SDS_SERVICE}/StreamSecrets`, streaming(SDS_SERVICE, 'StreamSecrets', 'sotw', SotwSession)],
-    [`/${SDS_SERVICE}/DeltaSecrets`, streaming(SDS_SERVICE, 'DeltaSecrets', 'delta', DeltaSession)],
+    [`/${SDS_SERVICE}/StreamSecrets`, streaming('StreamSecrets', 'sotw', SotwSession, decodeDiscoveryRequest)],
+    [`/${SDS_SERVICE}/DeltaSecrets`, streaming('DeltaSecrets', 'delta', DeltaSession, decodeDeltaDiscoveryRequest)],
     [`/${SDS_SERVICE}/FetchSecrets`, fetch],
-    [`/${ADS_SERVICE}/StreamAggregatedResources`, streaming(ADS_SERVICE, 'StreamAggregatedResources', 'ads', SotwSession)],
-    [`/${ADS_SERVICE}/DeltaAggregatedResources`, streaming(ADS_SERVICE, 'DeltaAggregatedResources', 'ads-delta', DeltaSession)],
+    [`/${ADS_SERVICE}/StreamAggregatedResources`, streaming('StreamAggregatedResources', 'ads', SotwSession, decodeDiscoveryRequest)],
+    [`/${ADS_SERVICE}/DeltaAggregatedResources`, streaming('DeltaAggregatedResources', 'ads-delta', DeltaSession, decodeDeltaDiscoveryRequest)],
   ]);
 }
