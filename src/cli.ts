@@ -7,13 +7,13 @@ import { grpcTarget, parseServerAddress } from './cli/server-address.js';
 import { INSPECT_USAGE, inspectCommand } from './cli/inspect-command.js';
 import { STATUS_USAGE, statusCommand } from './cli/status-command.js';
 import { VALIDATE_USAGE, validateCommand } from './cli/validate-command.js';
-import { VERSION } from './cli/version.js';
+import { VERSION } from './observability/version.js';
 import { describeSecret } from './client/describe-secret.js';
 import { watchSecrets, type ClientOptions } from './client/sds-client.js';
 import { ConfigError } from './config/config-error.js';
 import { prepareLocalDefault, localDefaultPaths } from './config/local-default.js';
 import { loadConfigFile, LOG_LEVELS, type ServerConfig } from './config/server-config.js';
-import { localBootstrapYaml } from './envoy/local-bootstrap.js';
+import { localBootstrapYaml } from './cli/local-bootstrap.js';
 import { renewCommand, RENEW_USAGE } from './issuance/renew-command.js';
 import { createLogger } from './observability/logger.js';
 

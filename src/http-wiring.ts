@@ -1,7 +1,7 @@
-import { VERSION } from './cli/version.js';
-import type { ServerComponent } from './component.js';
+import { VERSION } from './observability/version.js';
 import type { HttpConfig, ServerConfig } from './config/server-config.js';
 import type { NodeDelivery } from './delivery/delivery-report.js';
+import type { CertificateReport } from './issuance/engine.js';
 import { deliveryRoute } from './delivery/delivery-route.js';
 import { secretRoute } from './delivery/secret-route.js';
 import type { HttpServerOptions, Readiness, RouteHandler } from './observability/http-server.js';
@@ -20,15 +20,26 @@ export interface HttpWiring {
   rejections: RejectionLog;
   metrics: Metrics;
   logger: Logger;
-  components: ServerComponent[];
   /** A CA key pair that is never served. */
   withheld: (name: string) => boolean;
   replica: string;
   /** Delivery rows of the fleet (or this replica when the fleet cannot be read). */
   fleetRows: () => Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }>;
-  /** /readyz (and gRPC health): every declared secret loaded, every component ready. */
+  /** /readyz (and gRPC health): every declared secret loaded, every part ready. */
   readiness: () => Readiness;
-  extraRoutes: Map<string, RouteHandler> | undefined;
+  /** Issued certificates with their status (the page lists them). */
+  certificates: () => CertificateReport[];
+  /** Routes by path prefix (the ACME HTTP-01 solver, the issuance controls). */
+  routes: Map<string, RouteHandler>;
+}
+
+/** A part main.ts starts after the listeners are bound and stops on shutdown. */
+export interface ServerPart {
+  readonly name: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Contributes to /readyz, its reasons prefixed with the part's name. */
+  readiness(): Readiness;
 }
 
 /** /readyz's line for a declared secret that is not served, with the cause when known. */
@@ -37,14 +48,13 @@ export function notLoaded(name: string, rejection: Rejection | undefined): strin
   return `secret ${name} not loaded: update rejected (${rejection.code}) at ${rejection.at.toISOString()}: ${rejection.message}`;
 }
 
-/** Ready when every declared secret is served and every component is ready; reasons name the cause. */
-export function serverReadiness(config: ServerConfig, store: SecretStore, components: ServerComponent[], rejections: RejectionLog): () => Readiness {
+/** Ready when every declared secret is served and every part is ready; reasons name the cause. */
+export function serverReadiness(config: ServerConfig, store: SecretStore, parts: readonly ServerPart[], rejections: RejectionLog): () => Readiness {
   return () => {
     const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => notLoaded(s.name, rejections.get(s.name)));
     let ready = reasons.length === 0;
-    for (const c of components) {
-      const r = c.readiness?.();
-      if (!r) continue;
+    for (const c of parts) {
+      const r = c.readiness();
       ready &&= r.ready;
       reasons.push(...r.reasons.map((x) => `${c.name}: ${x}`));
     }
@@ -54,7 +64,7 @@ export function serverReadiness(config: ServerConfig, store: SecretStore, compon
 
 /** The HTTP port's wiring: readiness, status, delivery, the page, from the parts main.ts built. */
 export function httpOptions(w: HttpWiring): HttpServerOptions {
-  const { config, store, registry, components, withheld, rejections } = w;
+  const { config, store, registry, withheld, rejections } = w;
   const rejectionOf = (name: string) => {
     const r = rejections.get(name);
     return r ? RejectionLog.toJSON(r) : null;
@@ -102,7 +112,7 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
         }),
         notLoaded: missing().map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
         gateways: rows.nodes,
-        certificates: components.flatMap((c) => c.certificates?.() ?? []).map((c) => {
+        certificates: w.certificates().map((c) => {
           const ready = c.status?.conditions.find((x) => x.type === 'Ready');
           return {
             id: `${c.namespace}/${c.name}`,
@@ -120,6 +130,6 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
       ['/delivery', deliveryRoute(w.fleetRows)],
       ['/secrets/', secretRoute((n) => store.get(n), rejectionOf)],
     ]),
-    prefixRoutes: new Map([...(w.extraRoutes ?? []), ...components.flatMap((c) => [...(c.httpRoutes?.() ?? [])])]),
+    prefixRoutes: w.routes,
   };
 }

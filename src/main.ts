@@ -1,16 +1,22 @@
 import { hostname } from 'node:os';
 import { CaKeyWithholding } from './authz/ca-key-withholding.js';
 import { LocalPolicy } from './authz/local-policy.js';
-import type { ServerComponent } from './component.js';
-import { componentsFor } from './components.js';
 import type { Authenticator, Authorizer } from './authz/authorizer.js';
+import { PeerAuthenticator } from './authz/peer-authenticator.js';
+import { createAuditLogger, KeyDeliveryAudit } from './observability/key-delivery-audit.js';
+import { parseKubernetesConfig, type KubernetesConfig } from './config/kubernetes-config.js';
 import type { ServerConfig } from './config/server-config.js';
+import { bindError, checkListenerFiles, grpcBindError } from './config/startup-checks.js';
 import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
-import { httpOptions, serverReadiness } from './http-wiring.js';
+import { httpOptions, serverReadiness, type ServerPart } from './http-wiring.js';
+import type { IssuanceEngine } from './issuance/engine.js';
+import { parseIssuanceConfig, type IssuanceConfig } from './issuance/issuance-config.js';
+import { issuanceEngine } from './issuance-wiring.js';
+import { kubernetesAccess, KubernetesWatch, SharedKubeClient, type KubernetesAccess } from './kubernetes-wiring.js';
 import { HttpServer, type RouteHandler } from './observability/http-server.js';
+import { KubernetesMetrics } from './observability/kubernetes-metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { bindError, checkListenerFiles, grpcBindError } from './config/startup-checks.js';
 import { clientBounds } from './sds/client-bounds.js';
 import type { StreamDeps } from './sds/stream-driver.js';
 import { StreamRegistry } from './sds/stream-status.js';
@@ -21,8 +27,6 @@ import { SecretStore } from './store/secret-store.js';
 import { defaultValidationWorkers, ValidationPool } from './store/validation-pool.js';
 import { GrpcJsListeners } from './transport/grpcjs-listeners.js';
 import { SdsListeners, type SdsTransport } from './transport/sds-listeners.js';
-import { PeerAuthenticator } from './transport/peer-authenticator.js';
-import { createAuditLogger, KeyDeliveryAudit } from './observability/key-delivery-audit.js';
 
 export interface RunningServer {
   grpcAddress?: string;
@@ -38,15 +42,15 @@ export interface RunningServer {
 
 export interface StartOptions {
   logger?: Logger;
-  /** Defaults to the config's local policy. */
+  /** Defaults to the config's local policy (Kubernetes RBAC with a `kubernetes:` section). */
   authorizer?: Authorizer;
   authenticator?: Authenticator;
   /** Defaults true; tests turn process metrics off to keep registries independent. */
   defaultMetrics?: boolean;
   fileSettleMs?: number;
   httpRoutes?: Map<string, RouteHandler>;
-  /** Defaults to componentsFor(config). */
-  components?: ServerComponent[];
+  /** CA key pairs withheld besides the issuance engine's (e.g. another replica's engine names them). */
+  caKeyNames?: ReadonlySet<string>;
   /** Where SecretStore.offer() validates; defaults to a ValidationPool of `validation.workers`. */
   validator?: MaterialValidator;
   /** The gRPC server: ours on node:http2 (default), or grpc-js for benchmark comparison. */
@@ -55,50 +59,48 @@ export interface StartOptions {
   auditDestination?: NodeJS.WritableStream;
 }
 
-/** The one place that wires sources, store, transport and observability together. */
+/** The optional config sections, each parsed by its own part: throws a ConfigError when one is wrong. */
+export interface OptionalSections {
+  kubernetes?: KubernetesConfig;
+  issuance?: IssuanceConfig;
+}
+
+export function parseSections(config: ServerConfig): OptionalSections {
+  const kubernetes = config.kubernetes !== undefined ? parseKubernetesConfig(config.kubernetes) : undefined;
+  const issuance =
+    config.issuance !== undefined
+      ? parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined })
+      : undefined;
+  return { ...(kubernetes ? { kubernetes } : {}), ...(issuance ? { issuance } : {}) };
+}
+
+/**
+ * The one place that builds the server's parts and wires them: store, sources, Kubernetes
+ * (one API client for all its users), issuance, transport and the HTTP port.
+ */
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = new Metrics({ defaultMetrics: opts.defaultMetrics ?? true });
+  const sections = parseSections(config);
   const rejections = new RejectionLog();
   const workers = config.validation.workers ?? defaultValidationWorkers();
   const validator = opts.validator ?? (workers > 0 ? new ValidationPool({ workers, logger }) : undefined);
-  const store = new SecretStore({
-    logger,
-    ...(validator ? { validator } : {}),
-    limits: { maxBytes: config.limits.maxSecretBytes },
-    onOutcome: (origin, outcome) => metrics.updates.inc({ source: origin.source, outcome }),
-    onRejected: (r) => rejections.record(r),
-  });
+  const store = secretStore(config, logger, metrics, rejections, validator);
   const registry = new StreamRegistry();
-  metrics.addCollectedGauge('envoy_sds_secrets', 'Secrets held by the store.', () => store.size);
-  metrics.addCollectedGauge(
-    'envoy_sds_validations_pending',
-    'Secret updates waiting for, or in, validation by the worker pool.',
-    () => store.pendingOffers,
-  );
-  metrics.addCollectedGauge(
-    'envoy_sds_deliveries_behind',
-    'Subscribed (stream, secret) pairs whose last ACKed version is not the current one.',
-    () => registry.countBehind((n) => store.get(n)?.version),
-  );
+  const replica = process.env['POD_NAME'] ?? hostname();
+  const deliveryRows = () => deliveryReport(replica, registry.list(), (n) => store.get(n));
 
-  metrics.trackCertificates(() => store.all().map((s) => ({ name: s.name, notBefore: s.facts.notBefore, notAfter: s.facts.notAfter })));
+  const kube = kubernetesClient(config, sections);
+  const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows }) : undefined;
+  const issuance = sections.issuance ? issuanceEngine(config, sections.issuance, kube) : undefined;
+  const withheld = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
+  storeGauges(metrics, store, registry, withheld);
 
-  const components = opts.components ?? componentsFor(config);
-  const offered = <T>(pick: (c: ServerComponent) => T | undefined): T | undefined =>
-    components.map(pick).find((x) => x !== undefined);
-  const withheld = (name: string) => components.some((c) => c.caKeyNames?.().has(name) ?? false);
-  metrics.addCollectedGauge(
-    'envoy_sds_secrets_with_warnings',
-    'Secrets served with a warning: a certificate expired or not yet valid, a CA certificate (CA:TRUE) with its key.',
-    // A withheld CA key pair is never served, so its CA:TRUE is no warning.
-    () => store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
-  );
-
+  const authorizer = opts.authorizer ?? kubernetes?.access.authorizer ?? new LocalPolicy(config.authorization.rules);
   const deps = {
     store,
-    authenticator: opts.authenticator ?? offered((c) => c.authenticator?.()) ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
-    authorizer: withheldCaKeys(opts.authorizer ?? offered((c) => c.authorizer?.()) ?? new LocalPolicy(config.authorization.rules), components, logger),
+    authenticator: opts.authenticator ?? kubernetes?.access.authenticator ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
+    authorizer: issuance || opts.caKeyNames ? new CaKeyWithholding(authorizer, withheld, logger) : authorizer,
     registry,
     metrics,
     logger,
@@ -109,16 +111,18 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const files = new FileSource({
     store,
     logger: logger.child({ source: 'files' }),
-    secrets: [...config.secrets, ...components.flatMap((c) => c.fileSecrets?.() ?? [])],
+    // The engine's issued files are served like any declared file.
+    secrets: [...config.secrets, ...(issuance?.fileSecrets() ?? [])],
     maxFileBytes: config.limits.maxSecretBytes,
     readTimeoutMs: config.limits.fileReadTimeoutMs,
     ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
   });
-
-  const replica = process.env['POD_NAME'] ?? hostname();
-  const deliveryRows = () => deliveryReport(replica, registry.list(), (n) => store.get(n));
+  const parts: ServerPart[] = [
+    ...(kubernetes ? [kubernetes.watch] : []),
+    ...(issuance ? [issuancePart(issuance, logger, metrics)] : []),
+  ];
   const fleetRows = async (): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> => {
-    const fleet = offered((c) => c.fleetDeliveries?.());
+    const fleet = kubernetes?.watch.fleetDeliveries();
     if (!fleet) return { nodes: deliveryRows(), fleet: false };
     try {
       return { nodes: await fleet, fleet: true };
@@ -128,43 +132,50 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     }
   };
 
-  // Every listener is bound before any component starts: a port that is taken ends the
-  // start here, before a watch, an issuance or a file source has begun (nothing is left
-  // running half alive), and is reported as the config field to fix.
+  // Every listener is bound before any part starts: a port that is taken ends the start
+  // here, before a watch, an issuance or a file source has begun (nothing is left running
+  // half alive), and is reported as the config field to fix.
   checkListenerFiles(config);
-  const readiness = serverReadiness(config, store, components, rejections);
+  const readiness = serverReadiness(config, store, parts, rejections);
   const grpc: SdsTransport =
-    opts.transport === 'grpc-js'
-      ? new GrpcJsListeners(config, deps, logger)
-      : new SdsListeners(config, deps, logger, () => readiness().ready);
+    opts.transport === 'grpc-js' ? new GrpcJsListeners(config, deps, logger) : new SdsListeners(config, deps, logger, () => readiness().ready);
   const http = config.http
-    ? new HttpServer(httpOptions({ config, http: config.http, store, registry, rejections, metrics, logger, components, withheld, replica, fleetRows, readiness, extraRoutes: opts.httpRoutes }))
+    ? new HttpServer(
+        httpOptions({
+          config,
+          http: config.http,
+          store,
+          registry,
+          rejections,
+          metrics,
+          logger,
+          withheld,
+          replica,
+          fleetRows,
+          readiness,
+          certificates: () => issuance?.certificates() ?? [],
+          routes: new Map([...(opts.httpRoutes ?? []), ...(issuance?.httpRoutes() ?? [])]),
+        }),
+      )
     : undefined;
-  let bound: Awaited<ReturnType<SdsTransport['start']>>;
-  let httpAddress: string | undefined;
-  try {
-    bound = await grpc.start();
-  } catch (err) {
-    await grpc.stop(0).catch(() => undefined);
-    throw grpcBindError(err, config.grpc);
-  }
-  try {
-    httpAddress = await http?.start();
-  } catch (err) {
-    await grpc.stop(0).catch(() => undefined);
-    throw bindError(err, 'http.address', config.http!.address);
-  }
+  const { bound, httpAddress } = await bindListeners(config, grpc, http);
 
-  const started: ServerComponent[] = [];
+  // Closes what the parts share once they have stopped.
+  const release = () => {
+    kubernetes?.access.stop();
+    kube?.client.close();
+  };
+  const started: ServerPart[] = [];
   try {
     await files.start();
-    for (const c of components) {
-      started.push(c);
-      await c.start({ config, store, logger: logger.child({ component: c.name }), metrics, deliveryRows });
+    for (const p of parts) {
+      started.push(p);
+      await p.start();
     }
   } catch (err) {
     files.stop();
-    for (const c of started.reverse()) await c.stop().catch(() => undefined);
+    for (const p of started.reverse()) await p.stop().catch(() => undefined);
+    release();
     await grpc.stop(0).catch(() => undefined);
     await http?.stop();
     throw err;
@@ -183,7 +194,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       stopping ??= (async () => {
         logger.info({ streams: registry.size }, 'draining: ending streams so clients reconnect elsewhere');
         files.stop();
-        for (const c of components) await c.stop();
+        for (const p of parts) await p.stop();
+        release();
         // The transport ends streams connection by connection, spread over the drain;
         // endAll() then ends whatever a transport left open.
         const drained = grpc.stop(config.drainSeconds * 1000);
@@ -199,9 +211,86 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   };
 }
 
-/** A CA's private key is withheld whatever the policy says (Envoy never needs one). */
-function withheldCaKeys(policy: Authorizer, components: ServerComponent[], logger: Logger): Authorizer {
-  const knowing = components.filter((c) => c.caKeyNames);
-  if (knowing.length === 0) return policy;
-  return new CaKeyWithholding(policy, (name) => knowing.some((c) => c.caKeyNames!().has(name)), logger);
+function secretStore(config: ServerConfig, logger: Logger, metrics: Metrics, rejections: RejectionLog, validator: MaterialValidator | undefined): SecretStore {
+  return new SecretStore({
+    logger,
+    ...(validator ? { validator } : {}),
+    limits: { maxBytes: config.limits.maxSecretBytes },
+    onOutcome: (origin, outcome) => metrics.updates.inc({ source: origin.source, outcome }),
+    onRejected: (r) => rejections.record(r),
+  });
+}
+
+function storeGauges(metrics: Metrics, store: SecretStore, registry: StreamRegistry, withheld: (name: string) => boolean): void {
+  metrics.addCollectedGauge('envoy_sds_secrets', 'Secrets held by the store.', () => store.size);
+  metrics.addCollectedGauge(
+    'envoy_sds_validations_pending',
+    'Secret updates waiting for, or in, validation by the worker pool.',
+    () => store.pendingOffers,
+  );
+  metrics.addCollectedGauge(
+    'envoy_sds_deliveries_behind',
+    'Subscribed (stream, secret) pairs whose last ACKed version is not the current one.',
+    () => registry.countBehind((n) => store.get(n)?.version),
+  );
+  metrics.trackCertificates(() => store.all().map((s) => ({ name: s.name, notBefore: s.facts.notBefore, notAfter: s.facts.notAfter })));
+  metrics.addCollectedGauge(
+    'envoy_sds_secrets_with_warnings',
+    'Secrets served with a warning: a certificate expired or not yet valid, a CA certificate (CA:TRUE) with its key.',
+    // A withheld CA key pair is never served, so its CA:TRUE is no warning.
+    () => store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
+  );
+}
+
+/**
+ * The server's one Kubernetes API client, when a part needs one: the `kubernetes:` section,
+ * or issuance persisting to Kubernetes (which takes the same connection settings).
+ */
+function kubernetesClient(config: ServerConfig, sections: OptionalSections): { settings: KubernetesConfig; client: SharedKubeClient } | undefined {
+  if (!sections.kubernetes && sections.issuance?.persistence !== 'kubernetes') return undefined;
+  const settings = sections.kubernetes ?? parseKubernetesConfig(config.kubernetes);
+  return { settings, client: new SharedKubeClient(settings) };
+}
+
+function kubernetesParts(
+  config: ServerConfig,
+  kube: { settings: KubernetesConfig; client: SharedKubeClient },
+  deps: { logger: Logger; metrics: Metrics; store: SecretStore; deliveryRows: () => NodeDelivery[] },
+): { access: KubernetesAccess; watch: KubernetesWatch } {
+  const logger = deps.logger.child({ component: 'kubernetes' });
+  let watch: KubernetesWatch | undefined;
+  const metrics = new KubernetesMetrics(deps.metrics, () => watch?.reachable() ?? false);
+  const access = kubernetesAccess(kube.settings, { client: kube.client.get, logger, rules: config.authorization.rules, trustLoopback: config.trustLoopback, metrics });
+  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows });
+  return { access, watch };
+}
+
+function issuancePart(engine: IssuanceEngine, logger: Logger, metrics: Metrics): ServerPart {
+  return {
+    name: engine.name,
+    start: () => engine.start({ logger: logger.child({ component: engine.name }), metrics }),
+    stop: () => engine.stop(),
+    readiness: () => engine.readiness(),
+  };
+}
+
+/** Binds gRPC then HTTP; a failure closes what was bound and names the config field. */
+async function bindListeners(
+  config: ServerConfig,
+  grpc: SdsTransport,
+  http: HttpServer | undefined,
+): Promise<{ bound: Awaited<ReturnType<SdsTransport['start']>>; httpAddress: string | undefined }> {
+  let bound: Awaited<ReturnType<SdsTransport['start']>>;
+  try {
+    bound = await grpc.start();
+  } catch (err) {
+    await grpc.stop(0).catch(() => undefined);
+    throw grpcBindError(err, config.grpc);
+  }
+  try {
+    return { bound, httpAddress: await http?.start() };
+  } catch (err) {
+    await grpc.stop(0).catch(() => undefined);
+    throw bindError(err, 'http.address', config.http?.address ?? '');
+  }
 }

@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { componentsFor } from '../components.js';
+import { parseSections } from '../main.js';
 import { ConfigError } from '../config/config-error.js';
 import { loadConfigFile, type ServerConfig } from '../config/server-config.js';
 import { parseCommandArgs, UsageError } from './arguments.js';
@@ -22,9 +22,9 @@ export function configProblems(path: string): string[] {
     throw err;
   }
   const problems: string[] = [];
-  // Each component parses its own section (and its resource files) when it is built.
+  // Each optional part's section (and its resource files), as the server parses them.
   try {
-    componentsFor(config);
+    parseSections(config);
   } catch (err) {
     if (err instanceof ConfigError) problems.push(err.message);
     else throw err;

@@ -72,12 +72,12 @@ export interface ServerConfig {
   /** Seconds to wait for streams to end on shutdown before forcing it. */
   drainSeconds: number;
   /**
-   * Sections owned by optional components (see src/components.ts), validated by them:
+   * Sections owned by optional parts, parsed by them (parseSections in src/main.ts):
    * `kubernetes` (Kubernetes source and authorization), `issuance` (the engine).
    */
   kubernetes?: unknown;
   issuance?: unknown;
-  /** The config file's directory: relative paths in component sections resolve here. */
+  /** The config file's directory: relative paths in those sections resolve here. */
   configDir: string;
 }
 

@@ -22,7 +22,7 @@ import { IssuerNotReadyError, type CertificateIssuer } from './issuers/issuer.js
 import { discardFinishedIssuanceLeftovers } from './finished-issuance-leftovers.js';
 import { externalRenewalRequest } from './manual-trigger.js';
 import { nextPrivateKey } from './next-private-key.js';
-import { SecretSupersededError, type CertificatePersister, type PersistedSecret } from './persister.js';
+import { SecretSupersededError, type CertificatePersister, type PersistedSecret } from './persisters/persister.js';
 import { certificateRenewalTime, evaluate, READINESS_POLICIES, TRIGGER_POLICIES, type PolicyInput, type PolicyResult } from './policies.js';
 import type { CertificateResource, IssuerResource } from './resources.js';
 import { renewalTime } from './renewal-time.js';

@@ -10,11 +10,11 @@
 // as a watch event and parses to the same resources: the engine then changes nothing.
 
 import type { KubeClient } from '../kubernetes/kube-client.js';
-import type { KubernetesConfig } from '../kubernetes/kubernetes-config.js';
+import type { KubernetesConfig } from '../config/kubernetes-config.js';
 import type { Logger } from '../observability/logger.js';
-import { ResourceInformer, type ObjectMeta } from '../sources/kubernetes/resource-informer.js';
+import { ResourceInformer, type ObjectMeta } from '../kubernetes/resource-informer.js';
 import { emptyStatus, withCondition, withoutCondition, type CertificateStatus } from './certificate-status.js';
-import { writeCertificateStatus } from './custom-resource-persister.js';
+import { writeCertificateStatus } from './persisters/custom-resource-persister.js';
 import { externalRenewalRequest } from './manual-trigger.js';
 import { parseIssuanceResources, type IssuanceConfig, type ResourceDocument } from './issuance-config.js';
 import { API_VERSION, issuerId, type IssuerResource } from './resources.js';

@@ -1,4 +1,4 @@
-// The issuance engine as a server component: one CertificateController per Certificate,
+// The issuance engine: one CertificateController per Certificate,
 // the issuer backends they share, the HTTP-01 responder and the renew/status controls.
 // It never touches the secret store: in local mode issued Secrets are files it declares
 // through fileSecrets(), which the file source watches and serves like any other file; in
@@ -8,33 +8,26 @@
 // from the config, or from custom resources (custom-resource-source.ts) that may change
 // while it runs: then only the controllers whose Certificate or issuer changed restart.
 
-import type { ComponentContext, ServerComponent } from '../component.js';
-import { KubeClient } from '../kubernetes/kube-client.js';
-import { loadKubeConnection } from '../kubernetes/kube-connection.js';
-import { parseKubernetesConfig } from '../kubernetes/kubernetes-config.js';
-import { secretName as kubernetesSecretName } from '../kubernetes/kubernetes-names.js';
-import type { FileSecretConfig, ServerConfig } from '../config/server-config.js';
+import type { FileSecretConfig } from '../config/server-config.js';
 import type { Readiness, RouteHandler } from '../observability/http-server.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { AcmeIssuer } from './acme/acme-issuer.js';
 import { HTTP01_PREFIX, Http01Responder } from './acme/http01-solver.js';
 import { CertificateController, type Outcome } from './certificate-controller.js';
 import { getCondition, type CertificateStatus } from './certificate-status.js';
 import { caKeyNames } from './ca-key-names.js';
 import { CONTROL_PREFIX, controlRoutes } from './control-routes.js';
-import { FilePersister } from './file-persister.js';
-import { parseIssuanceConfig, type IssuanceConfig } from './issuance-config.js';
+import { FilePersister } from './persisters/file-persister.js';
+import type { IssuanceConfig } from './issuance-config.js';
 import type { StepHook } from './issuance-hooks.js';
 import { CaIssuer } from './issuers/ca-issuer.js';
 import { InvalidIssuer, type CertificateIssuer } from './issuers/issuer.js';
 import { issuerStatusFrom, type IssuerReadiness, type IssuerStatus } from './issuer-status.js';
 import { SelfSignedIssuer } from './issuers/self-signed-issuer.js';
 import { IssuanceSlots } from './issuance-slots.js';
-import { CustomResourcePersister } from './custom-resource-persister.js';
-import { CustomResourceSource } from './custom-resource-source.js';
-import { KubernetesSecretPersister } from './kubernetes-secret-persister.js';
-import { LeaderLease } from './leader-lease.js';
-import type { CertificatePersister } from './persister.js';
+import type { LeaderLease } from '../kubernetes/leader-lease.js';
+import type { CertificatePersister } from './persisters/persister.js';
 import { caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 
 /** `renew` asked of a replica that does not issue: the message names the one that does. */
@@ -61,7 +54,7 @@ export interface IssuanceEngineOptions {
   logger?: Logger;
   /**
    * Only the holder of this Lease issues (its callbacks are the engine's; see
-   * createIssuanceEngine). Default: this engine always issues.
+   * issuance-wiring.ts). Default: this engine always issues.
    */
   leaderElection?: (callbacks: { onStartedLeading: () => Promise<void>; onStoppedLeading: () => Promise<void>; logger: Logger }) => LeaderLease;
   /**
@@ -80,8 +73,6 @@ export interface IssuanceEngineOptions {
   servedName?: (namespace: string, secretName: string) => string;
   /** Whether loopback callers may use the HTTP controls (ServerConfig.trustLoopback). Default true. */
   trustLoopback?: boolean;
-  /** Called at the end of stop() (closes a Kubernetes client the engine opened). */
-  onStopped?: () => void;
 }
 
 /** One Issuer or ClusterIssuer as issuerStatus() reports it. */
@@ -104,7 +95,13 @@ export interface CertificateReport {
 // Ready=False reasons that mean there is no usable certificate to serve at all.
 const NOTHING_SERVED = new Set(['DoesNotExist', 'MissingData', 'InvalidValue', 'InvalidKeyPair', 'Expired']);
 
-export class IssuanceEngine implements ServerComponent {
+/** What the server hands the engine at start: its logger and the metrics registry. */
+export interface EngineStartContext {
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export class IssuanceEngine {
   readonly name = 'issuance';
   readonly http01 = new Http01Responder();
   private readonly persister: CertificatePersister;
@@ -182,7 +179,7 @@ export class IssuanceEngine implements ServerComponent {
     ]);
   }
 
-  async start(ctx?: ComponentContext): Promise<void> {
+  async start(ctx?: EngineStartContext): Promise<void> {
     if (this.started) throw new Error('the issuance engine is started once');
     this.started = true;
     if (ctx && !this.opts.logger) this.logger = ctx.logger;
@@ -353,7 +350,6 @@ export class IssuanceEngine implements ServerComponent {
     if (this.leader) await this.leader.stop();
     this.abort.abort(new Error('issuance engine stopping'));
     await this.serialized(() => this.lead(false));
-    this.opts.onStopped?.();
   }
 
   readiness(): Readiness {
@@ -484,51 +480,4 @@ export class IssuanceEngine implements ServerComponent {
 
 function isSettled(outcome: Outcome | undefined): boolean {
   return outcome === 'failed' || outcome === 'denied' || outcome === 'backing-off';
-}
-
-/**
- * The component for a server config with an `issuance:` section (see src/components.ts).
- * Persistence `kubernetes` (the default when the config has a `kubernetes:` section):
- * Secrets through the same API server connection settings, and leader election on a
- * Lease unless `leaderElection.enabled: false`.
- */
-export function createIssuanceEngine(config: ServerConfig): IssuanceEngine {
-  const parsed = parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined });
-  if (parsed.persistence !== 'kubernetes') return new IssuanceEngine({ config: parsed, dataDir: config.dataDir, trustLoopback: config.trustLoopback });
-  const kube = parseKubernetesConfig(config.kubernetes);
-  let client: KubeClient | undefined;
-  // Connected at the first call, which comes after start: constructors do no I/O.
-  const connect = (): KubeClient => {
-    client ??= new KubeClient(loadKubeConnection(kube.kubeconfig ? { kubeconfig: kube.kubeconfig, ...(kube.context ? { context: kube.context } : {}) } : {}), { requestTimeoutMs: kube.requestTimeoutMs });
-    return client;
-  };
-  const election = parsed.leaderElection;
-  return new IssuanceEngine({
-    config: parsed,
-    dataDir: config.dataDir,
-    trustLoopback: config.trustLoopback,
-    servedName: kubernetesSecretName,
-    persister: parsed.customResources ? new CustomResourcePersister(connect) : new KubernetesSecretPersister(connect),
-    ...(parsed.customResources
-      ? {
-          resourceSource: (apply, logger, renewalRequested) =>
-            new CustomResourceSource({ client: connect, kubernetes: kube, parse: parsed.customResources!, onResources: apply, onRenewalRequested: renewalRequested, logger }),
-        }
-      : {}),
-    ...(election
-      ? {
-          leaderElection: (callbacks) =>
-            new LeaderLease({
-              client: connect,
-              namespace: election.namespace,
-              name: election.leaseName,
-              ...(election.identity ? { identity: election.identity } : {}),
-              leaseDurationMs: election.leaseDurationMs,
-              renewDeadlineMs: election.renewDeadlineMs,
-              ...callbacks,
-            }),
-        }
-      : {}),
-    onStopped: () => client?.close(),
-  });
 }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { certificatePublicKey, certificatesFromPem, parsePrivateKeyPem, publicKeyDer } from '../pki/index.js';
 import type { Logger } from '../observability/logger.js';
-import type { CertificatePersister, PersistedSecret } from './persister.js';
+import type { CertificatePersister, PersistedSecret } from './persisters/persister.js';
 import type { CertificateResource } from './resources.js';
 import { ANNOTATIONS } from './secret-facts.js';
 

@@ -6,7 +6,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { describeKey, encodePrivateKeyPem, generatePrivateKey, parsePrivateKeyPem, type KeySpec } from '../pki/index.js';
-import type { CertificatePersister, PersistedSecret } from './persister.js';
+import type { CertificatePersister, PersistedSecret } from './persisters/persister.js';
 import type { CertificateResource, PrivateKeySpec } from './resources.js';
 
 export interface NextKey {

@@ -4,7 +4,7 @@
 // that leads notices it and re-issues; no HTTP port, no loopback rule, RBAC decides.
 
 import { emptyStatus, type CertificateStatus } from './certificate-status.js';
-import { certificatePath } from './custom-resource-persister.js';
+import { certificatePath } from './persisters/custom-resource-persister.js';
 import { manuallyTriggered } from './manual-trigger.js';
 import { KubeClient } from '../kubernetes/kube-client.js';
 import { loadKubeConnection } from '../kubernetes/kube-connection.js';

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from './version.js';
 
 /** Label values known in advance, so every series exists at zero before its first event. */
 const PROTOCOLS = ['sotw', 'delta', 'ads', 'ads-delta'] as const;

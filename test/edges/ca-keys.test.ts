@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type { ServerComponent } from '../../src/component.js';
 import { caKeyNames } from '../../src/issuance/ca-key-names.js';
 import { parseIssuanceConfig } from '../../src/issuance/issuance-config.js';
 import { secretName } from '../../src/kubernetes/kubernetes-names.js';
@@ -59,7 +58,7 @@ describe('a CA key pair that reaches the store anyway (a Kubernetes Secret named
   test('is denied to every caller, marked withheld in /status, and not counted as a served warning', async () => {
     const ca = makeCa('Kube CA');
     // As the engine names an Issuer's CA Secret in Kubernetes mode; only its names matter here.
-    const server = await startTestServer({}, { components: [caNamingComponent(new Set(['kubernetes://apps/apps-ca']))] });
+    const server = await startTestServer({}, { caKeyNames: new Set(['kubernetes://apps/apps-ca']) });
     const envoy = new FakeEnvoy(server.grpcAddress!);
     try {
       server.put('kubernetes://apps/apps-ca', tls(ca));
@@ -74,10 +73,6 @@ describe('a CA key pair that reaches the store anyway (a Kubernetes Secret named
     }
   });
 });
-
-function caNamingComponent(names: ReadonlySet<string>): ServerComponent {
-  return { name: 'ca-names', start: async () => undefined, stop: async () => undefined, caKeyNames: () => names };
-}
 
 describe('serveCAPrivateKey: true', () => {
   test('an explicit opt-in on the Certificate serves the CA key, with a CA:TRUE warning in status, log and metric', async () => {

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { LocalPolicy } from '../../src/authz/local-policy.js';
 import { parseConfig } from '../../src/config/server-config.js';
 import fc from 'fast-check';
-import { identityFromPeer, isLoopback } from '../../src/transport/peer-authenticator.js';
+import { identityFromPeer, isLoopback } from '../../src/authz/peer-authenticator.js';
 import { FakeEnvoy } from '../support/fake-envoy.js';
 import { makeCa, makeClientCert, makeLeaf, type Pair } from '../support/openssl-certs.js';
 import { makeFixtures, startTestServer, tls, type Fixtures, type TestServer } from '../support/test-server.js';

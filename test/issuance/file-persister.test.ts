@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { FilePersister } from '../../src/issuance/file-persister.js';
+import { FilePersister } from '../../src/issuance/persisters/file-persister.js';
 import { IssuanceSlots } from '../../src/issuance/issuance-slots.js';
 import type { CertificateResource } from '../../src/issuance/resources.js';
 import { tempDir } from './engine-support.js';

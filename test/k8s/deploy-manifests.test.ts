@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/config/server-config.js';
-import { parseKubernetesConfig } from '../../src/kubernetes/kubernetes-config.js';
+import { parseKubernetesConfig } from '../../src/config/kubernetes-config.js';
 import { parseIssuanceConfig } from '../../src/issuance/issuance-config.js';
 import { KubeApiError } from '../../src/kubernetes/kube-errors.js';
 import { clusterWithAdmin, eventually } from './kube-test-env.js';

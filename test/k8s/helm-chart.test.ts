@@ -18,7 +18,7 @@ import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { parseConfig } from '../../src/config/server-config.js';
-import { parseKubernetesConfig } from '../../src/kubernetes/kubernetes-config.js';
+import { parseKubernetesConfig } from '../../src/config/kubernetes-config.js';
 import { makeCa, makeLeaf } from '../support/openssl-certs.js';
 import { clusterOrSkip, eventually, KubeAdmin, kubeconfigWithToken } from './kube-test-env.js';
 

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import type { CallerIdentity } from '../../src/authz/identity.js';
-import type { KubernetesAuthorizer } from '../../src/authz/kubernetes/kubernetes-authorizer.js';
-import { KubernetesComponent } from '../../src/kubernetes/kubernetes-component.js';
-import { parseKubernetesConfig } from '../../src/kubernetes/kubernetes-config.js';
+import { kubernetesAccess, SharedKubeClient } from '../../src/kubernetes-wiring.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { parseKubernetesConfig } from '../../src/config/kubernetes-config.js';
 import { FakeEnvoy, pemOf, type SotwStream } from '../support/fake-envoy.js';
 import { makeCa, makeLeaf, type Pair } from '../support/openssl-certs.js';
-import { startTestServer, type TestServer } from '../support/test-server.js';
+import type { TestServer } from '../support/test-server.js';
 import { clientCertificate, clusterOrSkip, envoyWithToken, eventually, KubeAdmin, startKubeSdsServer, untilReady } from './kube-test-env.js';
 
 const WEB = 'kubernetes://apps/web-tls';
@@ -196,19 +196,20 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
 
   await t.test('the authorizer tells a waiting stream when a denied name becomes readable (watchGrant)', async () => {
     // The hook a stream driver can use instead of waiting for a reconnect (see the report).
-    const component = new KubernetesComponent(
-      parseKubernetesConfig({ kubeconfig: cluster.kubeconfigPath, namespaces: ['apps'], authorization: { denyCacheSeconds: 0.5 } }),
-      { authorization: { rules: [] } },
-    );
-    const local = await startTestServer({ authorization: { rules: [] }, kubernetes: {} }, { components: [component] });
-    servers.push(local);
+    const settings = parseKubernetesConfig({ kubeconfig: cluster.kubeconfigPath, namespaces: ['apps'], authorization: { denyCacheSeconds: 0.5 } });
+    const client = new SharedKubeClient(settings);
+    const access = kubernetesAccess(settings, { client: client.get, logger: silentLogger(), rules: [], trustLoopback: false });
+    t.after(() => {
+      access.stop();
+      client.close();
+    });
     const identity: CallerIdentity = {
       kind: 'serviceaccount',
       principals: ['system:serviceaccount:gateway:gw'],
       peer: 'test',
       serviceAccount: gw,
     };
-    const authz = component.authorizer() as KubernetesAuthorizer;
+    const authz = access.authorizer;
     assert.equal(await authz.canRead(identity, WEB), false);
     let granted = false;
     const cancel = authz.watchGrant(identity, WEB, () => (granted = true));

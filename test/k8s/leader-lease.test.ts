@@ -4,7 +4,7 @@
 // only the leader issues, and the successor does not issue the certificate again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LeaderLease } from '../../src/issuance/leader-lease.js';
+import { LeaderLease } from '../../src/kubernetes/leader-lease.js';
 import { ANNOTATIONS } from '../../src/issuance/secret-facts.js';
 import { makeCa } from '../support/openssl-certs.js';
 import type { TestServer } from '../support/test-server.js';

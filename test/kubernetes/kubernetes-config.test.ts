@@ -9,8 +9,8 @@ import { DecisionCache } from '../../src/authz/kubernetes/decision-cache.js';
 import { serviceAccountFromSpiffe } from '../../src/authz/kubernetes/spiffe-service-account.js';
 import { ConfigError } from '../../src/config/config-error.js';
 import { fromKubeconfig } from '../../src/kubernetes/kube-connection.js';
-import { parseKubernetesConfig } from '../../src/kubernetes/kubernetes-config.js';
-import { Backoff } from '../../src/sources/kubernetes/backoff.js';
+import { parseKubernetesConfig } from '../../src/config/kubernetes-config.js';
+import { Backoff } from '../../src/kubernetes/backoff.js';
 
 test('kubernetes config: defaults, and errors that name the field', () => {
   const c = parseKubernetesConfig({});

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { Authenticator, PeerInfo } from '../../src/authz/authorizer.js';
-import { PeerAuthenticator } from '../../src/transport/peer-authenticator.js';
+import { PeerAuthenticator } from '../../src/authz/peer-authenticator.js';
 import {
   FETCH_SECRETS,
   STREAM_SECRETS,

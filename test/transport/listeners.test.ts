@@ -16,7 +16,7 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { clientBounds } from '../../src/sds/client-bounds.js';
 import { StreamRegistry } from '../../src/sds/stream-status.js';
 import { SecretStore } from '../../src/store/secret-store.js';
-import { PeerAuthenticator } from '../../src/transport/peer-authenticator.js';
+import { PeerAuthenticator } from '../../src/authz/peer-authenticator.js';
 import { SdsListeners } from '../../src/transport/sds-listeners.js';
 import { FakeEnvoy } from '../support/fake-envoy.js';
 import { makeCa, makeClientCert, makeLeaf, type Pair } from '../support/openssl-certs.js';

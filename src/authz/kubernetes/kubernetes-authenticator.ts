@@ -2,7 +2,7 @@ import { AuthenticationError } from '../authentication-error.js';
 import type { Authenticator, PeerInfo } from '../authorizer.js';
 import type { CallerIdentity } from '../identity.js';
 import type { Logger } from '../../observability/logger.js';
-import { identityFromPeer, isLoopback, uriPrincipal, type PeerTrust } from '../../transport/peer-authenticator.js';
+import { identityFromPeer, isLoopback, uriPrincipal, type PeerTrust } from '../peer-authenticator.js';
 import { watchCredential } from './credential-watch.js';
 import { ReviewedIdentities, serviceAccountUser } from './reviewed-identities.js';
 import { serviceAccountFromSpiffe } from './spiffe-service-account.js';

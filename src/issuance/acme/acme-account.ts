@@ -7,7 +7,7 @@
 import * as acme from 'acme-client';
 import { encodePrivateKeyPem, generatePrivateKey } from '../../pki/index.js';
 import type { Logger } from '../../observability/logger.js';
-import type { CertificatePersister } from '../persister.js';
+import type { CertificatePersister } from '../persisters/persister.js';
 import type { AcmeIssuerSpec, IssuerResource } from '../resources.js';
 import { IssuerNotReadyError } from '../issuers/issuer.js';
 

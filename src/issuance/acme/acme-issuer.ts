@@ -16,7 +16,7 @@ import type * as acme from 'acme-client';
 import { createCsr, certificatesFromPem, certificatePublicKey, publicKeyDer, sameKeyPair } from '../../pki/index.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IssuanceStep, StepHook } from '../issuance-hooks.js';
-import type { CertificatePersister, OrderState } from '../persister.js';
+import type { CertificatePersister, OrderState } from '../persisters/persister.js';
 import type { AcmeIssuerSpec, AcmeSolver, CertificateResource, IssuerResource } from '../resources.js';
 import type { IssuerReadiness } from '../issuer-status.js';
 import { IssuerNotReadyError, type CertificateIssuer, type IssueRequest, type IssuedBundle } from '../issuers/issuer.js';

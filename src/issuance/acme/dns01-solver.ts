@@ -6,7 +6,7 @@
 // written at its target, in whatever zone holds it (cert-manager's behaviour).
 
 import { readFile } from 'node:fs/promises';
-import type { CertificatePersister } from '../persister.js';
+import type { CertificatePersister } from '../persisters/persister.js';
 import type { IssuerResource, Rfc2136Solver } from '../resources.js';
 import { updateTxt, type TsigKey } from '../solvers/rfc2136.js';
 import { findZone, followCnames, queryTxt } from './find-zone.js';

@@ -7,7 +7,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { certificatesFromPem, createCertificate, isPkiError, issuerFromPem, toPem } from '../../pki/index.js';
-import type { CertificatePersister } from '../persister.js';
+import type { CertificatePersister } from '../persisters/persister.js';
 import type { IssuerResource } from '../resources.js';
 import { templateFor } from './certificate-template.js';
 import type { IssuerReadiness } from '../issuer-status.js';

@@ -1,7 +1,7 @@
 import type { KubernetesName } from '../../kubernetes/kubernetes-names.js';
 import type { SecretMaterial } from '../../store/secret-material.js';
 import { CA_KEYS_OF_CACERT_SECRET, CA_SECRET_TYPES, type ConfigMapObject, type SecretObject } from './kube-objects.js';
-import type { ObjectMeta } from './resource-informer.js';
+import type { ObjectMeta } from '../../kubernetes/resource-informer.js';
 
 /** The object a name's content comes from: where a rejection Event goes. */
 export interface SourceObject {

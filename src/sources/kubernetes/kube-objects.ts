@@ -1,4 +1,4 @@
-import { metaOf, type ObjectMeta } from './resource-informer.js';
+import { metaOf, type ObjectMeta } from '../../kubernetes/resource-informer.js';
 
 /** Secret keys the source reads; every other key (and its value) is dropped at once. */
 export const TLS_CERT_KEYS = ['tls.crt', 'cert'] as const;

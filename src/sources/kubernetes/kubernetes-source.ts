@@ -1,5 +1,5 @@
 import type { KubeClient } from '../../kubernetes/kube-client.js';
-import type { KubernetesConfig } from '../../kubernetes/kubernetes-config.js';
+import type { KubernetesConfig } from '../../config/kubernetes-config.js';
 import { CACERT_SUFFIX, configMapName, parseKubernetesName, secretName } from '../../kubernetes/kubernetes-names.js';
 import type { Readiness } from '../../observability/http-server.js';
 import type { Logger } from '../../observability/logger.js';
@@ -8,7 +8,7 @@ import type { SecretOrigin } from '../../store/secret-material.js';
 import { caFromConfigMap, desiredForSecretName, type DesiredSecret, type SourceObject } from './desired-secret.js';
 import { configMapReducer, reduceSecret, SKIPPED_SECRET_TYPES, type ConfigMapObject, type SecretObject } from './kube-objects.js';
 import type { RejectionEvents } from './rejection-events.js';
-import { ResourceInformer, type RestartReason } from './resource-informer.js';
+import { ResourceInformer, type RestartReason } from '../../kubernetes/resource-informer.js';
 
 export interface KubernetesSourceOptions {
   client: KubeClient;

@@ -1,5 +1,5 @@
-import type { Authenticator, PeerInfo } from '../authz/authorizer.js';
-import type { CallerIdentity } from '../authz/identity.js';
+import type { Authenticator, PeerInfo } from './authorizer.js';
+import type { CallerIdentity } from './identity.js';
 import { hostOfPeer, isLoopbackAddress } from '../net/loopback.js';
 
 export interface PeerTrust {

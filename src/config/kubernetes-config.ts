@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { ConfigError } from '../config/config-error.js';
+import { ConfigError } from './config-error.js';
 
 /**
  * The `kubernetes:` section of the config file. Every duration has a default suited to

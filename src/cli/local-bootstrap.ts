@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { parseServerAddress, type ServerAddress } from '../cli/server-address.js';
+import { parseServerAddress, type ServerAddress } from './server-address.js';
 
 /** envoy-config/ at the package root (this file runs from dist/src/envoy/). */
 export const ENVOY_CONFIG_DIR = fileURLToPath(new URL('../../../envoy-config/', import.meta.url));

@@ -1,6 +1,6 @@
-import type { KubeClient, WatchHandle } from '../../kubernetes/kube-client.js';
-import { KubeApiError } from '../../kubernetes/kube-errors.js';
-import type { Logger } from '../../observability/logger.js';
+import type { KubeClient, WatchHandle } from './kube-client.js';
+import { KubeApiError } from './kube-errors.js';
+import type { Logger } from '../observability/logger.js';
 import { Backoff } from './backoff.js';
 
 /** The part of an object's metadata the informer needs. */

@@ -1,5 +1,5 @@
 import { Counter } from 'prom-client';
-import type { Metrics } from '../observability/metrics.js';
+import type { Metrics } from './metrics.js';
 
 /** Metrics of the Kubernetes component; labels are fixed small sets, never names or tokens. */
 export class KubernetesMetrics {

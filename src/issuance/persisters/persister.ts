@@ -7,12 +7,12 @@
 // Contract: every write is durable and atomic per item when it resolves (a reader sees
 // the old value or the new one), and private keys are readable by the owner only.
 
-import type { CertificateStatus } from './certificate-status.js';
-import type { IssuerStatus } from './issuer-status.js';
-import type { CertificateResource, IssuerResource } from './resources.js';
-import type { PersistedSecret } from './secret-facts.js';
+import type { CertificateStatus } from '../certificate-status.js';
+import type { IssuerStatus } from '../issuer-status.js';
+import type { CertificateResource, IssuerResource } from '../resources.js';
+import type { PersistedSecret } from '../secret-facts.js';
 
-export type { PersistedSecret } from './secret-facts.js';
+export type { PersistedSecret } from '../secret-facts.js';
 
 /** An ACME order placed for a certificate and not yet finished. */
 export interface OrderState {

@@ -4,12 +4,12 @@
 // and an ACME order stay in the state Secret: a status is readable by more people than a
 // Secret, and must never hold a key.
 
-import type { KubeClient } from '../kubernetes/kube-client.js';
-import { KubeApiError } from '../kubernetes/kube-errors.js';
-import type { CertificateStatus } from './certificate-status.js';
+import type { KubeClient } from '../../kubernetes/kube-client.js';
+import { KubeApiError } from '../../kubernetes/kube-errors.js';
+import type { CertificateStatus } from '../certificate-status.js';
 import { KubernetesSecretPersister } from './kubernetes-secret-persister.js';
-import type { IssuerStatus } from './issuer-status.js';
-import { API_VERSION, type CertificateResource, type IssuerResource } from './resources.js';
+import type { IssuerStatus } from '../issuer-status.js';
+import { API_VERSION, type CertificateResource, type IssuerResource } from '../resources.js';
 
 /** Optional status fields: absent ones are sent as null, which a merge patch removes. */
 const OPTIONAL_FIELDS = ['notBefore', 'notAfter', 'renewalTime', 'revision', 'failedIssuanceAttempts', 'lastFailureTime', 'renewalRequestedAt', 'order'] as const;

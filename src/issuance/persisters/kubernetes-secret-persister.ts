@@ -24,12 +24,12 @@
 // an older or equal revision: when the Secret already holds the revision being written
 // (or a later one) the write is refused with SecretSupersededError.
 
-import type { KubeClient } from '../kubernetes/kube-client.js';
-import { KubeApiError } from '../kubernetes/kube-errors.js';
-import type { CertificateStatus } from './certificate-status.js';
+import type { KubeClient } from '../../kubernetes/kube-client.js';
+import { KubeApiError } from '../../kubernetes/kube-errors.js';
+import type { CertificateStatus } from '../certificate-status.js';
 import { SecretSupersededError, type CertificatePersister, type OrderState, type PersistedSecret } from './persister.js';
-import type { CertificateResource } from './resources.js';
-import { ANNOTATIONS } from './secret-facts.js';
+import type { CertificateResource } from '../resources.js';
+import { ANNOTATIONS } from '../secret-facts.js';
 
 /** Annotations under this prefix are ours: replaced on write; the others are kept. */
 const OWN_PREFIX = 'envoy-sds.io/';

@@ -13,8 +13,8 @@
 //   then releases the Lease (holder cleared), so a successor need not wait for expiry.
 
 import { hostname } from 'node:os';
-import type { KubeClient } from '../kubernetes/kube-client.js';
-import { KubeApiError } from '../kubernetes/kube-errors.js';
+import type { KubeClient } from './kube-client.js';
+import { KubeApiError } from './kube-errors.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
 
 export interface LeaderLeaseOptions {

@@ -12,10 +12,10 @@
 import { mkdirSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../fs/atomic-write.js';
-import type { CertificateStatus } from './certificate-status.js';
+import { writeFileAtomic } from '../../fs/atomic-write.js';
+import type { CertificateStatus } from '../certificate-status.js';
 import type { CertificatePersister, OrderState, PersistedSecret, SecretFiles } from './persister.js';
-import type { CertificateResource } from './resources.js';
+import type { CertificateResource } from '../resources.js';
 
 const ANNOTATIONS_FILE = '.annotations.json';
 const PRIVATE_MODE = 0o600;

@@ -1,0 +1,164 @@
+// main.ts's builders for the Kubernetes parts: one API client for the whole server, the
+// identity and policy parts (TokenReview, SubjectAccessReview), and the watch (Secrets and
+// ConfigMaps -> store, rejection Events, the fleet's delivery reports). main.ts decides
+// which of them are built; these functions only assemble them.
+
+import { AccessReviewer } from './authz/kubernetes/access-reviewer.js';
+import { KubernetesAuthenticator } from './authz/kubernetes/kubernetes-authenticator.js';
+import { KubernetesAuthorizer } from './authz/kubernetes/kubernetes-authorizer.js';
+import { ReviewedIdentities } from './authz/kubernetes/reviewed-identities.js';
+import { TokenReviewer } from './authz/kubernetes/token-reviewer.js';
+import { LocalPolicy, type PolicyRule } from './authz/local-policy.js';
+import type { KubernetesConfig } from './config/kubernetes-config.js';
+import type { NodeDelivery } from './delivery/delivery-report.js';
+import { FleetReports } from './delivery/fleet-reports.js';
+import { KubeClient } from './kubernetes/kube-client.js';
+import { loadKubeConnection, type KubeConnection } from './kubernetes/kube-connection.js';
+import type { Readiness } from './observability/http-server.js';
+import type { KubernetesMetrics } from './observability/kubernetes-metrics.js';
+import type { Logger } from './observability/logger.js';
+import { KubernetesSource } from './sources/kubernetes/kubernetes-source.js';
+import { RejectionEvents } from './sources/kubernetes/rejection-events.js';
+import type { SecretStore } from './store/secret-store.js';
+
+/**
+ * The server's one Kubernetes API client (one connection pool, one token cache), shared by
+ * the source, the reviews, the fleet reports and the issuance engine. The kubeconfig is
+ * read at the first use, after the listeners are bound: building it does no I/O.
+ */
+export class SharedKubeClient {
+  private client: KubeClient | undefined;
+  private conn: KubeConnection | undefined;
+
+  constructor(private readonly settings: Pick<KubernetesConfig, 'kubeconfig' | 'context' | 'requestTimeoutMs'>) {}
+
+  readonly get = (): KubeClient => {
+    if (!this.client) {
+      const { kubeconfig, context, requestTimeoutMs } = this.settings;
+      this.conn = loadKubeConnection(kubeconfig ? { kubeconfig, ...(context ? { context } : {}) } : {});
+      this.client = new KubeClient(this.conn, { requestTimeoutMs });
+    }
+    return this.client;
+  };
+
+  /** Where the client points, for the start-up log line (never credentials). */
+  describe(): { api: string; credentials: string } | undefined {
+    return this.conn ? { api: this.conn.server, credentials: this.conn.describe } : undefined;
+  }
+
+  close(): void {
+    this.client?.close();
+  }
+}
+
+export interface KubernetesAccess {
+  authenticator: KubernetesAuthenticator;
+  authorizer: KubernetesAuthorizer;
+  /** Ends the review caches' timers. */
+  stop(): void;
+}
+
+/** ServiceAccount identity (TokenReview, SPIFFE) and RBAC policy (SubjectAccessReview). */
+export function kubernetesAccess(
+  settings: KubernetesConfig,
+  deps: { client: () => KubeClient; logger: Logger; rules: PolicyRule[]; trustLoopback: boolean; metrics?: KubernetesMetrics },
+): KubernetesAccess {
+  const { client, logger, metrics } = deps;
+  const tokens = new TokenReviewer({
+    client,
+    audiences: settings.authentication.audiences,
+    ttlMs: settings.authentication.tokenCacheMs,
+    staleIfErrorMs: settings.authorization.staleIfErrorMs,
+    onReview: (result) => metrics?.reviews.inc({ review: 'token', result }),
+  });
+  const access = new AccessReviewer({
+    client,
+    logger: () => logger,
+    allowTtlMs: settings.authorization.allowCacheMs,
+    denyTtlMs: settings.authorization.denyCacheMs,
+    staleIfErrorMs: settings.authorization.staleIfErrorMs,
+    onReview: (result) => metrics?.reviews.inc({ review: 'access', result }),
+  });
+  const identities = new ReviewedIdentities();
+  const authenticator = new KubernetesAuthenticator({
+    tokens,
+    spiffeTrustDomain: settings.authentication.spiffeTrustDomain,
+    identities,
+    reviewIntervalMs: settings.authentication.reviewIntervalMs,
+    logger: () => logger,
+    trust: { trustLoopback: deps.trustLoopback },
+  });
+  const authorizer = new KubernetesAuthorizer(access, new LocalPolicy(deps.rules), identities);
+  return { authenticator, authorizer, stop: () => access.stop() };
+}
+
+/** The watch of Secrets and ConfigMaps, with its Events and the fleet's delivery reports. */
+export class KubernetesWatch {
+  readonly name = 'kubernetes';
+  private source: KubernetesSource | undefined;
+  private fleet: FleetReports | undefined;
+
+  constructor(
+    private readonly settings: KubernetesConfig,
+    private readonly deps: {
+      client: SharedKubeClient;
+      store: SecretStore;
+      logger: Logger;
+      metrics: KubernetesMetrics;
+      /** This replica's delivery rows, shared with the fleet. */
+      deliveryRows: () => NodeDelivery[];
+    },
+  ) {}
+
+  async start(): Promise<void> {
+    const { settings, deps } = this;
+    const client = deps.client.get();
+    const metrics = deps.metrics;
+    this.source = new KubernetesSource({
+      client,
+      store: deps.store,
+      config: settings,
+      logger: deps.logger.child({ source: 'kubernetes' }),
+      ...(settings.events.enabled
+        ? { events: new RejectionEvents(client, deps.logger, settings.events.reportingInstance, (outcome) => metrics.events.inc({ outcome })) }
+        : {}),
+      onWatchRestart: (resource, reason) => metrics.watchRestarts.inc({ resource, reason }),
+    });
+    deps.logger.info(
+      { ...deps.client.describe(), namespaces: settings.namespaces.length > 0 ? settings.namespaces : 'all' },
+      'watching Kubernetes Secrets and ConfigMaps',
+    );
+    this.source.start();
+    const delivery = settings.deliveryStatus;
+    if (delivery.enabled && delivery.namespace) {
+      this.fleet = new FleetReports({
+        client,
+        namespace: delivery.namespace,
+        replica: delivery.replica,
+        publishMs: delivery.publishMs,
+        local: deps.deliveryRows,
+        logger: deps.logger.child({ part: 'delivery-status' }),
+      });
+      this.fleet.start();
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.fleet?.stop();
+    await this.source?.stop();
+  }
+
+  /** Whether every list/watch is connected (the api_reachable gauge). */
+  reachable(): boolean {
+    return this.source?.reachable() ?? false;
+  }
+
+  readiness(): Readiness {
+    return this.source?.readiness() ?? { ready: false, reasons: ['not started'] };
+  }
+
+  /** Every replica's delivery rows; undefined when fleet reports are off. */
+  fleetDeliveries(): Promise<NodeDelivery[]> | undefined {
+    return this.fleet?.fleet();
+  }
+}
