@@ -1,4 +1,5 @@
 import type { CallerIdentity } from '../authz/identity.js';
+import { NameMap } from './name-map.js';
 
 export type StreamProtocol = 'sotw' | 'delta' | 'ads' | 'ads-delta';
 
@@ -35,7 +36,7 @@ export function newDelivery(): NameDelivery {
 export class StreamStatus {
   node: NodeInfo | undefined = undefined;
   /** The subscription: name -> what was sent, ACKed, NACKed or denied. */
-  readonly names = new Map<string, NameDelivery>();
+  readonly names = new NameMap<NameDelivery>();
 
   constructor(
     readonly id: number,
