@@ -7,6 +7,7 @@ import { CustomResourceSource } from './issuance/custom-resource-source.js';
 import { IssuanceEngine } from './issuance/engine.js';
 import type { IssuanceConfig } from './issuance/issuance-config.js';
 import { CustomResourcePersister } from './issuance/persisters/custom-resource-persister.js';
+import { ShimController } from './issuance/shims/shim-controller.js';
 import { KubernetesSecretPersister } from './issuance/persisters/kubernetes-secret-persister.js';
 import type { KubernetesConfig } from './config/kubernetes-config.js';
 import { secretName as kubernetesSecretName } from './kubernetes/kubernetes-names.js';
@@ -34,8 +35,23 @@ export function issuanceEngine(
     persister: resources ? new CustomResourcePersister(connect) : new KubernetesSecretPersister(connect),
     ...(resources
       ? {
-          resourceSource: (apply, logger, renewalRequested) =>
-            new CustomResourceSource({ client: connect, kubernetes: kube.settings, parse: resources, onResources: apply, onRenewalRequested: renewalRequested, logger }),
+          resourceSource: (apply, logger, renewalRequested) => {
+            const source = new CustomResourceSource({ client: connect, kubernetes: kube.settings, parse: resources, onResources: apply, onRenewalRequested: renewalRequested, logger });
+            const shims = parsed.shims;
+            if (!shims || !(shims.gateways || shims.ingresses)) return source;
+            // gateway-shim / ingress-shim: they write the Certificates the source then reads.
+            const shim = new ShimController({ client: connect, kubernetes: kube.settings, settings: shims, logger });
+            return {
+              start: async () => {
+                await shim.start();
+                source.start();
+              },
+              stop: async () => {
+                await shim.stop();
+                await source.stop();
+              },
+            };
+          },
         }
       : {}),
     ...(election

@@ -5,7 +5,9 @@
 
 import { AccessReviewer } from './authz/kubernetes/access-reviewer.js';
 import { KubernetesAuthenticator } from './authz/kubernetes/kubernetes-authenticator.js';
+import { GatewayApiAuthorizer } from './authz/kubernetes/gateway-api-authorizer.js';
 import { KubernetesAuthorizer } from './authz/kubernetes/kubernetes-authorizer.js';
+import { PodGateways } from './authz/kubernetes/pod-gateways.js';
 import { ReviewedIdentities } from './authz/kubernetes/reviewed-identities.js';
 import { TokenReviewer } from './authz/kubernetes/token-reviewer.js';
 import { LocalPolicy, type PolicyRule } from './authz/local-policy.js';
@@ -17,7 +19,10 @@ import { loadKubeConnection, type KubeConnection } from './kubernetes/kube-conne
 import type { Readiness } from './observability/http-server.js';
 import type { KubernetesMetrics } from './observability/kubernetes-metrics.js';
 import type { Logger } from './observability/logger.js';
-import { KubernetesSource } from './sources/kubernetes/kubernetes-source.js';
+import { ClusterTrustBundleSource } from './sources/kubernetes/cluster-trust-bundle-source.js';
+import { GatewayApiSource } from './sources/kubernetes/gateway-api-source.js';
+import { GatewayReferences } from './sources/kubernetes/gateway-references.js';
+import { KubernetesSource, type SourceContext, type SourceExtension } from './sources/kubernetes/kubernetes-source.js';
 import { RejectionEvents } from './sources/kubernetes/rejection-events.js';
 import type { SecretStore } from './store/secret-store.js';
 
@@ -54,6 +59,8 @@ export class SharedKubeClient {
 export interface KubernetesAccess {
   authenticator: KubernetesAuthenticator;
   authorizer: KubernetesAuthorizer;
+  /** Which Gateway may use which Secret: the watch feeds it, the authorizer asks it. */
+  gatewayReferences: GatewayReferences;
   /** Ends the review caches' timers. */
   stop(): void;
 }
@@ -87,9 +94,20 @@ export function kubernetesAccess(
     reviewIntervalMs: settings.authentication.reviewIntervalMs,
     logger: () => logger,
     trust: { trustLoopback: deps.trustLoopback },
+    ...(settings.sidecar ? { sidecarTokenFile: settings.sidecar.tokenFile } : {}),
   });
-  const authorizer = new KubernetesAuthorizer(access, new LocalPolicy(deps.rules), identities);
-  return { authenticator, authorizer, stop: () => access.stop() };
+  const gatewayReferences = new GatewayReferences();
+  const gatewayApi =
+    settings.gatewayApi || settings.clusterTrustBundles
+      ? new GatewayApiAuthorizer(
+          gatewayReferences,
+          new PodGateways({ client, logger: () => logger, ttlMs: settings.authorization.allowCacheMs, staleIfErrorMs: settings.authorization.staleIfErrorMs }),
+          access,
+          identities,
+        )
+      : undefined;
+  const authorizer = new KubernetesAuthorizer(access, new LocalPolicy(deps.rules), identities, gatewayApi, settings.sidecar?.namespace);
+  return { authenticator, authorizer, gatewayReferences, stop: () => access.stop() };
 }
 
 /** The watch of Secrets and ConfigMaps, with its Events and the fleet's delivery reports. */
@@ -107,6 +125,8 @@ export class KubernetesWatch {
       metrics: KubernetesMetrics;
       /** This replica's delivery rows, shared with the fleet. */
       deliveryRows: () => NodeDelivery[];
+      /** Shared with the authorizer (kubernetesAccess). */
+      gatewayReferences: GatewayReferences;
     },
   ) {}
 
@@ -123,6 +143,8 @@ export class KubernetesWatch {
         ? { events: new RejectionEvents(client, deps.logger, settings.events.reportingInstance, (outcome) => metrics.events.inc({ outcome })) }
         : {}),
       onWatchRestart: (resource, reason) => metrics.watchRestarts.inc({ resource, reason }),
+      extensions: this.extensions(),
+      ...(settings.sidecar ? { sidecarNamespace: settings.sidecar.namespace } : {}),
     });
     deps.logger.info(
       { ...deps.client.describe(), namespaces: settings.namespaces.length > 0 ? settings.namespaces : 'all' },
@@ -141,6 +163,14 @@ export class KubernetesWatch {
       });
       this.fleet.start();
     }
+  }
+
+  /** Gateway API and ClusterTrustBundle watches, when the config asks for them. */
+  private extensions(): Array<(ctx: SourceContext) => SourceExtension> {
+    const out: Array<(ctx: SourceContext) => SourceExtension> = [];
+    if (this.settings.gatewayApi) out.push((ctx) => new GatewayApiSource(ctx, this.deps.gatewayReferences));
+    if (this.settings.clusterTrustBundles) out.push((ctx) => new ClusterTrustBundleSource(ctx));
+    return out;
   }
 
   async stop(): Promise<void> {

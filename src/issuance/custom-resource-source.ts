@@ -12,12 +12,13 @@
 import type { KubeClient } from '../kubernetes/kube-client.js';
 import type { KubernetesConfig } from '../config/kubernetes-config.js';
 import type { Logger } from '../observability/logger.js';
-import { ResourceInformer, type ObjectMeta } from '../kubernetes/resource-informer.js';
+import { metaOf, ResourceInformer, type ObjectMeta } from '../kubernetes/resource-informer.js';
 import { emptyStatus, withCondition, withoutCondition, type CertificateStatus } from './certificate-status.js';
 import { writeCertificateStatus } from './persisters/custom-resource-persister.js';
 import { externalRenewalRequest } from './manual-trigger.js';
 import { parseIssuanceResources, type IssuanceConfig, type ResourceDocument } from './issuance-config.js';
 import { API_VERSION, issuerId, type IssuerResource } from './resources.js';
+import { certificateStatus } from './schema/status.js';
 
 type Kind = 'Issuer' | 'ClusterIssuer' | 'Certificate';
 
@@ -187,23 +188,19 @@ export class CustomResourceSource {
 
 function reduce(kind: Kind, o: Record<string, unknown>): CustomResource {
   const m = (o['metadata'] ?? {}) as Record<string, unknown>;
-  const meta: ObjectMeta = {
-    name: String(m['name'] ?? ''),
-    namespace: String(m['namespace'] ?? ''),
-    uid: String(m['uid'] ?? ''),
-    resourceVersion: String(m['resourceVersion'] ?? ''),
-  };
+  const meta: ObjectMeta = metaOf(o);
   // Only what the config file's parser accepts: managedFields, uid and the like are the API server's.
   const metadata: Record<string, unknown> = { name: meta.name };
   if (kind !== 'ClusterIssuer') metadata['namespace'] = meta.namespace;
   if (m['labels']) metadata['labels'] = m['labels'];
   if (m['annotations']) metadata['annotations'] = m['annotations'];
-  const status = o['status'] as CertificateStatus | undefined;
+  // Written by us, but read back from the API server: checked, not trusted.
+  const status = certificateStatus.safeParse(o['status']);
   return {
     meta,
     kind,
     doc: { apiVersion: API_VERSION, kind, metadata, spec: o['spec'] ?? {} },
-    status: status && Array.isArray(status.conditions) ? status : undefined,
+    status: status.success ? status.data : undefined,
   };
 }
 

@@ -65,7 +65,7 @@ export interface IssuanceEngineOptions {
     apply: (resources: Pick<IssuanceConfig, 'issuers' | 'certificates'>) => Promise<void>,
     logger: Logger,
     renewalRequested: (id: string) => void,
-  ) => { start(): void; stop(): Promise<void> };
+  ) => { start(): void | Promise<void>; stop(): Promise<void> };
   /**
    * The SDS name a persisted Secret is served under: its secretName (files, the default)
    * or `kubernetes://<namespace>/<secretName>` (Kubernetes Secrets).
@@ -115,7 +115,7 @@ export class IssuanceEngine {
   /** Starts, stops and resource changes, one at a time. */
   private serial: Promise<void> = Promise.resolve();
   private leader: LeaderLease | undefined;
-  private source: { start(): void; stop(): Promise<void> } | undefined;
+  private source: { start(): void | Promise<void>; stop(): Promise<void> } | undefined;
   /** Aborted by stop(): no controller starts after it. */
   private readonly abort = new AbortController();
   private readonly controllers = new Map<string, CertificateController>();
@@ -144,12 +144,12 @@ export class IssuanceEngine {
   }
 
   fileSecrets(): FileSecretConfig[] {
-    const files = this.persister.secretFiles;
-    if (!files) return [];
+    const persister = this.persister;
+    if (!persister.secretFiles) return [];
     const out: FileSecretConfig[] = [];
     const caKeys = this.caKeyNames();
     for (const cert of this.config.certificates) {
-      const f = files.call(this.persister, cert.namespace, cert.spec.secretName);
+      const f = persister.secretFiles(cert.namespace, cert.spec.secretName);
       // A CA's key pair is not even loaded for serving (unless serveCAPrivateKey): the
       // issuer reads it from the persister, Envoy gets the -cacert bundle below.
       if (!caKeys.has(cert.spec.secretName)) {
@@ -200,7 +200,7 @@ export class IssuanceEngine {
     }
     if (this.opts.resourceSource) {
       this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ source: 'custom-resources' }), (id) => this.renewalRequested(id));
-      this.source.start();
+      await this.source.start();
     }
     if (this.opts.leaderElection) {
       this.leader = this.opts.leaderElection({
@@ -303,7 +303,7 @@ export class IssuanceEngine {
       this.aborts.get(id)?.abort(new Error('issuance engine stopping'));
       this.controllers.get(id)?.stop();
     }
-    await Promise.all(stopping.map((id) => this.controllers.get(id)?.idle()));
+    await Promise.all(stopping.map((id) => this.controllers.get(id)?.idle() ?? Promise.resolve()));
     for (const id of stopping) {
       this.controllers.delete(id);
       this.aborts.delete(id);

@@ -32,7 +32,7 @@ import { createCertificate, type CertificateTemplate, type IssuedCertificate, ty
 import { publicKeyDer, publicKeyFromDer } from './keys.js';
 import { encodeName, isEmptyName, type SubjectInput } from './names.js';
 import { describeLabel, parsePemBlocks, pemText, toPem } from './pem.js';
-import { signAsync, signatureAlgorithmFor } from './signing.js';
+import { SIGNATURE_HASHES, signAsync, signatureAlgorithmFor } from './signing.js';
 import { x509 } from './x509.js';
 
 export interface CsrParams extends SubjectAltNames {
@@ -107,17 +107,6 @@ export function csrFromPemOrDer(input: string | Uint8Array): x509.Pkcs10Certific
   }
 }
 
-// Signature algorithms a CSR may use, with the digest crypto.verify needs.
-const CSR_SIGNATURE_HASHES: Record<string, string | null> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.3.101.112': null,
-};
-
 /** Proof of possession: the request is signed by the key it asks to certify. */
 export function verifyCsrSignature(csr: x509.Pkcs10CertificateRequest): boolean {
   const der = new Uint8Array(csr.rawData);
@@ -128,7 +117,7 @@ export function verifyCsrSignature(csr: x509.Pkcs10CertificateRequest): boolean 
     const [algorithmOid] = children(der, algorithm);
     if (!algorithmOid) return false;
     const oidText = readOid(contentOf(der, algorithmOid));
-    const hash = CSR_SIGNATURE_HASHES[oidText];
+    const hash = SIGNATURE_HASHES[oidText];
     if (hash === undefined) {
       throw new PkiError('CSR_INVALID', `certificate request signature algorithm ${oidText} is not supported`);
     }

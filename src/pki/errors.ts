@@ -32,7 +32,11 @@ export type PkiErrorCode =
   /** A key type, curve or size that the toolkit (or Envoy) does not support. */
   | 'UNSUPPORTED_KEY'
   /** A parameter given by the caller is invalid (bad IP address, unknown usage...). */
-  | 'INVALID_ARGUMENT';
+  | 'INVALID_ARGUMENT'
+  /** A CRL does not decode, or no CA of its bundle signed it (Envoy refuses either). */
+  | 'CRL_INVALID'
+  /** An OCSP staple does not decode, is not a successful basic response, or is for another certificate. */
+  | 'OCSP_INVALID';
 
 export class PkiError extends Error {
   readonly code: PkiErrorCode;

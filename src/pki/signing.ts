@@ -64,3 +64,17 @@ export function signAsync(data: Uint8Array, key: KeyObject, algorithm: Signature
     });
   });
 }
+
+/**
+ * Signature algorithms the toolkit verifies (CSRs, CRLs), by OID, with the digest
+ * crypto.verify needs (null: the key type decides, as for Ed25519).
+ */
+export const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = {
+  '1.2.840.10045.4.3.2': 'sha256',
+  '1.2.840.10045.4.3.3': 'sha384',
+  '1.2.840.10045.4.3.4': 'sha512',
+  '1.2.840.113549.1.1.11': 'sha256',
+  '1.2.840.113549.1.1.12': 'sha384',
+  '1.2.840.113549.1.1.13': 'sha512',
+  '1.3.101.112': null,
+};

@@ -74,6 +74,9 @@ function ownBuffer(parts: readonly Buffer[]): Buffer {
   return out;
 }
 
+/** SubjectAltNameMatcher.SanType values of the upstream proto. */
+const SAN_TYPE = { DNS: 2, URI: 3 } as const;
+
 /**
  * The fields of the envoy.extensions.transport_sockets.tls.v3.Secret message (field
  * numbers from proto/; every DataSource sets inline_bytes, field 2, so Envoy never sees
@@ -93,5 +96,10 @@ function secretFields(secret: StoredSecret): WireField[] {
   }
   const vc = [inline(1, m.trustedCa)];
   if (m.crl) vc.push(inline(7, m.crl));
+  // match_typed_subject_alt_names (15): SubjectAltNameMatcher{san_type (1), matcher (2):
+  // StringMatcher{exact (1)}}.
+  for (const san of m.matchSubjectAltNames ?? []) {
+    vc.push({ field: 15, fields: [{ field: 1, varint: SAN_TYPE[san.type] }, { field: 2, fields: [{ field: 1, text: san.value }] }] });
+  }
   return [name, { field: 4, fields: vc }];
 }

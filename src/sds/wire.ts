@@ -62,6 +62,7 @@ export function stringField(fieldNumber: number, value: string): Buffer {
  * empty string too (a DataSource's inline_bytes must be present even when empty).
  */
 export type WireField =
+  | { readonly field: number; readonly varint: number }
   | { readonly field: number; readonly text: string }
   | { readonly field: number; readonly bytes: Uint8Array }
   | { readonly field: number; readonly fields: readonly WireField[] };
@@ -70,6 +71,7 @@ export type WireField =
 type Sizes = Map<WireField, number>;
 
 function contentSize(f: WireField, sizes: Sizes): number {
+  if ('varint' in f) return varintSize(f.varint);
   if ('text' in f) {
     const n = Buffer.byteLength(f.text);
     sizes.set(f, n);
@@ -83,11 +85,14 @@ function contentSize(f: WireField, sizes: Sizes): number {
 }
 
 function encodedSize(f: WireField, sizes: Sizes): number {
+  if ('varint' in f) return varintSize(f.field << 3) + varintSize(f.varint);
   const len = contentSize(f, sizes);
   return varintSize((f.field << 3) | 2) + varintSize(len) + len;
 }
 
 function writeField(out: Buffer, o: number, f: WireField, sizes: Sizes): number {
+  // Wire type 0 (an enum): tag, then the value; no length.
+  if ('varint' in f) return writeVarint(out, writeVarint(out, o, f.field << 3), f.varint);
   o = writeVarint(out, o, (f.field << 3) | 2);
   if ('text' in f) {
     const n = sizes.get(f)!;

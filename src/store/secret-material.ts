@@ -16,7 +16,16 @@ export interface ValidationContextMaterial {
   kind: 'validation_context';
   /** One or more CA certificates. */
   trustedCa: string;
+  /** PEM CRLs, each issued by a CA of trustedCa (Envoy refuses a CRL without its CA). */
   crl?: string;
+  /** Envoy's match_typed_subject_alt_names: the peer must carry one of these SANs. */
+  matchSubjectAltNames?: readonly SubjectAltNameMatch[];
+}
+
+/** One exact SAN a peer's certificate must carry (DNS names match wildcard certificates). */
+export interface SubjectAltNameMatch {
+  type: 'DNS' | 'URI';
+  value: string;
 }
 
 export type SecretKind = SecretMaterial['kind'];

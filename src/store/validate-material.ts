@@ -1,4 +1,6 @@
 import { validateCaBundle, validateTlsCertificate, type CertificateSummary } from '../pki/index.js';
+import { PkiError } from '../pki/errors.js';
+import { checkCrls, checkOcspStaple } from '../pki/revocation.js';
 import type { CertificateFacts, SecretMaterial } from './secret-material.js';
 
 export interface ValidationLimits {
@@ -33,10 +35,20 @@ export function validateMaterial(
     const warnings = [...result.warnings];
     // `openssl req -x509` makes CA:TRUE certificates: served, but its key could sign anything.
     if (result.leaf.isCA) warnings.push(`the certificate (${result.leaf.subject}) is a CA (CA:TRUE): its private key, served with it, can sign for any name; Envoy needs a leaf`);
+    if (material.ocspStaple && material.ocspStaple.length > 0) {
+      if (material.ocspStaple.length > limits.maxBytes) throw new PkiError('TOO_LARGE', `OCSP staple is ${material.ocspStaple.length} bytes; the limit is ${limits.maxBytes}`);
+      warnings.push(...checkOcspStaple(material.ocspStaple, result.leaf.serialNumber, now).warnings);
+    }
     return { facts: toFacts(result.leaf), warnings };
   }
+  const crlBytes = material.crl ? Buffer.byteLength(material.crl) : 0;
+  if (crlBytes > 0 && Buffer.byteLength(material.trustedCa) + crlBytes > limits.maxBytes) {
+    throw new PkiError('TOO_LARGE', `CA bundle and CRL are ${Buffer.byteLength(material.trustedCa) + crlBytes} bytes; the limit is ${limits.maxBytes}`);
+  }
   const result = validateCaBundle({ pem: material.trustedCa, now, maxBytes: limits.maxBytes });
-  return { facts: toFacts(result.summaries[0]!), warnings: [...result.warnings] };
+  const warnings = [...result.warnings];
+  if (material.crl) warnings.push(...checkCrls(material.crl, result.certificatesDer, now).warnings);
+  return { facts: toFacts(result.summaries[0]!), warnings };
 }
 
 function toFacts(s: CertificateSummary): CertificateFacts {

@@ -16,6 +16,7 @@ export function contentVersion(material: SecretMaterial): string {
   } else {
     field(h, material.trustedCa);
     field(h, material.crl ?? '');
+    for (const san of material.matchSubjectAltNames ?? []) field(h, `${san.type}:${san.value}`);
   }
   return h.digest('hex').slice(0, 16);
 }

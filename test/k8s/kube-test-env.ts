@@ -138,7 +138,7 @@ export class KubeAdmin {
     const list = await this.client.request<{ items?: Array<Record<string, unknown>> }>('GET', `/api/v1/namespaces/${ns}/events`, {
       query: { fieldSelector: `involvedObject.name=${name}` },
     });
-    return (list.items ?? []) as Array<{ reason?: string; message?: string }>;
+    return (list.items ?? []);
   }
 
   async create(collection: string, body: Record<string, unknown>, okIfExists = false): Promise<Record<string, unknown>> {
@@ -177,7 +177,7 @@ export interface KubeServerOptions {
 }
 
 /**
- * The SDS server with Kubernetes on, through the real wiring (componentsFor). Durations
+ * The SDS server with Kubernetes on, through the real wiring (main.ts). Durations
  * are shortened so that cache expiry and reconnects happen within a test.
  */
 export async function startKubeSdsServer(cluster: KubeCluster, opts: KubeServerOptions = {}): Promise<TestServer> {

@@ -3,9 +3,11 @@ import type { Logger } from '../../observability/logger.js';
 import { DecisionCache } from './decision-cache.js';
 import type { ReviewedUser } from './token-reviewer.js';
 
-/** The object a name is read from: a Secret or a ConfigMap. */
+/** The object a name is read from: a Secret, a ConfigMap, a BackendTLSPolicy. */
 export interface ObjectRef {
-  resource: 'secrets' | 'configmaps';
+  /** API group; '' (core) when absent. */
+  group?: string;
+  resource: 'secrets' | 'configmaps' | 'backendtlspolicies';
   namespace: string;
   name: string;
 }
@@ -112,7 +114,7 @@ export class AccessReviewer {
               ...(user.uid ? { uid: user.uid } : {}),
               groups: user.groups,
               ...(user.extra ? { extra: user.extra } : {}),
-              resourceAttributes: { namespace: object.namespace, verb: 'get', group: '', version: 'v1', resource: object.resource, name: object.name },
+              resourceAttributes: { namespace: object.namespace, verb: 'get', group: object.group ?? '', resource: object.resource, name: object.name },
             },
           },
         },
@@ -136,5 +138,5 @@ export class AccessReviewer {
 
 /** Everything the review is asked about: the same question, the same answer. */
 function keyOf(user: ReviewedUser, object: ObjectRef): string {
-  return JSON.stringify([user.username, user.uid ?? '', user.groups, user.extra ?? {}, object.resource, object.namespace, object.name]);
+  return JSON.stringify([user.username, user.uid ?? '', user.groups, user.extra ?? {}, object.group ?? '', object.resource, object.namespace, object.name]);
 }

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { AuthenticationError } from '../authentication-error.js';
 import type { Authenticator, PeerInfo } from '../authorizer.js';
 import type { CallerIdentity } from '../identity.js';
@@ -29,6 +30,8 @@ export interface KubernetesAuthenticatorOptions {
   logger: () => Logger;
   /** Whether a loopback peer is the `loopback` identity (off by default in Kubernetes). */
   trust?: PeerTrust;
+  /** Sidecar mode: a Unix socket caller is the pod's ServiceAccount, by this token file (re-read each time: it rotates). */
+  sidecarTokenFile?: string;
 }
 
 /**
@@ -49,16 +52,18 @@ export class KubernetesAuthenticator implements Authenticator {
       if (peer.listener === 'tcp' && !isLoopback(peer.address)) throw new TokenRejectedError(PLAINTEXT_TOKEN_MESSAGE);
       const m = /^Bearer\s+(\S+)\s*$/i.exec(peer.authorization);
       if (!m) throw new TokenRejectedError('authorization metadata is not "Bearer <token>"');
-      const token = m[1]!;
-      const reviewed = await this.opts.tokens.review(token);
-      if (!reviewed) throw new TokenRejectedError('bearer token not accepted by TokenReview for our audience');
-      const identity = serviceAccountIdentity(reviewed.serviceAccount, peer.address);
-      this.opts.identities.record(identity, {
-        token,
-        user: reviewed.user,
-        ...(reviewed.expiresAt !== undefined ? { expiresAt: reviewed.expiresAt } : {}),
-      });
-      return identity;
+      return this.fromToken(m[1]!, peer.address, 'bearer token not accepted by TokenReview for our audience');
+    }
+    const sidecarToken = this.opts.sidecarTokenFile;
+    if (peer.listener === 'unix' && sidecarToken) {
+      // The socket's file mode admits only the pod's containers: they are the pod's ServiceAccount.
+      let token: string;
+      try {
+        token = (await readFile(sidecarToken, 'utf8')).trim();
+      } catch (err) {
+        throw new TokenRejectedError(`sidecar mode: cannot read the pod's token file ${sidecarToken} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+      return this.fromToken(token, peer.address, `sidecar mode: the pod's token (${sidecarToken}) is not accepted by TokenReview for our audience`);
     }
     if (peer.clientCertificate && this.opts.spiffeTrustDomain) {
       const sa = serviceAccountFromSpiffe(peer.clientCertificate.uris, this.opts.spiffeTrustDomain);
@@ -69,6 +74,18 @@ export class KubernetesAuthenticator implements Authenticator {
       }
     }
     return identityFromPeer(peer, this.opts.trust ?? { trustLoopback: false });
+  }
+
+  private async fromToken(token: string, address: string, refused: string): Promise<CallerIdentity> {
+    const reviewed = await this.opts.tokens.review(token);
+    if (!reviewed) throw new TokenRejectedError(refused);
+    const identity = serviceAccountIdentity(reviewed.serviceAccount, address);
+    this.opts.identities.record(identity, {
+      token,
+      user: reviewed.user,
+      ...(reviewed.expiresAt !== undefined ? { expiresAt: reviewed.expiresAt } : {}),
+    });
+    return identity;
   }
 
   /**

@@ -1,7 +1,10 @@
 import type { Authorizer } from '../authorizer.js';
 import type { CallerIdentity } from '../identity.js';
 import { isKubernetesScheme, parseKubernetesName, type KubernetesName } from '../../kubernetes/kubernetes-names.js';
+import { isGatewayApiScheme } from '../../kubernetes/gateway-api-names.js';
+import { sidecarTarget, SIDECAR_SCHEME } from '../../kubernetes/sidecar-names.js';
 import type { AccessReviewer, ObjectRef } from './access-reviewer.js';
+import type { GatewayApiAuthorizer } from './gateway-api-authorizer.js';
 import type { ReviewedIdentities } from './reviewed-identities.js';
 
 /**
@@ -22,9 +25,18 @@ export class KubernetesAuthorizer implements Authorizer {
     private readonly access: AccessReviewer,
     private readonly local: Authorizer,
     private readonly identities: ReviewedIdentities,
+    /** Gateway API and ClusterTrustBundle names; undefined: nobody reads them. */
+    private readonly gatewayApi?: GatewayApiAuthorizer,
+    /** Sidecar mode: `sds://` names are the Kubernetes names they stand for (sidecar-names.ts). */
+    private readonly sidecarNamespace?: string,
   ) {}
 
   canRead(identity: CallerIdentity, name: string): boolean | Promise<boolean> {
+    if (this.sidecarNamespace !== undefined && name.startsWith(SIDECAR_SCHEME)) {
+      const target = sidecarTarget(name, this.sidecarNamespace);
+      return target ? this.canRead(identity, target) : false;
+    }
+    if (isGatewayApiScheme(name)) return this.gatewayApi?.canRead(identity, name) ?? false;
     if (!isKubernetesScheme(name)) return this.local.canRead(identity, name);
     const parsed = parseKubernetesName(name);
     const user = this.identities.userOf(identity);
@@ -33,7 +45,7 @@ export class KubernetesAuthorizer implements Authorizer {
     const decisions = sourceObjects(parsed).map((o) => this.access.canGet(user, o));
     if (decisions.some((d) => d === true)) return true;
     if (decisions.every((d) => d === false)) return false;
-    return Promise.all(decisions).then((all) => all.some(Boolean));
+    return Promise.all(decisions.map((d) => Promise.resolve(d))).then((all) => all.some(Boolean));
   }
 
   /**
@@ -43,6 +55,11 @@ export class KubernetesAuthorizer implements Authorizer {
    * Returns the cancel function (a no-op where no later grant is possible).
    */
   watchGrant(identity: CallerIdentity, name: string, onGranted: () => void): () => void {
+    if (this.sidecarNamespace !== undefined && name.startsWith(SIDECAR_SCHEME)) {
+      const target = sidecarTarget(name, this.sidecarNamespace);
+      return target ? this.watchGrant(identity, target, onGranted) : () => {};
+    }
+    if (isGatewayApiScheme(name)) return this.gatewayApi?.watchGrant(identity, name, onGranted) ?? (() => {});
     const parsed = parseKubernetesName(name);
     const user = this.identities.userOf(identity);
     if (!parsed || identity.kind !== 'serviceaccount' || !user) return () => {};

@@ -1,11 +1,13 @@
 import type { KubernetesName } from '../../kubernetes/kubernetes-names.js';
-import type { SecretMaterial } from '../../store/secret-material.js';
+import type { SecretMaterial, ValidationContextMaterial } from '../../store/secret-material.js';
 import { CA_KEYS_OF_CACERT_SECRET, CA_SECRET_TYPES, type ConfigMapObject, type SecretObject } from './kube-objects.js';
 import type { ObjectMeta } from '../../kubernetes/resource-informer.js';
 
 /** The object a name's content comes from: where a rejection Event goes. */
 export interface SourceObject {
-  kind: 'Secret' | 'ConfigMap';
+  kind: 'Secret' | 'ConfigMap' | 'BackendTLSPolicy' | 'ClusterTrustBundle';
+  /** Default v1 (core). */
+  apiVersion?: string;
   meta: ObjectMeta;
 }
 
@@ -39,7 +41,10 @@ export function tlsFromSecret(secret: SecretObject | undefined): DesiredSecret {
   for (const [certKey, keyKey] of pairs) {
     const cert = d[certKey];
     const key = d[keyKey];
-    if (cert && key) return { state: 'present', material: { kind: 'tls_certificate', certificateChain: cert, privateKey: key }, source };
+    if (cert && key) {
+      const staple = secret.ocspStaple;
+      return { state: 'present', material: { kind: 'tls_certificate', certificateChain: cert, privateKey: key, ...(staple ? { ocspStaple: staple } : {}) }, source };
+    }
   }
   // Meant as a TLS Secret (its type, or one half of a pair is there) but incomplete. A
   // lone `key` is common in unrelated Opaque Secrets, so it alone does not count.
@@ -63,13 +68,19 @@ export function caForCacertName(cacertSecret: SecretObject | undefined, baseSecr
     if (!key) {
       return { state: 'invalid', code: 'MISSING_KEYS', message: `Secret has none of ${CA_KEYS_OF_CACERT_SECRET.join(', ')}`, source };
     }
-    return { state: 'present', material: { kind: 'validation_context', trustedCa: cacertSecret.data[key]! }, source };
+    return { state: 'present', material: withCrl({ kind: 'validation_context', trustedCa: cacertSecret.data[key]! }, cacertSecret), source };
   }
   const ca = baseSecret?.data['ca.crt'];
   if (baseSecret && ca) {
-    return { state: 'present', material: { kind: 'validation_context', trustedCa: ca }, source: { kind: 'Secret', meta: baseSecret.meta } };
+    return { state: 'present', material: withCrl({ kind: 'validation_context', trustedCa: ca }, baseSecret), source: { kind: 'Secret', meta: baseSecret.meta } };
   }
   return ABSENT;
+}
+
+/** Istio's `ca.crl` beside the CA certificates: served as the validation context's `crl`. */
+function withCrl(material: ValidationContextMaterial, secret: SecretObject): ValidationContextMaterial {
+  const crl = secret.data['ca.crl'];
+  return crl ? { ...material, crl } : material;
 }
 
 /** The first configured key that is present; a ConfigMap with none is not a CA bundle. */

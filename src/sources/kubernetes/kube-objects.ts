@@ -3,7 +3,9 @@ import { metaOf, type ObjectMeta } from '../../kubernetes/resource-informer.js';
 /** Secret keys the source reads; every other key (and its value) is dropped at once. */
 export const TLS_CERT_KEYS = ['tls.crt', 'cert'] as const;
 export const CA_KEYS_OF_CACERT_SECRET = ['ca.crt', 'cacert', 'tls.crt'] as const;
-const SECRET_KEYS = new Set(['tls.crt', 'tls.key', 'cert', 'key', 'ca.crt', 'cacert']);
+const SECRET_KEYS = new Set(['tls.crt', 'tls.key', 'cert', 'key', 'ca.crt', 'cacert', 'ca.crl']);
+/** Istio's key for a DER OCSP response stapled with the certificate (binary, kept as bytes). */
+export const OCSP_STAPLE_KEY = 'tls.ocsp-staple';
 
 /**
  * The Secret types a CA certificate is read from (`ca.crt` of a TLS Secret, a `-cacert`
@@ -23,6 +25,8 @@ export interface SecretObject {
   type: string;
   /** Decoded values (UTF-8 PEM text) of the keys the source reads. */
   data: Partial<Record<string, string>>;
+  /** `tls.ocsp-staple`, DER. */
+  ocspStaple?: Buffer;
 }
 
 /** A ConfigMap as the source keeps it: only the configured CA bundle keys. */
@@ -37,7 +41,13 @@ export function reduceSecret(raw: Record<string, unknown>): SecretObject {
   for (const [k, v] of Object.entries(encoded)) {
     if (SECRET_KEYS.has(k) && typeof v === 'string') data[k] = Buffer.from(v, 'base64').toString('utf8');
   }
-  return { meta: metaOf(raw), type: typeof raw['type'] === 'string' ? raw['type'] : 'Opaque', data };
+  const staple = encoded[OCSP_STAPLE_KEY];
+  return {
+    meta: metaOf(raw),
+    type: typeof raw['type'] === 'string' ? raw['type'] : 'Opaque',
+    data,
+    ...(typeof staple === 'string' && staple.length > 0 ? { ocspStaple: Buffer.from(staple, 'base64') } : {}),
+  };
 }
 
 export function configMapReducer(keys: readonly string[]): (raw: Record<string, unknown>) => ConfigMapObject {

@@ -1,6 +1,7 @@
 import type { KubeClient } from '../../kubernetes/kube-client.js';
 import type { KubernetesConfig } from '../../config/kubernetes-config.js';
 import { CACERT_SUFFIX, configMapName, parseKubernetesName, secretName } from '../../kubernetes/kubernetes-names.js';
+import { sidecarAliases } from '../../kubernetes/sidecar-names.js';
 import type { Readiness } from '../../observability/http-server.js';
 import type { Logger } from '../../observability/logger.js';
 import type { SecretStore } from '../../store/secret-store.js';
@@ -8,7 +9,7 @@ import type { SecretOrigin } from '../../store/secret-material.js';
 import { caFromConfigMap, desiredForSecretName, type DesiredSecret, type SourceObject } from './desired-secret.js';
 import { configMapReducer, reduceSecret, SKIPPED_SECRET_TYPES, type ConfigMapObject, type SecretObject } from './kube-objects.js';
 import type { RejectionEvents } from './rejection-events.js';
-import { ResourceInformer, type RestartReason } from '../../kubernetes/resource-informer.js';
+import { ResourceInformer, type InformerOptions, type ObjectMeta, type RestartReason } from '../../kubernetes/resource-informer.js';
 
 export interface KubernetesSourceOptions {
   client: KubeClient;
@@ -18,6 +19,37 @@ export interface KubernetesSourceOptions {
   /** Undefined: rejections are only logged. */
   events?: RejectionEvents;
   onWatchRestart?: (resource: string, reason: RestartReason) => void;
+  /** Sidecar mode: `kubernetes://` names are served as `sds://` names too (sidecar-names.ts). */
+  sidecarNamespace?: string;
+  /** More objects that give names (Gateway API, ClusterTrustBundles), built with the source. */
+  extensions?: ReadonlyArray<(ctx: SourceContext) => SourceExtension>;
+}
+
+/** The options every informer of the source shares. */
+export type CommonInformerOptions = Pick<InformerOptions<{ meta: ObjectMeta }>, 'client' | 'silentMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'pageSize'>;
+
+/** What an extension of the source may use: the watched Secrets and ConfigMaps, and the store's door. */
+export interface SourceContext {
+  informerOptions: CommonInformerOptions;
+  /** '' is the cluster-wide scope. */
+  scopes: readonly string[];
+  config: KubernetesConfig;
+  logger: Logger;
+  onWatchRestart?: (resource: string, reason: RestartReason) => void;
+  lookupSecret(namespace: string, name: string): SecretObject | undefined;
+  lookupConfigMap(namespace: string, name: string): ConfigMapObject | undefined;
+  /** Puts, rejects (Event, last good kept) or removes a name, as for Secrets and ConfigMaps. */
+  apply(name: string, desired: DesiredSecret): void;
+}
+
+/** An informer as the source runs it, whatever it holds. */
+export type RunningInformer = Pick<ResourceInformer<{ meta: ObjectMeta }>, 'start' | 'stop' | 'whenSynced' | 'health'>;
+
+export interface SourceExtension {
+  /** Its informers, for start, stop, readiness: resource name and scope ('' cluster-wide). */
+  informers(): ReadonlyArray<{ resource: string; scope: string; informer: RunningInformer }>;
+  secretChanged?(namespace: string, name: string): void;
+  configMapChanged?(namespace: string, name: string): void;
 }
 
 /**
@@ -32,6 +64,7 @@ export class KubernetesSource {
   private readonly configMaps = new Map<string, ResourceInformer<ConfigMapObject>>();
   /** name -> the rejection last reported, so a re-list or resync does not repeat it. */
   private readonly reported = new Map<string, string>();
+  private readonly extensions: SourceExtension[];
 
   constructor(private readonly opts: KubernetesSourceOptions) {
     const { config } = opts;
@@ -72,6 +105,17 @@ export class KubernetesSource {
         }),
       );
     }
+    const ctx: SourceContext = {
+      informerOptions: common,
+      scopes,
+      config,
+      logger: opts.logger,
+      ...(opts.onWatchRestart ? { onWatchRestart: opts.onWatchRestart } : {}),
+      lookupSecret: this.lookupSecret,
+      lookupConfigMap: (namespace, name) => (this.configMaps.get(namespace) ?? this.configMaps.get(''))?.get(`${namespace}/${name}`),
+      apply: (name, desired) => this.apply(name, desired),
+    };
+    this.extensions = (opts.extensions ?? []).map((make) => make(ctx));
   }
 
   start(): void {
@@ -94,7 +138,7 @@ export class KubernetesSource {
   readiness(): Readiness {
     let ready = true;
     const reasons: string[] = [];
-    const each = (resource: string, scope: string, inf: ResourceInformer<SecretObject> | ResourceInformer<ConfigMapObject>): void => {
+    const each = (resource: string, scope: string, inf: RunningInformer): void => {
       const h = inf.health();
       const where = `${resource} ${scope ? `in ${scope}` : 'cluster-wide'}`;
       if (!h.synced) {
@@ -106,6 +150,7 @@ export class KubernetesSource {
     };
     for (const [ns, inf] of this.secrets) each('secrets', ns, inf);
     for (const [ns, inf] of this.configMaps) each('configmaps', ns, inf);
+    for (const ext of this.extensions) for (const i of ext.informers()) each(i.resource, i.scope, i.informer);
     return { ready, reasons };
   }
 
@@ -114,8 +159,8 @@ export class KubernetesSource {
     return this.informers().every((inf) => inf.health().failingSince === undefined);
   }
 
-  private informers(): Array<ResourceInformer<SecretObject> | ResourceInformer<ConfigMapObject>> {
-    return [...this.secrets.values(), ...this.configMaps.values()];
+  private informers(): RunningInformer[] {
+    return [...this.secrets.values(), ...this.configMaps.values(), ...this.extensions.flatMap((e) => e.informers().map((i) => i.informer))];
   }
 
   private lookupSecret = (namespace: string, name: string): SecretObject | undefined =>
@@ -130,15 +175,31 @@ export class KubernetesSource {
       if (parsed?.scheme !== 'kubernetes') continue;
       this.apply(sdsName, desiredForSecretName(parsed, this.lookupSecret));
     }
+    for (const ext of this.extensions) ext.secretChanged?.(ns, name);
   }
 
   private configMapChanged(key: string): void {
     const [ns, name] = splitKey(key);
     const inf = this.configMaps.get(ns) ?? this.configMaps.get('');
     this.apply(configMapName(ns, name), caFromConfigMap(inf?.get(key), this.opts.config.configMapKeys));
+    for (const ext of this.extensions) ext.configMapChanged?.(ns, name);
   }
 
   private apply(name: string, desired: DesiredSecret): void {
+    this.applyOne(name, desired);
+    const ns = this.opts.sidecarNamespace;
+    if (ns === undefined) return;
+    // The same content under Istio's sds:// names; rejections are reported under `name` only.
+    for (const alias of sidecarAliases(name, ns)) {
+      if (desired.state === 'present') void this.opts.store.offer(alias, desired.material, { source: 'kubernetes', ref: refOf(desired.source) });
+      else if (desired.state === 'absent') {
+        const current = this.opts.store.get(alias);
+        if (current?.origin.source === 'kubernetes') this.opts.store.delete(alias, current.origin);
+      }
+    }
+  }
+
+  private applyOne(name: string, desired: DesiredSecret): void {
     const { store, logger } = this.opts;
     if (desired.state === 'absent') {
       this.reported.delete(name);
@@ -147,7 +208,7 @@ export class KubernetesSource {
       return;
     }
     const { source } = desired;
-    const ref = `${source.meta.namespace}/${source.meta.name}`;
+    const ref = refOf(source);
     if (desired.state === 'invalid') {
       const served = store.get(name)?.version;
       logger.warn(
@@ -175,6 +236,10 @@ export class KubernetesSource {
     this.reported.set(name, key);
     this.opts.events?.report(source, { name, code, detail, servedVersion });
   }
+}
+
+function refOf(source: SourceObject): string {
+  return source.meta.namespace ? `${source.meta.namespace}/${source.meta.name}` : source.meta.name;
 }
 
 function splitKey(key: string): [string, string] {

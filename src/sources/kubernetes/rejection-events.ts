@@ -35,6 +35,8 @@ export class RejectionEvents {
   ) {}
 
   report(source: SourceObject, rejection: Rejection): void {
+    // A cluster-scoped object (a ClusterTrustBundle) has no namespace to hold its Event: logged only.
+    if (!source.meta.namespace) return;
     this.create(source, rejection).catch((err: unknown) => {
       this.onOutcome('failed');
       this.logger.warn(
@@ -57,7 +59,7 @@ export class RejectionEvents {
           kind: 'Event',
           metadata: { name: `${meta.name.slice(0, 200)}.${id}`, namespace: meta.namespace },
           involvedObject: {
-            apiVersion: 'v1',
+            apiVersion: source.apiVersion ?? 'v1',
             kind: source.kind,
             namespace: meta.namespace,
             name: meta.name,
