@@ -204,7 +204,7 @@ interface RunningPeer {
  */
 const IMAGE_RUNTIME_ENV: Record<string, string> = (() => {
   const out: Record<string, string> = {};
-  let dockerfile = '';
+  let dockerfile: string;
   try {
     dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   } catch {

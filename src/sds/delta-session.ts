@@ -128,8 +128,10 @@ export class DeltaSession extends SubscriptionState implements Session<DeltaDisc
     const inFlight = (this.inFlight ??= new Map());
     inFlight.set(nonce, carried);
     if (inFlight.size > IN_FLIGHT_LIMIT) {
-      const oldest = inFlight.keys().next().value;
-      if (oldest !== undefined) inFlight.delete(oldest);
+      for (const oldest of inFlight.keys()) {
+        inFlight.delete(oldest);
+        break;
+      }
     }
     return deltaResponse(secrets, removed, nonce);
   }

@@ -129,7 +129,14 @@ function readStatus(r: Reader, into: StatusMessage | null | undefined): StatusMe
 
 /** envoy.service.discovery.v3.DiscoveryRequest. */
 export function decodeDiscoveryRequest(bytes: Buffer): DiscoveryRequest {
-  const req = { version_info: '', node: null as NodeMessage | null, resource_names: [] as string[], type_url: '', response_nonce: '', error_detail: null as StatusMessage | null };
+  const req = {
+    version_info: '',
+    node: null as NodeMessage | null,
+    resource_names: [] as string[],
+    type_url: '',
+    response_nonce: '',
+    error_detail: null as StatusMessage | null,
+  };
   const r = new Reader(bytes, 0, bytes.length);
   while (!r.done) {
     const tag = r.tag();

@@ -29,12 +29,15 @@ export interface UnaryMethod<Req> {
   serve(req: Req, peer: PeerInfo): Promise<Buffer | CallEnd>;
 }
 
-export type SdsMethod =
-  | StreamingMethod<DiscoveryRequest>
-  | StreamingMethod<DeltaDiscoveryRequest>
-  | UnaryMethod<DiscoveryRequest>;
+export type SdsMethod = StreamingMethod<DiscoveryRequest> | StreamingMethod<DeltaDiscoveryRequest> | UnaryMethod<DiscoveryRequest>;
 
-type SessionClass<Req> = new (status: StreamStatus, rpc: string, limits: StreamDeps['limits'], budget: NameBudget, now: () => number) => Session<Req>;
+type SessionClass<Req> = new (
+  status: StreamStatus,
+  rpc: string,
+  limits: StreamDeps['limits'],
+  budget: NameBudget,
+  now: () => number,
+) => Session<Req>;
 
 /**
  * The RPCs we serve, by HTTP/2 path (`/package.Service/Method`), independent of the
@@ -44,7 +47,12 @@ type SessionClass<Req> = new (status: StreamStatus, rpc: string, limits: StreamD
 export function sdsMethods(deps: StreamDeps): Map<string, SdsMethod> {
   const fanout = new SecretFanout(deps.store);
   const now = deps.now ?? Date.now;
-  const streaming = <Req>(rpc: string, protocol: StreamProtocol, Kind: SessionClass<Req>, decode: (bytes: Buffer) => Req): StreamingMethod<Req> => {
+  const streaming = <Req>(
+    rpc: string,
+    protocol: StreamProtocol,
+    Kind: SessionClass<Req>,
+    decode: (bytes: Buffer) => Req,
+  ): StreamingMethod<Req> => {
     const method: StreamMethod<Req> = {
       rpc,
       protocol,
@@ -65,6 +73,9 @@ export function sdsMethods(deps: StreamDeps): Map<string, SdsMethod> {
     [`/${SDS_SERVICE}/DeltaSecrets`, streaming('DeltaSecrets', 'delta', DeltaSession, decodeDeltaDiscoveryRequest)],
     [`/${SDS_SERVICE}/FetchSecrets`, fetch],
     [`/${ADS_SERVICE}/StreamAggregatedResources`, streaming('StreamAggregatedResources', 'ads', SotwSession, decodeDiscoveryRequest)],
-    [`/${ADS_SERVICE}/DeltaAggregatedResources`, streaming('DeltaAggregatedResources', 'ads-delta', DeltaSession, decodeDeltaDiscoveryRequest)],
+    [
+      `/${ADS_SERVICE}/DeltaAggregatedResources`,
+      streaming('DeltaAggregatedResources', 'ads-delta', DeltaSession, decodeDeltaDiscoveryRequest),
+    ],
   ]);
 }

@@ -19,7 +19,10 @@ import type { EndableStream, StreamProtocol, StreamRegistry, StreamStatus } from
 import type { Clock } from './subscription-state.js';
 
 /** The counters a stream moves. */
-export type StreamMetrics = Pick<Metrics, 'streamsTotal' | 'streamsOpen' | 'denied' | 'pushes' | 'badRequests' | 'staleNonces' | 'acks' | 'nacks'>;
+export type StreamMetrics = Pick<
+  Metrics,
+  'streamsTotal' | 'streamsOpen' | 'denied' | 'pushes' | 'badRequests' | 'staleNonces' | 'acks' | 'nacks'
+>;
 
 /** What the stream layer is handed: narrow views, no concrete store or transport. */
 export interface StreamDeps {
@@ -164,7 +167,12 @@ export class StreamDriver<Req> implements CallEvents<Req>, EndableStream, Secret
       // NACK: count, log, expose; wait for a changed secret before pushing again.
       deps.metrics.nacks.inc({ protocol: family });
       const { version, message } = outcome.nack;
-      deps.clientLog.warn('nack', this.log, { node: session.status.node?.id, version: version || undefined, message }, 'client rejected secret (NACK)');
+      deps.clientLog.warn(
+        'nack',
+        this.log,
+        { node: session.status.node?.id, version: version || undefined, message },
+        'client rejected secret (NACK)',
+      );
     }
     this.unsubscribe(outcome.removed);
     if (outcome.added.length === 0) return;
@@ -286,7 +294,7 @@ export class StreamDriver<Req> implements CallEvents<Req>, EndableStream, Secret
       this.send(candidates, removed);
       return;
     }
-    return Promise.all(decisions.map((d) => (typeof d === 'boolean' ? d : d.catch(() => false)))).then((ok) => {
+    return Promise.all(decisions.map((d) => Promise.resolve(d).catch(() => false))).then((ok) => {
       const allowed: StoredSecret[] = [];
       const denied: string[] = [];
       candidates.forEach((s, i) => {
@@ -346,9 +354,11 @@ export class StreamDriver<Req> implements CallEvents<Req>, EndableStream, Secret
   }
 
   private busyUntil(work: Promise<void>): void {
-    const tail: Promise<void> = work.then(undefined, (err: unknown) => this.internalError(err)).then(() => {
-      if (this.tail === tail) this.tail = undefined;
-    });
+    const tail: Promise<void> = work
+      .then(undefined, (err: unknown) => this.internalError(err))
+      .then(() => {
+        if (this.tail === tail) this.tail = undefined;
+      });
     this.tail = tail;
   }
 

@@ -33,12 +33,7 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = {
 };
 
 /** A trailers-only response: the status with the headers, no body (immediate errors). */
-export function respondTrailersOnly(
-  stream: ServerHttp2Stream,
-  code: Status,
-  message: string,
-  extra: OutgoingHttpHeaders = {},
-): void {
+export function respondTrailersOnly(stream: ServerHttp2Stream, code: Status, message: string, extra: OutgoingHttpHeaders = {}): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond(
     { ...RESPONSE_HEADERS, ...extra, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) },
@@ -84,7 +79,7 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
     private readonly owner: CallOwner,
   ) {
     this.reader = new MessageReader(opts.maxMessageBytes, opts.encoding);
-    (stream as CallStream)[CALL] = this as Http2GrpcCall<unknown>;
+    (stream as CallStream)[CALL] = this;
     // The dispatcher listens for 'error' (errors surface as 'close' with an RST code).
     stream.on('close', onStreamClose);
     if (opts.timeoutMs !== undefined && opts.timeoutMs < 2 ** 31) {

@@ -7,7 +7,10 @@ import fc from 'fast-check';
 import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest } from '../../src/sds/request-decoding.js';
 import { lookupUpstreamType } from '../support/envoy-protos.js';
 
-const text = fc.oneof({ weight: 4, arbitrary: fc.string({ maxLength: 12 }) }, { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) });
+const text = fc.oneof(
+  { weight: 4, arbitrary: fc.string({ maxLength: 12 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
+);
 const node = fc.record(
   {
     id: text,
@@ -15,14 +18,19 @@ const node = fc.record(
     user_agent_name: text,
     user_agent_version: text,
     // What a real Envoy adds: metadata, locality, extensions, client features.
-    metadata: fc.constant({ fields: { ISTIO_VERSION: { string_value: '1.24' }, LABELS: { struct_value: { fields: { app: { string_value: 'gw' } } } } } }),
+    metadata: fc.constant({
+      fields: { ISTIO_VERSION: { string_value: '1.24' }, LABELS: { struct_value: { fields: { app: { string_value: 'gw' } } } } },
+    }),
     locality: fc.constant({ region: 'eu', zone: 'eu-1a' }),
     extensions: fc.array(fc.record({ name: text, category: text, type_descriptor: text }), { maxLength: 5 }),
     client_features: fc.array(text, { maxLength: 4 }),
   },
   { requiredKeys: [] },
 );
-const status = fc.record({ code: fc.integer({ min: -5, max: 20 }), message: text, details: fc.constant([{ type_url: 'x', value: Buffer.from([1, 2]) }]) }, { requiredKeys: [] });
+const status = fc.record(
+  { code: fc.integer({ min: -5, max: 20 }), message: text, details: fc.constant([{ type_url: 'x', value: Buffer.from([1, 2]) }]) },
+  { requiredKeys: [] },
+);
 
 type NodeLike = { id?: string; cluster?: string; user_agent_name?: string; user_agent_version?: string } | null | undefined;
 const norm = (n: NodeLike) =>
@@ -33,7 +41,14 @@ const normStatus = (s: StatusLike) => (s ? { code: s.code ?? 0, message: s.messa
 test('DiscoveryRequest: our decoder reads what the upstream protos encode', () => {
   const T = lookupUpstreamType('envoy.service.discovery.v3.DiscoveryRequest');
   const request = fc.record(
-    { version_info: text, node, resource_names: fc.array(text, { maxLength: 6 }), type_url: text, response_nonce: text, error_detail: status },
+    {
+      version_info: text,
+      node,
+      resource_names: fc.array(text, { maxLength: 6 }),
+      type_url: text,
+      response_nonce: text,
+      error_detail: status,
+    },
     { requiredKeys: [] },
   );
   fc.assert(
@@ -109,7 +124,13 @@ test('protobuf rules: last value wins, a repeated embedded message merges, field
 });
 
 test('malformed input throws a plain Error: truncated fields, field number 0, groups', () => {
-  for (const bad of [[0xff, 0xff, 0xff], [(3 << 3) | 2, 10, 0x61], [0, 0], [(3 << 3) | 3], [0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]]) {
+  for (const bad of [
+    [0xff, 0xff, 0xff],
+    [(3 << 3) | 2, 10, 0x61],
+    [0, 0],
+    [(3 << 3) | 3],
+    [0x1a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+  ]) {
     assert.throws(() => decodeDiscoveryRequest(Buffer.from(bad)), Error, JSON.stringify(bad));
     assert.throws(() => decodeDeltaDiscoveryRequest(Buffer.from(bad)), Error, JSON.stringify(bad));
   }

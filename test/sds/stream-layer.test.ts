@@ -46,10 +46,21 @@ function secret(name: string, version: string): StoredSecret {
 
 describe('sessions have no clock and speak no gRPC', () => {
   test('a SotW NACK is stamped with the clock the session is handed', () => {
-    const s = new SotwSession(new StreamStatus(1, 'sotw', identity), 'StreamSecrets', DEFAULT_REQUEST_LIMITS, undefined, () => 1_700_000_000_000);
+    const s = new SotwSession(
+      new StreamStatus(1, 'sotw', identity),
+      'StreamSecrets',
+      DEFAULT_REQUEST_LIMITS,
+      undefined,
+      () => 1_700_000_000_000,
+    );
     s.onRequest({ type_url: SECRET_TYPE_URL, resource_names: ['a'], node });
     s.buildResponse([secret('a', 'v1')]);
-    const v = s.onRequest({ type_url: SECRET_TYPE_URL, resource_names: ['a'], response_nonce: '1', error_detail: { code: 13, message: 'bad key' } });
+    const v = s.onRequest({
+      type_url: SECRET_TYPE_URL,
+      resource_names: ['a'],
+      response_nonce: '1',
+      error_detail: { code: 13, message: 'bad key' },
+    });
     assert.equal(v.type, 'accept');
     assert.equal(s.status.names.get('a')!.lastNack!.at.getTime(), 1_700_000_000_000);
   });
@@ -80,7 +91,8 @@ describe('sessions have no clock and speak no gRPC', () => {
       not_found: status.NOT_FOUND,
       internal: status.INTERNAL,
     };
-    for (const [reason, code] of Object.entries(expected)) assert.equal(grpcStatusOf({ reason: reason as EndReason, message: '' }), code, reason);
+    for (const [reason, code] of Object.entries(expected))
+      assert.equal(grpcStatusOf({ reason: reason as EndReason, message: '' }), code, reason);
   });
 });
 
