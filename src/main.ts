@@ -193,7 +193,7 @@ function streamDeps(
   config: ServerConfig,
   opts: StartOptions,
   parts: { store: SecretStore; registry: StreamRegistry; metrics: Metrics; logger: Logger; kubernetes: KubernetesAccess | undefined; withheld: ((name: string) => boolean) | undefined },
-): StreamDeps {
+): StreamDeps & { metrics: Metrics } {
   const { store, registry, metrics, logger, kubernetes, withheld } = parts;
   const policy = opts.authorizer ?? kubernetes?.authorizer ?? new LocalPolicy(config.authorization.rules);
   return {
