@@ -162,9 +162,10 @@ function parseSidecar(raw: unknown): Pick<KubernetesConfig, 'sidecar'> {
   const at = `${AT}.sidecar`;
   const s = raw === true ? {} : obj(raw, at);
   known(s, at, ['tokenFile', 'namespace']);
+  const tokenFile = resolve(optStr(s['tokenFile'], `${at}.tokenFile`) ?? DEFAULT_SIDECAR_TOKEN);
   const namespace = optStr(s['namespace'], `${at}.namespace`) ?? podNamespace();
   if (!namespace) throw new ConfigError(`${at}.namespace`, 'the pod\'s namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it');
-  return { sidecar: { tokenFile: resolve(optStr(s['tokenFile'], `${at}.tokenFile`) ?? DEFAULT_SIDECAR_TOKEN), namespace } };
+  return { sidecar: { tokenFile, namespace } };
 }
 
 /** Off unless set: each needs its CRDs or API served, and RBAC to list them. */
