@@ -163,7 +163,7 @@ async function measure(cluster: KubeCluster, dist: string): Promise<Figures> {
   const pid = child.pid!;
   // The server's log, for when a phase does not come (kept in the cluster's temp dir).
   const log = join(cluster.tmpDir, `server-${httpPort}.log`);
-  child.stdout!.on('data', (c: Buffer) => appendFileSync(log, c));
+  child.stdout.on('data', (c: Buffer) => appendFileSync(log, c));
   try {
     const started = Date.now();
     await until('/readyz', 20 * 60_000, async () => {

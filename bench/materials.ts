@@ -4,7 +4,6 @@
  * the secret carries the leaf-first chain (leaf + intermediate) and the leaf's
  * PKCS#8 key.
  */
-import type { KeyObject } from 'node:crypto';
 import { createCertificate, encodePrivateKeyPem, generatePrivateKey, type Issuer } from '../src/pki/index.js';
 
 export interface Material {
@@ -51,7 +50,7 @@ export async function newMaterial(generation: number): Promise<Material> {
     keyUsages: ['digital signature'],
     extKeyUsages: ['server auth'],
   });
-  return { chainPem: leaf.pem + inter.pem, keyPem: encodePrivateKeyPem(leafKey as KeyObject, 'PKCS8') };
+  return { chainPem: leaf.pem + inter.pem, keyPem: encodePrivateKeyPem(leafKey, 'PKCS8') };
 }
 
 /**

@@ -13,14 +13,16 @@
  * certificate: bench-i serves sets[generation % sets.length][i], the same file the Go
  * peer reads; updates then go through SecretStore.offer() (the validation pool), as
  * the sources do. eventLoopDelayMaxMs is the event loop's longest delay since the
- * first rotation (perf_hooks.monitorEventLoopDelay).
+ * first rotation (perf_hooks.monitorEventLoopDelay); loopStallCpuMaxMs the same in
+ * this thread's CPU time, which other processes on the machine do not inflate
+ * (./loop-stall-monitor.ts); gcPauseMaxMs the longest GC pause since then.
  *
  * Prints `LISTENING <addr>` and `CONTROL <addr>` on stdout; logs (the server's own,
  * at --log-level, default info as in production) go to stderr.
  *
  *   node --expose-gc dist/bench/node-peer.js [--secrets 10000] [--addr 127.0.0.1:0]
  *        [--control 127.0.0.1:0] [--log-level info] [--materials FILE] [--validation-workers N]
- *        [--transport http2|grpc-js]
+ *        [--transport http2|grpc-js] [--memory-log-seconds S]
  *
  * Run with --expose-gc so that GET /stats?gc=1 can run a full GC first, as the Go
  * peer runs runtime.GC().
@@ -28,6 +30,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config/server-config.js';
@@ -35,7 +40,8 @@ import { startServer, type RunningServer } from '../src/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import type { TlsCertificateMaterial } from '../src/store/secret-material.js';
 import type { PutResult } from '../src/store/secret-store.js';
-import { readDistinctMaterials } from './distinct-materials.js';
+import { readDistinctMaterialBytes, type MaterialBytes } from './distinct-materials.js';
+import { LoopStallMonitor } from './loop-stall-monitor.js';
 import { newMaterialSets, type Material } from './materials.js';
 
 interface PeerOptions {
@@ -47,6 +53,12 @@ interface PeerOptions {
   validationWorkers?: number;
   /** Our HTTP/2 transport, or the grpc-js server for comparison. */
   transport: 'http2' | 'grpc-js';
+  /** Every this many seconds a `MEMORY {...}` line on stderr (0: none). */
+  memoryLogSeconds: number;
+  /** Sample what is allocated from the first rotation on and outlives a young-generation GC; written here on GET /stats. */
+  heapSample?: string;
+  /** With --heap-sample: every allocation sampled, also those a young-generation GC collects. */
+  heapSampleAll: boolean;
 }
 
 function options(): PeerOptions {
@@ -59,6 +71,9 @@ function options(): PeerOptions {
       materials: { type: 'string' },
       'validation-workers': { type: 'string' },
       transport: { type: 'string', default: 'http2' },
+      'memory-log-seconds': { type: 'string', default: '0' },
+      'heap-sample': { type: 'string' },
+      'heap-sample-all': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -73,6 +88,9 @@ function options(): PeerOptions {
     control: values.control,
     logLevel: values['log-level'],
     transport,
+    memoryLogSeconds: Number(values['memory-log-seconds']),
+    ...(values['heap-sample'] ? { heapSample: values['heap-sample'] } : {}),
+    heapSampleAll: values['heap-sample-all'],
     ...(values.materials ? { materials: values.materials } : {}),
     ...(workers !== undefined ? { validationWorkers: Number(workers) } : {}),
   };
@@ -99,6 +117,7 @@ class Peer {
   private generation = 0;
   private readonly nowNs = wallClockNs();
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopStall = new LoopStallMonitor();
   private loopDelayReset = false;
   private lastSettledMs = 0;
 
@@ -107,16 +126,19 @@ class Peer {
     private readonly names: readonly string[],
     private readonly sets: readonly Material[],
     /** --materials: per generation, one material per secret. */
-    private readonly distinct?: readonly (readonly Material[])[],
+    private readonly distinct?: readonly (readonly MaterialBytes[])[],
+    private readonly heapSample?: string,
+    private readonly heapSampleAll = false,
   ) {
     this.loopDelay.enable();
+    this.loopStall.start();
   }
 
-  /** Secret i's material in --materials mode. */
+  /** Secret i's material in --materials mode: new strings from the bytes, as the file source makes them. */
   private distinctMaterial(generation: number, i: number): TlsCertificateMaterial {
     const set = this.distinct![generation % this.distinct!.length]!;
     const m = set[i]!;
-    return { kind: 'tls_certificate', certificateChain: m.chainPem, privateKey: m.keyPem };
+    return { kind: 'tls_certificate', certificateChain: m.chain.toString('utf8'), privateKey: m.key.toString('utf8') };
   }
 
   /** --materials mode: every secret offered (validated by the pool), all settled. */
@@ -173,7 +195,9 @@ class Peer {
     if (!this.loopDelayReset) {
       // The longest delay from the first rotation on (loading and the connect storm excluded).
       this.loopDelay.reset();
+      this.loopStall.reset();
       this.loopDelayReset = true;
+      if (this.heapSample) startHeapSampling(this.heapSampleAll);
     }
     if (req.method !== 'POST') return text(res, 405, 'POST only');
     const arg = url.searchParams.get('names') ?? '';
@@ -235,6 +259,9 @@ class Peer {
       gc?.();
     }
     const m = process.memoryUsage();
+    if (this.heapSample) stopHeapSampling(this.heapSample);
+    const stalls = this.loopStall.longestStalls();
+    if (stalls.length > 0) process.stderr.write(`STALLS ${JSON.stringify(stalls)}\n`);
     json(res, {
       rssBytes: m.rss,
       heapInuse: m.heapUsed,
@@ -246,6 +273,10 @@ class Peer {
       streams: this.server.registry.size,
       eventLoopDelayMaxMs: this.loopDelay.max / 1e6,
       eventLoopDelayP99Ms: this.loopDelay.percentile(99) / 1e6,
+      loopStallCpuMaxMs: this.loopStall.maxStallCpuMs,
+      gcPauseMaxMs: this.loopStall.maxGcPauseMs,
+      gcMajorPauseMaxMs: this.loopStall.maxMajorGcPauseMs,
+      gcPauses: this.loopStall.gcPauseCount,
       pendingOffers: this.server.store.pendingOffers,
       lastRotationSettledMs: this.lastSettledMs,
       gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function' ? 1 : 0,
@@ -287,11 +318,11 @@ async function main(): Promise<void> {
   });
   const server = await startServer(config, { logger, transport: o.transport });
   const names = Array.from({ length: o.secrets }, (_, i) => `bench-${i}`);
-  const distinct = o.materials ? readDistinctMaterials(o.materials) : undefined;
+  const distinct = o.materials ? readDistinctMaterialBytes(o.materials) : undefined;
   if (distinct && distinct.some((set) => set.length < names.length)) {
     throw new Error(`--materials ${o.materials} holds fewer than ${names.length} secrets per set`);
   }
-  const peer = new Peer(server, names, sets, distinct);
+  const peer = new Peer(server, names, sets, distinct, o.heapSample, o.heapSampleAll);
   if (distinct) await peer.loadDistinct();
   else peer.load();
 
@@ -308,11 +339,63 @@ async function main(): Promise<void> {
       `pid ${process.pid}, gc ${typeof (globalThis as { gc?: unknown }).gc === 'function' ? 'exposed' : 'not exposed'}\n`,
   );
 
+  if (o.memoryLogSeconds > 0) logMemory(o.memoryLogSeconds, server);
+
   // Exit at once on a signal (the load client is gone by then; draining 10k streams
   // measures nothing). process.exit() still writes a --cpu-prof profile.
   const quit = (): never => process.exit(0);
   process.on('SIGTERM', quit);
   process.on('SIGINT', quit);
+}
+
+/**
+ * V8's sampling heap profiler, keeping samples of objects a full GC collects but
+ * dropping those a young-generation GC does: what is left is what got promoted to the
+ * old generation (and what is still alive), the work of every full GC. With
+ * --heap-sample-all, every allocation.
+ */
+const inspector = new Session();
+function startHeapSampling(all: boolean): void {
+  inspector.connect();
+  inspector.post('HeapProfiler.startSampling', {
+    samplingInterval: 16384,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: all,
+  });
+}
+
+function stopHeapSampling(file: string): void {
+  inspector.post('HeapProfiler.stopSampling', (err, r) => {
+    if (err) process.stderr.write(`heap sampling: ${err.message}\n`);
+    else writeFileSync(file, JSON.stringify(r.profile));
+  });
+}
+
+/**
+ * Where the memory sits, over time (for the soak): V8 heap used and reserved, per
+ * space, memory outside the heap (Buffers), and the rest of RSS (native: HTTP/2 and
+ * OpenSSL state, the allocator's free lists, worker threads' heaps).
+ */
+function logMemory(seconds: number, server: RunningServer): void {
+  const t0 = performance.now();
+  const mb = (b: number) => Math.round(b / 1048576);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const spaces: Record<string, number> = {};
+    for (const sp of getHeapSpaceStatistics()) spaces[sp.space_name.replace(/_space$/, '')] = mb(sp.space_used_size);
+    const line = {
+      s: Math.round((performance.now() - t0) / 1000),
+      rss: mb(m.rss),
+      heapTotal: mb(m.heapTotal),
+      heapUsed: mb(m.heapUsed),
+      external: mb(m.external),
+      arrayBuffers: mb(m.arrayBuffers),
+      notHeapNotExternal: mb(m.rss - m.heapTotal - m.external),
+      usedBySpace: spaces,
+      streams: server.registry.size,
+    };
+    process.stderr.write(`MEMORY ${JSON.stringify(line)}\n`);
+  }, seconds * 1000).unref();
 }
 
 function splitHostPort(address: string): [string, number] {

@@ -6,8 +6,9 @@
  *
  * --from/--to keep only the samples in that window (ms since the profile began),
  * e.g. the fan-out phase of a run; --timeline <ms> prints busy time per bucket of
- * that size first, to find the phases. Inclusive time counts a function once per
- * sample even when it recurses.
+ * that size first, to find the phases; --stalls <ms> lists the stretches without an
+ * idle sample of at least that length (the event loop's stalls) and what ran in
+ * each. Inclusive time counts a function once per sample even when it recurses.
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -114,6 +115,39 @@ function printTimeline(p: CpuProfile, bucketMs: number): void {
   console.log(line.join('  '));
 }
 
+/**
+ * Stretches of samples with no idle one between them, at least `minMs` long: the
+ * event loop's stalls. For each, the functions with the most self and inclusive time.
+ */
+function printStalls(p: CpuProfile, minMs: number, top: number): void {
+  const idleIds = new Set(p.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  const stalls: Array<{ from: number; to: number }> = [];
+  let t = 0;
+  let start: number | undefined;
+  for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    const tMs = t / 1000;
+    if (!idleIds.has(p.samples[i]!)) {
+      start ??= tMs;
+      continue;
+    }
+    if (start !== undefined && tMs - start >= minMs) stalls.push({ from: start, to: tMs });
+    start = undefined;
+  }
+  console.log(`${stalls.length} stretches without idle of ${minMs} ms or more (sampling gaps included)`);
+  for (const st of stalls.sort((a, b) => b.to - b.from - (a.to - a.from)).slice(0, 10)) {
+    const s = summarizeProfile(p, st.from, st.to);
+    const busy = s.sampledMs - s.idleMs;
+    console.log(`\n@${st.from.toFixed(0)} ms: ${(st.to - st.from).toFixed(1)} ms (GC ${s.gcMs.toFixed(1)} ms)`);
+    const head = (xs: FunctionCost[], key: 'selfMs' | 'totalMs') =>
+      xs.sort((a, b) => b[key] - a[key]).slice(0, top).map((f) => `  ${f[key].toFixed(1).padStart(6)} ${((100 * f[key]) / busy).toFixed(0).padStart(3)}%  ${f.name}`);
+    console.log(' self:');
+    console.log(head([...s.functions], 'selfMs').join('\n'));
+    console.log(' inclusive:');
+    console.log(head([...s.functions], 'totalMs').join('\n'));
+  }
+}
+
 function main(): void {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -122,6 +156,7 @@ function main(): void {
       from: { type: 'string', default: '0' },
       to: { type: 'string', default: 'Infinity' },
       timeline: { type: 'string' },
+      stalls: { type: 'string' },
     },
   });
   const file = positionals[0];
@@ -132,6 +167,7 @@ function main(): void {
   const top = Number(values.top);
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   if (values.timeline) printTimeline(profile, Number(values.timeline));
+  if (values.stalls) return printStalls(profile, Number(values.stalls), Math.min(top, 12));
   const s = summarizeProfile(profile, Number(values.from), Number(values.to));
   const busy = s.sampledMs - s.idleMs;
   const pct = (x: number) => `${((100 * x) / busy).toFixed(1).padStart(5)}%`;

@@ -197,7 +197,14 @@ interface RunningPeer {
   startMs: number;
 }
 
-async function startPeer(kind: ServerKind, secrets: number, s: Settings, logFile: string, materials?: string): Promise<RunningPeer> {
+async function startPeer(
+  kind: ServerKind,
+  secrets: number,
+  s: Settings,
+  logFile: string,
+  materials?: string,
+  peerArgs: readonly string[] = [],
+): Promise<RunningPeer> {
   const t0 = performance.now();
   const logFd = openSync(logFile, 'w');
   const [cmd, args] =
@@ -205,7 +212,7 @@ async function startPeer(kind: ServerKind, secrets: number, s: Settings, logFile
       ? [
           process.execPath,
           ['--expose-gc', ...s.nodeArgs, NODE_PEER, '--secrets', String(secrets), '--log-level', s.logLevel,
-            '--transport', kind === 'node-grpcjs' ? 'grpc-js' : 'http2'],
+            '--transport', kind === 'node-grpcjs' ? 'grpc-js' : 'http2', ...peerArgs],
         ]
       : [join(BIN, 'sds-peer'), ['-secrets', String(secrets)]];
   if (materials) args.push(kind === 'go' ? '-materials' : '--materials', materials);
@@ -250,6 +257,17 @@ async function stopPeer(p: RunningPeer): Promise<void> {
   const timer = setTimeout(() => p.proc.kill('SIGKILL'), 15_000);
   await exited;
   clearTimeout(timer);
+}
+
+function memoryLines(file: string): unknown[] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('MEMORY '))
+      .map((l) => JSON.parse(l.slice('MEMORY '.length)) as unknown);
+  } catch {
+    return [];
+  }
 }
 
 function tail(file: string, lines = 15): string {
@@ -329,7 +347,12 @@ interface RunRecord {
   loadavgBefore: number[];
   peerStartMs?: number;
   result?: LoadResult;
+  /** Soak, node peers: the peer's `MEMORY` lines (bench/node-peer.ts --memory-log-seconds), where its memory sat over time. */
+  memoryLog?: unknown[];
 }
+
+/** Seconds between the node peer's memory lines in a soak. */
+const SOAK_MEMORY_LOG_SECONDS = 15;
 
 /** Streams of a scenario run: its base count x scale; 20 in a smoke run. */
 function streamsFor(sc: LoadScenario, s: Settings): number {
@@ -352,7 +375,9 @@ async function loadRun(sc: LoadScenario, server: ServerKind, rep: number, s: Set
       const generations = sc.scenario === 'soak' ? 2 : s.rotations + 1;
       materials = await distinctMaterialsFile(secrets, generations, undefined, (m) => process.stderr.write(`bench: ${m}\n`));
     }
-    peer = await startPeer(server, secrets, s, join(logDir, `${sc.id}-${server}-${rep}.log`), materials);
+    const soakMemory = sc.scenario === 'soak' && server !== 'go';
+    const peerArgs = soakMemory ? ['--memory-log-seconds', String(SOAK_MEMORY_LOG_SECONDS)] : [];
+    peer = await startPeer(server, secrets, s, join(logDir, `${sc.id}-${server}-${rep}.log`), materials, peerArgs);
     rec.peerStartMs = Math.round(peer.startMs);
     const args = [
       '-addr', peer.addr,
@@ -396,6 +421,7 @@ async function loadRun(sc: LoadScenario, server: ServerKind, rep: number, s: Set
   } finally {
     if (peer) await stopPeer(peer);
   }
+  if (peer && sc.scenario === 'soak' && server !== 'go') rec.memoryLog = memoryLines(peer.logFile);
   return rec;
 }
 
@@ -472,6 +498,9 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget
           { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')),
             note: 'node only: monitorEventLoopDelay from the first rotation on',
             target: { text: '< 50 ms', check: (n: number) => n < 50 } },
+          { group, label: 'event loop longest stall, thread CPU', unit: 'ms', digits: 1, ...pick(serverStat('loopStallCpuMaxMs')),
+            note: 'node only: CPU the main thread spent between two 2 ms ticks; not inflated by other processes' },
+          { group, label: 'longest GC pause', unit: 'ms', digits: 1, ...pick(serverStat('gcPauseMaxMs')), note: 'node only' },
           { group, label: 'offers made (rotate call, server)', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverUpdateMs)) },
           { group, label: 'server CPU per rotation', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverCpuMs)) },
         ];
@@ -503,6 +532,7 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget
           target: { text: '<= 1.10', check: (n: number) => n <= 1.1 } },
         { group, label: 'time to all streams, worst rotation', unit: 'ms', digits: 0, ...pick((r) => r.soak?.timeToAllMs.max) },
         { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')), note: 'node only' },
+        { group, label: 'event loop longest stall, thread CPU', unit: 'ms', digits: 1, ...pick(serverStat('loopStallCpuMaxMs')), note: 'node only' },
       ];
     }
     case 'idle-memory':
@@ -620,7 +650,7 @@ async function acquireLock(say: (m: string) => void): Promise<() => void> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let owner = NaN;
+    let owner: number;
     try {
       owner = Number(readFileSync(LOCK, 'utf8'));
     } catch {
@@ -713,6 +743,9 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
         runs.push(rec);
         if (!rec.ok) say(`  FAILED: ${rec.error ?? 'unknown error'}`);
         else say(`  ok (peer ready in ${rec.peerStartMs ?? '?'} ms) ${headline(sc, rec.result!)}`);
+        if (rec.memoryLog?.length) {
+          say(`  memory (MB) over time, first and last: ${JSON.stringify(rec.memoryLog[0])} ... ${JSON.stringify(rec.memoryLog.at(-1))}`);
+        }
       }
     }
   }
@@ -803,8 +836,13 @@ function headline(sc: LoadScenario, r: LoadResult): string {
     case 'fanout':
     case 'rotate-all': {
       const loop = r.serverStats?.['eventLoopDelayMaxMs'];
+      const stall = r.serverStats?.['loopStallCpuMaxMs'];
+      const gc = r.serverStats?.['gcPauseMaxMs'];
       return `time to all ${r.summary?.timeToAllMs ?? '?'} ms, p99 ${r.summary?.p99Ms ?? '?'} ms` +
-        (loop !== undefined ? `, event loop longest delay ${loop.toFixed(1)} ms` : '');
+        (loop !== undefined ? `, event loop longest delay ${loop.toFixed(1)} ms` : '') +
+        (stall !== undefined
+          ? ` (thread CPU ${stall.toFixed(1)} ms, longest GC pause ${(gc ?? 0).toFixed(1)} ms, full GC ${(r.serverStats?.['gcMajorPauseMaxMs'] ?? 0).toFixed(1)} ms)`
+          : '');
     }
     case 'storm':
       return `all first responses ${r.open?.totalMs ?? '?'} ms`;

@@ -165,7 +165,7 @@ async function serve(args: string[]): Promise<number> {
     // whatever it had bound or started; the exit makes sure nothing lingers.
     if (err instanceof ConfigError) return startFailed(`envoy-sds: invalid configuration: ${err.message}\n`, 2);
     logger.error({ err }, 'start failed');
-    return startFailed(`envoy-sds: cannot start: ${String((err as Error)?.message ?? err).split('\n')[0]}\n`, 1);
+    return startFailed(`envoy-sds: cannot start: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n`, 1);
   }
   if (localDefault && server.grpcAddress) {
     const paths = localDefaultPaths(config.dataDir);
@@ -217,7 +217,7 @@ async function client(command: 'fetch' | 'watch', args: string[]): Promise<numbe
   if (values.key) opts.keyFile = values.key;
   const token = values.token ?? process.env['ENVOY_SDS_TOKEN'];
   if (token) opts.token = readToken(token);
-  const show = { showKey: values['show-key'] === true };
+  const show = { showKey: values['show-key'] };
   return command === 'fetch' ? fetchOnce(opts, positionals, timeout, show) : watchForever(opts, positionals, show);
 }
 

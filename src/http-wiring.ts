@@ -7,7 +7,7 @@ import { secretRoute } from './delivery/secret-route.js';
 import type { HttpServerOptions, Readiness, RouteHandler } from './observability/http-server.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { renderStatusPage } from './observability/status-page.js';
+import { renderStatusPage, STATUS_PAGE_CSP } from './delivery/status-page.js';
 import type { StreamRegistry } from './sds/stream-status.js';
 import { RejectionLog } from './store/rejection-log.js';
 import type { Rejection, SecretStore } from './store/secret-store.js';
@@ -99,37 +99,41 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
       secretsWithWarnings: store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,
       streams: registry.size,
     }),
-    page: async () => {
-      const rows = await w.fleetRows();
-      return renderStatusPage({
-        version: VERSION,
-        replica: w.replica,
-        generatedAt: new Date(),
-        fleet: rows.fleet,
-        secrets: store.all().map((s) => {
-          const r = rejectionOf(s.name);
-          return { name: s.name, kind: s.kind, version: s.version, origin: `${s.origin.source}:${s.origin.ref}`, subject: s.facts.subject, notAfter: s.facts.notAfter, warnings: s.warnings, ...(r ? { rejection: r } : {}) };
-        }),
-        notLoaded: missing().map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
-        gateways: rows.nodes,
-        certificates: w.certificates().map((c) => {
-          const ready = c.status?.conditions.find((x) => x.type === 'Ready');
-          return {
-            id: `${c.namespace}/${c.name}`,
-            secretName: c.secretName,
-            ready: ready?.status ?? 'Unknown',
-            reason: ready?.reason ?? 'Pending',
-            message: ready?.message ?? '',
-            ...(c.status?.notAfter ? { notAfter: c.status.notAfter } : {}),
-            ...(c.status?.renewalTime ? { renewalTime: c.status.renewalTime } : {}),
-          };
-        }),
-      });
-    },
+    page: { contentSecurityPolicy: STATUS_PAGE_CSP, html: () => statusPageHtml(w, rejectionOf, missing) },
     detailRoutes: new Map<string, RouteHandler>([
       ['/delivery', deliveryRoute(w.fleetRows)],
       ['/secrets/', secretRoute((n) => store.get(n), rejectionOf)],
     ]),
     prefixRoutes: w.routes,
   };
+}
+
+/** The HTML status page: secrets, declared ones not loaded, gateways, issued certificates. */
+async function statusPageHtml(w: HttpWiring, rejectionOf: (name: string) => ReturnType<typeof RejectionLog.toJSON> | null, missing: () => ServerConfig['secrets']): Promise<string> {
+  const { store, rejections } = w;
+  const rows = await w.fleetRows();
+  return renderStatusPage({
+    version: VERSION,
+    replica: w.replica,
+    generatedAt: new Date(),
+    fleet: rows.fleet,
+    secrets: store.all().map((s) => {
+      const r = rejectionOf(s.name);
+      return { name: s.name, kind: s.kind, version: s.version, origin: `${s.origin.source}:${s.origin.ref}`, subject: s.facts.subject, notAfter: s.facts.notAfter, warnings: s.warnings, ...(r ? { rejection: r } : {}) };
+    }),
+    notLoaded: missing().map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
+    gateways: rows.nodes,
+    certificates: w.certificates().map((c) => {
+      const ready = c.status?.conditions.find((x) => x.type === 'Ready');
+      return {
+        id: `${c.namespace}/${c.name}`,
+        secretName: c.secretName,
+        ready: ready?.status ?? 'Unknown',
+        reason: ready?.reason ?? 'Pending',
+        message: ready?.message ?? '',
+        ...(c.status?.notAfter ? { notAfter: c.status.notAfter } : {}),
+        ...(c.status?.renewalTime ? { renewalTime: c.status.renewalTime } : {}),
+      };
+    }),
+  });
 }

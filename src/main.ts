@@ -101,42 +101,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // The same Secret asked for under another name (kubernetes-gateway://, sds://) is withheld too.
   const withheld = (name: string) => isCaKey(name) || isCaKey(servedSecretName(name, kube?.settings.sidecar?.namespace) ?? name);
   storeGauges(metrics, store, registry, withheld);
-
-  const authorizer = opts.authorizer ?? kubernetes?.access.authorizer ?? new LocalPolicy(config.authorization.rules);
-  const deps: StreamDeps = {
-    store,
-    authenticator: opts.authenticator ?? kubernetes?.access.authenticator ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
-    authorizer: issuance || opts.caKeyNames ? new CaKeyWithholding(authorizer, withheld, logger) : authorizer,
-    registry,
-    metrics,
-    logger,
-    ...clientBounds(config.limits, logger),
-    audit: new KeyDeliveryAudit(createAuditLogger(opts.auditDestination)),
-  };
-
-  const files = new FileSource({
-    store,
-    logger: logger.child({ source: 'files' }),
-    // The engine's issued files are served like any declared file.
-    secrets: [...config.secrets, ...(issuance?.fileSecrets() ?? [])],
-    maxFileBytes: config.limits.maxSecretBytes,
-    readTimeoutMs: config.limits.fileReadTimeoutMs,
-    ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
-  });
-  const parts: ServerPart[] = [
-    ...(kubernetes ? [kubernetes.watch] : []),
-    ...(issuance ? [issuancePart(issuance, logger, metrics)] : []),
-  ];
-  const fleetRows = async (): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> => {
-    const fleet = kubernetes?.watch.fleetDeliveries();
-    if (!fleet) return { nodes: deliveryRows(), fleet: false };
-    try {
-      return { nodes: await fleet, fleet: true };
-    } catch (err) {
-      // The API server is away: answer for this replica, and say so.
-      return { nodes: deliveryRows(), fleet: false, error: (err as Error).message };
-    }
-  };
+  const deps = streamDeps(config, opts, { store, registry, metrics, logger, kubernetes: kubernetes?.access, withheld: issuance || opts.caKeyNames ? withheld : undefined });
+  const files = fileSource(config, opts, store, logger, issuance);
+  const parts: ServerPart[] = [...(kubernetes ? [kubernetes.watch] : []), ...(issuance ? [issuancePart(issuance, logger, metrics)] : [])];
 
   // Every listener is bound before any part starts: a port that is taken ends the start
   // here, before a watch, an issuance or a file source has begun (nothing is left running
@@ -148,17 +115,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const http = config.http
     ? new HttpServer(
         httpOptions({
-          config,
-          http: config.http,
-          store,
-          registry,
-          rejections,
-          metrics,
-          logger,
-          withheld,
-          replica,
-          fleetRows,
-          readiness,
+          ...{ config, http: config.http, store, registry, rejections, metrics, logger, withheld, replica, readiness },
+          fleetRows: () => fleetRows(kubernetes?.watch, deliveryRows),
           certificates: () => issuance?.certificates() ?? [],
           routes: new Map([...(opts.httpRoutes ?? []), ...(issuance?.httpRoutes() ?? [])]),
         }),
@@ -171,21 +129,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     kubernetes?.access.stop();
     kube?.client.close();
   };
-  const started: ServerPart[] = [];
-  try {
-    await files.start();
-    for (const p of parts) {
-      started.push(p);
-      await p.start();
-    }
-  } catch (err) {
-    files.stop();
-    for (const p of started.reverse()) await p.stop().catch(() => undefined);
+  await startParts(files, parts, async () => {
     release();
     await grpc.stop(0).catch(() => undefined);
     await http?.stop();
-    throw err;
-  }
+  });
 
   let stopping: Promise<void> | undefined;
   return {
@@ -197,24 +145,101 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     metrics,
     logger,
     stop() {
-      stopping ??= (async () => {
-        logger.info({ streams: registry.size }, 'draining: ending streams so clients reconnect elsewhere');
-        files.stop();
-        for (const p of parts) await p.stop();
-        release();
-        // The transport ends streams connection by connection, spread over the drain;
-        // endAll() then ends whatever a transport left open.
-        const drained = grpc.stop(config.drainSeconds * 1000);
-        if (opts.transport === 'grpc-js') registry.endAll();
-        await drained;
-        registry.endAll();
-        await http?.stop();
-        await validator?.close();
-        logger.info('stopped');
-      })();
+      stopping ??= drain({ config, logger, registry, files, parts, release, grpc, http, validator, endEarly: opts.transport === 'grpc-js' });
       return stopping;
     },
   };
+}
+
+/** Stops the sources and parts, ends every stream over the drain, then closes the listeners. */
+async function drain(s: {
+  config: ServerConfig;
+  logger: Logger;
+  registry: StreamRegistry;
+  files: FileSource;
+  parts: readonly ServerPart[];
+  release: () => void;
+  grpc: SdsTransport;
+  http: HttpServer | undefined;
+  validator: MaterialValidator | undefined;
+  /** grpc-js does not end its streams itself. */
+  endEarly: boolean;
+}): Promise<void> {
+  s.logger.info({ streams: s.registry.size }, 'draining: ending streams so clients reconnect elsewhere');
+  s.files.stop();
+  for (const p of s.parts) await p.stop();
+  s.release();
+  // The transport ends streams connection by connection, spread over the drain;
+  // endAll() then ends whatever a transport left open.
+  const drained = s.grpc.stop(s.config.drainSeconds * 1000);
+  if (s.endEarly) s.registry.endAll();
+  await drained;
+  s.registry.endAll();
+  await s.http?.stop();
+  await s.validator?.close();
+  s.logger.info('stopped');
+}
+
+/** What every stream is handed: the store, who the caller is and what it may read, bounds, the key audit. */
+function streamDeps(
+  config: ServerConfig,
+  opts: StartOptions,
+  parts: { store: SecretStore; registry: StreamRegistry; metrics: Metrics; logger: Logger; kubernetes: KubernetesAccess | undefined; withheld: ((name: string) => boolean) | undefined },
+): StreamDeps {
+  const { store, registry, metrics, logger, kubernetes, withheld } = parts;
+  const policy = opts.authorizer ?? kubernetes?.authorizer ?? new LocalPolicy(config.authorization.rules);
+  return {
+    store,
+    authenticator: opts.authenticator ?? kubernetes?.authenticator ?? new PeerAuthenticator({ trustLoopback: config.trustLoopback }),
+    // A CA's private key is withheld whatever the policy says (Envoy never needs one).
+    authorizer: withheld ? new CaKeyWithholding(policy, withheld, logger) : policy,
+    registry,
+    metrics,
+    logger,
+    ...clientBounds(config.limits, logger),
+    audit: new KeyDeliveryAudit(createAuditLogger(opts.auditDestination)),
+  };
+}
+
+function fileSource(config: ServerConfig, opts: StartOptions, store: SecretStore, logger: Logger, issuance: IssuanceEngine | undefined): FileSource {
+  return new FileSource({
+    store,
+    logger: logger.child({ source: 'files' }),
+    // The engine's issued files are served like any declared file.
+    secrets: [...config.secrets, ...(issuance?.fileSecrets() ?? [])],
+    maxFileBytes: config.limits.maxSecretBytes,
+    readTimeoutMs: config.limits.fileReadTimeoutMs,
+    ...(opts.fileSettleMs !== undefined ? { settleMs: opts.fileSettleMs } : {}),
+  });
+}
+
+/** Every replica's delivery rows, or this replica's (saying why) when the fleet cannot be read. */
+async function fleetRows(watch: KubernetesWatch | undefined, deliveryRows: () => NodeDelivery[]): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> {
+  const fleet = watch?.fleetDeliveries();
+  if (!fleet) return { nodes: deliveryRows(), fleet: false };
+  try {
+    return { nodes: await fleet, fleet: true };
+  } catch (err) {
+    // The API server is away: answer for this replica, and say so.
+    return { nodes: deliveryRows(), fleet: false, error: (err as Error).message };
+  }
+}
+
+/** The file source, then each part in order; a failure stops what started (in reverse) and rethrows. */
+async function startParts(files: FileSource, parts: readonly ServerPart[], onFailure: () => Promise<void>): Promise<void> {
+  const started: ServerPart[] = [];
+  try {
+    await files.start();
+    for (const p of parts) {
+      started.push(p);
+      await p.start();
+    }
+  } catch (err) {
+    files.stop();
+    for (const p of started.reverse()) await p.stop().catch(() => undefined);
+    await onFailure();
+    throw err;
+  }
 }
 
 function secretStore(config: ServerConfig, logger: Logger, metrics: Metrics, rejections: RejectionLog, validator: MaterialValidator | undefined): SecretStore {

@@ -1,17 +1,9 @@
 import type { Authorizer } from './authorizer.js';
 import type { CallerIdentity } from './identity.js';
 import { matchesNamePattern } from './name-pattern.js';
+import type { PolicyRule } from '../config/server-config.js';
 
-/**
- * Identities -> allowed name patterns, from the config file. An identity selector is
- * `loopback`, `unix`, `any-authenticated`, `dns:<pattern>` (a client certificate's DNS
- * SANs only), `uri:<pattern>` (its URI SANs only), `system:serviceaccount:ns:sa`, or any
- * other URI such as `spiffe://…` (URI SANs), with a trailing `*` allowed.
- */
-export interface PolicyRule {
-  identities: string[];
-  names: string[];
-}
+export type { PolicyRule };
 
 export class LocalPolicy implements Authorizer {
   constructor(private readonly rules: readonly PolicyRule[]) {}

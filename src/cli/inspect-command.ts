@@ -33,6 +33,7 @@ interface ServedSecret {
   lastRejection?: { code: string; message: string; at: string; origin: string };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the JSON shape it expects
 async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: (await res.json()) as T };

@@ -57,7 +57,7 @@ type StreamSecretsClient = grpc.Client & {
 export function watchSecrets(
   opts: ClientOptions,
   names: string[],
-  onVersion: (v: ReceivedVersion) => boolean | void,
+  onVersion: (v: ReceivedVersion) => unknown,
 ): SecretWatch {
   const pkg = grpc.loadPackageDefinition(sdsPackageDefinition()) as unknown as {
     envoy: { service: { secret: { v3: { SecretDiscoveryService: grpc.ServiceClientConstructor } } } };

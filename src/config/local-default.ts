@@ -70,7 +70,7 @@ export async function prepareLocalDefault(
 
   const leafPem = await readOptional(paths.leafCert);
   if (!leafPem || !(await readOptional(paths.leafKey)) || leafNeedsRenewal(leafPem, now)) {
-    const issuer = issuerFromPem(caPem as string, caKeyPem as string);
+    const issuer = issuerFromPem(caPem, caKeyPem);
     const key = await generatePrivateKey({ algorithm: 'ECDSA', size: 256 });
     const leaf = await createCertificate({
       issuer,

@@ -1,8 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { PolicyRule } from '../authz/local-policy.js';
 import { ConfigError } from './config-error.js';
+
+/**
+ * Identities -> allowed name patterns (`authorization.rules`). An identity selector is
+ * `loopback`, `unix`, `any-authenticated`, `dns:<pattern>` (a client certificate's DNS
+ * SANs only), `uri:<pattern>` (its URI SANs only), `system:serviceaccount:ns:sa`, or any
+ * other URI such as `spiffe://…` (URI SANs), with a trailing `*` allowed.
+ */
+export interface PolicyRule {
+  identities: string[];
+  names: string[];
+}
 
 export interface TlsListenerConfig {
   certFile: string;

@@ -39,7 +39,7 @@ function parsed(field: string, path: string, what: string, parse: () => unknown)
   try {
     parse();
   } catch (err) {
-    const reason = String((err as Error)?.message ?? err).split('\n')[0];
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0];
     throw new ConfigError(field, `${path} is not ${what} (${reason})`);
   }
 }
@@ -64,8 +64,9 @@ const ADVICE: Record<string, string> = {
 export function bindError(err: unknown, field: string, address: string): ConfigError {
   if (err instanceof ConfigError) return err;
   const e = err as { code?: unknown; message?: unknown };
-  const code = typeof e.code === 'string' && ADVICE[e.code] ? e.code : ERRNO.exec(String(e.message ?? ''))?.[1];
-  const why = code ? `${ADVICE[code]} (${code})` : `cannot listen (${String(e.message ?? err).split('\n')[0]})`;
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const code = typeof e.code === 'string' && ADVICE[e.code] ? e.code : ERRNO.exec(message)?.[1];
+  const why = code ? `${ADVICE[code]} (${code})` : `cannot listen (${message.split('\n')[0]})`;
   return new ConfigError(field, `${address}: ${why}`);
 }
 

@@ -21,7 +21,7 @@ import type { IssuanceSlots } from './issuance-slots.js';
 import { IssuerNotReadyError, type CertificateIssuer } from './issuers/issuer.js';
 import { discardFinishedIssuanceLeftovers } from './finished-issuance-leftovers.js';
 import { externalRenewalRequest } from './manual-trigger.js';
-import { nextPrivateKey } from './next-private-key.js';
+import { nextPrivateKey, type NextKey } from './next-private-key.js';
 import { SecretSupersededError, type CertificatePersister, type PersistedSecret } from './persisters/persister.js';
 import { certificateRenewalTime, evaluate, READINESS_POLICIES, TRIGGER_POLICIES, type PolicyInput, type PolicyResult } from './policies.js';
 import type { CertificateResource, IssuerResource } from './resources.js';
@@ -206,107 +206,135 @@ export class CertificateController {
 
   private async issue(before: CertificateStatus, trigger: PolicyResult, notReady: PolicyResult | undefined, current: PersistedSecret | undefined, startedAt: Date): Promise<Outcome> {
     const cert = this.certificate;
-    const { persister, logger, signal } = this.deps;
-    const step = (s: 'key-persisted' | 'persisted') => this.deps.hook?.(s, { certificate: cert.id }, signal);
     // The previous attempt's order is replaced by this attempt's (if it places one).
     const { order: _previousOrder, ...fresh } = before;
     void _previousOrder;
-    let status = readyCondition(withCondition(fresh, 'Issuing', 'True', trigger.reason, trigger.message, startedAt), notReady, startedAt);
-    await this.save(status);
-    logger.info({ secret: cert.spec.secretName, reason: trigger.reason }, trigger.message);
-
+    const issuing = readyCondition(withCondition(fresh, 'Issuing', 'True', trigger.reason, trigger.message, startedAt), notReady, startedAt);
+    await this.save(issuing);
+    this.deps.logger.info({ secret: cert.spec.secretName, reason: trigger.reason }, trigger.message);
     try {
-      // A crash right after the last issuance's Secret was written left its key and order.
-      await discardFinishedIssuanceLeftovers(cert, current, persister, logger);
-      const next = await nextPrivateKey(cert, current, persister);
-      await step('key-persisted');
-      signal.throwIfAborted();
-      // An ACME order's progress goes into the status as it happens.
-      const progress = async (order: OrderStatus) => {
-        if (signal.aborted) return;
-        await this.save({ ...(this.status ?? status), order });
-      };
-      // The validity starts now, after the key generation (seconds for RSA 4096), not
-      // when the attempt began.
-      const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: this.deps.now(), signal, progress });
-      signal.throwIfAborted();
-      const keyPem = next.source === 'current' && current?.data['tls.key'] ? current.data['tls.key'] : encodePrivateKeyPem(next.key, cert.spec.privateKey.encoding);
-      // The store's own door check, before anything is replaced: a certificate it would
-      // refuse must not take the place of the one being served.
-      const summary = validateTlsCertificate({ chainPem: bundle.chainPem, keyPem, now: this.deps.now() }).leaf;
-      const data: Record<string, string> = { 'tls.crt': bundle.chainPem, 'tls.key': keyPem };
-      if (bundle.caPem) data['ca.crt'] = bundle.caPem;
-      // Past both the status and the Secret: a lost status must not make a revision go back.
-      const revision = Math.max(before.revision ?? 0, Number(current?.annotations[ANNOTATIONS.revision] ?? 0) || 0) + 1;
-      // The order this certificate came from, named in the Secret: if we die before it is
-      // deleted below, the next attempt knows it is finished (finished-issuance-leftovers.ts).
-      const order = await persister.readOrder(cert);
-      await persister.writeSecret(cert.namespace, cert.spec.secretName, {
-        data,
-        annotations: {
-          [ANNOTATIONS.issuerName]: cert.spec.issuerRef.name,
-          [ANNOTATIONS.issuerKind]: cert.spec.issuerRef.kind,
-          [ANNOTATIONS.certificateName]: cert.name,
-          [ANNOTATIONS.requestHash]: requestHash(cert.spec),
-          [ANNOTATIONS.revision]: String(revision),
-          ...(order ? { [ANNOTATIONS.orderUrl]: order.orderUrl } : {}),
-        },
-      });
-      await step('persisted');
-      await persister.deleteNextPrivateKey(cert);
-      await persister.deleteOrder(cert);
-
-      const done = this.deps.now();
-      const latest = this.status ?? status;
-      status = { ...latest, revision };
-      delete status.failedIssuanceAttempts;
-      delete status.lastFailureTime;
-      // A renewal asked for while this one ran asks for another.
-      this.consumeRenewalRequest(startedAt);
-      const renewal = renewalTime({ notBefore: summary.notBefore, notAfter: summary.notAfter, renewBefore: cert.spec.renewBefore, jitter: this.deps.settings.renewalJitter, seed: cert.id });
-      status.notBefore = summary.notBefore.toISOString();
-      status.notAfter = summary.notAfter.toISOString();
-      status.renewalTime = renewal.toISOString();
-      status = withoutCondition(readyCondition(status, undefined, done), 'Issuing');
-      await this.save(status);
-      logger.info(
-        { secret: cert.spec.secretName, revision: status.revision, notAfter: status.notAfter, renewalTime: status.renewalTime, keySource: next.source },
-        'certificate issued',
-      );
-      this.deps.onIssued(cert);
-      if (this.renewalRequestedAt !== undefined) this.again = true;
-      else this.schedule(renewal);
-      return 'issued';
+      const persisted = await this.persistNewCertificate(before, issuing, current);
+      return await this.recordIssued(issuing, persisted, startedAt);
     } catch (err) {
-      if (signal.aborted) return 'stopped'; // shutting down: not a failure, state stays for the next start
-      if (err instanceof SecretSupersededError) {
-        // Another writer issued meanwhile: not a failure of ours. Look again at what it wrote.
-        logger.info({ secret: cert.spec.secretName, revision: err.held }, err.message);
-        this.again = true;
-        return 'superseded';
-      }
-      const message = (err as Error).message;
-      const now = this.deps.now();
-      const latest = this.status ?? status;
-      if (err instanceof IssuerNotReadyError) {
-        status = readyCondition(withCondition(latest, 'Issuing', 'True', trigger.reason, `Waiting for the issuer: ${message}`, now), notReady, now, `waiting for the issuer: ${message}`);
-        await this.save(status);
-        logger.warn({ reason: 'IssuerNotReady' }, message);
-        this.deps.onIssuerNotReady?.(cert, err);
-        this.schedule(new Date(now.getTime() + Math.min(this.deps.settings.backoffInitialMs, ISSUER_RETRY_MAX_MS)));
-        return 'waiting-for-issuer';
-      }
-      status = { ...latest, failedIssuanceAttempts: (latest.failedIssuanceAttempts ?? 0) + 1, lastFailureTime: now.toISOString() };
-      this.consumeRenewalRequest(startedAt);
-      const retryAt = nextAttemptAllowedAt(status, this.deps.settings)!;
-      const failure = `The certificate request has failed to complete and will be retried after ${retryAt.toISOString()}: ${message}`;
-      status = readyCondition(withCondition(status, 'Issuing', 'False', 'Failed', failure, now), notReady, now, `issuance failed: ${message}`);
-      await this.save(status);
-      logger.warn({ secret: cert.spec.secretName, failedIssuanceAttempts: status.failedIssuanceAttempts, retryAt: retryAt.toISOString(), err: message }, 'certificate issuance failed; the current certificate (if any) stays in service');
-      this.schedule(this.renewalRequestedAt !== undefined ? now : retryAt);
-      return 'failed';
+      return await this.recordFailure(err, issuing, trigger, notReady, startedAt);
     }
   }
+
+  /**
+   * The key (persisted before anything is sent), the certificate from the issuer, the
+   * store's door check, then the Secret: the one being served is replaced only by a valid one.
+   */
+  private async persistNewCertificate(before: CertificateStatus, issuing: CertificateStatus, current: PersistedSecret | undefined): Promise<PersistedIssuance> {
+    const cert = this.certificate;
+    const { persister, logger, signal } = this.deps;
+    const step = (s: 'key-persisted' | 'persisted') => this.deps.hook?.(s, { certificate: cert.id }, signal);
+    // A crash right after the last issuance's Secret was written left its key and order.
+    await discardFinishedIssuanceLeftovers(cert, current, persister, logger);
+    const next = await nextPrivateKey(cert, current, persister);
+    await step('key-persisted');
+    signal.throwIfAborted();
+    // An ACME order's progress goes into the status as it happens.
+    const progress = async (order: OrderStatus) => {
+      if (signal.aborted) return;
+      await this.save({ ...(this.status ?? issuing), order });
+    };
+    // The validity starts now, after the key generation (seconds for RSA 4096), not
+    // when the attempt began.
+    const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: this.deps.now(), signal, progress });
+    signal.throwIfAborted();
+    const keyPem = next.source === 'current' && current?.data['tls.key'] ? current.data['tls.key'] : encodePrivateKeyPem(next.key, cert.spec.privateKey.encoding);
+    // The store's own door check, before anything is replaced: a certificate it would
+    // refuse must not take the place of the one being served.
+    const summary = validateTlsCertificate({ chainPem: bundle.chainPem, keyPem, now: this.deps.now() }).leaf;
+    const data: Record<string, string> = { 'tls.crt': bundle.chainPem, 'tls.key': keyPem };
+    if (bundle.caPem) data['ca.crt'] = bundle.caPem;
+    // Past both the status and the Secret: a lost status must not make a revision go back.
+    const revision = Math.max(before.revision ?? 0, Number(current?.annotations[ANNOTATIONS.revision] ?? 0) || 0) + 1;
+    // The order this certificate came from, named in the Secret: if we die before it is
+    // deleted below, the next attempt knows it is finished (finished-issuance-leftovers.ts).
+    const order = await persister.readOrder(cert);
+    await persister.writeSecret(cert.namespace, cert.spec.secretName, {
+      data,
+      annotations: {
+        [ANNOTATIONS.issuerName]: cert.spec.issuerRef.name,
+        [ANNOTATIONS.issuerKind]: cert.spec.issuerRef.kind,
+        [ANNOTATIONS.certificateName]: cert.name,
+        [ANNOTATIONS.requestHash]: requestHash(cert.spec),
+        [ANNOTATIONS.revision]: String(revision),
+        ...(order ? { [ANNOTATIONS.orderUrl]: order.orderUrl } : {}),
+      },
+    });
+    await step('persisted');
+    await persister.deleteNextPrivateKey(cert);
+    await persister.deleteOrder(cert);
+    return { revision, notBefore: summary.notBefore, notAfter: summary.notAfter, keySource: next.source };
+  }
+
+  /** Ready again, the failure count cleared, the renewal scheduled. */
+  private async recordIssued(issuing: CertificateStatus, issued: PersistedIssuance, startedAt: Date): Promise<Outcome> {
+    const cert = this.certificate;
+    const done = this.deps.now();
+    let status: CertificateStatus = { ...(this.status ?? issuing), revision: issued.revision };
+    delete status.failedIssuanceAttempts;
+    delete status.lastFailureTime;
+    // A renewal asked for while this one ran asks for another.
+    this.consumeRenewalRequest(startedAt);
+    const renewal = renewalTime({ notBefore: issued.notBefore, notAfter: issued.notAfter, renewBefore: cert.spec.renewBefore, jitter: this.deps.settings.renewalJitter, seed: cert.id });
+    status.notBefore = issued.notBefore.toISOString();
+    status.notAfter = issued.notAfter.toISOString();
+    status.renewalTime = renewal.toISOString();
+    status = withoutCondition(readyCondition(status, undefined, done), 'Issuing');
+    await this.save(status);
+    this.deps.logger.info(
+      { secret: cert.spec.secretName, revision: status.revision, notAfter: status.notAfter, renewalTime: status.renewalTime, keySource: issued.keySource },
+      'certificate issued',
+    );
+    this.deps.onIssued(cert);
+    if (this.renewalRequestedAt !== undefined) this.again = true;
+    else this.schedule(renewal);
+    return 'issued';
+  }
+
+  /** Stopped, superseded by another writer, waiting for the issuer, or failed (backoff). */
+  private async recordFailure(err: unknown, issuing: CertificateStatus, trigger: PolicyResult, notReady: PolicyResult | undefined, startedAt: Date): Promise<Outcome> {
+    const cert = this.certificate;
+    const { logger, signal } = this.deps;
+    if (signal.aborted) return 'stopped'; // shutting down: not a failure, state stays for the next start
+    if (err instanceof SecretSupersededError) {
+      // Another writer issued meanwhile: not a failure of ours. Look again at what it wrote.
+      logger.info({ secret: cert.spec.secretName, revision: err.held }, err.message);
+      this.again = true;
+      return 'superseded';
+    }
+    const message = (err as Error).message;
+    const now = this.deps.now();
+    const latest = this.status ?? issuing;
+    if (err instanceof IssuerNotReadyError) {
+      const status = readyCondition(withCondition(latest, 'Issuing', 'True', trigger.reason, `Waiting for the issuer: ${message}`, now), notReady, now, `waiting for the issuer: ${message}`);
+      await this.save(status);
+      logger.warn({ reason: 'IssuerNotReady' }, message);
+      this.deps.onIssuerNotReady?.(cert, err);
+      this.schedule(new Date(now.getTime() + Math.min(this.deps.settings.backoffInitialMs, ISSUER_RETRY_MAX_MS)));
+      return 'waiting-for-issuer';
+    }
+    let status: CertificateStatus = { ...latest, failedIssuanceAttempts: (latest.failedIssuanceAttempts ?? 0) + 1, lastFailureTime: now.toISOString() };
+    this.consumeRenewalRequest(startedAt);
+    const retryAt = nextAttemptAllowedAt(status, this.deps.settings)!;
+    const failure = `The certificate request has failed to complete and will be retried after ${retryAt.toISOString()}: ${message}`;
+    status = readyCondition(withCondition(status, 'Issuing', 'False', 'Failed', failure, now), notReady, now, `issuance failed: ${message}`);
+    await this.save(status);
+    logger.warn({ secret: cert.spec.secretName, failedIssuanceAttempts: status.failedIssuanceAttempts, retryAt: retryAt.toISOString(), err: message }, 'certificate issuance failed; the current certificate (if any) stays in service');
+    this.schedule(this.renewalRequestedAt !== undefined ? now : retryAt);
+    return 'failed';
+  }
+}
+
+/** What a successful attempt wrote: the Secret's revision, its validity and where the key came from. */
+interface PersistedIssuance {
+  revision: number;
+  notBefore: Date;
+  notAfter: Date;
+  keySource: NextKey['source'];
 }
 
 /** Ready from the readiness policies; `extra` says what the last attempt ran into. */

@@ -12,7 +12,7 @@
 import type { KubeClient } from '../kubernetes/kube-client.js';
 import type { KubernetesConfig } from '../config/kubernetes-config.js';
 import type { Logger } from '../observability/logger.js';
-import { ResourceInformer, type ObjectMeta } from '../kubernetes/resource-informer.js';
+import { metaOf, ResourceInformer, type ObjectMeta } from '../kubernetes/resource-informer.js';
 import { emptyStatus, withCondition, withoutCondition, type CertificateStatus } from './certificate-status.js';
 import { writeCertificateStatus } from './persisters/custom-resource-persister.js';
 import { externalRenewalRequest } from './manual-trigger.js';
@@ -187,12 +187,7 @@ export class CustomResourceSource {
 
 function reduce(kind: Kind, o: Record<string, unknown>): CustomResource {
   const m = (o['metadata'] ?? {}) as Record<string, unknown>;
-  const meta: ObjectMeta = {
-    name: String(m['name'] ?? ''),
-    namespace: String(m['namespace'] ?? ''),
-    uid: String(m['uid'] ?? ''),
-    resourceVersion: String(m['resourceVersion'] ?? ''),
-  };
+  const meta: ObjectMeta = metaOf(o);
   // Only what the config file's parser accepts: managedFields, uid and the like are the API server's.
   const metadata: Record<string, unknown> = { name: meta.name };
   if (kind !== 'ClusterIssuer') metadata['namespace'] = meta.namespace;

@@ -144,12 +144,12 @@ export class IssuanceEngine {
   }
 
   fileSecrets(): FileSecretConfig[] {
-    const files = this.persister.secretFiles;
-    if (!files) return [];
+    const persister = this.persister;
+    if (!persister.secretFiles) return [];
     const out: FileSecretConfig[] = [];
     const caKeys = this.caKeyNames();
     for (const cert of this.config.certificates) {
-      const f = files.call(this.persister, cert.namespace, cert.spec.secretName);
+      const f = persister.secretFiles(cert.namespace, cert.spec.secretName);
       // A CA's key pair is not even loaded for serving (unless serveCAPrivateKey): the
       // issuer reads it from the persister, Envoy gets the -cacert bundle below.
       if (!caKeys.has(cert.spec.secretName)) {
@@ -303,7 +303,7 @@ export class IssuanceEngine {
       this.aborts.get(id)?.abort(new Error('issuance engine stopping'));
       this.controllers.get(id)?.stop();
     }
-    await Promise.all(stopping.map((id) => this.controllers.get(id)?.idle()));
+    await Promise.all(stopping.map((id) => this.controllers.get(id)?.idle() ?? Promise.resolve()));
     for (const id of stopping) {
       this.controllers.delete(id);
       this.aborts.delete(id);

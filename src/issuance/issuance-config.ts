@@ -113,7 +113,7 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     if (!Array.isArray(docs)) throw new ConfigError(`${at}.resourceFiles[${i}]`, `${path} is empty`);
     docs.forEach((d, j) => {
       if (d.errors.length > 0) throw new ConfigError(`${path} (document ${j + 1})`, `not valid YAML: ${d.errors[0]!.message.split('\n')[0]}`);
-      const doc = d.toJS();
+      const doc: unknown = d.toJS();
       if (doc !== null && doc !== undefined) objects.push({ doc, at: `${path} (document ${j + 1})` });
     });
   });

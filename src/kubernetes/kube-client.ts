@@ -111,12 +111,12 @@ export class KubeClient {
         } catch (err) {
           req?.destroy();
           res.destroy();
-          reject(err instanceof SyntaxError ? new KubeUnreachableError(`GET ${path}: list response is not JSON`) : err);
+          reject(err instanceof SyntaxError ? new KubeUnreachableError(`GET ${path}: list response is not JSON`) : (err as Error));
         }
       });
       res.once('end', () => {
         try {
-          resolve(splitter.end() as { metadata?: { resourceVersion?: string; continue?: string } });
+          resolve(splitter.end());
         } catch {
           reject(new KubeUnreachableError(`GET ${path}: list response ended early`));
         }

@@ -310,7 +310,7 @@ export class ResourceInformer<T extends { meta: ObjectMeta }> {
 
 export function metaOf(obj: Record<string, unknown>): ObjectMeta {
   const m = (obj['metadata'] ?? {}) as Record<string, unknown>;
-  const s = (k: string): string => (typeof m[k] === 'string' ? (m[k] as string) : '');
+  const s = (k: string): string => (typeof m[k] === 'string' ? (m[k]) : '');
   return { name: s('name'), namespace: s('namespace'), uid: s('uid'), resourceVersion: s('resourceVersion') };
 }
 

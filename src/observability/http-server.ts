@@ -4,7 +4,6 @@ import { isLoopbackAddress } from '../net/loopback.js';
 import { HostAllowlist, hostOfHeader } from './host-allowlist.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import { STATUS_PAGE_CSP } from './status-page.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -27,8 +26,8 @@ export interface HttpServerOptions {
   status: () => unknown;
   /** What /status shows when details are limited: counts, no names. */
   statusSummary?: () => unknown;
-  /** The HTML status page (GET /), shown when details are full. */
-  page?: () => Promise<string>;
+  /** The HTML status page (GET /) and its Content-Security-Policy, shown when details are full. */
+  page?: { html: () => Promise<string>; contentSecurityPolicy: string };
   /** Prefix routes that show names (delivery, secrets): only when details are full. */
   detailRoutes?: Map<string, RouteHandler>;
   /** Extra prefix routes, e.g. the ACME HTTP-01 solver. */
@@ -114,7 +113,7 @@ export class HttpServer {
     switch (path) {
       case '/':
         if (this.opts.page && this.fullDetails) {
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': STATUS_PAGE_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }).end(await this.opts.page());
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': this.opts.page.contentSecurityPolicy, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }).end(await this.opts.page.html());
         } else {
           res.writeHead(200, { 'content-type': 'text/plain' }).end(`envoy-sds\n${INDEX.join('\n')}\n`);
         }

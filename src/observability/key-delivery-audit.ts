@@ -1,5 +1,11 @@
 import { pino, type Logger } from 'pino';
-import type { StoredSecret } from '../store/secret-material.js';
+
+/** What the audit needs of a stored secret (a StoredSecret is one). */
+export interface DeliveredSecret {
+  readonly name: string;
+  readonly kind: string;
+  readonly version: string;
+}
 
 /**
  * The audit trail of private keys: one line the first time each version of a private key
@@ -20,7 +26,7 @@ export class KeyDeliveryAudit {
     private readonly maxRemembered = 200_000,
   ) {}
 
-  delivered(identity: string, secrets: readonly StoredSecret[]): void {
+  delivered(identity: string, secrets: readonly DeliveredSecret[]): void {
     for (const s of secrets) {
       if (s.kind !== 'tls_certificate') continue;
       const key = `${identity}\n${s.name}\n${s.version}`;

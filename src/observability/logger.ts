@@ -1,32 +1,8 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { redactLogObject } from './log-redaction.js';
 import { prettyDestination } from './pretty-lines.js';
 
 export type { Logger };
-
-/**
- * Paths that may carry key material or credentials. (`secret` is not among them: it is
- * the fixed field for a secret's name.) Redaction lives here, in the logger
- * configuration, so no call site has to remember it.
- */
-export const REDACTED_PATHS = [
-  'privateKey',
-  'private_key',
-  'key',
-  'keyPem',
-  'token',
-  'authorization',
-  'password',
-  '*.privateKey',
-  '*.private_key',
-  '*.key',
-  '*.keyPem',
-  '*.token',
-  '*.authorization',
-  '*.password',
-  'tsig.secret',
-  'metadata.authorization',
-  'headers.authorization',
-];
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -42,12 +18,27 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   const options: LoggerOptions = {
     level: settings.level ?? process.env['LOG_LEVEL'] ?? 'info',
     base: { service: 'envoy-sds' },
-    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
+    // Keys and tokens are redacted here, for every call site (see log-redaction.ts).
+    formatters: { level: (label) => ({ level: label }), log: redactLogObject, bindings: redactLogObject },
   };
   const destination = settings.format === 'pretty' ? prettyDestination(settings.destination) : settings.destination;
-  return destination ? pino(options, destination as unknown as pino.DestinationStream) : pino(options);
+  return withRedactedChildBindings(destination ? pino(options, destination as unknown as pino.DestinationStream) : pino(options));
+}
+
+/**
+ * pino gives a child's bindings no formatter (formatters.bindings is for the root's
+ * only), so child() redacts them first. Children are made with Object.create(parent):
+ * they inherit this child(), and so do theirs.
+ */
+function withRedactedChildBindings(root: Logger): Logger {
+  type ChildFn = (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  const child = root.child as unknown as ChildFn;
+  const redactedChild: ChildFn = function (bindings, options) {
+    return child.call(this, redactLogObject(bindings), options);
+  };
+  Object.defineProperty(root, 'child', { value: redactedChild, writable: true, configurable: true });
+  return root;
 }
 
 /** A logger that drops everything, for unit tests and library use. */

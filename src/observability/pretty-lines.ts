@@ -11,13 +11,17 @@ export function prettyLine(json: string, colour: boolean): string {
   } catch {
     return json;
   }
-  const level = String(entry['level'] ?? 'info');
+  const level = scalar(entry['level'], 'info');
   const tag = level.toUpperCase().padEnd(5);
   const fields = Object.entries(entry)
     .filter(([k]) => !FIXED.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
   const head = colour ? `\x1b[${COLOURS[level] ?? '0'}m${tag}\x1b[0m` : tag;
-  return `${String(entry['time'] ?? '')} ${head} ${String(entry['msg'] ?? '')}${fields.length ? `  ${fields.join(' ')}` : ''}`;
+  return `${scalar(entry['time'], '')} ${head} ${scalar(entry['msg'], '')}${fields.length ? `  ${fields.join(' ')}` : ''}`;
+}
+
+function scalar(v: unknown, otherwise: string): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : otherwise;
 }
 
 /**

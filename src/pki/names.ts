@@ -81,7 +81,7 @@ export function encodeName(subject: SubjectInput): Buffer {
       }
       let text = value;
       if (attr.field === 'countries') text = normalizeCountry(value);
-      else if (Object.hasOwn(SUBJECT_UPPER_BOUNDS, attr.field)) checkSubjectAttributeLength(attr.field as keyof typeof SUBJECT_UPPER_BOUNDS, value);
+      else if (Object.hasOwn(SUBJECT_UPPER_BOUNDS, attr.field)) checkSubjectAttributeLength(attr.field, value);
       rdns.push(setOf([sequence(oid(attr.oid), directoryString(text, attr.printableOnly === true, attr.field))]));
     }
   }

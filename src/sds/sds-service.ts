@@ -31,6 +31,7 @@ export type SdsMethod =
   | UnaryMethod<DiscoveryRequest>;
 
 /** The request decoder @grpc/proto-loader built for a method (keepCase, defaults). */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the message type
 function decoder<Req>(service: string, method: string): (bytes: Buffer) => Req {
   const def = sdsPackageDefinition()[service] as grpc.ServiceDefinition;
   const m = def[method];

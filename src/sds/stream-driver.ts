@@ -213,7 +213,7 @@ export abstract class StreamDriver<Req, S extends Session> {
       this.send(candidates, removed);
       return;
     }
-    return Promise.all(decisions).then((ok) => {
+    return Promise.all(decisions.map((d) => Promise.resolve(d))).then((ok) => {
       const allowed: StoredSecret[] = [];
       const denied: string[] = [];
       candidates.forEach((s, i) => {

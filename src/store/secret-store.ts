@@ -24,6 +24,11 @@ export interface SecretStoreOptions {
   onRejected?: (rejection: Rejection) => void;
   /** Where offer() validates; default: on this thread. main.ts passes a ValidationPool. */
   validator?: MaterialValidator;
+  /**
+   * How long one turn of the event loop may spend telling watchers (each of which may
+   * encode and write a push), after the first `minNames` names: default 5 ms and 16.
+   */
+  flushSlice?: { ms: number; minNames: number };
 }
 
 /** An update refused at the store's door: the code and message, never key material. */
@@ -50,9 +55,9 @@ interface Offer {
  *
  * Contracts:
  * - put() validates first; a rejected update leaves the last good version in place.
- * - Watchers are called after the current tick, once per name per tick, with the newest
- *   state only: a burst of updates becomes one notification, and a slow watcher never
- *   holds up put().
+ * - Watchers are called after the current tick with the newest state only: a burst of
+ *   updates becomes one notification per name, and a slow watcher never holds up put().
+ *   A large burst is told over several ticks, a few milliseconds each (see flush()).
  * - A watcher added with watch() is not replayed the current value: the caller reads
  *   get() right after, which avoids a double send.
  * - offer() is put() with the validation done by the validator (worker threads in
@@ -75,6 +80,7 @@ export class SecretStore {
   private readonly onOutcome: SecretStoreOptions['onOutcome'];
   private readonly onRejected: SecretStoreOptions['onRejected'];
   private readonly validator: MaterialValidator;
+  private readonly flushSlice: { ms: number; minNames: number };
   /** Orders every put, offer and delete. */
   private seq = 0;
   /** For names with unsettled offers: how many, and the seq of the state last applied. */
@@ -91,6 +97,7 @@ export class SecretStore {
     this.onOutcome = opts.onOutcome;
     this.onRejected = opts.onRejected;
     this.validator = opts.validator ?? new InlineValidator();
+    this.flushSlice = opts.flushSlice ?? { ms: 5, minNames: 16 };
   }
 
   /** Offers waiting for, or in, validation. */
@@ -345,20 +352,34 @@ export class SecretStore {
     setImmediate(() => this.flush());
   }
 
+  /**
+   * Tells watchers of pending names, oldest first, for a slice of time (flushSlice),
+   * then yields to the event loop and goes on in the next turn: a rollover's 10,000
+   * pushes (encoded and written by the watchers) never stall the streams and I/O
+   * between them. A name changed again while it waits keeps its place and is told its
+   * newest state once; one told already waits behind the rest.
+   */
   private flush(): void {
     this.flushScheduled = false;
-    const batch = [...this.pending];
-    this.pending.clear();
-    for (const [name, secret] of batch) {
+    const deadline = performance.now() + this.flushSlice.ms;
+    let told = 0;
+    for (const [name, secret] of this.pending) {
+      this.pending.delete(name);
       const set = this.watchers.get(name);
-      if (!set) continue;
-      for (const watcher of [...set]) {
-        try {
-          watcher(name, secret);
-        } catch (err) {
-          this.logger.error({ secret: name, err }, 'secret watcher failed');
+      if (set) {
+        for (const watcher of [...set]) {
+          try {
+            watcher(name, secret);
+          } catch (err) {
+            this.logger.error({ secret: name, err }, 'secret watcher failed');
+          }
         }
       }
+      if (++told >= this.flushSlice.minNames && performance.now() >= deadline) break;
+    }
+    if (this.pending.size > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
     }
   }
 }

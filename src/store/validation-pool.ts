@@ -183,13 +183,16 @@ export class ValidationPool implements MaterialValidator {
       }
       this.dispatch();
     });
-    worker.on('error', (err) => {
+    worker.on('error', (err: Error) => {
       this.opts.logger.error({ err: err.message }, 'validation worker failed; replacing it');
     });
     worker.on('exit', () => {
       const i = this.slots.indexOf(slot);
       if (i < 0) return; // closed
-      if (!slot.ready && ++this.failedStarts >= MAX_FAILED_STARTS) return this.fallBackInline();
+      if (!slot.ready && ++this.failedStarts >= MAX_FAILED_STARTS) {
+        this.fallBackInline();
+        return;
+      }
       // Its jobs go to the next worker, unless they were on a worker that died before.
       const again: Pending[] = [];
       for (const p of slot.busy.values()) {

@@ -200,7 +200,7 @@ export class GrpcDispatcher {
     const authorization = single(headers['authorization']);
     if (authorization !== undefined) peer.authorization = authorization;
 
-    const call = new Http2GrpcCall<unknown>(stream, method.decode, { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs }, conn);
+    const call = new Http2GrpcCall<unknown>(stream, (bytes) => method.decode(bytes), { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs }, conn);
     conn.calls.add(call);
     clearTimeout(conn.idleTimer);
     if (method.kind === 'streaming') method.serve(call, peer);

@@ -81,7 +81,7 @@ function serviceDefinition(name: string): grpc.ServiceDefinition {
     const original = m.responseSerialize;
     out[method] = { ...m, responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : original(v)) };
   }
-  return out as grpc.ServiceDefinition;
+  return out;
 }
 
 function handler(method: SdsMethod, listener: PeerInfo['listener'], logger: Logger): grpc.UntypedHandleCall {

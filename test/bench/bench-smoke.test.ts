@@ -29,12 +29,12 @@ async function startNodePeer(secrets: number): Promise<{ proc: ChildProcess; add
   });
   children.push(proc);
   let err = '';
-  proc.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`node peer did not start: ${err}`)), 30_000);
     proc.once('exit', (code) => reject(new Error(`node peer exited (${code}): ${err}`)));
-    proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => {
       out += c;
       const addr = /^LISTENING (\S+)$/m.exec(out)?.[1];
       const control = /^CONTROL (\S+)$/m.exec(out)?.[1];

@@ -35,15 +35,15 @@ async function serve(dataDir: string, grpcAddress = '127.0.0.1:0'): Promise<Serv
       const h = /"address":"([^"]+)","msg":"HTTP listening/.exec(out);
       if (g && h) resolveAddr({ grpc: g[1]!, http: h[1]! });
     };
-    proc.stdout!.on('data', (d: Buffer) => {
+    proc.stdout.on('data', (d: Buffer) => {
       out += d;
       check();
     });
-    proc.stderr!.on('data', (d: Buffer) => {
+    proc.stderr.on('data', (d: Buffer) => {
       err += d;
       check();
     });
-    exited.then((code) => reject(new Error(`server exited (${code}): ${err}`)));
+    void exited.then((code) => reject(new Error(`server exited (${code}): ${err}`)));
     setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000).unref();
   });
   const a = await addresses;

@@ -26,7 +26,7 @@ describe('validation config', () => {
       [{ validation: 2 }, 'validation'],
     ] as const) {
       assert.throws(
-        () => parse(doc as Record<string, unknown>),
+        () => parse(doc),
         (err: unknown) => err instanceof ConfigError && err.field.startsWith(field),
         JSON.stringify(doc),
       );

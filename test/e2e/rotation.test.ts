@@ -41,7 +41,10 @@ function handshakeFingerprint(port: number): Promise<string> {
       { timeout: 10_000 },
       (err, stdout) => {
         const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(stdout)?.[0];
-        if (!pem) return reject(err ?? new Error(`no certificate in s_client output: ${stdout}`));
+        if (!pem) {
+          reject(err ?? new Error(`no certificate in s_client output: ${stdout}`));
+          return;
+        }
         resolve(new X509Certificate(pem).fingerprint256);
       },
     );

@@ -135,7 +135,7 @@ describe('which names are a CA key', () => {
 });
 
 async function metricGauge(server: TestServer, name: string) {
-  const m = await server.metrics.registry.getSingleMetric(name);
+  const m = server.metrics.registry.getSingleMetric(name);
   assert.ok(m, name);
   return m as unknown as { get(): Promise<{ values: Array<{ value: number }> }> };
 }

@@ -34,7 +34,7 @@ function load(file: string): J {
   assert.deepEqual(doc.errors, [], `${file}: YAML errors`);
   const value: unknown = doc.toJS();
   assert.ok(typeof value === 'object' && value !== null && !Array.isArray(value), `${file}: not a mapping`);
-  return value as J;
+  return value;
 }
 
 /** Problems of both checks. */
@@ -604,7 +604,7 @@ describe('robustness', () => {
       const visit = (v: unknown): void => {
         if (typeof v !== 'object' || v === null) return;
         for (const [k, x] of Object.entries(v)) {
-          out.push([v as J, k]);
+          out.push([v, k]);
           visit(x);
         }
       };

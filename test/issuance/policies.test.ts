@@ -36,7 +36,7 @@ function certificate(spec: Record<string, unknown> = {}, namespace = 'default'):
 
 /** A Secret as the engine would have written it for `cert`, valid [T0, T0 + 90 days). */
 async function issuedSecret(cert: CertificateResource, over: { dnsNames?: string[]; algorithm?: 'ECDSA' | 'RSA'; keyPem?: string; annotations?: Record<string, string>; notAfter?: Date } = {}): Promise<PersistedSecret> {
-  const key = await generatePrivateKey({ algorithm: over.algorithm ?? 'ECDSA' } as never);
+  const key = await generatePrivateKey({ algorithm: over.algorithm ?? 'ECDSA' });
   const c = await createCertificate({
     issuer: 'self',
     privateKey: key,

@@ -115,6 +115,6 @@ test('issuance from custom resources', async (t) => {
     assert.match(ready(await certificate('bad'))?.message ?? '', /Issuer "missing" in namespace .* is not declared/);
     assert.equal(await secretRevision('bad-tls'), undefined);
     assert.equal(ready(await certificate('web'))?.status, 'True');
-    assert.doesNotMatch(server!.logText(), /PRIVATE KEY/);
+    assert.doesNotMatch(server.logText(), /PRIVATE KEY/);
   });
 });

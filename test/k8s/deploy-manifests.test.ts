@@ -169,7 +169,7 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
     assert.ok(tokenFile && caFile);
 
     type Mount = { name: string; mountPath: string };
-    const dep = find('Deployment', 'gateway') as Obj & { spec: { template: { spec: { containers: Array<{ args: string[]; volumeMounts: Mount[] }>; volumes: Array<Record<string, any>> } } } };
+    const dep = find('Deployment', 'gateway') as Obj & { spec: { template: { spec: { containers: Array<{ args: string[]; volumeMounts: Mount[] }>; volumes: Array<{ name: string; configMap?: { name: string }; projected?: { sources?: Array<{ serviceAccountToken?: { audience?: string; path?: string } }> } }> } } } };
     const pod = dep.spec.template.spec;
     const mountFor = (file: string): { mount: Mount; rest: string } => {
       const mount = pod.containers[0]!.volumeMounts.find((m) => file.startsWith(`${m.mountPath}/`));

@@ -24,7 +24,7 @@ export async function installCrds(admin: KubeAdmin): Promise<void> {
     .filter((f) => f.endsWith('.yaml'))
     .flatMap((f) => parseAllDocuments(readFileSync(join('deploy/crds', f), 'utf8')).map((d) => d.toJS() as { metadata: { name: string } }));
   const collection = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
-  for (const crd of crds) await admin.create(collection, crd as Record<string, unknown>, true);
+  for (const crd of crds) await admin.create(collection, crd, true);
   for (const crd of crds) {
     await eventually(async () => {
       const got = await admin.client.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>('GET', `${collection}/${crd.metadata.name}`);

@@ -16,7 +16,7 @@ test('the first delivery of each private-key version to each identity is one aud
   const [l1, l2] = [makeLeaf(ca, ['a.example']), makeLeaf(ca, ['b.example'])];
   await admin.ensureNamespace('apps');
   await admin.ensureNamespace('gateway');
-  await admin.putSecret('apps', 'web-tls', { 'tls.crt': l1!.certPem, 'tls.key': l1!.keyPem, 'ca.crt': ca.certPem });
+  await admin.putSecret('apps', 'web-tls', { 'tls.crt': l1.certPem, 'tls.key': l1.keyPem, 'ca.crt': ca.certPem });
   const tokens: Record<string, string> = {};
   for (const sa of ['gw', 'gw2']) {
     tokens[sa] = await admin.serviceAccountToken('gateway', sa);
@@ -30,7 +30,7 @@ test('the first delivery of each private-key version to each identity is one aud
   const lines = (identity: string, version?: string) =>
     server.audit.filter((l) => l['identity'] === `serviceaccount:system:serviceaccount:gateway:${identity}` && l['secret'] === WEB && (version === undefined || l['version'] === version));
 
-  const envoy = envoyWithToken(server, tokens['gw']!);
+  const envoy = envoyWithToken(server, tokens['gw']);
   t.after(() => envoy.close());
   const v1 = server.store.get(WEB)!.version;
   const s = envoy.sotw();
@@ -52,7 +52,7 @@ test('the first delivery of each private-key version to each identity is one aud
   assert.ok(!server.audit.some((l) => String(l['secret']).endsWith('-cacert')), 'CA-only names are not audited');
 
   // A new version: one more line (two streams receive it).
-  await admin.putSecret('apps', 'web-tls', { 'tls.crt': l2!.certPem, 'tls.key': l2!.keyPem, 'ca.crt': ca.certPem });
+  await admin.putSecret('apps', 'web-tls', { 'tls.crt': l2.certPem, 'tls.key': l2.keyPem, 'ca.crt': ca.certPem });
   s.ack(await s.response(10_000));
   d.ack(await d.response(10_000));
   const v2 = server.store.get(WEB)!.version;
@@ -61,7 +61,7 @@ test('the first delivery of each private-key version to each identity is one aud
   assert.equal(lines('gw').length, 2);
 
   // Another identity gets its own line for the same version.
-  const other = envoyWithToken(server, tokens['gw2']!, 'gateway-2');
+  const other = envoyWithToken(server, tokens['gw2'], 'gateway-2');
   t.after(() => other.close());
   const o = other.sotw();
   o.request({ names: [WEB] });

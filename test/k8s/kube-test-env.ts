@@ -138,7 +138,7 @@ export class KubeAdmin {
     const list = await this.client.request<{ items?: Array<Record<string, unknown>> }>('GET', `/api/v1/namespaces/${ns}/events`, {
       query: { fieldSelector: `involvedObject.name=${name}` },
     });
-    return (list.items ?? []) as Array<{ reason?: string; message?: string }>;
+    return (list.items ?? []);
   }
 
   async create(collection: string, body: Record<string, unknown>, okIfExists = false): Promise<Record<string, unknown>> {

@@ -81,7 +81,7 @@ test('kubernetes source: Secrets and ConfigMaps to Envoy streams', async (t) => 
         RoleBinding: `/apis/rbac.authorization.k8s.io/v1/namespaces/${obj.metadata.namespace}/rolebindings`,
       }[obj.kind];
       assert.ok(collection, `unexpected kind ${obj.kind} in deploy/rbac.yaml`);
-      await admin.create(collection, obj as unknown as Record<string, unknown>, true);
+      await admin.create(collection, obj, true);
     }
     const body = await untilReady(server);
     assert.equal(body, 'ready\n');

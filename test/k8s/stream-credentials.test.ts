@@ -54,7 +54,6 @@ test('a stream whose ServiceAccount is deleted gets no push after the review bou
   };
   // Keep changing the Secret meanwhile: each version is a push the stream must not get late.
   const pushTimes: number[] = [];
-  let refusedAt: number | undefined;
   let stop = false;
   const changer = (async () => {
     for (let i = 1; !stop; i++) {
@@ -72,7 +71,7 @@ test('a stream whose ServiceAccount is deleted gets no push after the review bou
     }
   })();
   await eventually(tokenRefused, 30_000, 'the API server to refuse the deleted ServiceAccount token');
-  refusedAt = performance.now();
+  const refusedAt = performance.now();
   const err = await s.closedWith(BOUND_MS + 5_000);
   const endedAfter = performance.now() - refusedAt;
   stop = true;
@@ -81,7 +80,7 @@ test('a stream whose ServiceAccount is deleted gets no push after the review bou
   assert.equal(err.code, grpc.status.UNAUTHENTICATED);
   assert.match(err.details, /no longer accepted/);
   assert.ok(!server.logText().includes(token), 'the token is never logged');
-  const late = pushTimes.filter((p) => p > refusedAt! + BOUND_MS);
+  const late = pushTimes.filter((p) => p > refusedAt + BOUND_MS);
   assert.deepEqual(late, [], `no push later than ${BOUND_MS} ms after the token was refused`);
   t.diagnostic(`API server refused the token -> stream ended after ${endedAfter.toFixed(0)} ms (bound ${BOUND_MS} ms); ${pushTimes.length} pushes in all`);
   // The same token cannot open a new stream.

@@ -88,12 +88,24 @@ const samples: Array<[string, Record<string, unknown>]> = [
 
 function roundTrip(from: protobuf.Type, to: protobuf.Type, obj: Record<string, unknown>): Record<string, unknown> {
   const bytes = from.encode(from.fromObject(obj)).finish();
-  return to.toObject(to.decode(bytes), { bytes: Buffer, longs: String, defaults: false, oneofs: false }) as Record<string, unknown>;
+  return to.toObject(to.decode(bytes), { bytes: Buffer, longs: String, defaults: false, oneofs: false });
 }
 
 const norm = (t: protobuf.Type, o: Record<string, unknown>) =>
   t.toObject(t.fromObject(o), { bytes: Buffer, longs: String, defaults: false, oneofs: false });
 
+
+/** What the upstream protos decode our responses to (the fields these tests read). */
+interface Decoded {
+  name: string;
+  type: string;
+  version_info: string;
+  type_url: string;
+  nonce: string;
+  removed_resources: string[];
+  resources: Array<{ type_url: string; value: Uint8Array; name: string; version: string; resource: { type_url: string } }>;
+  tls_certificate?: { certificate_chain: { inline_bytes: string } };
+}
 describe('wire compatibility with upstream Envoy protos', () => {
   for (const [typeName, obj] of samples) {
     test(`${typeName}: ours -> upstream and upstream -> ours`, () => {
@@ -146,17 +158,17 @@ describe('wire compatibility with upstream Envoy protos', () => {
     const session = new SotwSession(new StreamStatus(1, 'sotw', { kind: 'loopback', principals: [], peer: '' }), 'StreamSecrets', DEFAULT_REQUEST_LIMITS);
     const Resp = lookupUpstreamType('envoy.service.discovery.v3.DiscoveryResponse');
     const Secret = lookupUpstreamType('envoy.extensions.transport_sockets.tls.v3.Secret');
-    const one = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1')]))) as Record<string, any>;
+    const one = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1')]))) as Decoded;
     assert.equal(one['version_info'], 'v1');
     assert.equal(one['type_url'], SECRET_TYPE_URL);
     assert.equal(one['nonce'], '1');
     assert.equal(one['resources'].length, 1);
-    assert.equal(one['resources'][0].type_url, SECRET_TYPE_URL);
-    const secret = Secret.toObject(Secret.decode(one['resources'][0].value), { bytes: String, oneofs: true }) as Record<string, any>;
+    assert.equal(one['resources'][0]!.type_url, SECRET_TYPE_URL);
+    const secret = Secret.toObject(Secret.decode(one['resources'][0]!.value), { bytes: String, oneofs: true }) as Decoded;
     assert.equal(secret['name'], 'a');
     assert.equal(secret['type'], 'tls_certificate');
-    assert.equal(Buffer.from(secret['tls_certificate'].certificate_chain.inline_bytes, 'base64').toString(), 'CHAIN');
-    const two = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1'), stored('b', 'v2')]))) as Record<string, any>;
+    assert.equal(Buffer.from(secret['tls_certificate']!.certificate_chain.inline_bytes, 'base64').toString(), 'CHAIN');
+    const two = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1'), stored('b', 'v2')]))) as Decoded;
     assert.equal(two['resources'].length, 2);
     assert.equal(two['nonce'], '2');
     assert.equal(two['version_info'].length, 16);
@@ -165,12 +177,12 @@ describe('wire compatibility with upstream Envoy protos', () => {
   test('hand-assembled delta responses decode with upstream', () => {
     const session = new DeltaSession(new StreamStatus(1, 'delta', { kind: 'loopback', principals: [], peer: '' }), 'DeltaSecrets', DEFAULT_REQUEST_LIMITS);
     const Resp = lookupUpstreamType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
-    const r = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1')], ['gone']))) as Record<string, any>;
+    const r = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1')], ['gone']))) as Decoded;
     assert.equal(r['type_url'], SECRET_TYPE_URL);
     assert.deepEqual(r['removed_resources'], ['gone']);
-    assert.equal(r['resources'][0].name, 'a');
-    assert.equal(r['resources'][0].version, 'v1');
-    assert.equal(r['resources'][0].resource.type_url, SECRET_TYPE_URL);
+    assert.equal(r['resources'][0]!.name, 'a');
+    assert.equal(r['resources'][0]!.version, 'v1');
+    assert.equal(r['resources'][0]!.resource.type_url, SECRET_TYPE_URL);
     assert.equal(r['nonce'], '1');
   });
 });

@@ -34,7 +34,7 @@ class HeldValidator implements MaterialValidator {
           try {
             resolve(validateMaterial(material, now));
           } catch (err) {
-            reject(err as Error);
+            reject(err);
           }
         },
       });
@@ -274,7 +274,10 @@ describe('ValidationPool when workers cannot run', () => {
     const script = join(dir, 'worker.mjs');
     writeFileSync(script, "throw new Error('cannot start');\n");
     const lines: string[] = [];
-    const logger = createLogger({ level: 'warn', destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }) });
+    const logger = createLogger({ level: 'warn', destination: new Writable({ write: (c: Buffer, _e, cb) => {
+          lines.push(c.toString());
+          cb();
+        }, }) });
     const pool = new ValidationPool({ workers: 1, logger, workerUrl: pathToFileURL(script) });
     try {
       const store = new SecretStore({ logger, validator: pool });

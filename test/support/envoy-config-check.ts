@@ -736,7 +736,7 @@ function checkScalarRules(kind: string, value: unknown, path: string, w: Walk, r
 function checkStringRules(s: string, path: string, w: Walk, r: Rules | undefined): void {
   if (r === undefined) return;
   if (r['ignore_empty'] === true && s === '') return;
-  const chars = [...s].length;
+  const chars = Array.from(s).length;
   const bytes = Buffer.byteLength(s, 'utf8');
   const shown = s.length > 40 ? `${JSON.stringify(s.slice(0, 40))}...` : JSON.stringify(s);
   if (r['const'] !== undefined && s !== r['const']) report(w, path, `must be ${JSON.stringify(r['const'])}`);

@@ -102,7 +102,7 @@ export class FakeEnvoy {
     this.ads = new (ctor('envoy.service.discovery.v3.AggregatedDiscoveryService'))(target, creds, {
       ...chOpts,
       channelOverride: this.sds.getChannel(),
-    } as grpc.ChannelOptions);
+    });
   }
 
   private meta(): grpc.Metadata {
@@ -131,7 +131,7 @@ export class FakeEnvoy {
 
   fetch(names: string[], versionInfo = ''): Promise<SotwResponse> {
     return new Promise((resolve, reject) => {
-      (this.sds as unknown as Record<string, Function>)['FetchSecrets']!.call(
+      (this.sds as unknown as Record<string, (...args: unknown[]) => unknown>)['FetchSecrets']!.call(
         this.sds,
         { node: this.node, type_url: SECRET_TYPE, resource_names: names, version_info: versionInfo },
         this.meta(),

@@ -45,7 +45,7 @@ export class KubernetesAuthorizer implements Authorizer {
     const decisions = sourceObjects(parsed).map((o) => this.access.canGet(user, o));
     if (decisions.some((d) => d === true)) return true;
     if (decisions.every((d) => d === false)) return false;
-    return Promise.all(decisions).then((all) => all.some(Boolean));
+    return Promise.all(decisions.map((d) => Promise.resolve(d))).then((all) => all.some(Boolean));
   }
 
   /**

@@ -62,7 +62,7 @@ export async function followCnames(server: DnsServer, name: string, timeoutMs = 
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENODATA' || code === 'ENOTFOUND') return current;
-      throw new Error(`looking up a CNAME at ${current} on ${server.host}:${server.port}: ${(err as Error).message}`);
+      throw new Error(`looking up a CNAME at ${current} on ${server.host}:${server.port}: ${(err as Error).message}`, { cause: err });
     }
     const target = targets[0]?.toLowerCase().replace(/\.$/, '');
     if (!target) return current;

@@ -88,7 +88,10 @@ export function exchangeUdp(server: DnsServer, query: Buffer, timeoutMs: number)
     // A connected socket only accepts datagrams from the server, and gets ICMP errors.
     // Node passes a failed lookup or connect to this callback instead of emitting 'error'.
     socket.connect(server.port, server.host, ((err?: Error) => {
-      if (err) return finish(connectionError('UDP', err));
+      if (err) {
+        finish(connectionError('UDP', err));
+        return;
+      }
       send();
       resend.push(setTimeout(send, timeoutMs / 3), setTimeout(send, (2 * timeoutMs) / 3));
     }) as () => void);

@@ -4,7 +4,7 @@
  * (over limits.maxSecretBytes), READ_TIMEOUT (past limits.fileReadTimeoutMs), ABORTED
  * (the source stopped), or the errno code (ENOENT, EACCES, EMFILE, ...).
  */
-export type FileReadCode = 'NOT_REGULAR_FILE' | 'TOO_LARGE' | 'READ_TIMEOUT' | 'ABORTED' | string;
+export type FileReadCode = 'NOT_REGULAR_FILE' | 'TOO_LARGE' | 'READ_TIMEOUT' | 'ABORTED' | (string & Record<never, never>);
 
 export class FileReadError extends Error {
   constructor(

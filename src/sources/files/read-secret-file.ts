@@ -57,7 +57,7 @@ export function readSecretFile(path: string, limits: ReadLimits): Promise<Buffer
       },
       (err: unknown) => {
         finish();
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       },
     );
   });

@@ -186,7 +186,7 @@ export async function startBind(opts: BindOptions = {}): Promise<BindServer> {
       return await startOnce(named, opts);
     } catch (err) {
       lastError = err;
-      if (!/address in use/i.test(String((err as Error).message))) break;
+      if (!/address in use/i.test((err as Error).message)) break;
     }
   }
   throw lastError;

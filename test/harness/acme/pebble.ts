@@ -124,7 +124,7 @@ export async function startPebble(opts: PebbleOptions): Promise<PebbleServer> {
       return await startOnce(pebble, opts);
     } catch (err) {
       lastError = err;
-      if (!/address already in use/i.test(String((err as Error).message))) break;
+      if (!/address already in use/i.test((err as Error).message)) break;
     }
   }
   throw lastError;

@@ -58,7 +58,10 @@ function listenTcp(port: number): Promise<{ port: number; close: () => Promise<v
     server.once('error', reject);
     server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
       const address = server.address();
-      if (address === null || typeof address === 'string') return reject(new Error('no TCP address'));
+      if (address === null || typeof address === 'string') {
+        reject(new Error('no TCP address'));
+        return;
+      }
       resolve({ port: address.port, close: () => new Promise((r) => server.close(() => r())) });
     });
   });

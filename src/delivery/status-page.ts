@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { NodeDelivery, SecretDelivery } from '../delivery/delivery-report.js';
+import type { NodeDelivery, SecretDelivery } from './delivery-report.js';
 
 /** What the page shows; gathered by main.ts from the store, the streams and the engine. */
 export interface StatusPageData {
