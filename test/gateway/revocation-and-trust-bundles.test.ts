@@ -91,7 +91,13 @@ test('ca.crl, tls.ocsp-staple and ClusterTrustBundles reach Envoy', async (t) =>
     await admin.create(CTB, bundle('example.com:backend:b', rootB.certPem, 'example.com/backend', { tier: 'test' }));
     const envoy = envoyWithToken(server, token);
     st.after(() => envoy.close());
+    const bundleIn = (name: string): string => {
+      const m = server.store.get(name)?.material;
+      return m?.kind === 'validation_context' ? m.trustedCa : '';
+    };
     const expectBundle = async (name: string, pem: string): Promise<void> => {
+      // The three bundles arrive as separate watch events: wait for the last of them.
+      await eventually(() => bundleIn(name) === pem, 10_000, `${name} complete`);
       const s = envoy.sotw();
       s.request({ names: [name] });
       const r = await s.response(10_000);
