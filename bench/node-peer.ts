@@ -31,7 +31,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -119,6 +119,8 @@ class Peer {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private readonly loopStall = new LoopStallMonitor();
   private loopDelayReset = false;
+  /** The longest delay (ns) measured before a GC the load client asked for. */
+  private loopDelayKept = 0;
   private lastSettledMs = 0;
 
   constructor(
@@ -195,6 +197,7 @@ class Peer {
     if (!this.loopDelayReset) {
       // The longest delay from the first rotation on (loading and the connect storm excluded).
       this.loopDelay.reset();
+      this.loopDelayKept = 0;
       this.loopStall.reset();
       this.loopDelayReset = true;
       if (this.heapSample) startHeapSampling(this.heapSampleAll);
@@ -256,14 +259,22 @@ class Peer {
   private stats(url: URL, res: ServerResponse): void {
     if (url.searchParams.get('gc') === '1') {
       const gc = (globalThis as { gc?: () => void }).gc;
-      gc?.();
+      if (gc) {
+        // The load client's GC is not the server's stall: keep the longest delay from
+        // before it, and measure again once its late tick has been recorded.
+        this.loopDelayKept = Math.max(this.loopDelayKept, this.loopDelay.max);
+        this.loopStall.forcedGc(gc);
+        setTimeout(() => this.loopDelay.reset(), 50).unref();
+      }
     }
     const m = process.memoryUsage();
     if (this.heapSample) stopHeapSampling(this.heapSample);
     const stalls = this.loopStall.longestStalls();
     if (stalls.length > 0) process.stderr.write(`STALLS ${JSON.stringify(stalls)}\n`);
+    const lazy = lazyFreeBytes();
     json(res, {
       rssBytes: m.rss,
+      ...(lazy !== undefined ? { lazyFreeBytes: lazy } : {}),
       heapInuse: m.heapUsed,
       // Node extras (Go has no equivalent): V8 heap reserved, memory held by
       // Buffers/ArrayBuffers outside the V8 heap.
@@ -271,7 +282,7 @@ class Peer {
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       streams: this.server.registry.size,
-      eventLoopDelayMaxMs: this.loopDelay.max / 1e6,
+      eventLoopDelayMaxMs: Math.max(this.loopDelayKept, this.loopDelay.max) / 1e6,
       eventLoopDelayP99Ms: this.loopDelay.percentile(99) / 1e6,
       loopStallCpuMaxMs: this.loopStall.maxStallCpuMs,
       gcPauseMaxMs: this.loopStall.maxGcPauseMs,
@@ -383,9 +394,11 @@ function logMemory(seconds: number, server: RunningServer): void {
     const m = process.memoryUsage();
     const spaces: Record<string, number> = {};
     for (const sp of getHeapSpaceStatistics()) spaces[sp.space_name.replace(/_space$/, '')] = mb(sp.space_used_size);
+    const lazy = lazyFreeBytes();
     const line = {
       s: Math.round((performance.now() - t0) / 1000),
       rss: mb(m.rss),
+      ...(lazy !== undefined ? { lazyFree: mb(lazy) } : {}),
       heapTotal: mb(m.heapTotal),
       heapUsed: mb(m.heapUsed),
       external: mb(m.external),
@@ -396,6 +409,20 @@ function logMemory(seconds: number, server: RunningServer): void {
     };
     process.stderr.write(`MEMORY ${JSON.stringify(line)}\n`);
   }, seconds * 1000).unref();
+}
+
+/**
+ * Memory this process freed with madvise(MADV_FREE) that the kernel has not taken back
+ * yet (/proc/self/smaps_rollup LazyFree): still counted in RSS, reclaimed as soon as the
+ * machine needs it. Undefined where the file does not exist.
+ */
+function lazyFreeBytes(): number | undefined {
+  try {
+    const m = /^LazyFree:\s+(\d+) kB/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function splitHostPort(address: string): [string, number] {

@@ -197,6 +197,23 @@ interface RunningPeer {
   startMs: number;
 }
 
+/**
+ * The runtime settings the image ships (Dockerfile ENV: NODE_OPTIONS, MALLOC_ARENA_MAX),
+ * so the node peer is measured as it runs in production. Read from the Dockerfile: one
+ * source of truth.
+ */
+const IMAGE_RUNTIME_ENV: Record<string, string> = (() => {
+  const out: Record<string, string> = {};
+  let dockerfile: string;
+  try {
+    dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  } catch {
+    return out;
+  }
+  for (const m of dockerfile.matchAll(/^\s*(?:ENV\s+)?(NODE_OPTIONS|MALLOC_ARENA_MAX)=(\S+?)\s*\\?$/gm)) out[m[1]!] = m[2]!;
+  return out;
+})();
+
 async function startPeer(
   kind: ServerKind,
   secrets: number,
@@ -216,7 +233,8 @@ async function startPeer(
         ]
       : [join(BIN, 'sds-peer'), ['-secrets', String(secrets)]];
   if (materials) args.push(kind === 'go' ? '-materials' : '--materials', materials);
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', logFd], cwd: ROOT });
+  const env = kind === 'go' ? process.env : { ...process.env, ...IMAGE_RUNTIME_ENV };
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', logFd], cwd: ROOT, env });
   closeSync(logFd);
   live.add(proc);
   proc.once('exit', () => live.delete(proc));
@@ -807,7 +825,8 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     `loadavg (1, 5, 15 min) at start ${fmtLoad(loadStart)}, at end ${fmtLoad(loadEnd)}` +
       (runLoads.length ? `; 1-min loadavg before each run ${fmtLoad([Math.min(...runLoads)])}–${fmtLoad([Math.max(...runLoads)])}` : ''),
     ...(streamsNote ? [streamsNote] : []),
-    `node peer: real server (startServer), log level ${s.logLevel}${s.nodeArgs.length ? `, node flags ${s.nodeArgs.join(' ')}` : ''}; ` +
+    `node peer: real server (startServer), log level ${s.logLevel}${s.nodeArgs.length ? `, node flags ${s.nodeArgs.join(' ')}` : ''}, ` +
+      `runtime as the image (${Object.entries(IMAGE_RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(', ') || 'Dockerfile sets none'}); ` +
       `go peer: go-control-plane v0.14.0 LinearCache (bench/go)`,
     'lower is better except leaves/s; node/go is the ratio of the medians',
     ...(forgeNote ? [`issuance baseline: ${forgeNote}`] : []),

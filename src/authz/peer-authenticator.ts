@@ -12,10 +12,18 @@ export interface PeerTrust {
  * loopback TCP peer. Token-based identity (Kubernetes) wraps this one.
  */
 export class PeerAuthenticator implements Authenticator {
+  /** The transport hands every stream of a connection the same PeerInfo: one identity for them all. */
+  private readonly known = new WeakMap<PeerInfo, CallerIdentity>();
+
   constructor(private readonly trust: PeerTrust = { trustLoopback: true }) {}
 
   async authenticate(peer: PeerInfo): Promise<CallerIdentity> {
-    return identityFromPeer(peer, this.trust);
+    let identity = this.known.get(peer);
+    if (!identity) {
+      identity = identityFromPeer(peer, this.trust);
+      this.known.set(peer, identity);
+    }
+    return identity;
   }
 }
 

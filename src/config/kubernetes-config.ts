@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import * as z from 'zod';
 import { ConfigError } from './config-error.js';
+import { checkSchema } from './schema/check.js';
+import { matching, nonEmpty, positiveInt, stringList } from './schema/fields.js';
 
 /**
  * The `kubernetes:` section of the config file. Every duration has a default suited to
@@ -70,148 +73,125 @@ export interface KubernetesConfig {
    * short form in `namespace` (the pod's).
    */
   sidecar?: { tokenFile: string; namespace: string };
+  /** Opt-in per name: a watched CA bundle that drops a CA is served as the union for a while (sources/kubernetes/bundle-holds.ts). */
+  caBundleHold: BundleHoldRule[];
+}
+
+export interface BundleHoldRule {
+  /** SDS names: exact, or a trailing `*`. */
+  names: string[];
+  holdForMs: number;
+  /** time: hold for holdSeconds; acknowledged: until every subscriber ACKed the union (holdSeconds at most). */
+  release: 'time' | 'acknowledged';
 }
 
 const AT = 'kubernetes';
 
+/** Seconds in the file (fractions allowed), milliseconds inside. */
+const seconds = (dflt: number) =>
+  z
+    .number({ error: 'must be a positive number of seconds' })
+    .positive({ error: 'must be a positive number of seconds' })
+    .refine(Number.isFinite, { error: 'must be a positive number of seconds' })
+    .nullish()
+    .transform((v) => Math.round((v ?? dflt) * 1000));
+
+/** An absent or null section reads as empty. */
+const section = <S extends z.ZodObject>(shape: S) => z.preprocess((v) => v ?? {}, shape);
+
+const namespaceName = matching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, (ns) => `"${ns}" is not a namespace name`);
+
+const kubernetesSection = z.strictObject({
+  kubeconfig: nonEmpty.nullish(),
+  context: nonEmpty.nullish(),
+  namespaces: z.array(namespaceName).max(10_000).default([]),
+  configMapKeys: stringList.min(1, { error: 'name at least one key' }).default(['ca.crt']),
+  requestTimeoutSeconds: seconds(10),
+  watch: section(
+    z.strictObject({
+      silentSeconds: seconds(120),
+      backoffInitialSeconds: seconds(0.5),
+      backoffMaxSeconds: seconds(30),
+      // Small pages: each is streamed item by item, but the API server builds a whole page in
+      // its own memory, and a continue token that expires costs one page, not five hundred.
+      pageSize: positiveInt.default(100),
+    }),
+  ),
+  authentication: section(
+    z.strictObject({
+      audiences: stringList.min(1, { error: 'name at least one audience' }).default(['envoy-sds']),
+      tokenCacheSeconds: seconds(30),
+      reviewIntervalSeconds: seconds(60),
+      spiffeTrustDomain: matching(/^[a-z0-9._-]+$/, (d) => `"${d}" is not a SPIFFE trust domain`).nullish(),
+    }),
+  ),
+  authorization: section(z.strictObject({ allowCacheSeconds: seconds(30), denyCacheSeconds: seconds(5), staleIfErrorSeconds: seconds(300) })),
+  events: section(z.strictObject({ enabled: z.boolean().default(true), reportingInstance: nonEmpty.nullish() })),
+  deliveryStatus: section(z.strictObject({ enabled: z.boolean().default(true), namespace: nonEmpty.nullish(), publishSeconds: seconds(5), replica: nonEmpty.nullish() })),
+  // Off unless set: each needs its CRDs or API served, and RBAC to list them.
+  gatewayApi: z.boolean().nullish(),
+  clusterTrustBundles: z.boolean().nullish(),
+  // true: the defaults; a mapping: either set.
+  sidecar: z.union([z.boolean(), z.strictObject({ tokenFile: nonEmpty.nullish(), namespace: nonEmpty.nullish() })]).nullish(),
+  caBundleHold: z
+    .array(
+      z.strictObject({
+        names: stringList.min(1, { error: 'name at least one secret (e.g. "configmap://gateway/backend-trust", "kubernetes://apps/*-cacert")' }),
+        holdSeconds: z.number({ error: 'say how long the union may be held at most (seconds)' }).positive({ error: 'must be a positive number of seconds' }),
+        release: z.enum(['time', 'acknowledged'], { error: 'must be time or acknowledged' }).default('time'),
+      }),
+    )
+    .max(1000)
+    .default([]),
+});
+
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
-  const root = raw === null || raw === true ? {} : obj(raw, AT);
-  known(root, AT, ['kubeconfig', 'context', 'namespaces', 'configMapKeys', 'requestTimeoutSeconds', 'watch', 'authentication', 'authorization', 'events', 'deliveryStatus', 'gatewayApi', 'clusterTrustBundles', 'sidecar']);
-  const kubeconfig = optStr(root['kubeconfig'], `${AT}.kubeconfig`);
-  const context = optStr(root['context'], `${AT}.context`);
-  const namespaces = strList(root['namespaces'] ?? [], `${AT}.namespaces`);
-  namespaces.forEach((ns, i) => {
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns)) throw new ConfigError(`${AT}.namespaces[${i}]`, `"${ns}" is not a namespace name`);
-  });
-  const configMapKeys = strList(root['configMapKeys'] ?? ['ca.crt'], `${AT}.configMapKeys`);
-  if (configMapKeys.length === 0) throw new ConfigError(`${AT}.configMapKeys`, 'name at least one key');
-
-  const watch = section(root, 'watch', ['silentSeconds', 'backoffInitialSeconds', 'backoffMaxSeconds', 'pageSize']);
-  const authn = section(root, 'authentication', ['audiences', 'tokenCacheSeconds', 'reviewIntervalSeconds', 'spiffeTrustDomain']);
-  const authz = section(root, 'authorization', ['allowCacheSeconds', 'denyCacheSeconds', 'staleIfErrorSeconds']);
-  const events = section(root, 'events', ['enabled', 'reportingInstance']);
-  const delivery = section(root, 'deliveryStatus', ['enabled', 'namespace', 'publishSeconds', 'replica']);
-  const deliveryEnabled = delivery['enabled'] ?? true;
-  if (typeof deliveryEnabled !== 'boolean') throw new ConfigError(`${AT}.deliveryStatus.enabled`, 'must be true or false');
-  const deliveryNamespace = optStr(delivery['namespace'], `${AT}.deliveryStatus.namespace`) ?? podNamespace();
-
-  const backoffInitialMs = seconds(watch['backoffInitialSeconds'], 0.5, `${AT}.watch.backoffInitialSeconds`);
-  const backoffMaxMs = seconds(watch['backoffMaxSeconds'], 30, `${AT}.watch.backoffMaxSeconds`);
-  if (backoffMaxMs < backoffInitialMs) throw new ConfigError(`${AT}.watch.backoffMaxSeconds`, 'must not be below backoffInitialSeconds');
-  const audiences = strList(authn['audiences'] ?? ['envoy-sds'], `${AT}.authentication.audiences`);
-  if (audiences.length === 0) throw new ConfigError(`${AT}.authentication.audiences`, 'name at least one audience');
-  const trustDomain = optStr(authn['spiffeTrustDomain'], `${AT}.authentication.spiffeTrustDomain`);
-  if (trustDomain !== undefined && !/^[a-z0-9._-]+$/.test(trustDomain)) {
-    throw new ConfigError(`${AT}.authentication.spiffeTrustDomain`, `"${trustDomain}" is not a SPIFFE trust domain`);
-  }
-  // Small pages: each is streamed item by item, but the API server builds a whole page in
-  // its own memory, and a continue token that expires costs one page, not five hundred.
-  const pageSize = watch['pageSize'] ?? 100;
-  if (typeof pageSize !== 'number' || !Number.isInteger(pageSize) || pageSize <= 0) {
-    throw new ConfigError(`${AT}.watch.pageSize`, 'must be a positive integer');
-  }
-  const gatewayApi = flag(root['gatewayApi'], `${AT}.gatewayApi`);
-  const clusterTrustBundles = flag(root['clusterTrustBundles'], `${AT}.clusterTrustBundles`);
-  const enabled = events['enabled'] ?? true;
-  if (typeof enabled !== 'boolean') throw new ConfigError(`${AT}.events.enabled`, 'must be true or false');
+  const c = checkSchema(kubernetesSection, raw === null || raw === true ? {} : raw, AT);
+  const { watch, authentication: authn, authorization: authz, events, deliveryStatus: delivery } = c;
+  if (watch.backoffMaxSeconds < watch.backoffInitialSeconds) throw new ConfigError(`${AT}.watch.backoffMaxSeconds`, 'must not be below backoffInitialSeconds');
+  const deliveryNamespace = delivery.namespace ?? podNamespace();
+  const trustDomain = authn.spiffeTrustDomain;
 
   return {
-    ...(kubeconfig ? { kubeconfig: resolve(kubeconfig) } : {}),
-    ...(context ? { context } : {}),
-    namespaces: [...new Set(namespaces)],
-    configMapKeys,
-    requestTimeoutMs: seconds(root['requestTimeoutSeconds'], 10, `${AT}.requestTimeoutSeconds`),
-    watch: {
-      silentMs: seconds(watch['silentSeconds'], 120, `${AT}.watch.silentSeconds`),
-      backoffInitialMs,
-      backoffMaxMs,
-      pageSize,
-    },
+    caBundleHold: c.caBundleHold.map((r) => ({ names: r.names, holdForMs: Math.round(r.holdSeconds * 1000), release: r.release })),
+    ...(c.kubeconfig ? { kubeconfig: resolve(c.kubeconfig) } : {}),
+    ...(c.context ? { context: c.context } : {}),
+    namespaces: [...new Set(c.namespaces)],
+    configMapKeys: c.configMapKeys,
+    requestTimeoutMs: c.requestTimeoutSeconds,
+    watch: { silentMs: watch.silentSeconds, backoffInitialMs: watch.backoffInitialSeconds, backoffMaxMs: watch.backoffMaxSeconds, pageSize: watch.pageSize },
     authentication: {
-      audiences,
-      tokenCacheMs: seconds(authn['tokenCacheSeconds'], 30, `${AT}.authentication.tokenCacheSeconds`),
-      reviewIntervalMs: seconds(authn['reviewIntervalSeconds'], 60, `${AT}.authentication.reviewIntervalSeconds`),
+      audiences: authn.audiences,
+      tokenCacheMs: authn.tokenCacheSeconds,
+      reviewIntervalMs: authn.reviewIntervalSeconds,
       ...(trustDomain ? { spiffeTrustDomain: trustDomain } : {}),
     },
-    authorization: {
-      allowCacheMs: seconds(authz['allowCacheSeconds'], 30, `${AT}.authorization.allowCacheSeconds`),
-      denyCacheMs: seconds(authz['denyCacheSeconds'], 5, `${AT}.authorization.denyCacheSeconds`),
-      staleIfErrorMs: seconds(authz['staleIfErrorSeconds'], 300, `${AT}.authorization.staleIfErrorSeconds`),
-    },
+    authorization: { allowCacheMs: authz.allowCacheSeconds, denyCacheMs: authz.denyCacheSeconds, staleIfErrorMs: authz.staleIfErrorSeconds },
     events: {
-      enabled,
+      enabled: events.enabled,
       // The pod name (downward API) tells replicas' events apart.
-      reportingInstance: optStr(events['reportingInstance'], `${AT}.events.reportingInstance`) ?? process.env['POD_NAME'] ?? 'envoy-sds',
+      reportingInstance: events.reportingInstance ?? process.env['POD_NAME'] ?? 'envoy-sds',
     },
     deliveryStatus: {
-      enabled: deliveryEnabled && deliveryNamespace !== undefined,
+      enabled: delivery.enabled && deliveryNamespace !== undefined,
       ...(deliveryNamespace ? { namespace: deliveryNamespace } : {}),
-      publishMs: seconds(delivery['publishSeconds'], 5, `${AT}.deliveryStatus.publishSeconds`),
-      replica: optStr(delivery['replica'], `${AT}.deliveryStatus.replica`) ?? process.env['POD_NAME'] ?? hostname(),
+      publishMs: delivery.publishSeconds,
+      replica: delivery.replica ?? process.env['POD_NAME'] ?? hostname(),
     },
-    gatewayApi,
-    clusterTrustBundles,
-    ...parseSidecar(root['sidecar']),
+    gatewayApi: c.gatewayApi ?? false,
+    clusterTrustBundles: c.clusterTrustBundles ?? false,
+    ...sidecar(c.sidecar),
   };
 }
 
 const DEFAULT_SIDECAR_TOKEN = '/var/run/secrets/envoy-sds/token';
 
-function parseSidecar(raw: unknown): Pick<KubernetesConfig, 'sidecar'> {
-  if (raw === undefined || raw === null || raw === false) return {};
-  const at = `${AT}.sidecar`;
-  const s = raw === true ? {} : obj(raw, at);
-  known(s, at, ['tokenFile', 'namespace']);
-  const tokenFile = resolve(optStr(s['tokenFile'], `${at}.tokenFile`) ?? DEFAULT_SIDECAR_TOKEN);
-  const namespace = optStr(s['namespace'], `${at}.namespace`) ?? podNamespace();
-  if (!namespace) throw new ConfigError(`${at}.namespace`, 'the pod\'s namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it');
-  return { sidecar: { tokenFile, namespace } };
-}
-
-/** Off unless set: each needs its CRDs or API served, and RBAC to list them. */
-function flag(v: unknown, at: string): boolean {
-  if (v === undefined || v === null) return false;
-  if (typeof v !== 'boolean') throw new ConfigError(at, 'must be true or false');
-  return v;
-}
-
-function section(root: Record<string, unknown>, key: string, keys: string[]): Record<string, unknown> {
-  if (root[key] === undefined || root[key] === null) return {};
-  const o = obj(root[key], `${AT}.${key}`);
-  known(o, `${AT}.${key}`, keys);
-  return o;
-}
-
-function obj(v: unknown, at: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(at, 'must be a mapping');
-  return v as Record<string, unknown>;
-}
-
-function known(o: Record<string, unknown>, at: string, keys: string[]): void {
-  for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown field (expected one of: ${keys.join(', ')})`);
-  }
-}
-
-function optStr(v: unknown, at: string): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(at, 'must be a non-empty string');
-  return v;
-}
-
-function strList(v: unknown, at: string): string[] {
-  if (!Array.isArray(v)) throw new ConfigError(at, 'must be a list');
-  return v.map((x, i) => {
-    if (typeof x !== 'string' || x.length === 0) throw new ConfigError(`${at}[${i}]`, 'must be a non-empty string');
-    return x;
-  });
-}
-
-/** Seconds in the file (fractions allowed), milliseconds inside. */
-function seconds(v: unknown, dflt: number, at: string): number {
-  if (v === undefined || v === null) return dflt * 1000;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(at, 'must be a positive number of seconds');
-  return Math.round(v * 1000);
+function sidecar(s: z.output<typeof kubernetesSection>['sidecar']): Pick<KubernetesConfig, 'sidecar'> {
+  if (s === undefined || s === null || s === false) return {};
+  const o = s === true ? {} : s;
+  const namespace = o.namespace ?? podNamespace();
+  if (!namespace) throw new ConfigError(`${AT}.sidecar.namespace`, "the pod's namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it");
+  return { sidecar: { tokenFile: resolve(o.tokenFile ?? DEFAULT_SIDECAR_TOKEN), namespace } };
 }
 
 /** The pod's namespace: the downward API's $POD_NAMESPACE, else the ServiceAccount mount. */

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import * as z from 'zod';
 import { ConfigError } from './config-error.js';
+import { checkSchema } from './schema/check.js';
+import { intFrom, nonEmpty, positiveInt, stringList } from './schema/fields.js';
+import { exactlyOne, withRules } from './schema/rules.js';
 
 /**
  * Identities -> allowed name patterns (`authorization.rules`). An identity selector is
@@ -105,7 +109,8 @@ export interface HttpConfig {
   details: 'auto' | 'full' | 'limited';
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const LOG_LEVELS: readonly string[] = LEVELS;
 
 export const DEFAULT_LIMITS: LimitsConfig = {
   maxConcurrentStreams: 100_000,
@@ -144,193 +149,144 @@ export function loadConfigFile(path: string): ServerConfig {
   return parseConfig(doc ?? {}, dirname(resolve(path)));
 }
 
+const address = nonEmpty.superRefine((s, ctx) => {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
+  if (!m) ctx.addIssue({ code: 'custom', message: `"${s}" is not host:port`, input: s });
+  else if (Number(m[2]) > 65535) ctx.addIssue({ code: 'custom', message: `port ${m[2]} is out of range (0-65535)`, input: s });
+});
+
+/**
+ * A Unix socket mode: a quoted octal string ("0600", "600", "0o600"). A YAML number is
+ * refused (unquoted 0600 is decimal 600 in YAML 1.2), and so is a world-writable mode:
+ * the socket's mode is the trust boundary.
+ */
+const socketMode = z
+  .string({ error: 'write the mode as a quoted octal string, such as "0600"' })
+  .superRefine((v, ctx) => {
+    const m = /^(?:0o?)?([0-7]{3})$/.exec(v);
+    if (!m) ctx.addIssue({ code: 'custom', message: `"${v}" is not an octal file mode (three octal digits, such as "0600")`, input: v });
+    else if (parseInt(m[1]!, 8) & 0o002) ctx.addIssue({ code: 'custom', message: `"${v}" is world-writable: any local user could connect and read secrets; use "0600" or "0660"`, input: v });
+  })
+  .transform((v) => parseInt(/([0-7]{3})$/.exec(v)![1]!, 8));
+
+const limitsShape = Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<keyof LimitsConfig, z.ZodOptional<typeof positiveInt>>;
+
+const configFile = z.strictObject({
+  dataDir: nonEmpty.nullable().optional(),
+  grpc: z
+    .strictObject({
+      tcp: z
+        .strictObject({
+          address: address.optional(),
+          tls: z
+            .strictObject({ certFile: nonEmpty, keyFile: nonEmpty, clientCaFile: nonEmpty.nullable().optional(), requireClientCert: z.boolean().optional() })
+            .optional(),
+        })
+        .nullable()
+        .optional(),
+      unix: z.strictObject({ path: nonEmpty, mode: socketMode.optional() }).nullable().optional(),
+    })
+    .optional(),
+  http: z
+    .strictObject({
+      address: address.optional(),
+      allowedHosts: stringList.optional(),
+      details: z.enum(['auto', 'full', 'limited'], { error: 'must be one of: auto, full, limited' }).optional(),
+    })
+    .nullable()
+    .optional(),
+  limits: z.strictObject(limitsShape).optional(),
+  validation: z.strictObject({ workers: intFrom(0, 256).optional() }).optional(),
+  secrets: z
+    .array(
+      withRules(
+        z.strictObject({
+          name: nonEmpty,
+          tlsCertificate: z.strictObject({ certificateChainFile: nonEmpty, privateKeyFile: nonEmpty }).optional(),
+          validationContext: z.strictObject({ trustedCaFile: nonEmpty }).optional(),
+        }),
+        [exactlyOne(['tlsCertificate', 'validationContext'], 'set exactly one of tlsCertificate or validationContext')],
+      ),
+    )
+    .optional(),
+  authorization: z.strictObject({ rules: z.array(z.strictObject({ identities: stringList, names: stringList })).nullable().optional() }).optional(),
+  logLevel: z.enum(LEVELS, { error: (iss) => `${JSON.stringify(iss.input)} is not a level (one of: ${LOG_LEVELS.join(', ')})` }).nullable().optional(),
+  trustLoopback: z.boolean().optional(),
+  drainSeconds: positiveInt.optional(),
+  // Checked by their own parsers (config/kubernetes-config.ts, issuance/issuance-config.ts).
+  kubernetes: z.unknown().optional(),
+  issuance: z.unknown().optional(),
+});
+
 /**
  * Validates a parsed config document; relative paths resolve against `baseDir`; `env`
  * tells whether the process runs in Kubernetes (KUBERNETES_SERVICE_HOST).
  */
 export function parseConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): ServerConfig {
-  const root = obj(doc, '(root)');
-  known(root, '(root)', ['dataDir', 'grpc', 'http', 'limits', 'validation', 'secrets', 'authorization', 'logLevel', 'trustLoopback', 'drainSeconds', 'kubernetes', 'issuance']);
+  const root = checkSchema(configFile, doc, '');
   const p = (v: string) => (isAbsolute(v) ? v : resolve(baseDir, v));
 
-  const grpcDoc = root['grpc'] === undefined ? { tcp: { address: DEFAULT_GRPC_ADDRESS } } : obj(root['grpc'], 'grpc');
-  known(grpcDoc, 'grpc', ['tcp', 'unix']);
+  const grpcDoc = root.grpc ?? { tcp: { address: DEFAULT_GRPC_ADDRESS } };
   const grpc: ServerConfig['grpc'] = {};
-  if (grpcDoc['tcp'] !== undefined && grpcDoc['tcp'] !== null) {
-    const tcp = obj(grpcDoc['tcp'], 'grpc.tcp');
-    known(tcp, 'grpc.tcp', ['address', 'tls']);
-    grpc.tcp = { address: address(tcp['address'] ?? DEFAULT_GRPC_ADDRESS, 'grpc.tcp.address') };
-    if (tcp['tls'] !== undefined) {
-      const tls = obj(tcp['tls'], 'grpc.tcp.tls');
-      known(tls, 'grpc.tcp.tls', ['certFile', 'keyFile', 'clientCaFile', 'requireClientCert']);
-      const clientCa = optStr(tls['clientCaFile'], 'grpc.tcp.tls.clientCaFile');
+  if (grpcDoc.tcp) {
+    const tls = grpcDoc.tcp.tls;
+    grpc.tcp = { address: grpcDoc.tcp.address ?? DEFAULT_GRPC_ADDRESS };
+    if (tls) {
+      const clientCa = tls.clientCaFile ?? undefined;
       grpc.tcp.tls = {
-        certFile: p(str(tls['certFile'], 'grpc.tcp.tls.certFile')),
-        keyFile: p(str(tls['keyFile'], 'grpc.tcp.tls.keyFile')),
+        certFile: p(tls.certFile),
+        keyFile: p(tls.keyFile),
         ...(clientCa ? { clientCaFile: p(clientCa) } : {}),
-        requireClientCert: bool(tls['requireClientCert'] ?? clientCa !== undefined, 'grpc.tcp.tls.requireClientCert'),
+        requireClientCert: tls.requireClientCert ?? clientCa !== undefined,
       };
       if (grpc.tcp.tls.requireClientCert && !clientCa) {
         throw new ConfigError('grpc.tcp.tls.clientCaFile', 'required when requireClientCert is true');
       }
     }
   }
-  if (grpcDoc['unix'] !== undefined && grpcDoc['unix'] !== null) {
-    const unix = obj(grpcDoc['unix'], 'grpc.unix');
-    known(unix, 'grpc.unix', ['path', 'mode']);
-    grpc.unix = { path: p(str(unix['path'], 'grpc.unix.path')), mode: socketMode(unix['mode'] ?? '0600', 'grpc.unix.mode') };
-  }
+  if (grpcDoc.unix) grpc.unix = { path: p(grpcDoc.unix.path), mode: grpcDoc.unix.mode ?? 0o600 };
   if (!grpc.tcp && !grpc.unix) throw new ConfigError('grpc', 'at least one of tcp or unix must be set');
 
-  let http: ServerConfig['http'] = { address: DEFAULT_HTTP_ADDRESS, allowedHosts: [], details: 'auto' };
-  if (root['http'] === null) http = undefined;
-  else if (root['http'] !== undefined) {
-    const h = obj(root['http'], 'http');
-    known(h, 'http', ['address', 'allowedHosts', 'details']);
-    const details = h['details'] ?? 'auto';
-    if (details !== 'auto' && details !== 'full' && details !== 'limited') {
-      throw new ConfigError('http.details', 'must be one of: auto, full, limited');
-    }
-    http = {
-      address: address(h['address'] ?? DEFAULT_HTTP_ADDRESS, 'http.address'),
-      allowedHosts: arr(h['allowedHosts'] ?? [], 'http.allowedHosts').map((x, i) => str(x, `http.allowedHosts[${i}]`).toLowerCase()),
-      details,
-    };
-  }
+  const http: ServerConfig['http'] =
+    root.http === null
+      ? undefined
+      : {
+          address: root.http?.address ?? DEFAULT_HTTP_ADDRESS,
+          allowedHosts: (root.http?.allowedHosts ?? []).map((h) => h.toLowerCase()),
+          details: root.http?.details ?? 'auto',
+        };
 
   const limits = { ...DEFAULT_LIMITS };
-  if (root['limits'] !== undefined) {
-    const l = obj(root['limits'], 'limits');
-    known(l, 'limits', Object.keys(DEFAULT_LIMITS));
-    for (const k of Object.keys(DEFAULT_LIMITS) as (keyof LimitsConfig)[]) {
-      if (l[k] !== undefined) limits[k] = positiveInt(l[k], `limits.${k}`);
-    }
-  }
-
-  const validation: ValidationConfig = {};
-  if (root['validation'] !== undefined) {
-    const v = obj(root['validation'], 'validation');
-    known(v, 'validation', ['workers']);
-    if (v['workers'] !== undefined) {
-      const w = v['workers'];
-      if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 256) {
-        throw new ConfigError('validation.workers', 'must be an integer from 0 to 256');
-      }
-      validation.workers = w;
-    }
-  }
+  for (const [k, v] of Object.entries(root.limits ?? {}) as Array<[keyof LimitsConfig, number | undefined]>) if (v !== undefined) limits[k] = v;
 
   const secrets: FileSecretConfig[] = [];
   const seen = new Set<string>();
-  arr(root['secrets'] ?? [], 'secrets').forEach((raw, i) => {
-    const at = `secrets[${i}]`;
-    const s = obj(raw, at);
-    known(s, at, ['name', 'tlsCertificate', 'validationContext']);
-    const name = str(s['name'], `${at}.name`);
-    if (seen.has(name)) throw new ConfigError(`${at}.name`, `"${name}" is declared twice`);
-    seen.add(name);
-    if ((s['tlsCertificate'] === undefined) === (s['validationContext'] === undefined)) {
-      throw new ConfigError(at, 'set exactly one of tlsCertificate or validationContext');
-    }
-    if (s['tlsCertificate'] !== undefined) {
-      const t = obj(s['tlsCertificate'], `${at}.tlsCertificate`);
-      known(t, `${at}.tlsCertificate`, ['certificateChainFile', 'privateKeyFile']);
-      secrets.push({
-        name,
-        kind: 'tls_certificate',
-        certificateChainFile: p(str(t['certificateChainFile'], `${at}.tlsCertificate.certificateChainFile`)),
-        privateKeyFile: p(str(t['privateKeyFile'], `${at}.tlsCertificate.privateKeyFile`)),
-      });
-    } else {
-      const v = obj(s['validationContext'], `${at}.validationContext`);
-      known(v, `${at}.validationContext`, ['trustedCaFile']);
-      secrets.push({ name, kind: 'validation_context', trustedCaFile: p(str(v['trustedCaFile'], `${at}.validationContext.trustedCaFile`)) });
-    }
+  (root.secrets ?? []).forEach((s, i) => {
+    if (seen.has(s.name)) throw new ConfigError(`secrets[${i}].name`, `"${s.name}" is declared twice`);
+    seen.add(s.name);
+    secrets.push(
+      s.tlsCertificate
+        ? { name: s.name, kind: 'tls_certificate', certificateChainFile: p(s.tlsCertificate.certificateChainFile), privateKeyFile: p(s.tlsCertificate.privateKeyFile) }
+        : { name: s.name, kind: 'validation_context', trustedCaFile: p(s.validationContext!.trustedCaFile) },
+    );
   });
 
-  const rules: PolicyRule[] = [];
-  if (root['authorization'] !== undefined) {
-    const a = obj(root['authorization'], 'authorization');
-    known(a, 'authorization', ['rules']);
-    arr(a['rules'] ?? [], 'authorization.rules').forEach((raw, i) => {
-      const at = `authorization.rules[${i}]`;
-      const r = obj(raw, at);
-      known(r, at, ['identities', 'names']);
-      rules.push({
-        identities: arr(r['identities'], `${at}.identities`).map((x, j) => str(x, `${at}.identities[${j}]`)),
-        names: arr(r['names'], `${at}.names`).map((x, j) => str(x, `${at}.names[${j}]`)),
-      });
-    });
-  }
-
-  const logLevel = optStr(root['logLevel'], 'logLevel') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('logLevel', `"${logLevel}" is not a level (one of: ${LOG_LEVELS.join(', ')})`);
   // In Kubernetes a sidecar (Istio, Linkerd) delivers every peer from 127.0.0.1 or 127.0.0.6.
-  const inKubernetes = root['kubernetes'] !== undefined || Boolean(env['KUBERNETES_SERVICE_HOST']);
-  const trustLoopback = root['trustLoopback'] === undefined ? !inKubernetes : bool(root['trustLoopback'], 'trustLoopback');
+  const inKubernetes = root.kubernetes !== undefined || Boolean(env['KUBERNETES_SERVICE_HOST']);
 
   return {
-    dataDir: p(optStr(root['dataDir'], 'dataDir') ?? '.envoy-sds'),
+    dataDir: p(root.dataDir ?? '.envoy-sds'),
     grpc,
     http,
     limits,
-    validation,
+    validation: root.validation?.workers !== undefined ? { workers: root.validation.workers } : {},
     secrets,
-    authorization: { rules },
-    logLevel,
-    trustLoopback,
-    drainSeconds: root['drainSeconds'] === undefined ? 10 : positiveInt(root['drainSeconds'], 'drainSeconds'),
+    authorization: { rules: root.authorization?.rules ?? [] },
+    logLevel: root.logLevel ?? 'info',
+    trustLoopback: root.trustLoopback ?? !inKubernetes,
+    drainSeconds: root.drainSeconds ?? 10,
     configDir: baseDir,
-    ...(root['kubernetes'] !== undefined ? { kubernetes: root['kubernetes'] } : {}),
-    ...(root['issuance'] !== undefined ? { issuance: root['issuance'] } : {}),
+    ...(root.kubernetes !== undefined ? { kubernetes: root.kubernetes } : {}),
+    ...(root.issuance !== undefined ? { issuance: root.issuance } : {}),
   };
-}
-
-function obj(v: unknown, at: string): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError(at, 'must be a mapping');
-  return v as Record<string, unknown>;
-}
-function arr(v: unknown, at: string): unknown[] {
-  if (!Array.isArray(v)) throw new ConfigError(at, 'must be a list');
-  return v;
-}
-function str(v: unknown, at: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(at, 'must be a non-empty string');
-  return v;
-}
-function optStr(v: unknown, at: string): string | undefined {
-  return v === undefined || v === null ? undefined : str(v, at);
-}
-function bool(v: unknown, at: string): boolean {
-  if (typeof v !== 'boolean') throw new ConfigError(at, 'must be true or false');
-  return v;
-}
-function positiveInt(v: unknown, at: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ConfigError(at, 'must be a positive integer');
-  return v;
-}
-function address(v: unknown, at: string): string {
-  const s = str(v, at);
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(s);
-  if (!m) throw new ConfigError(at, `"${s}" is not host:port`);
-  if (Number(m[2]) > 65535) throw new ConfigError(at, `port ${m[2]} is out of range (0-65535)`);
-  return s;
-}
-/**
- * A Unix socket mode: a quoted octal string ("0600", "600", "0o600"). A YAML number is
- * refused (unquoted 0600 is decimal 600 in YAML 1.2), and so is a world-writable mode:
- * the socket's mode is the trust boundary.
- */
-function socketMode(v: unknown, at: string): number {
-  if (typeof v !== 'string') throw new ConfigError(at, 'write the mode as a quoted octal string, such as "0600"');
-  const m = /^(?:0o?)?([0-7]{3})$/.exec(v);
-  if (!m) throw new ConfigError(at, `"${v}" is not an octal file mode (three octal digits, such as "0600")`);
-  const mode = parseInt(m[1]!, 8);
-  if (mode & 0o002) throw new ConfigError(at, `"${v}" is world-writable: any local user could connect and read secrets; use "0600" or "0660"`);
-  return mode;
-}
-function known(o: Record<string, unknown>, at: string, keys: string[]): void {
-  for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw new ConfigError(`${at}.${k}`, `unknown field (expected one of: ${keys.join(', ')})`);
-  }
 }

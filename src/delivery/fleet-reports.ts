@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
+import { readPersisted } from '../config/schema/read-json.js';
 import type { NodeDelivery } from './delivery-report.js';
+import { publishedReport, type PublishedReport } from './report-schema.js';
 
 /** The one client call this needs (KubeClient.request). */
 export interface FleetClient {
@@ -17,12 +19,7 @@ const MAX_REPORT_BYTES = 900_000;
 /** A published report is rewritten at least this often, so a dead replica's report ages out. */
 const HEARTBEAT_MS = 30_000;
 
-interface Report {
-  replica: string;
-  publishedAt: string;
-  truncated: boolean;
-  nodes: NodeDelivery[];
-}
+type Report = PublishedReport;
 
 interface ConfigMap {
   metadata: { name: string; resourceVersion?: string; labels?: Record<string, string> };
@@ -158,16 +155,5 @@ function allSynced(n: NodeDelivery): boolean {
 
 /** A report read back from the API server: checked, never trusted through a cast. */
 function parseReport(text: string | undefined): Report | undefined {
-  if (!text) return undefined;
-  try {
-    const r = JSON.parse(text) as Partial<Report>;
-    if (typeof r.replica !== 'string' || typeof r.publishedAt !== 'string' || !Array.isArray(r.nodes)) return undefined;
-    const nodes = r.nodes.filter(
-      (n): n is NodeDelivery =>
-        typeof n === 'object' && n !== null && typeof n.node?.id === 'string' && typeof n.identity === 'string' && Array.isArray(n.secrets),
-    );
-    return { replica: r.replica, publishedAt: r.publishedAt, truncated: r.truncated === true, nodes };
-  } catch {
-    return undefined;
-  }
+  return readPersisted(publishedReport, text);
 }

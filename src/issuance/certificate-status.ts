@@ -3,58 +3,16 @@
 // plus `renewalRequestedAt`, the trigger `envoy-sds renew` leaves, and `order`: the
 // latest ACME order with its challenges, what cert-manager shows as Order and
 // Challenge resources (`kubectl get orders,challenges`). Times are RFC 3339 strings so
-// the JSON file and a Kubernetes status read the same.
+// the JSON file and a Kubernetes status read the same. The shapes: schema/status.ts.
 
-export type ConditionType = 'Ready' | 'Issuing';
+import type * as z from 'zod';
+import type { certificateStatus, challengeStatus, condition, orderStatus } from './schema/status.js';
 
-export interface Condition {
-  type: ConditionType;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-}
-
-export interface CertificateStatus {
-  conditions: Condition[];
-  notBefore?: string;
-  notAfter?: string;
-  renewalTime?: string;
-  /** Incremented on every successful issuance; 1 for the first. */
-  revision?: number;
-  /** Consecutive failures; cleared by a success. Drives the backoff. */
-  failedIssuanceAttempts?: number;
-  lastFailureTime?: string;
-  /** Set by a forced renewal; cleared when the attempt it asked for ends. */
-  renewalRequestedAt?: string;
-  /** The ACME order of the latest attempt (kept after it ends, replaced by the next one). */
-  order?: OrderStatus;
-}
-
-/** An ACME order as cert-manager's Order status shows it. */
-export interface OrderStatus {
-  url: string;
-  /** RFC 8555 order status: pending, ready, processing, valid, invalid. */
-  state: string;
-  /** Why the order is invalid or could not go on (the CA's problem document, or ours). */
-  reason?: string;
-  challenges: ChallengeStatus[];
-}
-
-/** One authorization's challenge, as cert-manager's Challenge status shows it. */
-export interface ChallengeStatus {
-  /** http-01 or dns-01 (the one the selected solver answers). */
-  type: string;
-  /** The name being validated; `*.example.com` for a wildcard. */
-  domain: string;
-  url: string;
-  /** RFC 8555 challenge status: pending, processing, valid, invalid. */
-  state: string;
-  /** True once the solver has published the token or TXT record. */
-  presented: boolean;
-  /** Why the challenge failed (the CA's problem document), or why it was not attempted. */
-  reason?: string;
-}
+export type Condition = z.output<typeof condition>;
+export type ConditionType = Condition['type'];
+export type CertificateStatus = z.output<typeof certificateStatus>;
+export type OrderStatus = z.output<typeof orderStatus>;
+export type ChallengeStatus = z.output<typeof challengeStatus>;
 
 export function emptyStatus(): CertificateStatus {
   return { conditions: [] };

@@ -18,6 +18,7 @@ import { writeCertificateStatus } from './persisters/custom-resource-persister.j
 import { externalRenewalRequest } from './manual-trigger.js';
 import { parseIssuanceResources, type IssuanceConfig, type ResourceDocument } from './issuance-config.js';
 import { API_VERSION, issuerId, type IssuerResource } from './resources.js';
+import { certificateStatus } from './schema/status.js';
 
 type Kind = 'Issuer' | 'ClusterIssuer' | 'Certificate';
 
@@ -193,12 +194,13 @@ function reduce(kind: Kind, o: Record<string, unknown>): CustomResource {
   if (kind !== 'ClusterIssuer') metadata['namespace'] = meta.namespace;
   if (m['labels']) metadata['labels'] = m['labels'];
   if (m['annotations']) metadata['annotations'] = m['annotations'];
-  const status = o['status'] as CertificateStatus | undefined;
+  // Written by us, but read back from the API server: checked, not trusted.
+  const status = certificateStatus.safeParse(o['status']);
   return {
     meta,
     kind,
     doc: { apiVersion: API_VERSION, kind, metadata, spec: o['spec'] ?? {} },
-    status: status && Array.isArray(status.conditions) ? status : undefined,
+    status: status.success ? status.data : undefined,
   };
 }
 

@@ -31,12 +31,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import * as z from 'zod';
 import { ConfigError } from '../config/config-error.js';
+import { checkSchema } from '../config/schema/check.js';
+import { intFrom, nonEmpty, stringList } from '../config/schema/fields.js';
 import { parseGoDuration } from './duration.js';
-import { arr, known, obj, optInt, optObj, optStr, str, strList, type Doc } from './fields.js';
-import { dnsLabelName, hasSubject, parseCertificate } from './parse-certificate.js';
+import { hasSubject, parseCertificate } from './parse-certificate.js';
 import { parseIssuer } from './parse-issuer.js';
-import { API_VERSION, caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
+import { caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
+import { resourceEnvelope } from './schema/resource-envelope.js';
+import { DEFAULT_CA_ROTATION, type CaRotationConfig } from './ca-rotation/ca-rotations.js';
 
 export interface IssuanceSettings {
   /** First retry delay after a failed issuance; doubles per failure up to `backoffMaxMs`. */
@@ -47,6 +51,8 @@ export interface IssuanceSettings {
   /** Issuances running at once, across all certificates. */
   maxConcurrentIssuances: number;
   acme: { pollIntervalMs: number; maxPollIntervalMs: number; timeoutMs: number };
+  /** Staged CA rotations (ca-rotation/). */
+  caRotation: CaRotationConfig;
 }
 
 export interface LeaderElectionConfig {
@@ -80,6 +86,7 @@ export const DEFAULT_SETTINGS: IssuanceSettings = {
   renewalJitter: 0.1,
   maxConcurrentIssuances: 5,
   acme: { pollIntervalMs: 1000, maxPollIntervalMs: 10_000, timeoutMs: 10 * 60_000 },
+  caRotation: DEFAULT_CA_ROTATION,
 };
 
 export interface IssuanceConfigContext {
@@ -91,17 +98,56 @@ export interface IssuanceConfigContext {
   kubernetes?: boolean;
 }
 
+const positiveDuration = z.string().refine((v) => (parseGoDuration(v) ?? 0) > 0, {
+  error: (iss) => `${JSON.stringify(iss.input)} is not a positive duration (e.g. "250ms", "5m", "1h")`,
+});
+
+const JITTER = 'must be a number from 0 to 0.5 (a fraction of renewBefore)';
+
+const issuanceSection = z.strictObject({
+  resources: z.array(z.unknown()).nullable().optional(),
+  resourceFiles: stringList.nullable().optional(),
+  clusterResourceNamespace: nonEmpty.nullable().optional(),
+  backoff: z.strictObject({ initial: positiveDuration.optional(), max: positiveDuration.optional() }).nullable().optional(),
+  renewalJitter: z.number({ error: JITTER }).min(0, { error: JITTER }).max(0.5, { error: JITTER }).optional(),
+  maxConcurrentIssuances: intFrom(1, 1000).nullable().optional(),
+  acme: z.strictObject({ pollInterval: positiveDuration.optional(), maxPollInterval: positiveDuration.optional(), timeout: positiveDuration.optional() }).nullable().optional(),
+  persistence: z.enum(['files', 'kubernetes'], { error: (iss) => `must be "files" or "kubernetes" (got ${JSON.stringify(iss.input)})` }).nullable().optional(),
+  leaderElection: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      namespace: nonEmpty.nullable().optional(),
+      leaseName: nonEmpty.nullable().optional(),
+      identity: nonEmpty.nullable().optional(),
+      leaseDuration: positiveDuration.optional(),
+      renewDeadline: positiveDuration.optional(),
+    })
+    .nullable()
+    .optional(),
+  customResources: z.boolean().optional(),
+  caRotation: z
+    .strictObject({
+      ackTimeout: positiveDuration.optional(),
+      reissueWindow: positiveDuration.optional(),
+      checkInterval: positiveDuration.optional(),
+      resumeGrace: positiveDuration.optional(),
+      onCAKeyRotation: z.enum(['Staged', 'Immediate'], { error: (iss) => `must be Staged or Immediate (got ${JSON.stringify(iss.input)})` }).optional(),
+    })
+    .nullable()
+    .optional(),
+  shims: z.strictObject({ gateways: z.boolean().default(false), ingresses: z.boolean().default(false), certManagerAnnotations: z.boolean().default(false) }).nullable().optional(),
+});
+
+type IssuanceSection = z.output<typeof issuanceSection>;
+
 export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): IssuanceConfig {
   const at = 'issuance';
-  const section = obj(raw ?? {}, at);
-  known(section, at, ['resources', 'resourceFiles', 'clusterResourceNamespace', 'backoff', 'renewalJitter', 'maxConcurrentIssuances', 'acme', 'persistence', 'leaderElection', 'customResources', 'shims']);
-  const clusterResourceNamespace = optStr(section['clusterResourceNamespace'], `${at}.clusterResourceNamespace`) ?? 'cert-manager';
+  const section = checkSchema(issuanceSection, raw ?? {}, at);
+  const clusterResourceNamespace = section.clusterResourceNamespace ?? 'cert-manager';
 
   const objects: Array<{ doc: unknown; at: string }> = [];
-  if (section['resources'] !== undefined && section['resources'] !== null) {
-    arr(section['resources'], `${at}.resources`).forEach((doc, i) => objects.push({ doc, at: `${at}.resources[${i}]` }));
-  }
-  strList(section['resourceFiles'], `${at}.resourceFiles`).forEach((file, i) => {
+  (section.resources ?? []).forEach((doc, i) => objects.push({ doc, at: `${at}.resources[${i}]` }));
+  (section.resourceFiles ?? []).forEach((file, i) => {
     const path = isAbsolute(file) ? file : resolve(ctx.baseDir, file);
     let text: string;
     try {
@@ -118,12 +164,12 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     });
   });
 
-  const persistence = parsePersistence(section, at, ctx.kubernetes === true);
+  const persistence = section.persistence ?? (ctx.kubernetes === true ? 'kubernetes' : 'files');
+  if (persistence === 'kubernetes' && ctx.kubernetes !== true) throw new ConfigError(`${at}.persistence`, 'kubernetes persistence needs a `kubernetes:` section (the API server to write to)');
   const { issuers, certificates } = parseIssuanceResources(objects, { ...ctx, clusterResourceNamespace, namespacedSecretNames: persistence === 'kubernetes' });
-  const leaderElection = persistence === 'kubernetes' ? parseLeaderElection(section['leaderElection'], `${at}.leaderElection`) : undefined;
-  if (persistence === 'files' && section['leaderElection'] !== undefined) throw new ConfigError(`${at}.leaderElection`, 'needs persistence: kubernetes (replicas share issued Secrets only through Kubernetes)');
-  const cr = section['customResources'];
-  if (cr !== undefined && typeof cr !== 'boolean') throw new ConfigError(`${at}.customResources`, 'must be true or false');
+  const leaderElection = persistence === 'kubernetes' ? parseLeaderElection(section.leaderElection ?? {}, `${at}.leaderElection`) : undefined;
+  if (persistence === 'files' && section.leaderElection !== undefined) throw new ConfigError(`${at}.leaderElection`, 'needs persistence: kubernetes (replicas share issued Secrets only through Kubernetes)');
+  const cr = section.customResources;
   if (cr === true) {
     if (persistence !== 'kubernetes') throw new ConfigError(`${at}.customResources`, 'needs persistence: kubernetes');
     if (objects.length > 0) throw new ConfigError(`${at}.customResources`, 'resources come from the API server: remove resources and resourceFiles');
@@ -135,20 +181,12 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     persistence,
     ...(leaderElection ? { leaderElection } : {}),
     ...(cr === true ? { customResources: { clusterResourceNamespace, baseDir: ctx.baseDir } } : {}),
-    ...parseShims(section['shims'], `${at}.shims`, cr === true),
+    ...shimsOf(section.shims, `${at}.shims`, cr === true),
   };
 }
 
-function parseShims(raw: unknown, at: string, customResources: boolean): Pick<IssuanceConfig, 'shims'> {
-  if (raw === undefined || raw === null) return {};
-  const s = obj(raw, at);
-  known(s, at, ['gateways', 'ingresses', 'certManagerAnnotations']);
-  const flag = (k: string): boolean => {
-    const v = s[k] ?? false;
-    if (typeof v !== 'boolean') throw new ConfigError(`${at}.${k}`, 'must be true or false');
-    return v;
-  };
-  const shims = { gateways: flag('gateways'), ingresses: flag('ingresses'), certManagerAnnotations: flag('certManagerAnnotations') };
+function shimsOf(shims: IssuanceSection['shims'], at: string, customResources: boolean): Pick<IssuanceConfig, 'shims'> {
+  if (!shims) return {};
   if ((shims.gateways || shims.ingresses) && !customResources) throw new ConfigError(at, 'needs customResources: true (the shims write Certificate custom resources)');
   return { shims };
 }
@@ -178,39 +216,27 @@ export function parseIssuanceResources(
   const certificates: CertificateResource[] = [];
   const certIds = new Set<string>();
   for (const { doc, at: p } of objects) {
-    const o = obj(doc, p);
-    known(o, p, ['apiVersion', 'kind', 'metadata', 'spec'], ['status']);
-    const apiVersion = str(o['apiVersion'], `${p}.apiVersion`);
-    if (apiVersion !== API_VERSION) {
-      const hint = apiVersion.startsWith('cert-manager.io/') ? ` (cert-manager YAML works here with apiVersion changed to ${API_VERSION})` : '';
-      throw new ConfigError(`${p}.apiVersion`, `must be ${API_VERSION}, got "${apiVersion}"${hint}`);
-    }
-    const kind = str(o['kind'], `${p}.kind`);
-    const meta = obj(o['metadata'], `${p}.metadata`);
-    known(meta, `${p}.metadata`, ['name', 'namespace', 'labels', 'annotations'], ['uid', 'resourceVersion', 'generation', 'creationTimestamp']);
-    const name = dnsLabelName(meta['name'], `${p}.metadata.name`);
-    const labels = stringMap(meta['labels'], `${p}.metadata.labels`);
-    stringMap(meta['annotations'], `${p}.metadata.annotations`);
-    const namespace = meta['namespace'] === undefined || meta['namespace'] === null ? 'default' : dnsLabelName(meta['namespace'], `${p}.metadata.namespace`);
+    const { kind, metadata: meta, spec } = checkSchema(resourceEnvelope, doc, p);
+    const name = meta.name;
+    const labels = { ...meta.labels };
+    const namespace = meta.namespace ?? 'default';
     switch (kind) {
       case 'Issuer':
       case 'ClusterIssuer': {
-        if (kind === 'ClusterIssuer' && meta['namespace'] !== undefined) throw new ConfigError(`${p}.metadata.namespace`, 'a ClusterIssuer has no namespace');
+        if (kind === 'ClusterIssuer' && meta.namespace !== undefined) throw new ConfigError(`${p}.metadata.namespace`, 'a ClusterIssuer has no namespace');
         const ns = kind === 'Issuer' ? namespace : undefined;
         const id = issuerId(kind, name, ns);
         if (issuers.has(id)) throw new ConfigError(`${p}.metadata.name`, `${id} is declared twice`);
-        issuers.set(id, parseIssuer(kind, name, ns, o['spec'], p, { clusterResourceNamespace, baseDir: ctx.baseDir }));
+        issuers.set(id, parseIssuer(kind, name, ns, spec, p, { clusterResourceNamespace, baseDir: ctx.baseDir }));
         break;
       }
       case 'Certificate': {
-        const cert = parseCertificate(name, namespace, labels, o['spec'], p);
+        const cert = parseCertificate(name, namespace, labels, spec, p);
         if (certIds.has(cert.id)) throw new ConfigError(`${p}.metadata.name`, `Certificate ${cert.id} is declared twice`);
         certIds.add(cert.id);
         certificates.push(cert);
         break;
       }
-      default:
-        throw new ConfigError(`${p}.kind`, `must be Issuer, ClusterIssuer or Certificate (got "${kind}")`);
     }
   }
 
@@ -254,67 +280,44 @@ export function parseIssuanceResources(
   return { issuers, certificates };
 }
 
-function parsePersistence(section: Doc, at: string, kubernetes: boolean): 'files' | 'kubernetes' {
-  const p = optStr(section['persistence'], `${at}.persistence`) ?? (kubernetes ? 'kubernetes' : 'files');
-  if (p !== 'files' && p !== 'kubernetes') throw new ConfigError(`${at}.persistence`, `must be "files" or "kubernetes" (got "${p}")`);
-  if (p === 'kubernetes' && !kubernetes) throw new ConfigError(`${at}.persistence`, 'kubernetes persistence needs a `kubernetes:` section (the API server to write to)');
-  return p;
-}
-
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-function parseLeaderElection(raw: unknown, at: string): LeaderElectionConfig | undefined {
-  const o = optObj(raw, at) ?? {};
-  known(o, at, ['enabled', 'namespace', 'leaseName', 'identity', 'leaseDuration', 'renewDeadline']);
-  if (o['enabled'] !== undefined && typeof o['enabled'] !== 'boolean') throw new ConfigError(`${at}.enabled`, 'must be true or false');
-  if (o['enabled'] === false) return undefined;
+function parseLeaderElection(o: NonNullable<IssuanceSection['leaderElection']>, at: string): LeaderElectionConfig | undefined {
+  if (o.enabled === false) return undefined;
   // The Lease lives beside the replicas: RBAC grants Leases in their own namespace only.
-  const namespace =
-    optStr(o['namespace'], `${at}.namespace`) ??
-    (process.env['POD_NAMESPACE'] || (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : '') || 'default');
-  const leaseName = optStr(o['leaseName'], `${at}.leaseName`) ?? 'envoy-sds-issuance';
-  const identity = optStr(o['identity'], `${at}.identity`);
-  const leaseDurationMs = o['leaseDuration'] !== undefined ? positiveDuration(o['leaseDuration'], `${at}.leaseDuration`) : 15_000;
+  const namespace = o.namespace ?? (process.env['POD_NAMESPACE'] || (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : '') || 'default');
+  const leaseName = o.leaseName ?? 'envoy-sds-issuance';
+  const identity = o.identity ?? undefined;
+  const leaseDurationMs = o.leaseDuration !== undefined ? parseGoDuration(o.leaseDuration)! : 15_000;
   if (leaseDurationMs < 1000 || leaseDurationMs % 1000 !== 0) throw new ConfigError(`${at}.leaseDuration`, 'must be whole seconds, at least 1s (the Lease records seconds)');
-  const renewDeadlineMs = o['renewDeadline'] !== undefined ? positiveDuration(o['renewDeadline'], `${at}.renewDeadline`) : Math.floor((leaseDurationMs * 2) / 3);
+  const renewDeadlineMs = o.renewDeadline !== undefined ? parseGoDuration(o.renewDeadline)! : Math.floor((leaseDurationMs * 2) / 3);
   if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`${at}.renewDeadline`, 'must be shorter than leaseDuration (the leader steps down before others may take over)');
   return { namespace, leaseName, leaseDurationMs, renewDeadlineMs, ...(identity ? { identity } : {}) };
 }
 
-function parseSettings(section: Doc, at: string): IssuanceSettings {
-  const settings: IssuanceSettings = { ...DEFAULT_SETTINGS, acme: { ...DEFAULT_SETTINGS.acme } };
-  const b = optObj(section['backoff'], `${at}.backoff`);
-  if (b) {
-    known(b, `${at}.backoff`, ['initial', 'max']);
-    if (b['initial'] !== undefined) settings.backoffInitialMs = positiveDuration(b['initial'], `${at}.backoff.initial`);
-    if (b['max'] !== undefined) settings.backoffMaxMs = positiveDuration(b['max'], `${at}.backoff.max`);
+function parseSettings(section: IssuanceSection, at: string): IssuanceSettings {
+  const settings: IssuanceSettings = { ...DEFAULT_SETTINGS, acme: { ...DEFAULT_SETTINGS.acme }, caRotation: { ...DEFAULT_CA_ROTATION } };
+  const ms = (d: string | undefined, dflt: number): number => (d === undefined ? dflt : parseGoDuration(d)!);
+  if (section.backoff) {
+    settings.backoffInitialMs = ms(section.backoff.initial, settings.backoffInitialMs);
+    settings.backoffMaxMs = ms(section.backoff.max, settings.backoffMaxMs);
     if (settings.backoffMaxMs < settings.backoffInitialMs) throw new ConfigError(`${at}.backoff.max`, 'must not be shorter than backoff.initial');
   }
-  if (section['renewalJitter'] !== undefined) {
-    const j = section['renewalJitter'];
-    if (typeof j !== 'number' || !(j >= 0 && j <= 0.5)) throw new ConfigError(`${at}.renewalJitter`, 'must be a number from 0 to 0.5 (a fraction of renewBefore)');
-    settings.renewalJitter = j;
+  if (section.renewalJitter !== undefined) settings.renewalJitter = section.renewalJitter;
+  settings.maxConcurrentIssuances = section.maxConcurrentIssuances ?? settings.maxConcurrentIssuances;
+  if (section.acme) {
+    settings.acme.pollIntervalMs = ms(section.acme.pollInterval, settings.acme.pollIntervalMs);
+    settings.acme.maxPollIntervalMs = ms(section.acme.maxPollInterval, settings.acme.maxPollIntervalMs);
+    settings.acme.timeoutMs = ms(section.acme.timeout, settings.acme.timeoutMs);
   }
-  settings.maxConcurrentIssuances = optInt(section['maxConcurrentIssuances'], `${at}.maxConcurrentIssuances`, 1, 1000) ?? settings.maxConcurrentIssuances;
-  const a = optObj(section['acme'], `${at}.acme`);
-  if (a) {
-    known(a, `${at}.acme`, ['pollInterval', 'maxPollInterval', 'timeout']);
-    if (a['pollInterval'] !== undefined) settings.acme.pollIntervalMs = positiveDuration(a['pollInterval'], `${at}.acme.pollInterval`);
-    if (a['maxPollInterval'] !== undefined) settings.acme.maxPollIntervalMs = positiveDuration(a['maxPollInterval'], `${at}.acme.maxPollInterval`);
-    if (a['timeout'] !== undefined) settings.acme.timeoutMs = positiveDuration(a['timeout'], `${at}.acme.timeout`);
+  const r = section.caRotation;
+  if (r) {
+    const c = settings.caRotation;
+    c.ackTimeoutMs = ms(r.ackTimeout, c.ackTimeoutMs);
+    c.reissueWindowMs = ms(r.reissueWindow, c.reissueWindowMs);
+    c.checkIntervalMs = ms(r.checkInterval, c.checkIntervalMs);
+    c.resumeGraceMs = ms(r.resumeGrace, c.resumeGraceMs);
+    c.onCAKeyRotation = r.onCAKeyRotation ?? c.onCAKeyRotation;
   }
   return settings;
-}
-
-function positiveDuration(v: unknown, at: string): number {
-  const text = str(v, at);
-  const ms = parseGoDuration(text);
-  if (ms === undefined || ms <= 0) throw new ConfigError(at, `"${text}" is not a positive duration (e.g. "250ms", "5m", "1h")`);
-  return ms;
-}
-
-function stringMap(v: unknown, at: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(optObj(v, at) ?? {})) out[k] = str(x, `${at}.${k}`);
-  return out;
 }

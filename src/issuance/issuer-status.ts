@@ -3,12 +3,10 @@
 // URI and the email it was registered with. A bad issuer is Ready=False with a reason;
 // it never stops the server.
 
-import type { Condition } from './certificate-status.js';
+import type * as z from 'zod';
+import type { issuerStatus } from './schema/status.js';
 
-export interface IssuerStatus {
-  conditions: Array<Omit<Condition, 'type'> & { type: 'Ready' }>;
-  acme?: { uri?: string; lastRegisteredEmail?: string };
-}
+export type IssuerStatus = z.output<typeof issuerStatus>;
 
 /** What a backend says about itself (see CertificateIssuer.readiness). */
 export interface IssuerReadiness {

@@ -1,5 +1,5 @@
 // The issuance resources after validation, in cert-manager's shape (Issuer, ClusterIssuer,
-// Certificate) with its defaults applied. Parsing lives in parse-*.ts; everything else in
+// Certificate) with its defaults applied. Shapes in schema/, parsing in parse-*.ts; everything else in
 // the engine reads only these types.
 
 import type { DistinguishedName } from '../pki/index.js';

@@ -1,8 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { errorFromStatus, KubeApiError, KubeUnreachableError } from './kube-errors.js';
-import type { KubeConnection } from './kube-connection.js';
+import type { KubeConnection, RequestCredentials } from './kube-connection.js';
 import { ListItemSplitter } from './list-item-splitter.js';
 
 /** One line of a watch response. */
@@ -27,12 +26,12 @@ export interface KubeClientOptions {
  * The few calls the server needs (list, watch, create), as JSON over HTTPS with node's own
  * https module rather than @kubernetes/client-node: its informer stops on errors and leaves restarts, 410 re-lists and silent
  * watches to the caller (ResourceInformer does them here), and we want a deadline on
- * every request and a projected token file re-read when the kubelet rotates it.
+ * every request. Credentials (exec plugins, token files, client certificates) come from
+ * the connection, per request.
  */
 export class KubeClient {
   private readonly agent: Agent;
   private readonly timeoutMs: number;
-  private tokenCache: { token: string; mtimeMs: number; readAt: number } | undefined;
 
   constructor(
     private readonly conn: KubeConnection,
@@ -44,10 +43,6 @@ export class KubeClient {
       // Keep-alive probes notice a peer that vanished without a FIN (node crash,
       // partition) on idle sockets; the informer's silent-watch timer covers watches.
       keepAliveMsecs: 30_000,
-      ...(conn.caPem ? { ca: conn.caPem } : {}),
-      ...(conn.clientCertPem ? { cert: conn.clientCertPem } : {}),
-      ...(conn.clientKeyPem ? { key: conn.clientKeyPem } : {}),
-      rejectUnauthorized: conn.insecureSkipTlsVerify !== true,
     });
   }
 
@@ -195,7 +190,7 @@ export class KubeClient {
     this.agent.destroy();
   }
 
-  private send(
+  private async send(
     method: string,
     path: string,
     headers: Record<string, string>,
@@ -204,16 +199,24 @@ export class KubeClient {
     onRequest?: (req: ClientRequest) => void,
   ): Promise<IncomingMessage> {
     const url = new URL(this.conn.server + path);
-    const token = this.bearerToken();
-    if (token) headers['authorization'] = `Bearer ${token}`;
+    let creds: RequestCredentials;
+    try {
+      creds = await withDeadline(this.conn.credentials(), timeoutMs, `credentials from ${this.conn.describe}: none within ${timeoutMs} ms`);
+    } catch (err) {
+      if (err instanceof KubeUnreachableError) throw err;
+      // An exec plugin that failed, a token file that went away: the API is unusable until fixed.
+      throw new KubeUnreachableError(`credentials from ${this.conn.describe}: ${(err as Error).message.split('\n')[0]}`);
+    }
+    // The agent pools sockets per TLS identity, so per-request TLS options are safe with it.
     const options: RequestOptions = {
       method,
       protocol: url.protocol,
       hostname: url.hostname.replace(/^\[|\]$/g, ''),
       port: url.port,
       path: url.pathname + url.search,
-      headers,
+      headers: { ...creds.headers, ...headers },
       agent: this.agent,
+      ...creds.tls,
     };
     return new Promise((resolve, reject) => {
       const req = httpsRequest(options, resolve);
@@ -224,26 +227,15 @@ export class KubeClient {
       req.end(payload);
     });
   }
+}
 
-  /** A projected token file is rotated by the kubelet: re-read it when it changed. */
-  private bearerToken(): string | undefined {
-    const b = this.conn.bearer;
-    if (!b) return undefined;
-    if ('token' in b) return b.token;
-    const now = Date.now();
-    if (this.tokenCache && now - this.tokenCache.readAt < 10_000) return this.tokenCache.token;
-    try {
-      const mtimeMs = statSync(b.file).mtimeMs;
-      if (!this.tokenCache || this.tokenCache.mtimeMs !== mtimeMs) {
-        this.tokenCache = { token: readFileSync(b.file, 'utf8').trim(), mtimeMs, readAt: now };
-      } else {
-        this.tokenCache.readAt = now;
-      }
-    } catch {
-      // Keep the last token: a rotation replaces the file atomically, a read error is brief.
-    }
-    return this.tokenCache?.token;
-  }
+/** An exec plugin that hangs must not hang the request with it. */
+function withDeadline<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new KubeUnreachableError(message)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
 
 function unreachable(err: unknown): Error {

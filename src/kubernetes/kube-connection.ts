@@ -1,115 +1,182 @@
+// Where the API server is and how to prove who we are, through @kubernetes/client-node's
+// KubeConfig: exec credential plugins (EKS, GKE, AKS, OIDC), auth providers, client
+// certificates, tokens and token files, a merged $KUBECONFIG, in-cluster. Our KubeClient
+// still makes the requests (its deadlines, streamed lists and watches); it asks this for
+// each request's credentials. Credentials stay inside this object and the request.
+
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { dirname, delimiter, isAbsolute, resolve } from 'node:path';
+import type { RequestOptions } from 'node:https';
+import { KubeConfig, type User } from '@kubernetes/client-node';
+import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
 
-/**
- * Where the API server is and how to prove who we are. Credentials are read here and
- * never logged: the token and the client key stay inside this object and the client.
- */
+/** What one request needs: headers (Authorization, impersonation) and TLS options. */
+export interface RequestCredentials {
+  headers: Record<string, string>;
+  tls: Pick<RequestOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
+}
+
 export interface KubeConnection {
   /** https://host:port, no trailing slash. */
   server: string;
-  /** PEM of the CA that signed the API server's certificate (undefined: system CAs). */
-  caPem?: string;
-  /** Skips server verification (kubeconfig insecure-skip-tls-verify). */
-  insecureSkipTlsVerify?: boolean;
-  /** A bearer token: fixed, or read from a file that is re-read (kubelet rotates it). */
-  bearer?: { token: string } | { file: string };
-  clientCertPem?: string;
-  clientKeyPem?: string;
   /** Namespace this process runs in (in-cluster) or the context's namespace. */
   namespace?: string;
-  /** For messages: which kubeconfig or "in-cluster". */
+  /** For messages: which kubeconfig (or "in-cluster"), context and user; never a credential. */
   describe: string;
+  /**
+   * Credentials for the next request. An exec plugin runs on the first call and again
+   * when its credential expires (the library caches it); a token file is re-read.
+   */
+  credentials(): Promise<RequestCredentials>;
 }
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /**
  * An explicit kubeconfig path, else the in-cluster ServiceAccount when the pod has one,
- * else $KUBECONFIG or ~/.kube/config. Exec and auth-provider plugins are not supported:
- * the server runs in a pod (in-cluster) or is pointed at a token/cert kubeconfig.
+ * else every file of $KUBECONFIG merged as kubectl merges them, else ~/.kube/config.
  */
 export function loadKubeConnection(opts: { kubeconfig?: string; context?: string }, at = 'kubernetes'): KubeConnection {
   if (opts.kubeconfig) return fromKubeconfig(opts.kubeconfig, opts.context, `${at}.kubeconfig`);
-  const host = process.env['KUBERNETES_SERVICE_HOST'];
-  const port = process.env['KUBERNETES_SERVICE_PORT'];
-  if (host && port && existsSync(`${SA_DIR}/token`)) return inCluster(host, port);
-  const env = process.env['KUBECONFIG']?.split(':').find((p) => p.length > 0);
+  if (process.env['KUBERNETES_SERVICE_HOST'] && process.env['KUBERNETES_SERVICE_PORT'] && existsSync(`${SA_DIR}/token`)) {
+    const kc = new KubeConfig();
+    kc.loadFromCluster();
+    return connection(kc, 'in-cluster', `${at}.kubeconfig`);
+  }
+  const paths = (process.env['KUBECONFIG'] ?? '').split(delimiter).filter((p) => p.length > 0);
   const home = process.env['HOME'];
-  const fallback = env ?? (home ? `${home}/.kube/config` : undefined);
-  if (fallback && existsSync(fallback)) return fromKubeconfig(fallback, opts.context, `${at}.kubeconfig`);
-  throw new ConfigError(`${at}.kubeconfig`, 'not running in a pod and no kubeconfig found (set kubernetes.kubeconfig or $KUBECONFIG)');
-}
-
-function inCluster(host: string, port: string): KubeConnection {
-  const hostPart = host.includes(':') ? `[${host}]` : host;
-  const nsFile = `${SA_DIR}/namespace`;
-  return {
-    server: `https://${hostPart}:${port}`,
-    caPem: readFileSync(`${SA_DIR}/ca.crt`, 'utf8'),
-    bearer: { file: `${SA_DIR}/token` },
-    ...(existsSync(nsFile) ? { namespace: readFileSync(nsFile, 'utf8').trim() } : {}),
-    describe: 'in-cluster',
-  };
+  const candidates = paths.length > 0 ? paths : home ? [`${home}/.kube/config`] : [];
+  // kubectl skips $KUBECONFIG entries that do not exist.
+  const present = candidates.filter((p) => existsSync(p));
+  if (present.length === 0)
+    throw new ConfigError(`${at}.kubeconfig`, 'not running in a pod and no kubeconfig found (set kubernetes.kubeconfig or $KUBECONFIG)');
+  return fromKubeconfigs(present, opts.context, `${at}.kubeconfig`);
 }
 
 export function fromKubeconfig(path: string, contextName: string | undefined, at: string): KubeConnection {
+  return fromKubeconfigs([path], contextName, at);
+}
+
+/** Several kubeconfig files merged as kubectl does: the first file to set a name or current-context wins. */
+export function fromKubeconfigs(paths: readonly string[], contextName: string | undefined, at: string): KubeConnection {
+  const merged = {
+    clusters: [] as KubeConfig['clusters'],
+    users: [] as KubeConfig['users'],
+    contexts: [] as KubeConfig['contexts'],
+    currentContext: '',
+  };
+  const first = <T extends { name: string }>(into: T[], from: T[]) =>
+    from.forEach((e) => into.some((x) => x.name === e.name) || into.push(e));
+  for (const path of paths) {
+    const kc = loadFile(path, at);
+    first(merged.clusters, kc.clusters);
+    first(merged.users, kc.users);
+    first(merged.contexts, kc.contexts);
+    merged.currentContext ||= kc.currentContext;
+  }
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ ...merged, currentContext: contextName ?? merged.currentContext });
+  return connection(kc, paths.join(delimiter), at);
+}
+
+function loadFile(path: string, at: string): KubeConfig {
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new ConfigError(at, `cannot read kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`);
+    throw new ConfigError(
+      at,
+      `cannot read kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`,
+    );
   }
-  const base = dirname(resolve(path));
-  const file = (p: string): string => readFileSync(isAbsolute(p) ? p : resolve(base, p), 'utf8');
-  const root = record(doc);
-  const ctxName = contextName ?? stringField(root, 'current-context');
-  if (!ctxName) throw new ConfigError(at, `${path} has no current-context`);
-  const ctx = record(named(root['contexts'], ctxName)?.['context']);
-  const cluster = record(named(root['clusters'], stringField(ctx, 'cluster') ?? '')?.['cluster']);
-  const user = record(named(root['users'], stringField(ctx, 'user') ?? '')?.['user']);
-  const server = stringField(cluster, 'server');
-  if (!server) throw new ConfigError(at, `${path}: context "${ctxName}" has no cluster server`);
-  if (user['exec'] !== undefined || user['auth-provider'] !== undefined) {
-    throw new ConfigError(at, `${path}: exec and auth-provider credentials are not supported; use a token or client certificate`);
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromString(stringify(withTokenFiles(doc, dirname(resolve(path)))));
+    kc.makePathsAbsolute(dirname(resolve(path)));
+  } catch (err) {
+    throw new ConfigError(at, `${path}: ${(err as Error).message}`);
   }
-  const b64 = (s: string): string => Buffer.from(s, 'base64').toString('utf8');
-  const caData = stringField(cluster, 'certificate-authority-data');
-  const caFile = stringField(cluster, 'certificate-authority');
-  const token = stringField(user, 'token');
-  const tokenFile = stringField(user, 'tokenFile');
-  const certData = stringField(user, 'client-certificate-data');
-  const certFile = stringField(user, 'client-certificate');
-  const keyData = stringField(user, 'client-key-data');
-  const keyFile = stringField(user, 'client-key');
-  const caPem = caData ? b64(caData) : caFile ? file(caFile) : undefined;
-  const clientCertPem = certData ? b64(certData) : certFile ? file(certFile) : undefined;
-  const clientKeyPem = keyData ? b64(keyData) : keyFile ? file(keyFile) : undefined;
-  const namespace = stringField(ctx, 'namespace');
+  return kc;
+}
+
+/**
+ * kubectl's `tokenFile` (client-node reads only its own `token-file`, once) as the
+ * library's token-file auth provider, which re-reads it: the kubelet rotates projected
+ * tokens.
+ */
+function withTokenFiles(doc: unknown, base: string): unknown {
+  if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { users?: unknown }).users)) return doc;
+  const users = (doc as { users: unknown[] }).users.map((entry) => {
+    const user = (entry as { user?: Record<string, unknown> }).user;
+    const file = user?.['tokenFile'];
+    if (typeof file !== 'string' || user?.['token'] !== undefined) return entry;
+    const { tokenFile: _, ...rest } = user!;
+    return {
+      ...(entry as object),
+      user: { ...rest, 'auth-provider': { name: 'tokenFile', config: { tokenFile: isAbsolute(file) ? file : resolve(base, file) } } },
+    };
+  });
+  return { ...doc, users };
+}
+
+function hasCredentials(user: User): boolean {
+  return Boolean(
+    user.token || user.authProvider || user.exec || user.username || ((user.certData || user.certFile) && (user.keyData || user.keyFile)),
+  );
+}
+
+function connection(kc: KubeConfig, source: string, at: string): KubeConnection {
+  const contextName = kc.getCurrentContext();
+  if (!contextName) throw new ConfigError(at, `${source} has no current-context`);
+  const context = kc.getContextObject(contextName);
+  if (!context) throw new ConfigError(at, `${source}: context "${contextName}" is not defined`);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.server) throw new ConfigError(at, `${source}: context "${contextName}" has no cluster server`);
+  const user = kc.getCurrentUser();
+  // Without credentials the API server would take us for system:anonymous: never ready, and no warning.
+  if (!user || !hasCredentials(user)) {
+    throw new ConfigError(
+      at,
+      `${source}: context "${contextName}" resolves to no credentials (user "${context.user ?? ''}" has no token, client certificate, exec plugin or auth provider); refusing to connect as anonymous`,
+    );
+  }
+  let pending: Promise<RequestCredentials> | undefined;
   return {
-    server: server.replace(/\/+$/, ''),
-    ...(caPem ? { caPem } : {}),
-    ...(cluster['insecure-skip-tls-verify'] === true ? { insecureSkipTlsVerify: true } : {}),
-    ...(token ? { bearer: { token } } : tokenFile ? { bearer: { file: isAbsolute(tokenFile) ? tokenFile : resolve(base, tokenFile) } } : {}),
-    ...(clientCertPem ? { clientCertPem } : {}),
-    ...(clientKeyPem ? { clientKeyPem } : {}),
-    ...(namespace ? { namespace } : {}),
-    describe: path,
+    server: cluster.server.replace(/\/+$/, ''),
+    ...(context.namespace ? { namespace: context.namespace.trim() } : {}),
+    describe: `${source} (context ${contextName}, user ${user.name})`,
+    // One credential lookup at a time: a plugin that hangs (the library sets it no
+    // deadline) is one process, not one per request.
+    credentials: () => (pending ??= requestCredentials(kc).finally(() => (pending = undefined))),
   };
 }
 
-function record(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function stringField(o: Record<string, unknown>, k: string): string | undefined {
-  const v = o[k];
-  return typeof v === 'string' && v.length > 0 ? v : undefined;
-}
-
-function named(list: unknown, name: string): Record<string, unknown> | undefined {
-  if (!Array.isArray(list)) return undefined;
-  return list.map(record).find((e) => e['name'] === name);
+async function requestCredentials(kc: KubeConfig): Promise<RequestCredentials> {
+  const opts: RequestOptions = { headers: {} };
+  try {
+    await kc.applyToHTTPSOptions(opts);
+  } catch (err) {
+    // JSON.parse quotes the text it failed on, which could be a plugin's credential.
+    // eslint-disable-next-line preserve-caught-error -- the cause may quote the credential
+    throw new Error(
+      err instanceof SyntaxError
+        ? 'the credential plugin printed something that is not an ExecCredential (JSON)'
+        : (err as Error).message.split('\n')[0]!.slice(0, 300),
+    );
+  }
+  const headers: Record<string, string> = {};
+  // A token file usually ends in a newline, which a header may not hold.
+  for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k.toLowerCase()] = v.trim();
+  if (opts.auth) headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  return {
+    headers,
+    tls: {
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.cert ? { cert: opts.cert } : {}),
+      ...(opts.key ? { key: opts.key } : {}),
+      ...(opts.servername ? { servername: opts.servername } : {}),
+      rejectUnauthorized: opts.rejectUnauthorized !== false,
+    },
+  };
 }

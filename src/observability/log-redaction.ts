@@ -61,6 +61,8 @@ function redactNested(obj: object, extra: ReadonlySet<string> | undefined): obje
 
 /** A plain copy; an Error keeps what its serializer would print (message and stack are not enumerable). */
 function copyOf(obj: object): LogObject {
+  // Spread copies an Error's own enumerable fields (code, cause...): the prototype is not wanted.
+  // eslint-disable-next-line @typescript-eslint/no-misused-spread
   if (obj instanceof Error) return { type: obj.name, stack: obj.stack, ...obj, message: obj.message };
   return { ...(obj as LogObject) };
 }

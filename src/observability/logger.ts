@@ -33,6 +33,8 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
  */
 function withRedactedChildBindings(root: Logger): Logger {
   type ChildFn = (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+  // Called with the child's own `this` below.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const child = root.child as unknown as ChildFn;
   const redactedChild: ChildFn = function (bindings, options) {
     return child.call(this, redactLogObject(bindings), options);

@@ -1,25 +1,11 @@
 import type { StoredSecret } from '../store/secret-material.js';
 import { boundedCopy } from './bounded-text.js';
 import type { DeltaDiscoveryRequest } from './messages.js';
-import { checkNames, nackMessage, tooManyNamesForIdentity, type Rejection } from './request-checks.js';
-import { encodeSecret, TYPE_URL_FIELD } from './secret-encoding.js';
+import { checkNames, nackMessage, tooManyNamesForIdentity } from './request-checks.js';
+import { deltaResponse, type ResponseParts } from './responses.js';
+import type { RequestOutcome, Session } from './session.js';
 import type { NackRecord } from './stream-status.js';
 import { SubscriptionState } from './subscription-state.js';
-import { stringField } from './wire.js';
-
-export type DeltaVerdict =
-  | Rejection
-  | {
-      type: 'accept';
-      stale: boolean;
-      ack: boolean;
-      nack: NackRecord | undefined;
-      /** Newly subscribed, or subscribed again: send the current version. */
-      added: string[];
-      /** Subscribed, but the client already holds the current version (reconnect). */
-      skipIfCurrent: Map<string, string>;
-      removed: string[];
-    };
 
 /** How many unacknowledged responses a stream remembers, to attribute late ACKs. */
 const IN_FLIGHT_LIMIT = 32;
@@ -27,15 +13,25 @@ const IN_FLIGHT_LIMIT = 32;
 const MAX_VERSION_LENGTH = 128;
 
 /**
+ * What one response sent: name, version, name, version... (strings, not the secrets:
+ * an unacknowledged response must not keep an old version's material alive).
+ */
+type Carried = string[];
+
+/**
  * Protocol state of one incremental stream (DeltaSecrets, or delta ADS for Secrets).
  * No I/O, like SotwSession.
+ *
+ * removed_resources is sent only when a secret the stream was sent is deleted from the
+ * store, never for a name that merely does not exist yet: current Envoy would end
+ * warming with no certificate, and older Envoys NACK it.
  */
-export class DeltaSession extends SubscriptionState {
+export class DeltaSession extends SubscriptionState implements Session<DeltaDiscoveryRequest> {
   private nonceSeq = 0;
-  /** nonce -> what that response carried (name -> version, '' for a removal). */
-  private readonly inFlight = new Map<string, Map<string, string>>();
+  /** nonce -> what that response carried; made on the first response. */
+  private inFlight: Map<string, Carried> | undefined;
 
-  onRequest(req: DeltaDiscoveryRequest): DeltaVerdict {
+  onRequest(req: DeltaDiscoveryRequest): RequestOutcome {
     const admitted = this.admit(req.type_url, req.node);
     if ('type' in admitted) return admitted;
     const { first } = admitted;
@@ -55,92 +51,88 @@ export class DeltaSession extends SubscriptionState {
     let stale = false;
     const nonce = req.response_nonce ?? '';
     if (nonce !== '') {
-      const carried = this.inFlight.get(nonce);
+      const carried = this.inFlight?.get(nonce);
       if (!carried) {
         stale = true;
       } else {
-        this.inFlight.delete(nonce);
+        this.inFlight!.delete(nonce);
         if (req.error_detail) {
-          nack = { version: '', message: nackMessage(req.error_detail.message, this.limits), at: new Date() };
-          for (const [name, version] of carried) {
-            this.status.entry(name).lastNack = { ...nack, version };
+          const message = nackMessage(req.error_detail.message, this.limits);
+          const at = new Date(this.now());
+          nack = { version: '', message, at };
+          for (let i = 0; i < carried.length; i += 2) {
+            const e = this.delivery(carried[i]!);
+            if (e) e.lastNack = { version: carried[i + 1]!, message, at };
           }
         } else {
           ack = true;
-          for (const [name, version] of carried) {
-            if (version !== '' && this.subscribed.has(name)) this.status.entry(name).acked = version;
+          for (let i = 0; i < carried.length; i += 2) {
+            const e = this.delivery(carried[i]!);
+            if (e) e.acked = carried[i + 1]!;
           }
         }
       }
     }
 
-    // Subscription changes apply even when the nonce is stale.
+    // Subscription changes apply even when the nonce is stale. Every name subscribed is
+    // handed to the driver: what the client reports holding at the current version
+    // (reconnect) is skipped by needsPush, the rest is sent.
     const initial = first ? (req.initial_resource_versions ?? {}) : {};
     const added: string[] = [];
-    const skipIfCurrent = new Map<string, string>();
     for (const requested of new Set(subscribe)) {
-      const name = this.subscribed.has(requested) ? requested : this.hold(requested);
+      const name = this.isSubscribed(requested) ? requested : this.hold(requested);
+      const e = this.delivery(name)!;
       const reported = initial[name];
       // A version the client reports is kept in status: bounded like any client text.
       const held = reported ? boundedCopy(reported, MAX_VERSION_LENGTH) : undefined;
-      if (held) {
-        skipIfCurrent.set(name, held);
-        this.status.entry(name).acked = held;
-        this.status.entry(name).sent = held;
-      } else {
-        // Subscribing again means "send it", even if we think the client has it.
-        const e = this.status.entry(name);
-        delete e.sent;
-        added.push(name);
-      }
+      // Subscribing again means "send it", even if we think the client has it.
+      e.sent = held;
+      if (held) e.acked = held;
+      added.push(name);
     }
     const removed: string[] = [];
     for (const name of unsubscribe) {
       if (this.drop(name)) removed.push(name);
     }
-    return { type: 'accept', stale, ack, nack, added, skipIfCurrent, removed };
+    return { type: 'accept', stale, ack, nack, added, removed };
   }
 
   /** What the subscription becomes: names new to it, names leaving it, and its size. */
   private subscriptionAfter(subscribe: readonly string[], unsubscribe: readonly string[]) {
     const leaving = new Set(unsubscribe);
     const fresh = new Set<string>();
-    for (const n of subscribe) if (!this.subscribed.has(n) && !leaving.has(n)) fresh.add(n);
+    for (const n of subscribe) if (!this.isSubscribed(n) && !leaving.has(n)) fresh.add(n);
     const dropping: string[] = [];
-    for (const n of leaving) if (this.subscribed.has(n)) dropping.push(n);
-    return { fresh, dropping, after: this.subscribed.size + fresh.size - dropping.length };
+    for (const n of leaving) if (this.isSubscribed(n)) dropping.push(n);
+    return { fresh, dropping, after: this.status.names.size + fresh.size - dropping.length };
   }
 
   /** A deleted secret is announced only to streams that were sent it. */
   needsRemoval(name: string): boolean {
-    if (!this.subscribed.has(name)) return false;
-    const e = this.status.names.get(name);
-    return !e?.denied && e?.sent !== undefined;
+    const e = this.delivery(name);
+    return e !== undefined && !e.denied && e.sent !== undefined;
   }
 
-  buildResponse(secrets: readonly StoredSecret[], removedNames: readonly string[] = []): Buffer {
+  buildResponse(secrets: readonly StoredSecret[], removed: readonly string[] = []): ResponseParts {
     const nonce = String(++this.nonceSeq);
-    const carried = new Map<string, string>();
-    const parts: Buffer[] = [];
+    const carried: Carried = [];
     for (const s of secrets) {
-      parts.push(encodeSecret(s).deltaResourceField);
-      carried.set(s.name, s.version);
-      this.status.entry(s.name).sent = s.version;
+      const e = this.delivery(s.name);
+      if (e) e.sent = s.version;
+      carried.push(s.name, s.version);
     }
-    parts.push(TYPE_URL_FIELD);
-    for (const name of removedNames) {
-      parts.push(stringField(6, name));
-      carried.set(name, '');
-      const e = this.status.entry(name);
-      delete e.sent;
-      delete e.acked;
+    for (const name of removed) {
+      const e = this.delivery(name);
+      if (e) e.sent = e.acked = undefined;
     }
-    parts.push(stringField(5, nonce));
-    this.inFlight.set(nonce, carried);
-    if (this.inFlight.size > IN_FLIGHT_LIMIT) {
-      const oldest = this.inFlight.keys().next().value;
-      if (oldest !== undefined) this.inFlight.delete(oldest);
+    const inFlight = (this.inFlight ??= new Map());
+    inFlight.set(nonce, carried);
+    if (inFlight.size > IN_FLIGHT_LIMIT) {
+      for (const oldest of inFlight.keys()) {
+        inFlight.delete(oldest);
+        break;
+      }
     }
-    return Buffer.concat(parts);
+    return deltaResponse(secrets, removed, nonce);
   }
 }

@@ -14,6 +14,8 @@ export interface NameBudget {
   acquire(name: string): string;
   release(name: string): void;
   readonly limit: number;
+  /** The caller identity as logged and audited (one string, shared by its streams). */
+  readonly identity: string;
 }
 
 /** No budget: for sessions built outside a server (FetchSecrets, unit tests). */
@@ -22,6 +24,7 @@ export const UNBOUNDED_NAMES: NameBudget = {
   acquire: (name) => name,
   release: () => undefined,
   limit: Number.POSITIVE_INFINITY,
+  identity: 'unknown',
 };
 
 /**
@@ -33,12 +36,17 @@ export const UNBOUNDED_NAMES: NameBudget = {
  */
 export class IdentityNames {
   /** identity -> name -> how many streams hold it (and the identity's copy of the name). */
-  readonly tables = new Map<string, Map<string, { name: string; refs: number }>>();
+  readonly tables = new Map<string, IdentityTable>();
 
   constructor(readonly maxPerIdentity: number) {}
 
+  /**
+   * The identity's budget: one object shared by all its streams while the identity holds
+   * names (a stream keeps a pointer, not an object and a key string of its own).
+   */
   budgetFor(identity: CallerIdentity): NameBudget {
-    return new IdentityBudget(this, describeIdentity(identity));
+    const key = describeIdentity(identity);
+    return this.tables.get(key)?.budget ?? new IdentityBudget(this, key);
   }
 
   /** Distinct names held by an identity (for tests and status). */
@@ -47,12 +55,26 @@ export class IdentityNames {
   }
 }
 
-/** One stream's view of its identity's table: a key and the shared map, no closures (one per stream). */
+/** One identity's names: name -> the identity's copy and how many of its streams hold it. */
+class IdentityTable extends Map<string, { name: string; refs: number }> {
+  constructor(readonly budget: IdentityBudget) {
+    super();
+  }
+}
+
+/**
+ * An identity's view of its table, found by key on every call: an object a stream got
+ * before the table was last emptied and made again still counts in the right place.
+ */
 class IdentityBudget implements NameBudget {
   constructor(
     private readonly names: IdentityNames,
     private readonly key: string,
   ) {}
+
+  get identity(): string {
+    return this.key;
+  }
 
   get limit(): number {
     return this.names.maxPerIdentity;
@@ -72,7 +94,7 @@ class IdentityBudget implements NameBudget {
   acquire(name: string): string {
     let t = this.names.tables.get(this.key);
     if (!t) {
-      t = new Map();
+      t = new IdentityTable(this);
       this.names.tables.set(this.key, t);
     }
     const e = t.get(name);

@@ -1,5 +1,5 @@
-import { status } from '@grpc/grpc-js';
 import { boundedCopy } from './bounded-text.js';
+import type { RejectReason } from './call-end.js';
 import type { NodeMessage } from './messages.js';
 import type { NodeInfo } from './stream-status.js';
 import { SECRET_TYPE_URL } from './type-urls.js';
@@ -15,11 +15,10 @@ export interface RequestLimits {
 
 export const DEFAULT_REQUEST_LIMITS: RequestLimits = { maxNamesPerStream: 5000, maxNameLength: 512, maxErrorDetailLength: 1024 };
 
-/** A request the stream cannot go on with: closes it with this status. */
+/** A request the stream cannot go on with: the call ends with this reason (the edge picks the code). */
 export interface Rejection {
   type: 'reject';
-  code: status;
-  reason: 'type_url' | 'too_many_names' | 'bad_name' | 'name_too_long' | 'too_many_names_for_identity';
+  reason: RejectReason;
   message: string;
 }
 
@@ -29,7 +28,6 @@ export function checkTypeUrl(typeUrl: string | undefined, rpc: string): Rejectio
   if (typeUrl === SECRET_TYPE_URL) return undefined;
   return {
     type: 'reject',
-    code: status.UNIMPLEMENTED,
     reason: 'type_url',
     message: `type_url "${truncate(typeUrl ?? '', 200)}" is not served by ${rpc}: this server serves only ${SECRET_TYPE_URL}`,
   };
@@ -39,7 +37,6 @@ export function checkNames(names: Iterable<string>, count: number, limits: Reque
   if (count > limits.maxNamesPerStream) {
     return {
       type: 'reject',
-      code: status.RESOURCE_EXHAUSTED,
       reason: 'too_many_names',
       message: `a stream may subscribe to at most ${limits.maxNamesPerStream} names (asked for ${count})`,
     };
@@ -48,7 +45,6 @@ export function checkNames(names: Iterable<string>, count: number, limits: Reque
     if (n.length === 0 || n.length > limits.maxNameLength) {
       return {
         type: 'reject',
-        code: status.INVALID_ARGUMENT,
         reason: n.length === 0 ? 'bad_name' : 'name_too_long',
         message: `secret names must be 1 to ${limits.maxNameLength} characters long`,
       };
@@ -61,7 +57,6 @@ export function checkNames(names: Iterable<string>, count: number, limits: Reque
 export function tooManyNamesForIdentity(limit: number): Rejection {
   return {
     type: 'reject',
-    code: status.RESOURCE_EXHAUSTED,
     reason: 'too_many_names_for_identity',
     message: `this caller identity may subscribe to at most ${limit} distinct names across its streams`,
   };

@@ -1,12 +1,16 @@
-import type * as grpc from '@grpc/grpc-js';
 import type { PeerInfo } from '../authz/authorizer.js';
-import { DeltaStream } from './delta-stream.js';
+import type { CallEnd } from './call-end.js';
+import { DeltaSession } from './delta-session.js';
 import { fetchSecrets } from './fetch-secrets.js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from './messages.js';
-import { sdsPackageDefinition } from './protos.js';
-import { SotwStream } from './sotw-stream.js';
+import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest } from './request-decoding.js';
+import { SecretFanout } from './secret-fanout.js';
+import type { Session } from './session.js';
+import { SotwSession } from './sotw-session.js';
 import type { StreamCall } from './stream-call.js';
-import type { StreamDeps } from './stream-driver.js';
+import { StreamDriver, type StreamDeps, type StreamMethod } from './stream-driver.js';
+import type { StreamProtocol, StreamStatus } from './stream-status.js';
+import type { NameBudget } from './identity-names.js';
 
 export const SDS_SERVICE = 'envoy.service.secret.v3.SecretDiscoveryService';
 export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -18,52 +22,60 @@ export interface StreamingMethod<Req> {
   serve(call: StreamCall<Req>, peer: PeerInfo): void;
 }
 
-/** A unary RPC answering with pre-encoded bytes; failures are FetchError (a gRPC status). */
+/** A unary RPC answering with pre-encoded bytes, or the reason it failed (the edge maps it to a code). */
 export interface UnaryMethod<Req> {
   readonly kind: 'unary';
   decode(bytes: Buffer): Req;
-  serve(req: Req, peer: PeerInfo): Promise<Buffer>;
+  serve(req: Req, peer: PeerInfo): Promise<Buffer | CallEnd>;
 }
 
-export type SdsMethod =
-  | StreamingMethod<DiscoveryRequest>
-  | StreamingMethod<DeltaDiscoveryRequest>
-  | UnaryMethod<DiscoveryRequest>;
+export type SdsMethod = StreamingMethod<DiscoveryRequest> | StreamingMethod<DeltaDiscoveryRequest> | UnaryMethod<DiscoveryRequest>;
 
-/** The request decoder @grpc/proto-loader built for a method (keepCase, defaults). */
-// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the message type
-function decoder<Req>(service: string, method: string): (bytes: Buffer) => Req {
-  const def = sdsPackageDefinition()[service] as grpc.ServiceDefinition;
-  const m = def[method];
-  if (!m) throw new Error(`${service}/${method} is not in the loaded protos`);
-  return m.requestDeserialize as (bytes: Buffer) => Req;
-}
+type SessionClass<Req> = new (
+  status: StreamStatus,
+  rpc: string,
+  limits: StreamDeps['limits'],
+  budget: NameBudget,
+  now: () => number,
+) => Session<Req>;
 
 /**
  * The RPCs we serve, by HTTP/2 path (`/package.Service/Method`), independent of the
- * transport that carries them: SDS, and ADS for the Secret type only.
+ * transport that carries them: SDS, and ADS for the Secret type only. Streams share one
+ * store watch per name (SecretFanout) and one method record each.
  */
 export function sdsMethods(deps: StreamDeps): Map<string, SdsMethod> {
-  const sotw = (service: string, rpc: string, protocol: 'sotw' | 'ads'): StreamingMethod<DiscoveryRequest> => ({
-    kind: 'streaming',
-    decode: decoder(service, rpc),
-    serve: (call, peer) => new SotwStream(call, deps, rpc, protocol, peer).start(),
-  });
-  const delta = (service: string, rpc: string, protocol: 'delta' | 'ads-delta'): StreamingMethod<DeltaDiscoveryRequest> => ({
-    kind: 'streaming',
-    decode: decoder(service, rpc),
-    serve: (call, peer) => new DeltaStream(call, deps, rpc, protocol, peer).start(),
-  });
+  const fanout = new SecretFanout(deps.store);
+  const now = deps.now ?? Date.now;
+  const streaming = <Req>(
+    rpc: string,
+    protocol: StreamProtocol,
+    Kind: SessionClass<Req>,
+    decode: (bytes: Buffer) => Req,
+  ): StreamingMethod<Req> => {
+    const method: StreamMethod<Req> = {
+      rpc,
+      protocol,
+      family: protocol === 'sotw' || protocol === 'ads' ? 'sotw' : 'delta',
+      deps,
+      fanout,
+      createSession: (status, budget) => new Kind(status, rpc, deps.limits, budget, now),
+    };
+    return { kind: 'streaming', decode, serve: (call, peer) => new StreamDriver(call, method, peer).start() };
+  };
   const fetch: UnaryMethod<DiscoveryRequest> = {
     kind: 'unary',
-    decode: decoder(SDS_SERVICE, 'FetchSecrets'),
+    decode: decodeDiscoveryRequest,
     serve: (req, peer) => fetchSecrets(req, peer, deps),
   };
   return new Map<string, SdsMethod>([
-    [`/${SDS_SERVICE}/StreamSecrets`, sotw(SDS_SERVICE, 'StreamSecrets', 'sotw')],
-    [`/${SDS_SERVICE}/DeltaSecrets`, delta(SDS_SERVICE, 'DeltaSecrets', 'delta')],
+    [`/${SDS_SERVICE}/StreamSecrets`, streaming('StreamSecrets', 'sotw', SotwSession, decodeDiscoveryRequest)],
+    [`/${SDS_SERVICE}/DeltaSecrets`, streaming('DeltaSecrets', 'delta', DeltaSession, decodeDeltaDiscoveryRequest)],
     [`/${SDS_SERVICE}/FetchSecrets`, fetch],
-    [`/${ADS_SERVICE}/StreamAggregatedResources`, sotw(ADS_SERVICE, 'StreamAggregatedResources', 'ads')],
-    [`/${ADS_SERVICE}/DeltaAggregatedResources`, delta(ADS_SERVICE, 'DeltaAggregatedResources', 'ads-delta')],
+    [`/${ADS_SERVICE}/StreamAggregatedResources`, streaming('StreamAggregatedResources', 'ads', SotwSession, decodeDiscoveryRequest)],
+    [
+      `/${ADS_SERVICE}/DeltaAggregatedResources`,
+      streaming('DeltaAggregatedResources', 'ads-delta', DeltaSession, decodeDeltaDiscoveryRequest),
+    ],
   ]);
 }

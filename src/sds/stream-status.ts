@@ -1,4 +1,5 @@
 import type { CallerIdentity } from '../authz/identity.js';
+import { NameMap } from './name-map.js';
 
 export type StreamProtocol = 'sotw' | 'delta' | 'ads' | 'ads-delta';
 
@@ -15,12 +16,17 @@ export interface NackRecord {
   at: Date;
 }
 
-/** What one stream holds of one name. */
+/** What one stream holds of one name: an entry exists exactly while the stream is subscribed to it. */
 export interface NameDelivery {
-  sent?: string;
-  acked?: string;
-  lastNack?: NackRecord;
-  denied?: boolean;
+  sent: string | undefined;
+  acked: string | undefined;
+  lastNack: NackRecord | undefined;
+  denied: boolean;
+}
+
+/** Every entry has the same fields from the start: one object shape for all of them. */
+export function newDelivery(): NameDelivery {
+  return { sent: undefined, acked: undefined, lastNack: undefined, denied: false };
 }
 
 /**
@@ -28,24 +34,17 @@ export interface NameDelivery {
  * certificate, and why?". Kept by the session as part of its protocol state.
  */
 export class StreamStatus {
-  node: NodeInfo | undefined;
-  readonly names = new Map<string, NameDelivery>();
-  readonly openedAt = new Date();
+  node: NodeInfo | undefined = undefined;
+  /** The subscription: name -> what was sent, ACKed, NACKed or denied. */
+  readonly names = new NameMap<NameDelivery>();
 
   constructor(
     readonly id: number,
     readonly protocol: StreamProtocol,
     readonly identity: CallerIdentity,
+    /** Milliseconds since the epoch (a number: one Date object per stream is memory). */
+    readonly openedAt = 0,
   ) {}
-
-  entry(name: string): NameDelivery {
-    let e = this.names.get(name);
-    if (!e) {
-      e = {};
-      this.names.set(name, e);
-    }
-    return e;
-  }
 
   toJSON(currentVersion: (name: string) => string | undefined): Record<string, unknown> {
     return {
@@ -54,43 +53,46 @@ export class StreamStatus {
       node: this.node ?? null,
       identity: { kind: this.identity.kind, principal: this.identity.principals[0] ?? null },
       peer: this.identity.peer,
-      openedAt: this.openedAt.toISOString(),
+      openedAt: new Date(this.openedAt).toISOString(),
       names: [...this.names].map(([name, d]) => ({
         name,
         current: d.denied ? null : (currentVersion(name) ?? null),
         sent: d.sent ?? null,
         acked: d.acked ?? null,
         denied: d.denied ?? false,
-        lastNack: d.lastNack
-          ? { version: d.lastNack.version, message: d.lastNack.message, at: d.lastNack.at.toISOString() }
-          : null,
+        lastNack: d.lastNack ? { version: d.lastNack.version, message: d.lastNack.message, at: d.lastNack.at.toISOString() } : null,
       })),
     };
   }
 }
 
+/** A live stream as the registry sees it: it can be ended (with OK) when the server drains. */
+export interface EndableStream {
+  endOk(): void;
+}
+
 /** All live streams, for the status endpoint and scrape-time gauges. */
 export class StreamRegistry {
-  private readonly streams = new Map<number, StreamStatus>();
-  private readonly closers = new Map<number, () => void>();
+  /** One entry per stream: its status and the stream itself (no closure per stream). */
+  private readonly streams = new Map<StreamStatus, EndableStream>();
   private nextId = 1;
 
-  /** Registers a stream; `end` closes it (with OK) when the server drains. */
-  open(protocol: StreamProtocol, identity: CallerIdentity, end: () => void): StreamStatus {
-    const s = new StreamStatus(this.nextId++, protocol, identity);
-    this.streams.set(s.id, s);
-    this.closers.set(s.id, end);
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Registers a stream; `stream.endOk()` is called when the server drains. */
+  open(protocol: StreamProtocol, identity: CallerIdentity, stream: EndableStream): StreamStatus {
+    const s = new StreamStatus(this.nextId++, protocol, identity, this.now());
+    this.streams.set(s, stream);
     return s;
   }
 
   close(status: StreamStatus): void {
-    this.streams.delete(status.id);
-    this.closers.delete(status.id);
+    this.streams.delete(status);
   }
 
   /** Ends every stream (on shutdown); clients reconnect elsewhere. */
   endAll(): void {
-    for (const end of [...this.closers.values()]) end();
+    for (const stream of [...this.streams.values()]) stream.endOk();
   }
 
   get size(): number {
@@ -98,13 +100,13 @@ export class StreamRegistry {
   }
 
   list(): StreamStatus[] {
-    return [...this.streams.values()];
+    return [...this.streams.keys()];
   }
 
   /** Names whose last ACKed version on some stream is not the current one. */
   countBehind(currentVersion: (name: string) => string | undefined): number {
     let n = 0;
-    for (const s of this.streams.values()) {
+    for (const s of this.streams.keys()) {
       for (const [name, d] of s.names) {
         const cur = currentVersion(name);
         if (cur && !d.denied && d.acked !== cur) n++;

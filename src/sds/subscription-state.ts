@@ -2,14 +2,17 @@ import type { StoredSecret } from '../store/secret-material.js';
 import { UNBOUNDED_NAMES, type NameBudget } from './identity-names.js';
 import type { NodeMessage } from './messages.js';
 import { checkTypeUrl, nodeInfo, type Rejection, type RequestLimits } from './request-checks.js';
-import type { StreamStatus } from './stream-status.js';
+import { newDelivery, type NameDelivery, type StreamStatus } from './stream-status.js';
+
+/** Milliseconds since the epoch; sessions are handed one and never read the wall clock. */
+export type Clock = () => number;
 
 /**
- * What SotW and delta sessions share: the names a stream is subscribed to, and the
- * "push only on change" rule read from the stream's delivery status.
+ * What SotW and delta sessions share: the subscription, kept as the stream's delivery
+ * status (one map: a name is subscribed exactly while it has an entry), and the "push
+ * only on change" rule read from it.
  */
-export abstract class SubscriptionState {
-  protected readonly subscribed = new Set<string>();
+export class SubscriptionState {
   private requests = 0;
 
   constructor(
@@ -18,27 +21,32 @@ export abstract class SubscriptionState {
     protected readonly limits: RequestLimits,
     /** Distinct names of the caller identity, across its streams. */
     protected readonly budget: NameBudget = UNBOUNDED_NAMES,
+    protected readonly now: Clock = Date.now,
   ) {}
 
   /** Adds a name to the subscription, counted for the identity; returns the name as stored. */
   protected hold(name: string): string {
     const stored = this.budget.acquire(name);
-    this.subscribed.add(stored);
+    this.status.names.set(stored, newDelivery());
     return stored;
   }
 
   /** Removes a name from the subscription and from the identity's count. */
   protected drop(name: string): boolean {
-    if (!this.subscribed.delete(name)) return false;
+    if (!this.status.names.delete(name)) return false;
     this.budget.release(name);
-    this.status.names.delete(name);
     return true;
+  }
+
+  /** The delivery entry of a subscribed name (undefined once it is unsubscribed). */
+  protected delivery(name: string): NameDelivery | undefined {
+    return this.status.names.get(name);
   }
 
   /** The stream ended: its names no longer count for the identity. */
   close(): void {
-    for (const name of this.subscribed) this.budget.release(name);
-    this.subscribed.clear();
+    for (const name of this.status.names.keys()) this.budget.release(name);
+    this.status.names.clear();
   }
 
   /**
@@ -54,26 +62,23 @@ export abstract class SubscriptionState {
   }
 
   isSubscribed(name: string): boolean {
-    return this.subscribed.has(name);
+    return this.status.names.has(name);
   }
 
   subscriptions(): string[] {
-    return [...this.subscribed];
+    return [...this.status.names.keys()];
   }
 
-  /** Push only on change: a version already sent on this stream is never re-sent. */
   needsPush(secret: StoredSecret): boolean {
-    if (!this.subscribed.has(secret.name)) return false;
     const e = this.status.names.get(secret.name);
-    return !e?.denied && e?.sent !== secret.version;
+    return e !== undefined && !e.denied && e.sent !== secret.version;
   }
 
-  /** Marks a name refused by authorization: it is never sent on this stream. */
   deny(name: string): void {
-    this.status.entry(name).denied = true;
+    const e = this.status.names.get(name);
+    if (e) e.denied = true;
   }
 
-  /** Lifts a denial once authorization allows the name again. */
   allow(name: string): void {
     const e = this.status.names.get(name);
     if (e) e.denied = false;

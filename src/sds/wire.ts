@@ -67,12 +67,16 @@ export type WireField =
   | { readonly field: number; readonly bytes: Uint8Array }
   | { readonly field: number; readonly fields: readonly WireField[] };
 
-/** Content length of each nested message, computed once per encoding. */
+/** Content length of each nested message and text, computed once per encoding (a PEM is scanned once). */
 type Sizes = Map<WireField, number>;
 
 function contentSize(f: WireField, sizes: Sizes): number {
   if ('varint' in f) return varintSize(f.varint);
-  if ('text' in f) return Buffer.byteLength(f.text);
+  if ('text' in f) {
+    const n = Buffer.byteLength(f.text);
+    sizes.set(f, n);
+    return n;
+  }
   if ('bytes' in f) return f.bytes.length;
   let n = 0;
   for (const c of f.fields) n += encodedSize(c, sizes);
@@ -91,8 +95,9 @@ function writeField(out: Buffer, o: number, f: WireField, sizes: Sizes): number 
   if ('varint' in f) return writeVarint(out, writeVarint(out, o, f.field << 3), f.varint);
   o = writeVarint(out, o, (f.field << 3) | 2);
   if ('text' in f) {
-    o = writeVarint(out, o, Buffer.byteLength(f.text));
-    return o + out.write(f.text, o, 'utf8');
+    const n = sizes.get(f)!;
+    o = writeVarint(out, o, n);
+    return o + out.write(f.text, o, n, 'utf8');
   }
   if ('bytes' in f) {
     o = writeVarint(out, o, f.bytes.length);

@@ -5,12 +5,13 @@ import type { PeerInfo } from '../authz/authorizer.js';
 import { clientCertificateFromDer } from '../authz/peer-certificate.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { FetchError } from '../sds/fetch-secrets.js';
+import { isCallEnd } from '../sds/call-end.js';
 import type { SdsMethod, UnaryMethod } from '../sds/sds-service.js';
 import type { CallerIdentity } from '../authz/identity.js';
 import { ConnectionPolicy, type ConnectionPolicyOptions } from './connection-policy.js';
 import { ACCEPTED_ENCODINGS, acceptsEncoding } from './grpc-framing.js';
 import { isGrpcContentType, parseGrpcTimeout } from './grpc-metadata.js';
+import { grpcStatusOf } from './grpc-status.js';
 import { Http2GrpcCall, respondTrailersOnly, type CallOwner } from './http2-call.js';
 
 type Listener = PeerInfo['listener'];
@@ -36,8 +37,8 @@ class Connection implements CallOwner {
 
   constructor(
     readonly session: Http2Session,
-    readonly address: string,
-    readonly clientCertificate: PeerInfo['clientCertificate'],
+    /** What every stream on this connection presents, unless it sends its own `authorization`. */
+    readonly peer: Readonly<PeerInfo>,
     readonly policy: ConnectionPolicy,
     private readonly onAuthenticated: (conn: Connection) => void,
     private readonly onIdle: (conn: Connection) => void,
@@ -109,7 +110,10 @@ export class GrpcDispatcher {
       const held = this.unauthenticated.get(host) ?? 0;
       if (held >= this.opts.maxUnauthenticatedPerPeer) {
         this.metrics.connectionsRefused.inc({ reason: 'unauthenticated_per_peer' });
-        this.logger.warn({ peer: host, limit: this.opts.maxUnauthenticatedPerPeer }, 'refusing connection: too many unauthenticated connections from this peer');
+        this.logger.warn(
+          { peer: host, limit: this.opts.maxUnauthenticatedPerPeer },
+          'refusing connection: too many unauthenticated connections from this peer',
+        );
         session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
         return;
       }
@@ -118,10 +122,11 @@ export class GrpcDispatcher {
     }
     const policy = new ConnectionPolicy(session, this.opts.policy, this.metrics, this.logger);
     policy.start();
+    const peer: PeerInfo = { address, listener: this.opts.listener };
+    if (clientCertificate) peer.clientCertificate = clientCertificate;
     const conn = new Connection(
       session,
-      address,
-      clientCertificate,
+      peer,
       policy,
       (c) => this.release(c),
       (c) => this.armIdle(c),
@@ -195,12 +200,16 @@ export class GrpcDispatcher {
       return;
     }
     // Metadata is read here, once per stream: the identity does not change mid-stream.
-    const peer: PeerInfo = { address: conn.address, listener: this.opts.listener };
-    if (conn.clientCertificate) peer.clientCertificate = conn.clientCertificate;
+    // Without a token every stream of the connection presents the same peer (one object).
     const authorization = single(headers['authorization']);
-    if (authorization !== undefined) peer.authorization = authorization;
+    const peer: PeerInfo = authorization === undefined ? conn.peer : { ...conn.peer, authorization };
 
-    const call = new Http2GrpcCall<unknown>(stream, (bytes) => method.decode(bytes), { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs }, conn);
+    const call = new Http2GrpcCall<unknown>(
+      stream,
+      (bytes) => method.decode(bytes),
+      { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs },
+      conn,
+    );
     conn.calls.add(call);
     clearTimeout(conn.idleTimer);
     if (method.kind === 'streaming') method.serve(call, peer);
@@ -218,24 +227,26 @@ export class GrpcDispatcher {
       },
       halfClose: () => {
         if (count !== 1) {
-          call.end(count === 0 ? Status.INTERNAL : Status.UNIMPLEMENTED, `unary call received ${count} requests`);
+          call.endWith(count === 0 ? Status.INTERNAL : Status.UNIMPLEMENTED, `unary call received ${count} requests`);
           return;
         }
         method.serve(request, peer).then(
-          (bytes) => {
-            call.write(bytes);
-            call.end(Status.OK);
+          (result) => {
+            if (isCallEnd(result)) {
+              call.endWith(grpcStatusOf(result), result.message);
+              return;
+            }
+            call.write([result]);
+            call.endWith(Status.OK, '');
           },
           (err: unknown) => {
-            if (err instanceof FetchError) call.end(err.code, err.message);
-            else {
-              this.logger.error({ rpc: 'FetchSecrets', err }, 'fetch failed');
-              call.end(Status.INTERNAL, 'internal error');
-            }
+            this.logger.error({ rpc: 'unary', err }, 'unary call failed');
+            call.endWith(Status.INTERNAL, 'internal error');
           },
         );
       },
       cancel: () => {},
+      drain: () => {},
     });
   }
 }

@@ -2,17 +2,24 @@ import { gunzipSync } from 'node:zlib';
 import { status as Status } from '@grpc/grpc-js';
 
 /**
- * A gRPC length-prefixed message header: compressed flag (1 byte), length (4 bytes, big
- * endian). Its own allocation, not a slice of Node's 8 KB pool: Node keeps the last chunks
- * written on a stream referenced, and a 5-byte slice would pin a whole slab per idle
- * stream (measured: 6 KB of ArrayBuffers per stream when secrets are encoded in between).
+ * A gRPC length-prefixed message header (compressed flag, 1 byte; length, 4 bytes, big
+ * endian) with the message's first part (a few bytes of the stream's own, its nonce)
+ * copied in after it. Its own allocation, not a slice of Node's 8 KB pool: Node keeps the
+ * last chunks written on a stream referenced, and a small slice would pin a whole slab
+ * per idle stream (measured: 6 KB of ArrayBuffers per stream).
  */
-export function messageHeader(length: number): Buffer {
-  const h = Buffer.allocUnsafeSlow(5);
+export function framedHead(parts: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const first = parts[0] ?? EMPTY;
+  const h = Buffer.allocUnsafeSlow(5 + first.length);
   h[0] = 0;
   h.writeUInt32BE(length, 1);
+  first.copy(h, 5);
   return h;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Request encodings we accept (the `grpc-encoding` header); anything else is UNIMPLEMENTED. */
 export const ACCEPTED_ENCODINGS = 'identity,gzip';
@@ -35,7 +42,8 @@ export class FramingError extends Error {
  * 5-byte prefix alone, before any of the message is buffered.
  */
 export class MessageReader {
-  private chunks: Buffer[] = [];
+  /** Bytes of an unfinished message; none (no array) between messages, the usual state. */
+  private chunks: Buffer[] | undefined;
   private buffered = 0;
 
   constructor(
@@ -45,19 +53,30 @@ export class MessageReader {
 
   /** Adds a chunk and returns the complete messages it finishes (possibly none). */
   push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
     const out: Buffer[] = [];
-    while (this.buffered >= 5) {
-      const head = this.peek(5);
-      const compressed = head[0]!;
-      const length = head.readUInt32BE(1);
-      if (length > this.maxMessageBytes) {
-        throw new FramingError(Status.RESOURCE_EXHAUSTED, `received message larger than max (${length} vs. ${this.maxMessageBytes})`);
-      }
-      if (this.buffered < 5 + length) break;
-      const frame = this.take(5 + length);
-      out.push(this.decompress(compressed, frame.subarray(5)));
+    let rest = chunk;
+    if (this.chunks) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.buffered < 5) return out;
+      const length = this.checkedLength(this.peek(5), 0);
+      if (this.buffered < 5 + length) return out;
+      // The unfinished message is complete: join what is buffered, go on from there.
+      rest = Buffer.concat(this.chunks, this.buffered);
+      this.chunks = undefined;
+      this.buffered = 0;
+    }
+    // Whole messages straight from the chunk (a request usually arrives in one DATA frame).
+    let o = 0;
+    while (rest.length - o >= 5) {
+      const length = this.checkedLength(rest, o);
+      if (rest.length - o < 5 + length) break;
+      out.push(this.decompress(rest[o]!, rest.subarray(o + 5, o + 5 + length)));
+      o += 5 + length;
+    }
+    if (o < rest.length) {
+      this.chunks = [o === 0 ? rest : rest.subarray(o)];
+      this.buffered = rest.length - o;
     }
     return out;
   }
@@ -65,6 +84,15 @@ export class MessageReader {
   /** True when part of a message is still buffered (the body ended mid-message). */
   get partial(): boolean {
     return this.buffered > 0;
+  }
+
+  /** The length from a message prefix, refused past the limit before anything is buffered. */
+  private checkedLength(buf: Buffer, at: number): number {
+    const length = buf.readUInt32BE(at + 1);
+    if (length > this.maxMessageBytes) {
+      throw new FramingError(Status.RESOURCE_EXHAUSTED, `received message larger than max (${length} vs. ${this.maxMessageBytes})`);
+    }
+    return length;
   }
 
   private decompress(flag: number, body: Buffer): Buffer {
@@ -85,25 +113,10 @@ export class MessageReader {
   }
 
   private peek(n: number): Buffer {
-    const first = this.chunks[0]!;
-    if (first.length >= n) return first;
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0]!;
-  }
-
-  private take(n: number): Buffer {
-    const first = this.chunks[0]!;
-    let out: Buffer;
-    if (first.length >= n) {
-      out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-    } else {
-      const all = Buffer.concat(this.chunks);
-      out = all.subarray(0, n);
-      this.chunks = all.length > n ? [all.subarray(n)] : [];
-    }
-    this.buffered -= n;
-    return out;
+    const chunks = this.chunks!;
+    if (chunks[0]!.length >= n) return chunks[0]!;
+    const joined = Buffer.concat(chunks);
+    this.chunks = [joined];
+    return joined;
   }
 }

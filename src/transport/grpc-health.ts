@@ -1,5 +1,3 @@
-import { status as Status } from '@grpc/grpc-js';
-import { FetchError } from '../sds/fetch-secrets.js';
 import type { UnaryMethod } from '../sds/sds-service.js';
 
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
@@ -55,7 +53,7 @@ export function healthCheckMethod(ready: () => boolean): UnaryMethod<string> {
     decode: decodeHealthCheckRequest,
     serve: async (service) => {
       if (service !== '' && service !== 'envoy.service.secret.v3.SecretDiscoveryService') {
-        throw new FetchError(Status.NOT_FOUND, 'unknown service');
+        return { reason: 'not_found', message: 'unknown service' };
       }
       return ready() ? SERVING : NOT_SERVING;
     },

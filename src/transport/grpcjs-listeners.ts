@@ -5,12 +5,13 @@ import type { PeerInfo } from '../authz/authorizer.js';
 import { clientCertificateFromDer } from '../authz/peer-certificate.js';
 import type { LimitsConfig, ServerConfig } from '../config/server-config.js';
 import type { Logger } from '../observability/logger.js';
-import { FetchError } from '../sds/fetch-secrets.js';
+import { isCallEnd, type CallEnd } from '../sds/call-end.js';
 import { sdsPackageDefinition } from '../sds/protos.js';
 import { ADS_SERVICE, SDS_SERVICE, sdsMethods, type SdsMethod } from '../sds/sds-service.js';
 import type { DiscoveryRequest } from '../sds/messages.js';
 import type { CallEvents, StreamCall } from '../sds/stream-call.js';
 import type { StreamDeps } from '../sds/stream-driver.js';
+import { grpcStatusOf } from './grpc-status.js';
 import type { BoundAddresses, SdsTransport } from './sds-listeners.js';
 
 /**
@@ -34,6 +35,7 @@ class GrpcJsCall<Req> implements StreamCall<Req> {
   constructor(private readonly call: grpc.ServerDuplexStream<Req, Buffer>) {}
 
   listen(events: CallEvents<Req>): void {
+    this.events = events;
     let gone = false;
     const cancel = (): void => {
       if (gone) return;
@@ -47,17 +49,18 @@ class GrpcJsCall<Req> implements StreamCall<Req> {
     this.call.on('close', cancel);
   }
 
-  write(message: Buffer): boolean {
-    return this.call.write(message);
+  private events: CallEvents<Req> | undefined;
+
+  write(message: readonly Buffer[]): boolean {
+    if (this.call.write(Buffer.concat(message))) return true;
+    this.call.once('drain', () => this.events?.drain());
+    return false;
   }
 
-  onceDrain(fn: () => void): void {
-    this.call.once('drain', fn);
-  }
-
-  end(code: grpc.status, message?: string): void {
+  end(end: CallEnd): void {
+    const code = grpcStatusOf(end);
     if (code === grpc.status.OK) this.call.end();
-    else this.call.emit('error', Object.assign(new Error(message ?? ''), { code, details: message ?? '' }));
+    else this.call.emit('error', Object.assign(new Error(end.message), { code, details: end.message }));
   }
 }
 
@@ -90,13 +93,10 @@ function handler(method: SdsMethod, listener: PeerInfo['listener'], logger: Logg
   }
   return (call: grpc.ServerUnaryCall<DiscoveryRequest, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
     method.serve(call.request, peerInfo(call, listener)).then(
-      (bytes) => callback(null, bytes),
+      (result) => (isCallEnd(result) ? callback({ code: grpcStatusOf(result), details: result.message }) : callback(null, result)),
       (err: unknown) => {
-        if (err instanceof FetchError) callback({ code: err.code, details: err.message });
-        else {
-          logger.error({ rpc: 'FetchSecrets', err }, 'fetch failed');
-          callback({ code: grpc.status.INTERNAL, details: 'internal error' });
-        }
+        logger.error({ rpc: 'FetchSecrets', err }, 'fetch failed');
+        callback({ code: grpc.status.INTERNAL, details: 'internal error' });
       },
     );
   };

@@ -11,6 +11,7 @@ import { Server as NetServer, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { LimitsConfig, ServerConfig } from '../config/server-config.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import { sdsMethods, type SdsMethod, type UnaryMethod } from '../sds/sds-service.js';
 import type { StreamDeps } from '../sds/stream-driver.js';
 import { DEFAULT_CONNECTION_POLICY } from './connection-policy.js';
@@ -24,6 +25,9 @@ export interface BoundAddresses {
   tcp?: string;
   unix?: string;
 }
+
+/** The stream layer's dependencies, and the connection metrics the edge moves itself. */
+export type ListenerDeps = StreamDeps & { metrics: Metrics };
 
 /** The SDS listeners, whichever transport serves them. */
 export interface SdsTransport {
@@ -64,7 +68,7 @@ export class SdsListeners implements SdsTransport {
 
   constructor(
     private readonly config: ServerConfig,
-    private readonly deps: StreamDeps,
+    private readonly deps: ListenerDeps,
     private readonly logger: Logger,
     /** Readiness for grpc.health.v1 Check on the h2c listener (as HTTP /readyz). */
     private readonly ready: () => boolean = () => true,

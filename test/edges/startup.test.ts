@@ -175,6 +175,13 @@ describe('start-up failures end the process with one line naming the field', () 
     );
   });
 
+  test('a kubeconfig whose context resolves to no credentials: exit 2, kubernetes.kubeconfig named, never anonymous', async () => {
+    const kubeconfig = join(dir, 'kubeconfig-anonymous');
+    writeFileSync(kubeconfig, stringify({ clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }], users: [{ name: 'u', user: {} }], contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }], 'current-context': 'c' }));
+    const ended = await serve({ dataDir: join(dir, 'data-anon'), grpc: { tcp: { address: '127.0.0.1:0' } }, http: null, kubernetes: { kubeconfig } }, 'anonymous');
+    assertOneLine(ended, /kubernetes\.kubeconfig: .*resolves to no credentials.*refusing to connect as anonymous/);
+  });
+
   test('a world-writable socket mode: exit 2, grpc.unix.mode named', async () => {
     assertOneLine(await serve({ dataDir: join(dir, 'data6'), grpc: { unix: { path: join(dir, 's.sock'), mode: '0666' } }, http: null }, 'mode'), /grpc\.unix\.mode.*world-writable/);
   });

@@ -140,7 +140,7 @@ test('sidecar mode on a Unix socket: Istio sds:// names, Envoy Gateway SDS Secre
     const eg = new FakeEnvoy(`unix:${pipe}`, { node: { id: `${ns}/edge`, cluster: `${ns}/edge` } });
     try {
       const s = eg.sotw();
-      s.request({ names: [secretName!] });
+      s.request({ names: [secretName] });
       const r = await s.response(10_000);
       assert.equal(r.secrets[0]?.name, secretName);
       assert.equal(pemOf(r.secrets[0]?.tls_certificate?.private_key), web.keyPem);

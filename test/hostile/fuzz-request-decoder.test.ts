@@ -5,12 +5,11 @@
 // and what it keeps (names, NACK messages, node, versions) stays within the limits.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { DeltaSession } from '../../src/sds/delta-session.js';
 import { IdentityNames } from '../../src/sds/identity-names.js';
 import type { DeltaDiscoveryRequest, DiscoveryRequest } from '../../src/sds/messages.js';
-import { sdsPackageDefinition } from '../../src/sds/protos.js';
+import { decodeDeltaDiscoveryRequest, decodeDiscoveryRequest } from '../../src/sds/request-decoding.js';
 import type { RequestLimits } from '../../src/sds/request-checks.js';
 import { SotwSession } from '../../src/sds/sotw-session.js';
 import { StreamStatus } from '../../src/sds/stream-status.js';
@@ -21,9 +20,9 @@ const RUNS = 10_000;
 const LIMITS: RequestLimits = { maxNamesPerStream: 20, maxNameLength: 64, maxErrorDetailLength: 128 };
 const identity = { kind: 'unix' as const, principals: ['unix'], peer: 'fuzz' };
 
-function deserializer(rpc: string): (b: Buffer) => unknown {
-  const svc = sdsPackageDefinition()['envoy.service.secret.v3.SecretDiscoveryService'] as unknown as grpc.ServiceDefinition;
-  return svc[rpc]!.requestDeserialize as (b: Buffer) => unknown;
+/** The decoders the server uses for these RPCs (src/sds/request-decoding.ts). */
+function deserializer(rpc: 'StreamSecrets' | 'DeltaSecrets'): (b: Buffer) => unknown {
+  return rpc === 'StreamSecrets' ? decodeDiscoveryRequest : decodeDeltaDiscoveryRequest;
 }
 
 const text = fc.oneof(

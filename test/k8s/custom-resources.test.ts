@@ -76,8 +76,14 @@ test('issuance from custom resources', async (t) => {
   });
 
   await t.test('an Issuer whose spec does not parse is Ready=False (InvalidSpec); a Certificate naming it waits; the others stay issued', async () => {
-    // The CRD accepts any string; the engine's parser refuses this Secret name.
-    await admin.create(`${api}/issuers`, { apiVersion: V, kind: 'Issuer', metadata: { name: 'broken', namespace: ns }, spec: { ca: { secretName: 'Not_A_Name' } } });
+    // The CRD cannot check that a caBundle holds certificates; the engine's parser can.
+    const notPem = Buffer.from('not a certificate').toString('base64');
+    await admin.create(`${api}/issuers`, {
+      apiVersion: V,
+      kind: 'Issuer',
+      metadata: { name: 'broken', namespace: ns },
+      spec: { acme: { server: 'https://acme.example/dir', privateKeySecretRef: { name: 'acct' }, caBundle: notPem, solvers: [{ http01: {} }] } },
+    });
     await admin.create(`${api}/certificates`, {
       apiVersion: V,
       kind: 'Certificate',
@@ -87,7 +93,7 @@ test('issuance from custom resources', async (t) => {
     const broken = () => admin.client.request<CertObj>('GET', `${api}/issuers/broken`);
     await eventually(async () => ready(await broken())?.reason === 'InvalidSpec', 30_000, 'Issuer broken InvalidSpec');
     assert.equal(ready(await broken())?.status, 'False');
-    assert.match(ready(await broken())?.message ?? '', /spec\.ca\.secretName/);
+    assert.match(ready(await broken())?.message ?? '', /spec\.acme\.caBundle/);
     await eventually(async () => /Waiting for the issuer/.test((await certificate('waits')).status?.conditions?.find((x) => x.type === 'Issuing')?.message ?? ''), 30_000, 'Certificate waits waiting');
     assert.equal(await secretRevision('waits-tls'), undefined);
     assert.equal(ready(await certificate('web'))?.status, 'True');

@@ -177,7 +177,7 @@ export interface KubeServerOptions {
 }
 
 /**
- * The SDS server with Kubernetes on, through the real wiring (componentsFor). Durations
+ * The SDS server with Kubernetes on, through the real wiring (main.ts). Durations
  * are shortened so that cache expiry and reconnects happen within a test.
  */
 export async function startKubeSdsServer(cluster: KubeCluster, opts: KubeServerOptions = {}): Promise<TestServer> {

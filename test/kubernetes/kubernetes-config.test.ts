@@ -33,23 +33,44 @@ test('kubernetes config: defaults, and errors that name the field', () => {
   }
 });
 
-test('kubeconfig: token and CA from the current context; exec plugins refused', () => {
+test('kubeconfig: token and CA from the current context; exec plugins taken; no credentials refused', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sds-kubeconfig-'));
   try {
     const path = join(dir, 'config');
     const ca = Buffer.from('CA PEM').toString('base64');
     writeFileSync(path, `apiVersion: v1
 clusters: [{ name: c, cluster: { server: "https://k:6443/", certificate-authority-data: ${ca} } }]
-users: [{ name: u, user: { token: t0k } }, { name: e, user: { exec: { command: x } } }]
-contexts: [{ name: a, context: { cluster: c, user: u, namespace: apps } }, { name: b, context: { cluster: c, user: e } }]
+users: [{ name: u, user: { token: t0k } }, { name: e, user: { exec: { command: x, apiVersion: client.authentication.k8s.io/v1 } } }, { name: none, user: {} }]
+contexts: [{ name: a, context: { cluster: c, user: u, namespace: apps } }, { name: b, context: { cluster: c, user: e } }, { name: n, context: { cluster: c, user: none } }]
 current-context: a
 `);
     const conn = fromKubeconfig(path, undefined, 'kubernetes.kubeconfig');
     assert.equal(conn.server, 'https://k:6443');
-    assert.equal(conn.caPem, 'CA PEM');
-    assert.deepEqual(conn.bearer, { token: 't0k' });
+    const creds = await conn.credentials();
+    assert.equal(String(creds.tls.ca), 'CA PEM');
+    assert.equal(creds.headers['authorization'], 'Bearer t0k');
     assert.equal(conn.namespace, 'apps');
-    assert.throws(() => fromKubeconfig(path, 'b', 'kubernetes.kubeconfig'), /exec and auth-provider/);
+    assert.doesNotMatch(conn.describe, /t0k/, 'no credential in messages');
+    assert.equal(fromKubeconfig(path, 'b', 'kubernetes.kubeconfig').server, 'https://k:6443', 'an exec plugin is a credential');
+    assert.throws(() => fromKubeconfig(path, 'n', 'kubernetes.kubeconfig'), (err: unknown) => err instanceof ConfigError && /resolves to no credentials .*refusing to connect as anonymous/.test(err.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("kubeconfig: kubectl's tokenFile, relative to the kubeconfig, is read for the Authorization header", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sds-kubeconfig-'));
+  try {
+    writeFileSync(join(dir, 'token'), 'from-file\n');
+    const path = join(dir, 'config');
+    writeFileSync(path, `apiVersion: v1
+clusters: [{ name: c, cluster: { server: "https://k:6443" } }]
+users: [{ name: u, user: { tokenFile: token } }]
+contexts: [{ name: a, context: { cluster: c, user: u } }]
+current-context: a
+`);
+    const creds = await fromKubeconfig(path, undefined, 'kubernetes.kubeconfig').credentials();
+    assert.equal(creds.headers['authorization'], 'Bearer from-file', 'the newline a file ends in is not sent');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

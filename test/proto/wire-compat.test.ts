@@ -158,7 +158,7 @@ describe('wire compatibility with upstream Envoy protos', () => {
     const session = new SotwSession(new StreamStatus(1, 'sotw', { kind: 'loopback', principals: [], peer: '' }), 'StreamSecrets', DEFAULT_REQUEST_LIMITS);
     const Resp = lookupUpstreamType('envoy.service.discovery.v3.DiscoveryResponse');
     const Secret = lookupUpstreamType('envoy.extensions.transport_sockets.tls.v3.Secret');
-    const one = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1')]))) as Decoded;
+    const one = Resp.toObject(Resp.decode(Buffer.concat(session.buildResponse([stored('a', 'v1')])))) as Decoded;
     assert.equal(one['version_info'], 'v1');
     assert.equal(one['type_url'], SECRET_TYPE_URL);
     assert.equal(one['nonce'], '1');
@@ -168,7 +168,7 @@ describe('wire compatibility with upstream Envoy protos', () => {
     assert.equal(secret['name'], 'a');
     assert.equal(secret['type'], 'tls_certificate');
     assert.equal(Buffer.from(secret['tls_certificate']!.certificate_chain.inline_bytes, 'base64').toString(), 'CHAIN');
-    const two = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1'), stored('b', 'v2')]))) as Decoded;
+    const two = Resp.toObject(Resp.decode(Buffer.concat(session.buildResponse([stored('a', 'v1'), stored('b', 'v2')])))) as Decoded;
     assert.equal(two['resources'].length, 2);
     assert.equal(two['nonce'], '2');
     assert.equal(two['version_info'].length, 16);
@@ -177,7 +177,7 @@ describe('wire compatibility with upstream Envoy protos', () => {
   test('hand-assembled delta responses decode with upstream', () => {
     const session = new DeltaSession(new StreamStatus(1, 'delta', { kind: 'loopback', principals: [], peer: '' }), 'DeltaSecrets', DEFAULT_REQUEST_LIMITS);
     const Resp = lookupUpstreamType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
-    const r = Resp.toObject(Resp.decode(session.buildResponse([stored('a', 'v1')], ['gone']))) as Decoded;
+    const r = Resp.toObject(Resp.decode(Buffer.concat(session.buildResponse([stored('a', 'v1')], ['gone'])))) as Decoded;
     assert.equal(r['type_url'], SECRET_TYPE_URL);
     assert.deepEqual(r['removed_resources'], ['gone']);
     assert.equal(r['resources'][0]!.name, 'a');

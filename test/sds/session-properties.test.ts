@@ -55,7 +55,7 @@ test('SotW session: sends only subscribed names, never the same version twice in
       const lastSent = new Map<string, string>();
       const send = (list: StoredSecret[]) => {
         if (list.length === 0) return;
-        const r = Resp.toObject(Resp.decode(s.buildResponse(list))) as { nonce: string; resources: unknown[] };
+        const r = Resp.toObject(Resp.decode(Buffer.concat(s.buildResponse(list)))) as { nonce: string; resources: unknown[] };
         assert.equal(r.resources.length, list.length);
         lastNonce = r.nonce;
         for (const x of list) {

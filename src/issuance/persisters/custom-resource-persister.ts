@@ -10,6 +10,7 @@ import type { CertificateStatus } from '../certificate-status.js';
 import { KubernetesSecretPersister } from './kubernetes-secret-persister.js';
 import type { IssuerStatus } from '../issuer-status.js';
 import { API_VERSION, type CertificateResource, type IssuerResource } from '../resources.js';
+import { certificateStatus } from '../schema/status.js';
 
 /** Optional status fields: absent ones are sent as null, which a merge patch removes. */
 const OPTIONAL_FIELDS = ['notBefore', 'notAfter', 'renewalTime', 'revision', 'failedIssuanceAttempts', 'lastFailureTime', 'renewalRequestedAt', 'order'] as const;
@@ -21,8 +22,9 @@ export function certificatePath(namespace: string, name: string): string {
 export class CustomResourcePersister extends KubernetesSecretPersister {
   override async readStatus(cert: CertificateResource): Promise<CertificateStatus | undefined> {
     try {
-      const o = await this.client().request<{ status?: Partial<CertificateStatus> }>('GET', certificatePath(cert.namespace, cert.name));
-      return o.status && Array.isArray(o.status.conditions) ? (o.status as CertificateStatus) : undefined;
+      const o = await this.client().request<{ status?: unknown }>('GET', certificatePath(cert.namespace, cert.name));
+      const status = certificateStatus.safeParse(o.status);
+      return status.success ? status.data : undefined;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;

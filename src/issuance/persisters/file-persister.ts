@@ -16,6 +16,8 @@ import { writeFileAtomic } from '../../fs/atomic-write.js';
 import type { CertificateStatus } from '../certificate-status.js';
 import type { CertificatePersister, OrderState, PersistedSecret, SecretFiles } from './persister.js';
 import type { CertificateResource } from '../resources.js';
+import { readPersisted } from '../../config/schema/read-json.js';
+import { annotations, certificateStatus, orderState } from '../schema/status.js';
 
 const ANNOTATIONS_FILE = '.annotations.json';
 const PRIVATE_MODE = 0o600;
@@ -60,7 +62,7 @@ export class FilePersister implements CertificatePersister {
     }
     if (Object.keys(data).length === 0) return undefined;
     const annotationsText = await readOptional(join(dir, ANNOTATIONS_FILE));
-    return { data, annotations: annotationsText ? (JSON.parse(annotationsText) as Record<string, string>) : {} };
+    return { data, annotations: readPersisted(annotations, annotationsText) ?? {} };
   }
 
   async writeSecret(namespace: string, name: string, secret: PersistedSecret): Promise<void> {
@@ -94,7 +96,7 @@ export class FilePersister implements CertificatePersister {
 
   async readOrder(cert: CertificateResource): Promise<OrderState | undefined> {
     const text = await readOptional(join(this.certificateDir(cert), 'order.json'));
-    return text === undefined ? undefined : (JSON.parse(text) as OrderState);
+    return readPersisted(orderState, text);
   }
 
   async writeOrder(cert: CertificateResource, order: OrderState): Promise<void> {
@@ -108,12 +110,8 @@ export class FilePersister implements CertificatePersister {
 
   async readStatus(cert: CertificateResource): Promise<CertificateStatus | undefined> {
     const text = await readOptional(join(this.certificateDir(cert), 'status.json'));
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as CertificateStatus;
-    } catch {
-      return undefined; // a damaged status is rebuilt from the Secret
-    }
+    // A damaged status is rebuilt from the Secret.
+    return readPersisted(certificateStatus, text);
   }
 
   async writeStatus(cert: CertificateResource, status: CertificateStatus): Promise<void> {

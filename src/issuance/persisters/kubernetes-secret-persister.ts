@@ -29,6 +29,8 @@ import { KubeApiError } from '../../kubernetes/kube-errors.js';
 import type { CertificateStatus } from '../certificate-status.js';
 import { SecretSupersededError, type CertificatePersister, type OrderState, type PersistedSecret } from './persister.js';
 import type { CertificateResource } from '../resources.js';
+import { readPersisted } from '../../config/schema/read-json.js';
+import { certificateStatus, orderState } from '../schema/status.js';
 import { ANNOTATIONS } from '../secret-facts.js';
 
 /** Annotations under this prefix are ours: replaced on write; the others are kept. */
@@ -72,7 +74,7 @@ export class KubernetesSecretPersister implements CertificatePersister {
     const attempted = revisionOf(secret.annotations);
     await this.readModifyWrite(namespace, name, (current) => {
       // cert-manager's Secret: its controller would fight ours over it, so never ours to write.
-      if (current?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE_ANNOTATION] !== undefined) throw new SecretOwnedByCertManagerError(`${namespace}/${name}`, current.metadata.annotations[CERT_MANAGER_CERTIFICATE_ANNOTATION]!);
+      if (current?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE_ANNOTATION] !== undefined) throw new SecretOwnedByCertManagerError(`${namespace}/${name}`, current.metadata.annotations[CERT_MANAGER_CERTIFICATE_ANNOTATION]);
       const held = revisionOf(current?.metadata?.annotations ?? {});
       if (attempted !== undefined && held !== undefined && held >= attempted) throw new SecretSupersededError(`${namespace}/${name}`, held, attempted);
       const foreign = Object.entries(current?.metadata?.annotations ?? {}).filter(([k]) => !k.startsWith(OWN_PREFIX));
@@ -103,7 +105,7 @@ export class KubernetesSecretPersister implements CertificatePersister {
 
   async readOrder(cert: CertificateResource): Promise<OrderState | undefined> {
     const text = (await this.readState(cert))['order.json'];
-    return text === undefined ? undefined : (JSON.parse(text) as OrderState);
+    return readPersisted(orderState, text);
   }
 
   writeOrder(cert: CertificateResource, order: OrderState): Promise<void> {
@@ -116,12 +118,8 @@ export class KubernetesSecretPersister implements CertificatePersister {
 
   async readStatus(cert: CertificateResource): Promise<CertificateStatus | undefined> {
     const text = (await this.readState(cert))['status.json'];
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as CertificateStatus;
-    } catch {
-      return undefined; // a damaged status is rebuilt from the Secret
-    }
+    // A damaged status is rebuilt from the Secret.
+    return readPersisted(certificateStatus, text);
   }
 
   writeStatus(cert: CertificateResource, status: CertificateStatus): Promise<void> {

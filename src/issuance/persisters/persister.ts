@@ -7,24 +7,17 @@
 // Contract: every write is durable and atomic per item when it resolves (a reader sees
 // the old value or the new one), and private keys are readable by the owner only.
 
+import type * as z from 'zod';
 import type { CertificateStatus } from '../certificate-status.js';
 import type { IssuerStatus } from '../issuer-status.js';
 import type { CertificateResource, IssuerResource } from '../resources.js';
+import type { orderState } from '../schema/status.js';
 import type { PersistedSecret } from '../secret-facts.js';
 
 export type { PersistedSecret } from '../secret-facts.js';
 
 /** An ACME order placed for a certificate and not yet finished. */
-export interface OrderState {
-  server: string;
-  accountUrl: string;
-  orderUrl: string;
-  /** The identifiers ordered, sorted; a spec change abandons the order. */
-  identifiers: string[];
-  /** SHA-256 of the next key's SubjectPublicKeyInfo: the key the CSR will carry. */
-  publicKeySha256: string;
-  createdAt: string;
-}
+export type OrderState = z.output<typeof orderState>;
 
 /** Paths of a Secret's files, for a persister whose output the file source can watch. */
 export interface SecretFiles {

@@ -92,7 +92,7 @@ export class GatewayApiSource implements SourceExtension {
     const [ns, name] = [key.slice(0, slash), key.slice(slash + 1)];
     let inNs = this.policiesByNamespace.get(ns);
     if (policy) {
-      if (!inNs) this.policiesByNamespace.set(ns, (inNs = new Map()));
+      if (!inNs) this.policiesByNamespace.set(ns, (inNs = new Map<string, BackendTlsPolicyObject>()));
       inNs.set(name, policy);
     } else if (inNs) {
       inNs.delete(name);

@@ -30,7 +30,7 @@ export class GatewayReferences {
     const ns = key.slice(0, key.indexOf('/'));
     let inNs = this.grants.get(ns);
     if (grant) {
-      if (!inNs) this.grants.set(ns, (inNs = new Map()));
+      if (!inNs) this.grants.set(ns, (inNs = new Map<string, ReferenceGrantObject>()));
       inNs.set(key, grant);
     } else if (inNs) {
       inNs.delete(key);

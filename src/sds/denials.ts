@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { RateLimitedLog } from './rate-limited-log.js';
 
 /** Names quoted in one denial line; the rest are counted. */
@@ -13,13 +14,22 @@ function quoted(name: string | undefined): string | undefined {
 
 export const DENIED_MSG = 'secret name denied to caller';
 
+export interface DenialDeps {
+  metrics: Pick<Metrics, 'denied'>;
+  clientLog: RateLimitedLog;
+}
+
 /**
- * Logs the names one request was denied: one line (with the caller, the first names and
- * the count), never one per name, and never whether a name exists. Lines past the rate
- * limit are counted into a summary.
+ * The one way a denial is recorded, wherever it happens (a stream's request, a push after
+ * a RoleBinding went away, FetchSecrets): each name is counted (`envoy_sds_denied_total`),
+ * and the request gets one log line (the caller, the first names, the count), never one
+ * per name, and never whether a name exists. Lines past the rate limit are counted into
+ * a summary.
  */
-export function logDenied(clientLog: RateLimitedLog, log: Logger, identity: string, names: readonly string[]): void {
-  clientLog.warn(
+export function recordDenied(deps: DenialDeps, log: Logger, identity: string, names: readonly string[]): void {
+  if (names.length === 0) return;
+  deps.metrics.denied.inc(names.length);
+  deps.clientLog.warn(
     'denied',
     log,
     {
