@@ -31,12 +31,18 @@ describe('Gateway API config', () => {
 
   test('sidecar mode needs the Unix socket it serves the pod on', () => {
     refuses(() => parseSections(parseConfig({ kubernetes: { sidecar: { namespace: 'edge' } } }, '/')), 'kubernetes.sidecar');
-    assert.ok(parseSections(parseConfig({ grpc: { unix: { path: '/tmp/sds.sock' } }, kubernetes: { sidecar: { namespace: 'edge' } } }, '/')).kubernetes?.sidecar);
+    assert.ok(
+      parseSections(parseConfig({ grpc: { unix: { path: '/tmp/sds.sock' } }, kubernetes: { sidecar: { namespace: 'edge' } } }, '/'))
+        .kubernetes?.sidecar,
+    );
   });
 
   test('shims need custom-resource issuance', () => {
     refuses(() => parseSections(parseConfig({ kubernetes: {}, issuance: { shims: { gateways: true } } }, '/')), 'issuance.shims');
-    refuses(() => parseSections(parseConfig({ kubernetes: {}, issuance: { customResources: true, shims: { ingresses: 'yes' } } }, '/')), 'issuance.shims.ingresses');
+    refuses(
+      () => parseSections(parseConfig({ kubernetes: {}, issuance: { customResources: true, shims: { ingresses: 'yes' } } }, '/')),
+      'issuance.shims.ingresses',
+    );
     const ok = parseSections(parseConfig({ kubernetes: {}, issuance: { customResources: true, shims: { gateways: true } } }, '/'));
     assert.deepEqual(ok.issuance?.shims, { gateways: true, ingresses: false, certManagerAnnotations: false });
   });
