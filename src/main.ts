@@ -16,6 +16,7 @@ import { parseIssuanceConfig, type IssuanceConfig } from './issuance/issuance-co
 import { issuanceEngine } from './issuance-wiring.js';
 import { kubernetesAccess, KubernetesWatch, SharedKubeClient, type KubernetesAccess } from './kubernetes-wiring.js';
 import { servedSecretName } from './kubernetes/secret-aliases.js';
+import { ConfigError } from './config/config-error.js';
 import { HttpServer, type RouteHandler } from './observability/http-server.js';
 import { KubernetesMetrics } from './observability/kubernetes-metrics.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -70,6 +71,8 @@ export interface OptionalSections {
 
 export function parseSections(config: ServerConfig): OptionalSections {
   const kubernetes = config.kubernetes !== undefined ? parseKubernetesConfig(config.kubernetes) : undefined;
+  // Sidecar mode speaks for the pod to callers on its Unix socket: without one it would serve no one.
+  if (kubernetes?.sidecar && !config.grpc.unix) throw new ConfigError('kubernetes.sidecar', 'needs grpc.unix (the socket the gateway in this pod connects to)');
   const issuance =
     config.issuance !== undefined
       ? parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined })
