@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { parseCommandArgs, UsageError } from './cli/arguments.js';
 import { grpcTarget, parseServerAddress } from './cli/server-address.js';
 import { INSPECT_USAGE, inspectCommand } from './cli/inspect-command.js';
+import { ROTATE_CA_USAGE, rotateCaCommand } from './cli/rotate-ca-command.js';
 import { STATUS_USAGE, statusCommand } from './cli/status-command.js';
 import { VALIDATE_USAGE, validateCommand } from './cli/validate-command.js';
 import { VERSION } from './observability/version.js';
@@ -61,6 +62,7 @@ ADDR: host:port (a host name becomes a STRICT_DNS cluster), [ipv6]:port, or unix
   validate: VALIDATE_USAGE,
   status: STATUS_USAGE,
   inspect: INSPECT_USAGE,
+  'rotate-ca': ROTATE_CA_USAGE,
 };
 
 const USAGE = `envoy-sds ${VERSION}: an SDS server for Envoy gateways
@@ -73,6 +75,7 @@ Commands:
   watch       follow every new version of some names
   bootstrap   print an Envoy bootstrap that uses the server
   renew       ask the server to re-issue certificates now
+  rotate-ca   rotate a CA issuer in stages (overlap, re-issue, retire)
   validate    check a configuration file without starting anything
   status      which gateway holds which version of each secret (fleet-wide)
   inspect     one secret's certificates, chain check, rejections and holders
@@ -114,6 +117,8 @@ async function main(argv: string[]): Promise<number> {
       return statusCommand(rest);
     case 'inspect':
       return inspectCommand(rest);
+    case 'rotate-ca':
+      return rotateCaCommand(rest);
     case 'bootstrap': {
       const { values, positionals } = parseCommandArgs('bootstrap', rest, { server: { type: 'string', default: '127.0.0.1:18000' } });
       if (positionals.length > 0) throw new UsageError(`envoy-sds bootstrap: unexpected argument "${positionals[0]}" (see envoy-sds bootstrap --help)`);

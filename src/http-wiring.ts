@@ -1,6 +1,8 @@
 import { VERSION } from './observability/version.js';
 import type { HttpConfig, ServerConfig } from './config/server-config.js';
 import type { NodeDelivery } from './delivery/delivery-report.js';
+import type { CaRotationStatus } from './issuance/ca-rotation/ca-rotation.js';
+import type { HeldBundle } from './sources/kubernetes/bundle-holds.js';
 import type { CertificateReport } from './issuance/engine.js';
 import { deliveryRoute } from './delivery/delivery-route.js';
 import { secretRoute } from './delivery/secret-route.js';
@@ -29,6 +31,10 @@ export interface HttpWiring {
   readiness: () => Readiness;
   /** Issued certificates with their status (the page lists them). */
   certificates: () => CertificateReport[];
+  /** CA issuers' staged rotations (/status `caRotations`, the page). */
+  caRotations?: () => CaRotationStatus[];
+  /** CA bundles served as a union for now (/status `caBundleHolds`). */
+  bundleHolds?: () => HeldBundle[];
   /** Routes by path prefix (the ACME HTTP-01 solver, the issuance controls). */
   routes: Map<string, RouteHandler>;
 }
@@ -93,6 +99,8 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
       // Declared but not served: with the cause when one is known.
       notLoaded: missing().map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
       streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
+      caRotations: w.caRotations?.() ?? [],
+      caBundleHolds: w.bundleHolds?.() ?? [],
     }),
     statusSummary: () => ({
       secrets: store.size,
@@ -123,6 +131,7 @@ async function statusPageHtml(w: HttpWiring, rejectionOf: (name: string) => Retu
     }),
     notLoaded: missing().map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
     gateways: rows.nodes,
+    caRotations: w.caRotations?.() ?? [],
     certificates: w.certificates().map((c) => {
       const ready = c.status?.conditions.find((x) => x.type === 'Ready');
       return {

@@ -14,6 +14,7 @@ import { LocalPolicy, type PolicyRule } from './authz/local-policy.js';
 import type { KubernetesConfig } from './config/kubernetes-config.js';
 import type { NodeDelivery } from './delivery/delivery-report.js';
 import { FleetReports } from './delivery/fleet-reports.js';
+import { BundleHolds, type HeldBundle } from './sources/kubernetes/bundle-holds.js';
 import { KubeClient } from './kubernetes/kube-client.js';
 import { loadKubeConnection, type KubeConnection } from './kubernetes/kube-connection.js';
 import type { Readiness } from './observability/http-server.js';
@@ -115,6 +116,7 @@ export class KubernetesWatch {
   readonly name = 'kubernetes';
   private source: KubernetesSource | undefined;
   private fleet: FleetReports | undefined;
+  private holds: BundleHolds | undefined;
 
   constructor(
     private readonly settings: KubernetesConfig,
@@ -127,6 +129,8 @@ export class KubernetesWatch {
       deliveryRows: () => NodeDelivery[];
       /** Shared with the authorizer (kubernetesAccess). */
       gatewayReferences: GatewayReferences;
+      /** Whether every subscriber of a name (fleet-wide) ACKed a version: releases CA bundle holds. */
+      acknowledged?: (name: string, version: string) => Promise<boolean>;
     },
   ) {}
 
@@ -134,9 +138,13 @@ export class KubernetesWatch {
     const { settings, deps } = this;
     const client = deps.client.get();
     const metrics = deps.metrics;
+    if (settings.caBundleHold.length > 0) {
+      this.holds = new BundleHolds({ store: deps.store, rules: settings.caBundleHold, acknowledged: deps.acknowledged ?? (() => Promise.resolve(false)), logger: deps.logger.child({ part: 'ca-bundle-hold' }) });
+      this.holds.start();
+    }
     this.source = new KubernetesSource({
       client,
-      store: deps.store,
+      store: this.holds ?? deps.store,
       config: settings,
       logger: deps.logger.child({ source: 'kubernetes' }),
       ...(settings.events.enabled
@@ -174,6 +182,7 @@ export class KubernetesWatch {
   }
 
   async stop(): Promise<void> {
+    this.holds?.stop();
     await this.fleet?.stop();
     await this.source?.stop();
   }
@@ -185,6 +194,11 @@ export class KubernetesWatch {
 
   readiness(): Readiness {
     return this.source?.readiness() ?? { ready: false, reasons: ['not started'] };
+  }
+
+  /** CA bundles served as a union for now (kubernetes.caBundleHold). */
+  heldBundles(): HeldBundle[] {
+    return this.holds?.held() ?? [];
   }
 
   /** Every replica's delivery rows; undefined when fleet reports are off. */

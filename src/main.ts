@@ -7,8 +7,10 @@ import { createAuditLogger, KeyDeliveryAudit } from './observability/key-deliver
 import { parseKubernetesConfig, type KubernetesConfig } from './config/kubernetes-config.js';
 import type { ServerConfig } from './config/server-config.js';
 import { bindError, checkListenerFiles, grpcBindError } from './config/startup-checks.js';
+import { ackGate } from './delivery/ack-gate.js';
 import { deliveryReport, type NodeDelivery } from './delivery/delivery-report.js';
 import { httpOptions, serverReadiness, type ServerPart } from './http-wiring.js';
+import type { RotationContext } from './issuance/ca-rotation/ca-rotations.js';
 import type { IssuanceEngine } from './issuance/engine.js';
 import { parseIssuanceConfig, type IssuanceConfig } from './issuance/issuance-config.js';
 import { issuanceEngine } from './issuance-wiring.js';
@@ -92,15 +94,22 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   const deliveryRows = () => deliveryReport(replica, registry.list(), (n) => store.get(n));
 
   const kube = kubernetesClient(config, sections);
-  const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows }) : undefined;
+  // CA bundle holds are released by the fleet's ACKs (fleetRows is called only after start).
+  const acknowledged = async (name: string, version: string) => {
+    const gate = ackGate(await fleetDeliveries(() => fleetRows(kubernetes?.watch, deliveryRows)), [{ name, version }]);
+    return gate.waiting.length === 0 && !gate.nack;
+  };
+  const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows, acknowledged }) : undefined;
   const issuance = sections.issuance ? issuanceEngine(config, sections.issuance, kube) : undefined;
   const isCaKey = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
   // The same Secret asked for under another name (kubernetes-gateway://, sds://) is withheld too.
   const withheld = (name: string) => isCaKey(name) || isCaKey(servedSecretName(name, kube?.settings.sidecar?.namespace) ?? name);
   storeGauges(metrics, store, registry, withheld);
+  // CA rotations read the store and the fleet's delivery rows.
+  const rotationContext: RotationContext = { served: (n) => servedContent(store, n), deliveries: () => fleetDeliveries(() => fleetRows(kubernetes?.watch, deliveryRows)) };
   const deps = streamDeps(config, opts, { store, registry, metrics, logger, kubernetes: kubernetes?.access, withheld: issuance || opts.caKeyNames ? withheld : undefined });
   const files = fileSource(config, opts, store, logger, issuance);
-  const parts: ServerPart[] = [...(kubernetes ? [kubernetes.watch] : []), ...(issuance ? [issuancePart(issuance, logger, metrics)] : [])];
+  const parts: ServerPart[] = [...(kubernetes ? [kubernetes.watch] : []), ...(issuance ? [issuancePart(issuance, logger, metrics, rotationContext)] : [])];
 
   // Every listener is bound before any part starts: a port that is taken ends the start
   // here, before a watch, an issuance or a file source has begun (nothing is left running
@@ -115,6 +124,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
           ...{ config, http: config.http, store, registry, rejections, metrics, logger, withheld, replica, readiness },
           fleetRows: () => fleetRows(kubernetes?.watch, deliveryRows),
           certificates: () => issuance?.certificates() ?? [],
+          caRotations: () => issuance?.rotations.statuses() ?? [],
+          bundleHolds: () => kubernetes?.watch.heldBundles() ?? [],
           routes: new Map([...(opts.httpRoutes ?? []), ...(issuance?.httpRoutes() ?? [])]),
         }),
       )
@@ -283,23 +294,36 @@ function kubernetesClient(config: ServerConfig, sections: OptionalSections): { s
 function kubernetesParts(
   config: ServerConfig,
   kube: { settings: KubernetesConfig; client: SharedKubeClient },
-  deps: { logger: Logger; metrics: Metrics; store: SecretStore; deliveryRows: () => NodeDelivery[] },
+  deps: { logger: Logger; metrics: Metrics; store: SecretStore; deliveryRows: () => NodeDelivery[]; acknowledged: (name: string, version: string) => Promise<boolean> },
 ): { access: KubernetesAccess; watch: KubernetesWatch } {
   const logger = deps.logger.child({ component: 'kubernetes' });
   let watch: KubernetesWatch | undefined;
   const metrics = new KubernetesMetrics(deps.metrics, () => watch?.reachable() ?? false);
   const access = kubernetesAccess(kube.settings, { client: kube.client.get, logger, rules: config.authorization.rules, trustLoopback: config.trustLoopback, metrics });
-  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows, gatewayReferences: access.gatewayReferences });
+  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows, gatewayReferences: access.gatewayReferences, acknowledged: deps.acknowledged });
   return { access, watch };
 }
 
-function issuancePart(engine: IssuanceEngine, logger: Logger, metrics: Metrics): ServerPart {
+function issuancePart(engine: IssuanceEngine, logger: Logger, metrics: Metrics, rotations: RotationContext): ServerPart {
   return {
     name: engine.name,
-    start: () => engine.start({ logger: logger.child({ component: engine.name }), metrics }),
+    start: () => engine.start({ logger: logger.child({ component: engine.name }), metrics, rotations }),
     stop: () => engine.stop(),
     readiness: () => engine.readiness(),
   };
+}
+
+/** A served name's version and PEM (chain or bundle), for the CA rotations' gate. */
+function servedContent(store: SecretStore, name: string): { version: string; pem: string } | undefined {
+  const s = store.get(name);
+  return s && { version: s.version, pem: s.material.kind === 'tls_certificate' ? s.material.certificateChain : s.material.trustedCa };
+}
+
+/** The fleet's rows; the CA rotation gate never opens on one replica's view when the fleet's cannot be read. */
+async function fleetDeliveries(fleetRows: () => Promise<{ nodes: NodeDelivery[]; error?: string }>): Promise<NodeDelivery[]> {
+  const rows = await fleetRows();
+  if (rows.error) throw new Error(`the fleet's delivery state cannot be read: ${rows.error}`);
+  return rows.nodes;
 }
 
 /** Binds gRPC then HTTP; a failure closes what was bound and names the config field. */

@@ -73,6 +73,16 @@ export interface KubernetesConfig {
    * short form in `namespace` (the pod's).
    */
   sidecar?: { tokenFile: string; namespace: string };
+  /** Opt-in per name: a watched CA bundle that drops a CA is served as the union for a while (sources/kubernetes/bundle-holds.ts). */
+  caBundleHold: BundleHoldRule[];
+}
+
+export interface BundleHoldRule {
+  /** SDS names: exact, or a trailing `*`. */
+  names: string[];
+  holdForMs: number;
+  /** time: hold for holdSeconds; acknowledged: until every subscriber ACKed the union (holdSeconds at most). */
+  release: 'time' | 'acknowledged';
 }
 
 const AT = 'kubernetes';
@@ -123,6 +133,16 @@ const kubernetesSection = z.strictObject({
   clusterTrustBundles: z.boolean().nullish(),
   // true: the defaults; a mapping: either set.
   sidecar: z.union([z.boolean(), z.strictObject({ tokenFile: nonEmpty.nullish(), namespace: nonEmpty.nullish() })]).nullish(),
+  caBundleHold: z
+    .array(
+      z.strictObject({
+        names: stringList.min(1, { error: 'name at least one secret (e.g. "configmap://gateway/backend-trust", "kubernetes://apps/*-cacert")' }),
+        holdSeconds: z.number({ error: 'say how long the union may be held at most (seconds)' }).positive({ error: 'must be a positive number of seconds' }),
+        release: z.enum(['time', 'acknowledged'], { error: 'must be time or acknowledged' }).default('time'),
+      }),
+    )
+    .max(1000)
+    .default([]),
 });
 
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
@@ -133,6 +153,7 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const trustDomain = authn.spiffeTrustDomain;
 
   return {
+    caBundleHold: c.caBundleHold.map((r) => ({ names: r.names, holdForMs: Math.round(r.holdSeconds * 1000), release: r.release })),
     ...(c.kubeconfig ? { kubeconfig: resolve(c.kubeconfig) } : {}),
     ...(c.context ? { context: c.context } : {}),
     namespaces: [...new Set(c.namespaces)],

@@ -11,6 +11,26 @@ export interface StatusPageData {
   notLoaded: Array<{ name: string; cause: string }>;
   gateways: NodeDelivery[];
   certificates: Array<{ id: string; secretName: string; ready: string; reason: string; message: string; notAfter?: string; renewalTime?: string }>;
+  /** CA issuers' staged rotations (absent: none has run); the issuance engine's CaRotationStatus. */
+  caRotations?: RotationRow[];
+}
+
+interface CaRow {
+  subject: string;
+  sha256Fingerprint: string;
+}
+
+/** The part of a CA rotation's status the page shows. */
+export interface RotationRow {
+  issuer: string;
+  phase: string;
+  phaseSince: string;
+  halted?: { message: string };
+  oldCA: CaRow[];
+  newCA: CaRow[];
+  leaves?: { total: number; reissued: number };
+  waitingFor: Array<{ secret: string; state: string; node?: string }>;
+  waitingCount: number;
 }
 
 const STYLE = `
@@ -117,12 +137,30 @@ export function renderStatusPage(d: StatusPageData): string {
         '',
       )}`
     : '';
+  const rotations = d.caRotations?.length
+    ? `<h2>CA rotations</h2>${table(
+        ['Issuer', 'Phase', 'Since', 'Old CA', 'New CA', 'Waiting for'],
+        d.caRotations.map((r) => [
+          `<code>${e(r.issuer)}</code>`,
+          `<span class="badge ${r.halted ? 'bad' : r.phase === 'Complete' ? 'ok' : r.phase === 'Aborted' ? 'muted' : 'warn'}">${e(r.phase)}${r.halted ? ' halted' : ''}</span>${r.halted ? ` ${e(r.halted.message)}` : ''}`,
+          e(r.phaseSince),
+          r.oldCA.map((c) => `${e(c.subject)} <code>${e(c.sha256Fingerprint.slice(0, 11))}</code>`).join('<br>'),
+          r.newCA.map((c) => `${e(c.subject)} <code>${e(c.sha256Fingerprint.slice(0, 11))}</code>`).join('<br>'),
+          [
+            ...(r.leaves ? [`leaves ${r.leaves.reissued}/${r.leaves.total} re-issued`] : []),
+            ...r.waitingFor.slice(0, 5).map((w) => `<code>${e(w.secret)}</code> ${e(w.state)}${w.node ? ` on <code>${e(w.node)}</code>` : ''}`),
+            ...(r.waitingCount > 5 ? [`and ${r.waitingCount - 5} more`] : []),
+          ].join('<br>'),
+        ]),
+        '',
+      )}`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="refresh" content="15"><title>envoy-sds status</title><style>${STYLE}</style></head>
 <body><h1>envoy-sds</h1><p class="meta">version ${e(d.version)} · replica ${e(d.replica)} · ${e(d.generatedAt.toISOString())}${d.fleet ? ' · whole fleet' : ' · this replica'} · <a href="/status">/status</a> · <a href="/delivery">/delivery</a> · <a href="/metrics">/metrics</a></p>
 <h2>Secrets</h2>${secrets}${notLoaded}
-<h2>Gateways</h2>${gateways}${certificates}
+<h2>Gateways</h2>${gateways}${certificates}${rotations}
 </body></html>
 `;
 }

@@ -48,9 +48,16 @@ export interface ControllerDeps {
   onIssuerNotReady?: (cert: CertificateResource, err: IssuerNotReadyError) => void;
   /** Bounds the issuances running at once, across certificates. */
   slots: IssuanceSlots;
+  /** Why this (CA) Certificate must not replace its Secret now: a CA rotation holds it. */
+  heldByRotation?: (cert: CertificateResource) => string | undefined;
+  /**
+   * A certificate was issued with a new key over an existing one: a CA rotation may take
+   * the key pair instead of the Secret (it says why), so gateways trust it before it signs.
+   */
+  handOverCaKey?: (cert: CertificateResource, issued: { chainPem: string; keyPem: string; caPem: string | undefined }) => Promise<string | undefined>;
 }
 
-export type Outcome = 'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped' | 'superseded';
+export type Outcome = 'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped' | 'superseded' | 'held-by-rotation';
 
 export class CertificateController {
   private running: Promise<void> | undefined;
@@ -166,6 +173,16 @@ export class CertificateController {
       return 'denied';
     }
 
+    const held = this.deps.heldByRotation?.(cert);
+    if (held) {
+      // The CA rotation writes this Secret itself once gateways trust the new CA; it wakes us then.
+      if (getCondition(status, 'Issuing')?.reason !== 'CARotation') {
+        status = withCondition(status, 'Issuing', 'True', 'CARotation', held, now);
+        await this.save(status);
+      }
+      return 'held-by-rotation';
+    }
+
     const secret = await persister.readSecret(cert.namespace, cert.spec.secretName);
     const input: PolicyInput = { certificate: cert, secret: secret && secretFacts(secret), status, now, jitter: settings.renewalJitter };
     status = observed(status, input);
@@ -214,6 +231,7 @@ export class CertificateController {
     this.deps.logger.info({ secret: cert.spec.secretName, reason: trigger.reason }, trigger.message);
     try {
       const persisted = await this.persistNewCertificate(before, issuing, current);
+      if ('handedOver' in persisted) return await this.recordHandedOver(issuing, persisted.handedOver, startedAt);
       return await this.recordIssued(issuing, persisted, startedAt);
     } catch (err) {
       return await this.recordFailure(err, issuing, trigger, notReady, startedAt);
@@ -224,7 +242,7 @@ export class CertificateController {
    * The key (persisted before anything is sent), the certificate from the issuer, the
    * store's door check, then the Secret: the one being served is replaced only by a valid one.
    */
-  private async persistNewCertificate(before: CertificateStatus, issuing: CertificateStatus, current: PersistedSecret | undefined): Promise<PersistedIssuance> {
+  private async persistNewCertificate(before: CertificateStatus, issuing: CertificateStatus, current: PersistedSecret | undefined): Promise<PersistedIssuance | { handedOver: string }> {
     const cert = this.certificate;
     const { persister, logger, signal } = this.deps;
     const step = (s: 'key-persisted' | 'persisted') => this.deps.hook?.(s, { certificate: cert.id }, signal);
@@ -246,6 +264,14 @@ export class CertificateController {
     // The store's own door check, before anything is replaced: a certificate it would
     // refuse must not take the place of the one being served.
     const summary = validateTlsCertificate({ chainPem: bundle.chainPem, keyPem, now: this.deps.now() }).leaf;
+    if (next.source !== 'current' && current?.data['tls.crt'] && this.deps.handOverCaKey) {
+      const handedOver = await this.deps.handOverCaKey(cert, { chainPem: bundle.chainPem, keyPem, caPem: bundle.caPem });
+      // The rotation holds the key pair now (persisted): this attempt is answered.
+      if (handedOver) {
+        await persister.deleteNextPrivateKey(cert);
+        return { handedOver };
+      }
+    }
     const data: Record<string, string> = { 'tls.crt': bundle.chainPem, 'tls.key': keyPem };
     if (bundle.caPem) data['ca.crt'] = bundle.caPem;
     // Past both the status and the Secret: a lost status must not make a revision go back.
@@ -293,6 +319,14 @@ export class CertificateController {
     if (this.renewalRequestedAt !== undefined) this.again = true;
     else this.schedule(renewal);
     return 'issued';
+  }
+
+  /** A CA rotation took the new key pair: Issuing says so until the rotation writes the Secret and wakes us. */
+  private async recordHandedOver(issuing: CertificateStatus, why: string, startedAt: Date): Promise<Outcome> {
+    this.consumeRenewalRequest(startedAt);
+    await this.save(withCondition(this.status ?? issuing, 'Issuing', 'True', 'CARotation', why, this.deps.now()));
+    this.deps.logger.info({ secret: this.certificate.spec.secretName }, why);
+    return 'held-by-rotation';
   }
 
   /** Stopped, superseded by another writer, waiting for the issuer, or failed (backoff). */

@@ -28,6 +28,12 @@ import { SelfSignedIssuer } from './issuers/self-signed-issuer.js';
 import { IssuanceSlots } from './issuance-slots.js';
 import type { LeaderLease } from '../kubernetes/leader-lease.js';
 import type { CertificatePersister } from './persisters/persister.js';
+import { CaRotations, type RotationContext } from './ca-rotation/ca-rotations.js';
+import type { CaRotationStatus } from './ca-rotation/ca-rotation.js';
+import { LockedPersister } from './ca-rotation/locked-persister.js';
+import { successorFromCertificate, successorLike } from './ca-rotation/new-ca.js';
+import { RotatingIssuer } from './ca-rotation/rotating-issuer.js';
+import { ROTATION_PATH, rotationRoute } from './ca-rotation/rotation-route.js';
 import { caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 
 /** `renew` asked of a replica that does not issue: the message names the one that does. */
@@ -81,6 +87,8 @@ export interface IssuerReport {
   name: string;
   namespace?: string;
   status: IssuerStatus | undefined;
+  /** A `ca` issuer's staged rotation, the one under way or the last one. */
+  caRotation?: CaRotationStatus;
 }
 
 /** One certificate as status() reports it. */
@@ -99,12 +107,15 @@ const NOTHING_SERVED = new Set(['DoesNotExist', 'MissingData', 'InvalidValue', '
 export interface EngineStartContext {
   logger: Logger;
   metrics: Metrics;
+  /** What CA rotations read: the store's content and the fleet's delivery rows. */
+  rotations?: RotationContext;
 }
 
 export class IssuanceEngine {
   readonly name = 'issuance';
   readonly http01 = new Http01Responder();
-  private readonly persister: CertificatePersister;
+  private readonly persister: LockedPersister;
+  readonly rotations: CaRotations;
   private config: IssuanceConfig;
   /** One per controller: a controller is stopped alone when its resources change. */
   private readonly aborts = new Map<string, AbortController>();
@@ -129,7 +140,8 @@ export class IssuanceEngine {
   private caKeys: { from: IssuanceConfig; names: ReadonlySet<string> } | undefined;
 
   constructor(private readonly opts: IssuanceEngineOptions) {
-    this.persister = opts.persister ?? new FilePersister(opts.dataDir);
+    this.persister = new LockedPersister(opts.persister ?? new FilePersister(opts.dataDir));
+    this.rotations = this.createRotations();
     this.config = opts.config;
     this.slots = new IssuanceSlots(opts.config.settings.maxConcurrentIssuances);
     this.logger = opts.logger ?? silentLogger();
@@ -168,6 +180,16 @@ export class IssuanceEngine {
   httpRoutes(): Map<string, RouteHandler> {
     return new Map<string, RouteHandler>([
       [HTTP01_PREFIX, this.http01.handle],
+      // Before CONTROL_PREFIX: the first matching prefix answers.
+      [
+        ROTATION_PATH,
+        rotationRoute({
+          find: (ref) => this.rotations.find(ref),
+          begin: (id) => this.rotationCommand(id, () => this.rotations.begin(id)),
+          abort: (id) => this.rotationCommand(id, () => this.rotations.abort(id)),
+          statuses: () => this.rotations.statuses(),
+        }, { trustLoopback: this.opts.trustLoopback ?? true }),
+      ],
       [
         CONTROL_PREFIX,
         controlRoutes({
@@ -196,6 +218,7 @@ export class IssuanceEngine {
       ctx.metrics.addLabelledCollectedGauge('envoy_sds_issuance_certificate_renewal_timestamp_seconds', 'When each Certificate is due for renewal (Unix seconds).', ['namespace', 'name'] as const, () =>
         this.status().flatMap((c) => (c.status?.renewalTime ? [{ labels: { namespace: c.namespace, name: c.name }, value: Math.floor(Date.parse(c.status.renewalTime) / 1000) }] : [])),
       );
+      if (ctx.rotations) this.rotations.attach(ctx.rotations, ctx.metrics);
       ctx.metrics.addCollectedGauge('envoy_sds_certificates_failing', 'Issued certificates whose last issuance attempt failed.', () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length);
     }
     if (this.opts.resourceSource) {
@@ -246,6 +269,9 @@ export class IssuanceEngine {
 
   private async lead(leading: boolean): Promise<void> {
     this.leading = leading;
+    // Rotations first: an issuer under rotation hands out its bundle from the first issuance on.
+    if (leading && !this.abort.signal.aborted) await this.rotations.resume();
+    else this.rotations.stop();
     await this.reconcileControllers();
     this.checkIssuers();
   }
@@ -328,6 +354,8 @@ export class IssuanceEngine {
         onStatus: (c, status) => this.statuses.set(c.id, status),
         onIssued: (c) => this.onIssued(c),
         onIssuerNotReady: (c, err) => void this.recordIssuer(this.issuerOf(c), { ready: false, reason: err.reason, message: err.message }),
+        heldByRotation: (c) => this.rotations.heldBy(c),
+        handOverCaKey: (c, issued) => this.rotations.handOver(c, issued),
         slots: this.slots,
       });
       this.controllers.set(id, controller);
@@ -384,6 +412,7 @@ export class IssuanceEngine {
       name: r.name,
       ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
       status: this.issuerStatuses.get(id),
+      ...(this.rotations.status(id) ? { caRotation: this.rotations.status(id)! } : {}),
     }));
   }
 
@@ -430,6 +459,39 @@ export class IssuanceEngine {
     await Promise.all([...this.controllers.values()].map((c) => c.idle()));
   }
 
+  /** `rotate-ca` on a follower names the leader, as `renew` does. */
+  private rotationCommand(id: string, run: () => Promise<CaRotationStatus>): Promise<CaRotationStatus> {
+    if (!this.leading && this.leader) return Promise.reject(new NotLeaderError(id, this.leader.holder));
+    return run();
+  }
+
+  private createRotations(): CaRotations {
+    return new CaRotations({
+      persister: this.persister,
+      config: () => this.config.settings.caRotation,
+      issuers: () => this.config.issuers.values(),
+      certificates: () => this.config.certificates,
+      issuerOf: (c) => this.issuerOf(c),
+      servedName: this.opts.servedName ?? ((_ns, secretName) => secretName),
+      successor: async (issuer, current) => {
+        // The Certificate that makes the CA Secret, issued again by its own issuer; else a copy of the old CA.
+        const maker = this.config.certificates.find((c) => c.namespace === issuer.secretNamespace && c.spec.secretName === issuer.spec.secretName);
+        const now = this.opts.now?.() ?? new Date();
+        if (maker) return successorFromCertificate(maker, this.backendFor(this.issuerOf(maker)), now, this.abort.signal);
+        return successorLike(current.data['tls.crt']!, current.data['tls.key']!, now);
+      },
+      requestRenewal: (id) => this.renew(id),
+      caSecretChanged: (issuer) => {
+        void this.checkIssuer(issuer);
+        for (const c of this.controllers.values()) {
+          if (c.certificate.namespace === issuer.secretNamespace && c.certificate.spec.secretName === issuer.spec.secretName) c.trigger();
+        }
+      },
+      now: () => this.opts.now?.() ?? new Date(),
+      logger: () => this.logger.child({ part: 'ca-rotation' }),
+    });
+  }
+
   private onIssued(issued: CertificateResource): void {
     // The issuer just worked; a CA issuer may now have the key pair that was issued.
     void this.checkIssuer(this.issuerOf(issued));
@@ -458,7 +520,7 @@ export class IssuanceEngine {
         backend = new SelfSignedIssuer();
         break;
       case 'ca':
-        backend = new CaIssuer(resource as IssuerResource & { spec: { type: 'ca' } }, this.persister);
+        backend = new RotatingIssuer(new CaIssuer(resource as IssuerResource & { spec: { type: 'ca' } }, this.persister), () => this.rotations.bundleFor(id));
         break;
       case 'invalid':
         backend = new InvalidIssuer(resource.spec.message);

@@ -40,6 +40,7 @@ import { hasSubject, parseCertificate } from './parse-certificate.js';
 import { parseIssuer } from './parse-issuer.js';
 import { caSecretName, issuerId, type CertificateResource, type IssuerResource } from './resources.js';
 import { resourceEnvelope } from './schema/resource-envelope.js';
+import { DEFAULT_CA_ROTATION, type CaRotationConfig } from './ca-rotation/ca-rotations.js';
 
 export interface IssuanceSettings {
   /** First retry delay after a failed issuance; doubles per failure up to `backoffMaxMs`. */
@@ -50,6 +51,8 @@ export interface IssuanceSettings {
   /** Issuances running at once, across all certificates. */
   maxConcurrentIssuances: number;
   acme: { pollIntervalMs: number; maxPollIntervalMs: number; timeoutMs: number };
+  /** Staged CA rotations (ca-rotation/). */
+  caRotation: CaRotationConfig;
 }
 
 export interface LeaderElectionConfig {
@@ -83,6 +86,7 @@ export const DEFAULT_SETTINGS: IssuanceSettings = {
   renewalJitter: 0.1,
   maxConcurrentIssuances: 5,
   acme: { pollIntervalMs: 1000, maxPollIntervalMs: 10_000, timeoutMs: 10 * 60_000 },
+  caRotation: DEFAULT_CA_ROTATION,
 };
 
 export interface IssuanceConfigContext {
@@ -121,6 +125,16 @@ const issuanceSection = z.strictObject({
     .nullable()
     .optional(),
   customResources: z.boolean().optional(),
+  caRotation: z
+    .strictObject({
+      ackTimeout: positiveDuration.optional(),
+      reissueWindow: positiveDuration.optional(),
+      checkInterval: positiveDuration.optional(),
+      resumeGrace: positiveDuration.optional(),
+      onCAKeyRotation: z.enum(['Staged', 'Immediate'], { error: (iss) => `must be Staged or Immediate (got ${JSON.stringify(iss.input)})` }).optional(),
+    })
+    .nullable()
+    .optional(),
   shims: z.strictObject({ gateways: z.boolean().default(false), ingresses: z.boolean().default(false), certManagerAnnotations: z.boolean().default(false) }).nullable().optional(),
 });
 
@@ -282,7 +296,7 @@ function parseLeaderElection(o: NonNullable<IssuanceSection['leaderElection']>, 
 }
 
 function parseSettings(section: IssuanceSection, at: string): IssuanceSettings {
-  const settings: IssuanceSettings = { ...DEFAULT_SETTINGS, acme: { ...DEFAULT_SETTINGS.acme } };
+  const settings: IssuanceSettings = { ...DEFAULT_SETTINGS, acme: { ...DEFAULT_SETTINGS.acme }, caRotation: { ...DEFAULT_CA_ROTATION } };
   const ms = (d: string | undefined, dflt: number): number => (d === undefined ? dflt : parseGoDuration(d)!);
   if (section.backoff) {
     settings.backoffInitialMs = ms(section.backoff.initial, settings.backoffInitialMs);
@@ -295,6 +309,15 @@ function parseSettings(section: IssuanceSection, at: string): IssuanceSettings {
     settings.acme.pollIntervalMs = ms(section.acme.pollInterval, settings.acme.pollIntervalMs);
     settings.acme.maxPollIntervalMs = ms(section.acme.maxPollInterval, settings.acme.maxPollIntervalMs);
     settings.acme.timeoutMs = ms(section.acme.timeout, settings.acme.timeoutMs);
+  }
+  const r = section.caRotation;
+  if (r) {
+    const c = settings.caRotation;
+    c.ackTimeoutMs = ms(r.ackTimeout, c.ackTimeoutMs);
+    c.reissueWindowMs = ms(r.reissueWindow, c.reissueWindowMs);
+    c.checkIntervalMs = ms(r.checkInterval, c.checkIntervalMs);
+    c.resumeGraceMs = ms(r.resumeGrace, c.resumeGraceMs);
+    c.onCAKeyRotation = r.onCAKeyRotation ?? c.onCAKeyRotation;
   }
   return settings;
 }

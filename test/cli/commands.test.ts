@@ -29,11 +29,11 @@ describe('envoy-sds command line', () => {
     const r = cli();
     assert.equal(r.status, 0);
     assert.match(r.stdout, /Commands:/);
-    for (const c of ['serve', 'fetch', 'watch', 'bootstrap', 'renew', 'validate']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
+    for (const c of ['serve', 'fetch', 'watch', 'bootstrap', 'renew', 'validate', 'rotate-ca']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
   });
 
   test('--help on every subcommand prints its usage and exits 0', () => {
-    for (const c of ['serve', 'fetch', 'watch', 'bootstrap', 'renew', 'validate']) {
+    for (const c of ['serve', 'fetch', 'watch', 'bootstrap', 'renew', 'validate', 'rotate-ca']) {
       for (const flag of ['--help', '-h']) {
         const r = cli(c, flag);
         assert.equal(r.status, 0, `${c} ${flag}: ${r.stderr}`);
@@ -61,6 +61,10 @@ describe('envoy-sds command line', () => {
     assertUserError(cli('fetch', 'x', '--timeout', 'soon'), /--timeout soon/);
     assertUserError(cli('fetch', 'x', '--token', '@/nonexistent/token'), /cannot read the file/);
     assertUserError(cli('serve', 'extra'), /unexpected argument "extra"/);
+    assertUserError(cli('rotate-ca'), /rotate-ca: name one issuer/);
+    assertUserError(cli('rotate-ca', 'ca', '--http', '18080'), /--http 18080: expected host:port/);
+    assertUserError(cli('rotate-ca', 'ca', '-o', 'yaml'), /-o yaml: expected text or json/);
+    assertUserError(cli('rotate-ca', '--status', 'ca'), /--status takes no issuer/);
   });
 
   describe('bootstrap --server: what Envoy accepts for each kind of address', () => {

@@ -87,7 +87,12 @@ describe('issuance engine in the real server', () => {
     assertVerifies(rootPem, chain1, 'served leaf against the served CA');
     assert.match(pemOf(r1.secrets[0]?.tls_certificate?.private_key), /BEGIN RSA PRIVATE KEY|BEGIN EC PRIVATE KEY/);
 
-    const ready = await http('GET', server.httpAddress!, '/readyz');
+    // The files are served as soon as they are written; the controller records Ready just after.
+    let ready = await http('GET', server.httpAddress!, '/readyz');
+    for (const deadline = Date.now() + 10_000; ready.status !== 200 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 20));
+      ready = await http('GET', server.httpAddress!, '/readyz');
+    }
     assert.equal(ready.status, 200, ready.body);
     const status = JSON.parse((await http('GET', server.httpAddress!, '/issuance/status')).body);
     const web = status.certificates.find((c: { name: string }) => c.name === 'web');

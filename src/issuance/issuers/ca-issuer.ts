@@ -6,6 +6,7 @@
 // root, and `ca.crt` is that root (or the Secret's own ca.crt for an intermediate).
 
 import { X509Certificate } from 'node:crypto';
+import { isSelfSigned } from '../../pki/ca-bundle.js';
 import { certificatesFromPem, createCertificate, isPkiError, issuerFromPem, toPem } from '../../pki/index.js';
 import type { CertificatePersister } from '../persisters/persister.js';
 import type { IssuerResource } from '../resources.js';
@@ -32,7 +33,10 @@ export class CaIssuer implements CertificateIssuer {
     try {
       const caChain = certificatesFromPem(certPem);
       const signer = issuerFromPem(certPem, keyPem);
-      const trusted = secret.data['ca.crt'] ? certificatesFromPem(secret.data['ca.crt']) : [];
+      // Only the anchor above this chain bounds it: during a CA rotation ca.crt holds the
+      // other CA too, whose lifetime says nothing about this one's leaves.
+      const top = new X509Certificate(Buffer.from(caChain.at(-1)!.rawData));
+      const trusted = (secret.data['ca.crt'] ? certificatesFromPem(secret.data['ca.crt']) : []).filter((t) => issued(top, new X509Certificate(Buffer.from(t.rawData))));
       return { secret, caChain, signer, trusted, where: `${ns}/${name}` };
     } catch (err) {
       // PkiError messages name positions and subjects, never key bytes.
@@ -71,7 +75,6 @@ export class CaIssuer implements CertificateIssuer {
   }
 }
 
-function isSelfSigned(pem: string): boolean {
-  const cert = new X509Certificate(pem);
-  return cert.checkIssued(cert) && cert.verify(cert.publicKey);
+function issued(child: X509Certificate, parent: X509Certificate): boolean {
+  return child.checkIssued(parent) && child.verify(parent.publicKey);
 }

@@ -13,7 +13,8 @@ import { ResourceInformer, type InformerOptions, type ObjectMeta, type RestartRe
 
 export interface KubernetesSourceOptions {
   client: KubeClient;
-  store: SecretStore;
+  /** The store, or what stands before it (bundle holds). */
+  store: Pick<SecretStore, 'get' | 'offer' | 'delete'>;
   config: KubernetesConfig;
   logger: Logger;
   /** Undefined: rejections are only logged. */
