@@ -139,7 +139,8 @@ async function requestCredentials(kc: KubeConfig): Promise<RequestCredentials> {
   try {
     await kc.applyToHTTPSOptions(opts);
   } catch (err) {
-    // JSON.parse quotes the text it failed on, which could be a plugin's credential.
+    // JSON.parse quotes the text it failed on, which could be a plugin's credential: no cause.
+    // eslint-disable-next-line preserve-caught-error
     throw new Error(err instanceof SyntaxError ? 'the credential plugin printed something that is not an ExecCredential (JSON)' : (err as Error).message.split('\n')[0]!.slice(0, 300));
   }
   const headers: Record<string, string> = {};

@@ -84,7 +84,7 @@ describe('CRD admission', () => {
           : `/apis/envoy-sds.io/v1alpha1/namespaces/${meta.namespace ?? 'default'}/${o['kind'] === 'Certificate' ? 'certificates' : 'issuers'}`;
       await admin.client.request('POST', path, { body: o, query: { dryRun: 'All' } }).catch((err: unknown) => {
         if (err instanceof KubeApiError && err.status === 404) return; // the sample's namespace does not exist here
-        throw new Error(`${o['kind']} ${meta.name}: ${(err as Error).message}`);
+        throw new Error(`${String(o['kind'])} ${meta.name}: ${(err as Error).message}`);
       });
     }
     const created = await admin.client.request<{ spec: { privateKey?: { algorithm?: string }; issuerRef: { kind?: string } } }>('POST', collection(cert({ dnsNames: ['a.example.com'], privateKey: {} }), ns), {

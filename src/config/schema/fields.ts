@@ -21,7 +21,7 @@ export const positiveInt = z.int({ error: 'must be a positive integer' }).min(1,
 
 /** A cert-manager field accepted for compatibility with no effect here. */
 export function ignored<S extends z.ZodType>(schema: S): z.ZodOptional<S> {
-  return schema.optional().meta({ description: 'Accepted for cert-manager compatibility; no effect.' }) as z.ZodOptional<S>;
+  return schema.optional().meta({ description: 'Accepted for cert-manager compatibility; no effect.' });
 }
 
 /** Any mapping, kept as it is. */

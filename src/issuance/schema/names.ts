@@ -14,7 +14,7 @@ const LABEL = '[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?';
 
 /** A DNS name; a wildcard only as the whole first label. */
 export const dnsName = matching(new RegExp(`^(\\*\\.)?${LABEL}(\\.${LABEL})*$`), (s) => `"${s}" is not a DNS name (a wildcard is allowed only as the whole first label, "*.example.com")`).max(253, {
-  error: (iss) => `"${String(iss.input)}" is not a DNS name (longer than 253 characters)`,
+  error: (iss) => `"${typeof iss.input === 'string' ? iss.input : ''}" is not a DNS name (longer than 253 characters)`,
 });
 
 const GO_DURATION_PART = '([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(ns|us|µs|ms|s|m|h)';
