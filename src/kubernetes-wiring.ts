@@ -101,7 +101,12 @@ export function kubernetesAccess(
     settings.gatewayApi || settings.clusterTrustBundles
       ? new GatewayApiAuthorizer(
           gatewayReferences,
-          new PodGateways({ client, logger: () => logger, ttlMs: settings.authorization.allowCacheMs, staleIfErrorMs: settings.authorization.staleIfErrorMs }),
+          new PodGateways({
+            client,
+            logger: () => logger,
+            ttlMs: settings.authorization.allowCacheMs,
+            staleIfErrorMs: settings.authorization.staleIfErrorMs,
+          }),
           access,
           identities,
         )
@@ -140,7 +145,11 @@ export class KubernetesWatch {
       config: settings,
       logger: deps.logger.child({ source: 'kubernetes' }),
       ...(settings.events.enabled
-        ? { events: new RejectionEvents(client, deps.logger, settings.events.reportingInstance, (outcome) => metrics.events.inc({ outcome })) }
+        ? {
+            events: new RejectionEvents(client, deps.logger, settings.events.reportingInstance, (outcome) =>
+              metrics.events.inc({ outcome }),
+            ),
+          }
         : {}),
       onWatchRestart: (resource, reason) => metrics.watchRestarts.inc({ resource, reason }),
       extensions: this.extensions(),

@@ -70,7 +70,11 @@ export function parseSections(config: ServerConfig): OptionalSections {
   const kubernetes = config.kubernetes !== undefined ? parseKubernetesConfig(config.kubernetes) : undefined;
   const issuance =
     config.issuance !== undefined
-      ? parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined })
+      ? parseIssuanceConfig(config.issuance, {
+          baseDir: config.configDir,
+          reservedNames: config.secrets.map((s) => s.name),
+          kubernetes: config.kubernetes !== undefined,
+        })
       : undefined;
   return { ...(kubernetes ? { kubernetes } : {}), ...(issuance ? { issuance } : {}) };
 }
@@ -98,7 +102,14 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   // The same Secret asked for under another name (kubernetes-gateway://, sds://) is withheld too.
   const withheld = (name: string) => isCaKey(name) || isCaKey(servedSecretName(name, kube?.settings.sidecar?.namespace) ?? name);
   storeGauges(metrics, store, registry, withheld);
-  const deps = streamDeps(config, opts, { store, registry, metrics, logger, kubernetes: kubernetes?.access, withheld: issuance || opts.caKeyNames ? withheld : undefined });
+  const deps = streamDeps(config, opts, {
+    store,
+    registry,
+    metrics,
+    logger,
+    kubernetes: kubernetes?.access,
+    withheld: issuance || opts.caKeyNames ? withheld : undefined,
+  });
   const files = fileSource(config, opts, store, logger, issuance);
   const parts: ServerPart[] = [...(kubernetes ? [kubernetes.watch] : []), ...(issuance ? [issuancePart(issuance, logger, metrics)] : [])];
 
@@ -108,7 +119,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   checkListenerFiles(config);
   const readiness = serverReadiness(config, store, parts, rejections);
   const grpc: SdsTransport =
-    opts.transport === 'grpc-js' ? new GrpcJsListeners(config, deps, logger) : new SdsListeners(config, deps, logger, () => readiness().ready);
+    opts.transport === 'grpc-js'
+      ? new GrpcJsListeners(config, deps, logger)
+      : new SdsListeners(config, deps, logger, () => readiness().ready);
   const http = config.http
     ? new HttpServer(
         httpOptions({
@@ -142,7 +155,18 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     metrics,
     logger,
     stop() {
-      stopping ??= drain({ config, logger, registry, files, parts, release, grpc, http, validator, endEarly: opts.transport === 'grpc-js' });
+      stopping ??= drain({
+        config,
+        logger,
+        registry,
+        files,
+        parts,
+        release,
+        grpc,
+        http,
+        validator,
+        endEarly: opts.transport === 'grpc-js',
+      });
       return stopping;
     },
   };
@@ -181,7 +205,14 @@ async function drain(s: {
 function streamDeps(
   config: ServerConfig,
   opts: StartOptions,
-  parts: { store: SecretStore; registry: StreamRegistry; metrics: Metrics; logger: Logger; kubernetes: KubernetesAccess | undefined; withheld: ((name: string) => boolean) | undefined },
+  parts: {
+    store: SecretStore;
+    registry: StreamRegistry;
+    metrics: Metrics;
+    logger: Logger;
+    kubernetes: KubernetesAccess | undefined;
+    withheld: ((name: string) => boolean) | undefined;
+  },
 ): StreamDeps {
   const { store, registry, metrics, logger, kubernetes, withheld } = parts;
   const policy = opts.authorizer ?? kubernetes?.authorizer ?? new LocalPolicy(config.authorization.rules);
@@ -198,7 +229,13 @@ function streamDeps(
   };
 }
 
-function fileSource(config: ServerConfig, opts: StartOptions, store: SecretStore, logger: Logger, issuance: IssuanceEngine | undefined): FileSource {
+function fileSource(
+  config: ServerConfig,
+  opts: StartOptions,
+  store: SecretStore,
+  logger: Logger,
+  issuance: IssuanceEngine | undefined,
+): FileSource {
   return new FileSource({
     store,
     logger: logger.child({ source: 'files' }),
@@ -211,7 +248,10 @@ function fileSource(config: ServerConfig, opts: StartOptions, store: SecretStore
 }
 
 /** Every replica's delivery rows, or this replica's (saying why) when the fleet cannot be read. */
-async function fleetRows(watch: KubernetesWatch | undefined, deliveryRows: () => NodeDelivery[]): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> {
+async function fleetRows(
+  watch: KubernetesWatch | undefined,
+  deliveryRows: () => NodeDelivery[],
+): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> {
   const fleet = watch?.fleetDeliveries();
   if (!fleet) return { nodes: deliveryRows(), fleet: false };
   try {
@@ -239,7 +279,13 @@ async function startParts(files: FileSource, parts: readonly ServerPart[], onFai
   }
 }
 
-function secretStore(config: ServerConfig, logger: Logger, metrics: Metrics, rejections: RejectionLog, validator: MaterialValidator | undefined): SecretStore {
+function secretStore(
+  config: ServerConfig,
+  logger: Logger,
+  metrics: Metrics,
+  rejections: RejectionLog,
+  validator: MaterialValidator | undefined,
+): SecretStore {
   return new SecretStore({
     logger,
     ...(validator ? { validator } : {}),
@@ -274,7 +320,10 @@ function storeGauges(metrics: Metrics, store: SecretStore, registry: StreamRegis
  * The server's one Kubernetes API client, when a part needs one: the `kubernetes:` section,
  * or issuance persisting to Kubernetes (which takes the same connection settings).
  */
-function kubernetesClient(config: ServerConfig, sections: OptionalSections): { settings: KubernetesConfig; client: SharedKubeClient } | undefined {
+function kubernetesClient(
+  config: ServerConfig,
+  sections: OptionalSections,
+): { settings: KubernetesConfig; client: SharedKubeClient } | undefined {
   if (!sections.kubernetes && sections.issuance?.persistence !== 'kubernetes') return undefined;
   const settings = sections.kubernetes ?? parseKubernetesConfig(config.kubernetes);
   return { settings, client: new SharedKubeClient(settings) };
@@ -288,8 +337,21 @@ function kubernetesParts(
   const logger = deps.logger.child({ component: 'kubernetes' });
   let watch: KubernetesWatch | undefined;
   const metrics = new KubernetesMetrics(deps.metrics, () => watch?.reachable() ?? false);
-  const access = kubernetesAccess(kube.settings, { client: kube.client.get, logger, rules: config.authorization.rules, trustLoopback: config.trustLoopback, metrics });
-  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows, gatewayReferences: access.gatewayReferences });
+  const access = kubernetesAccess(kube.settings, {
+    client: kube.client.get,
+    logger,
+    rules: config.authorization.rules,
+    trustLoopback: config.trustLoopback,
+    metrics,
+  });
+  watch = new KubernetesWatch(kube.settings, {
+    client: kube.client,
+    store: deps.store,
+    logger,
+    metrics,
+    deliveryRows: deps.deliveryRows,
+    gatewayReferences: access.gatewayReferences,
+  });
   return { access, watch };
 }
 

@@ -115,9 +115,18 @@ const kubernetesSection = z.strictObject({
       spiffeTrustDomain: matching(/^[a-z0-9._-]+$/, (d) => `"${d}" is not a SPIFFE trust domain`).nullish(),
     }),
   ),
-  authorization: section(z.strictObject({ allowCacheSeconds: seconds(30), denyCacheSeconds: seconds(5), staleIfErrorSeconds: seconds(300) })),
+  authorization: section(
+    z.strictObject({ allowCacheSeconds: seconds(30), denyCacheSeconds: seconds(5), staleIfErrorSeconds: seconds(300) }),
+  ),
   events: section(z.strictObject({ enabled: z.boolean().default(true), reportingInstance: nonEmpty.nullish() })),
-  deliveryStatus: section(z.strictObject({ enabled: z.boolean().default(true), namespace: nonEmpty.nullish(), publishSeconds: seconds(5), replica: nonEmpty.nullish() })),
+  deliveryStatus: section(
+    z.strictObject({
+      enabled: z.boolean().default(true),
+      namespace: nonEmpty.nullish(),
+      publishSeconds: seconds(5),
+      replica: nonEmpty.nullish(),
+    }),
+  ),
   // Off unless set: each needs its CRDs or API served, and RBAC to list them.
   gatewayApi: z.boolean().nullish(),
   clusterTrustBundles: z.boolean().nullish(),
@@ -128,7 +137,8 @@ const kubernetesSection = z.strictObject({
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const c = checkSchema(kubernetesSection, raw === null || raw === true ? {} : raw, AT);
   const { watch, authentication: authn, authorization: authz, events, deliveryStatus: delivery } = c;
-  if (watch.backoffMaxSeconds < watch.backoffInitialSeconds) throw new ConfigError(`${AT}.watch.backoffMaxSeconds`, 'must not be below backoffInitialSeconds');
+  if (watch.backoffMaxSeconds < watch.backoffInitialSeconds)
+    throw new ConfigError(`${AT}.watch.backoffMaxSeconds`, 'must not be below backoffInitialSeconds');
   const deliveryNamespace = delivery.namespace ?? podNamespace();
   const trustDomain = authn.spiffeTrustDomain;
 
@@ -138,14 +148,23 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
     namespaces: [...new Set(c.namespaces)],
     configMapKeys: c.configMapKeys,
     requestTimeoutMs: c.requestTimeoutSeconds,
-    watch: { silentMs: watch.silentSeconds, backoffInitialMs: watch.backoffInitialSeconds, backoffMaxMs: watch.backoffMaxSeconds, pageSize: watch.pageSize },
+    watch: {
+      silentMs: watch.silentSeconds,
+      backoffInitialMs: watch.backoffInitialSeconds,
+      backoffMaxMs: watch.backoffMaxSeconds,
+      pageSize: watch.pageSize,
+    },
     authentication: {
       audiences: authn.audiences,
       tokenCacheMs: authn.tokenCacheSeconds,
       reviewIntervalMs: authn.reviewIntervalSeconds,
       ...(trustDomain ? { spiffeTrustDomain: trustDomain } : {}),
     },
-    authorization: { allowCacheMs: authz.allowCacheSeconds, denyCacheMs: authz.denyCacheSeconds, staleIfErrorMs: authz.staleIfErrorSeconds },
+    authorization: {
+      allowCacheMs: authz.allowCacheSeconds,
+      denyCacheMs: authz.denyCacheSeconds,
+      staleIfErrorMs: authz.staleIfErrorSeconds,
+    },
     events: {
       enabled: events.enabled,
       // The pod name (downward API) tells replicas' events apart.
@@ -169,7 +188,11 @@ function sidecar(s: z.output<typeof kubernetesSection>['sidecar']): Pick<Kuberne
   if (s === undefined || s === null || s === false) return {};
   const o = s === true ? {} : s;
   const namespace = o.namespace ?? podNamespace();
-  if (!namespace) throw new ConfigError(`${AT}.sidecar.namespace`, "the pod's namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it");
+  if (!namespace)
+    throw new ConfigError(
+      `${AT}.sidecar.namespace`,
+      "the pod's namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it",
+    );
   return { sidecar: { tokenFile: resolve(o.tokenFile ?? DEFAULT_SIDECAR_TOKEN), namespace } };
 }
 

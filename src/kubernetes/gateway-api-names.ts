@@ -22,7 +22,12 @@ export const BACKEND_TLS_POLICY_SCHEME = 'backendtlspolicy://';
 export const CLUSTER_TRUST_BUNDLE_SCHEME = 'clustertrustbundle://';
 export const CLUSTER_TRUST_BUNDLE_SIGNER_SCHEME = 'clustertrustbundle-signer://';
 
-const SCHEMES = [GATEWAY_SECRET_SCHEME, BACKEND_TLS_POLICY_SCHEME, CLUSTER_TRUST_BUNDLE_SCHEME, CLUSTER_TRUST_BUNDLE_SIGNER_SCHEME] as const;
+const SCHEMES = [
+  GATEWAY_SECRET_SCHEME,
+  BACKEND_TLS_POLICY_SCHEME,
+  CLUSTER_TRUST_BUNDLE_SCHEME,
+  CLUSTER_TRUST_BUNDLE_SIGNER_SCHEME,
+] as const;
 
 // RFC 1123 label (namespace) and subdomain (object name), as the API server validates them.
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;

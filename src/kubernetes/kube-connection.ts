@@ -49,7 +49,8 @@ export function loadKubeConnection(opts: { kubeconfig?: string; context?: string
   const candidates = paths.length > 0 ? paths : home ? [`${home}/.kube/config`] : [];
   // kubectl skips $KUBECONFIG entries that do not exist.
   const present = candidates.filter((p) => existsSync(p));
-  if (present.length === 0) throw new ConfigError(`${at}.kubeconfig`, 'not running in a pod and no kubeconfig found (set kubernetes.kubeconfig or $KUBECONFIG)');
+  if (present.length === 0)
+    throw new ConfigError(`${at}.kubeconfig`, 'not running in a pod and no kubeconfig found (set kubernetes.kubeconfig or $KUBECONFIG)');
   return fromKubeconfigs(present, opts.context, `${at}.kubeconfig`);
 }
 
@@ -59,8 +60,14 @@ export function fromKubeconfig(path: string, contextName: string | undefined, at
 
 /** Several kubeconfig files merged as kubectl does: the first file to set a name or current-context wins. */
 export function fromKubeconfigs(paths: readonly string[], contextName: string | undefined, at: string): KubeConnection {
-  const merged = { clusters: [] as KubeConfig['clusters'], users: [] as KubeConfig['users'], contexts: [] as KubeConfig['contexts'], currentContext: '' };
-  const first = <T extends { name: string }>(into: T[], from: T[]) => from.forEach((e) => into.some((x) => x.name === e.name) || into.push(e));
+  const merged = {
+    clusters: [] as KubeConfig['clusters'],
+    users: [] as KubeConfig['users'],
+    contexts: [] as KubeConfig['contexts'],
+    currentContext: '',
+  };
+  const first = <T extends { name: string }>(into: T[], from: T[]) =>
+    from.forEach((e) => into.some((x) => x.name === e.name) || into.push(e));
   for (const path of paths) {
     const kc = loadFile(path, at);
     first(merged.clusters, kc.clusters);
@@ -78,7 +85,10 @@ function loadFile(path: string, at: string): KubeConfig {
   try {
     doc = parseYaml(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new ConfigError(at, `cannot read kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`);
+    throw new ConfigError(
+      at,
+      `cannot read kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`,
+    );
   }
   const kc = new KubeConfig();
   try {
@@ -102,13 +112,18 @@ function withTokenFiles(doc: unknown, base: string): unknown {
     const file = user?.['tokenFile'];
     if (typeof file !== 'string' || user?.['token'] !== undefined) return entry;
     const { tokenFile: _, ...rest } = user!;
-    return { ...(entry as object), user: { ...rest, 'auth-provider': { name: 'tokenFile', config: { tokenFile: isAbsolute(file) ? file : resolve(base, file) } } } };
+    return {
+      ...(entry as object),
+      user: { ...rest, 'auth-provider': { name: 'tokenFile', config: { tokenFile: isAbsolute(file) ? file : resolve(base, file) } } },
+    };
   });
   return { ...doc, users };
 }
 
 function hasCredentials(user: User): boolean {
-  return Boolean(user.token || user.authProvider || user.exec || user.username || ((user.certData || user.certFile) && (user.keyData || user.keyFile)));
+  return Boolean(
+    user.token || user.authProvider || user.exec || user.username || ((user.certData || user.certFile) && (user.keyData || user.keyFile)),
+  );
 }
 
 function connection(kc: KubeConfig, source: string, at: string): KubeConnection {
@@ -121,7 +136,10 @@ function connection(kc: KubeConfig, source: string, at: string): KubeConnection 
   const user = kc.getCurrentUser();
   // Without credentials the API server would take us for system:anonymous: never ready, and no warning.
   if (!user || !hasCredentials(user)) {
-    throw new ConfigError(at, `${source}: context "${contextName}" resolves to no credentials (user "${context.user ?? ''}" has no token, client certificate, exec plugin or auth provider); refusing to connect as anonymous`);
+    throw new ConfigError(
+      at,
+      `${source}: context "${contextName}" resolves to no credentials (user "${context.user ?? ''}" has no token, client certificate, exec plugin or auth provider); refusing to connect as anonymous`,
+    );
   }
   let pending: Promise<RequestCredentials> | undefined;
   return {
@@ -141,7 +159,11 @@ async function requestCredentials(kc: KubeConfig): Promise<RequestCredentials> {
   } catch (err) {
     // JSON.parse quotes the text it failed on, which could be a plugin's credential: no cause.
     // eslint-disable-next-line preserve-caught-error
-    throw new Error(err instanceof SyntaxError ? 'the credential plugin printed something that is not an ExecCredential (JSON)' : (err as Error).message.split('\n')[0]!.slice(0, 300));
+    throw new Error(
+      err instanceof SyntaxError
+        ? 'the credential plugin printed something that is not an ExecCredential (JSON)'
+        : (err as Error).message.split('\n')[0]!.slice(0, 300),
+    );
   }
   const headers: Record<string, string> = {};
   // A token file usually ends in a newline, which a header may not hold.

@@ -45,16 +45,20 @@ export function checkCrls(crlPem: string, caDers: readonly Uint8Array[], now: Da
       throw new PkiError('CRL_INVALID', `${label} does not decode: ${(err as Error).message}`);
     }
     const byName = cas.filter((ca) => ca.subject.equals(signed.issuer));
-    const issuer = (byName.length > 0 ? byName : cas).map((ca) => new X509Certificate(ca.der)).find((ca) => {
-      try {
-        return verify(signed.hash, signed.tbs, { key: ca.publicKey, dsaEncoding: 'der' }, signed.signature);
-      } catch {
-        return false;
-      }
-    });
+    const issuer = (byName.length > 0 ? byName : cas)
+      .map((ca) => new X509Certificate(ca.der))
+      .find((ca) => {
+        try {
+          return verify(signed.hash, signed.tbs, { key: ca.publicKey, dsaEncoding: 'der' }, signed.signature);
+        } catch {
+          return false;
+        }
+      });
     if (!issuer) throw new PkiError('CRL_INVALID', `${label} is not signed by a CA of the bundle (Envoy refuses a CRL without its CA)`);
     if (signed.nextUpdate && signed.nextUpdate < now) {
-      warnings.push(`${label} (issuer ${issuer.subject.replace(/\n/g, ', ')}) is past its nextUpdate ${signed.nextUpdate.toISOString()}: peers it covers fail verification`);
+      warnings.push(
+        `${label} (issuer ${issuer.subject.replace(/\n/g, ', ')}) is past its nextUpdate ${signed.nextUpdate.toISOString()}: peers it covers fail verification`,
+      );
     }
   });
   return { count: crls.length, warnings };
@@ -62,7 +66,8 @@ export function checkCrls(crlPem: string, caDers: readonly Uint8Array[], now: Da
 
 function readCrl(der: Buffer): { tbs: Buffer; hash: string | null; signature: Buffer; issuer: Buffer; nextUpdate: Date | undefined } {
   const [tbs, algorithm, signature] = children(der, readElement(der, 0));
-  if (tbs?.tag !== TAG.SEQUENCE || algorithm?.tag !== TAG.SEQUENCE || signature?.tag !== TAG.BIT_STRING) throw new Error('not a CertificateList');
+  if (tbs?.tag !== TAG.SEQUENCE || algorithm?.tag !== TAG.SEQUENCE || signature?.tag !== TAG.BIT_STRING)
+    throw new Error('not a CertificateList');
   const hash = SIGNATURE_HASHES[algorithmOid(der, algorithm)];
   if (hash === undefined) throw new Error(`signature algorithm ${algorithmOid(der, algorithm)} is not supported`);
   // TBSCertList: version?, signature, issuer, thisUpdate, nextUpdate?, ...
@@ -73,7 +78,13 @@ function readCrl(der: Buffer): { tbs: Buffer; hash: string | null; signature: Bu
   if (!issuer) throw new Error('TBSCertList has no issuer');
   const times = fields.filter((f) => f.tag === TAG.UTC_TIME || f.tag === TAG.GENERALIZED_TIME);
   const next = times[1];
-  return { tbs: bytesOf(der, tbs), hash, signature: contentOf(der, signature).subarray(1), issuer: bytesOf(der, issuer), nextUpdate: next ? readTime(der, next) : undefined };
+  return {
+    tbs: bytesOf(der, tbs),
+    hash,
+    signature: contentOf(der, signature).subarray(1),
+    issuer: bytesOf(der, issuer),
+    nextUpdate: next ? readTime(der, next) : undefined,
+  };
 }
 
 export interface CheckedOcspStaple {
@@ -97,7 +108,8 @@ export function checkOcspStaple(staple: Uint8Array, leafSerialHex: string, now: 
     if (responseBytes?.tag !== 0xa0) return fail('has no responseBytes');
     const [rb] = children(der, responseBytes);
     const [type, octets] = rb ? children(der, rb) : [];
-    if (type?.tag !== TAG.OID || readOid(contentOf(der, type)) !== OCSP_BASIC || octets?.tag !== TAG.OCTET_STRING) return fail('is not a basic OCSP response');
+    if (type?.tag !== TAG.OID || readOid(contentOf(der, type)) !== OCSP_BASIC || octets?.tag !== TAG.OCTET_STRING)
+      return fail('is not a basic OCSP response');
     const basic = contentOf(der, octets);
     const [tbs] = children(basic, readElement(basic, 0));
     if (tbs?.tag !== TAG.SEQUENCE) return fail('has no ResponseData');
@@ -111,7 +123,8 @@ export function checkOcspStaple(staple: Uint8Array, leafSerialHex: string, now: 
   }
   if (single.serial !== leafSerialHex) fail(`is for serial ${single.serial}, not the certificate's ${leafSerialHex}`);
   const warnings: string[] = [];
-  if (single.nextUpdate && single.nextUpdate < now) warnings.push(`the OCSP staple expired at ${single.nextUpdate.toISOString()}; Envoy does not staple an expired response`);
+  if (single.nextUpdate && single.nextUpdate < now)
+    warnings.push(`the OCSP staple expired at ${single.nextUpdate.toISOString()}; Envoy does not staple an expired response`);
   return { warnings };
 }
 
@@ -120,7 +133,10 @@ function readSingle(der: Buffer, single: DerElement): { serial: string; nextUpda
   const idFields = certId ? children(der, certId) : [];
   const serial = idFields[3];
   if (serial?.tag !== TAG.INTEGER) throw new Error('CertID has no serialNumber');
-  let hex = contentOf(der, serial).toString('hex').toUpperCase().replace(/^(00)+(?=.)/, '');
+  let hex = contentOf(der, serial)
+    .toString('hex')
+    .toUpperCase()
+    .replace(/^(00)+(?=.)/, '');
   if (hex.length % 2 === 1) hex = `0${hex}`;
   // nextUpdate is [0] EXPLICIT GeneralizedTime, after thisUpdate.
   const inner = next?.tag === 0xa0 ? children(der, next)[0] : undefined;

@@ -29,7 +29,12 @@ export class DeltaStream extends StreamDriver<DeltaDiscoveryRequest, DeltaSessio
     if (verdict.ack) metrics.acks.inc({ protocol: 'delta' });
     if (verdict.nack) {
       metrics.nacks.inc({ protocol: 'delta' });
-      this.deps.clientLog.warn('nack', this.log, { node: session.status.node?.id, message: verdict.nack.message }, 'client rejected secret (NACK)');
+      this.deps.clientLog.warn(
+        'nack',
+        this.log,
+        { node: session.status.node?.id, message: verdict.nack.message },
+        'client rejected secret (NACK)',
+      );
     }
     this.unsubscribe(verdict.removed);
     const names = [...verdict.added, ...verdict.skipIfCurrent.keys()];

@@ -25,10 +25,7 @@ export interface UnaryMethod<Req> {
   serve(req: Req, peer: PeerInfo): Promise<Buffer>;
 }
 
-export type SdsMethod =
-  | StreamingMethod<DiscoveryRequest>
-  | StreamingMethod<DeltaDiscoveryRequest>
-  | UnaryMethod<DiscoveryRequest>;
+export type SdsMethod = StreamingMethod<DiscoveryRequest> | StreamingMethod<DeltaDiscoveryRequest> | UnaryMethod<DiscoveryRequest>;
 
 /** The request decoder @grpc/proto-loader built for a method (keepCase, defaults). */
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller names the message type

@@ -42,7 +42,13 @@ class Encoded implements EncodedSecret {
     // in one pass and one allocation.
     const { bytes, offsets } = encodeMessage([
       { field: 1, text: secret.version },
-      { field: 2, fields: [{ field: 1, text: SECRET_TYPE_URL }, { field: 2, fields: secretFields(secret) }] },
+      {
+        field: 2,
+        fields: [
+          { field: 1, text: SECRET_TYPE_URL },
+          { field: 2, fields: secretFields(secret) },
+        ],
+      },
       { field: 4, text: SECRET_TYPE_URL },
     ]);
     this.sotwBody = bytes;
@@ -99,7 +105,13 @@ function secretFields(secret: StoredSecret): WireField[] {
   // match_typed_subject_alt_names (15): SubjectAltNameMatcher{san_type (1), matcher (2):
   // StringMatcher{exact (1)}}.
   for (const san of m.matchSubjectAltNames ?? []) {
-    vc.push({ field: 15, fields: [{ field: 1, varint: SAN_TYPE[san.type] }, { field: 2, fields: [{ field: 1, text: san.value }] }] });
+    vc.push({
+      field: 15,
+      fields: [
+        { field: 1, varint: SAN_TYPE[san.type] },
+        { field: 2, fields: [{ field: 1, text: san.value }] },
+      ],
+    });
   }
   return [name, { field: 4, fields: vc }];
 }

@@ -12,9 +12,7 @@ import { stringField } from './wire.js';
 const MAX_VERSION_LENGTH = 128;
 
 export type SotwVerdict =
-  | Rejection
-  | { type: 'stale' }
-  | { type: 'accept'; ack: boolean; nack: NackRecord | undefined; added: string[]; removed: string[] };
+  Rejection | { type: 'stale' } | { type: 'accept'; ack: boolean; nack: NackRecord | undefined; added: string[]; removed: string[] };
 
 /**
  * Protocol state of one state-of-the-world stream (StreamSecrets, or ADS for the Secret

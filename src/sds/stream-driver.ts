@@ -135,7 +135,10 @@ export abstract class StreamDriver<Req, S extends Session> {
         continue;
       }
       if (!this.watches.has(name)) {
-        this.watches.set(name, this.deps.store.watch(name, (n, s) => this.onStoreChange(n, s)));
+        this.watches.set(
+          name,
+          this.deps.store.watch(name, (n, s) => this.onStoreChange(n, s)),
+        );
       }
       const secret = this.deps.store.get(name);
       // A secret that does not exist yet: remember the request, push when it appears.
@@ -241,10 +244,7 @@ export abstract class StreamDriver<Req, S extends Session> {
     this.deps.audit?.delivered(this.identityLabel, secrets);
     this.deps.metrics.pushes.inc({ protocol: this.protocol }, secrets.length);
     if (this.deps.logger.isLevelEnabled('debug')) {
-      this.log.debug(
-        { node: this.session?.status.node?.id, secrets: secrets.map((s) => `${s.name}@${s.version}`), removed },
-        'push',
-      );
+      this.log.debug({ node: this.session?.status.node?.id, secrets: secrets.map((s) => `${s.name}@${s.version}`), removed }, 'push');
     }
     if (!this.call.write(bytes)) {
       this.blocked = true;

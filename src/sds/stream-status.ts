@@ -61,9 +61,7 @@ export class StreamStatus {
         sent: d.sent ?? null,
         acked: d.acked ?? null,
         denied: d.denied ?? false,
-        lastNack: d.lastNack
-          ? { version: d.lastNack.version, message: d.lastNack.message, at: d.lastNack.at.toISOString() }
-          : null,
+        lastNack: d.lastNack ? { version: d.lastNack.version, message: d.lastNack.message, at: d.lastNack.at.toISOString() } : null,
       })),
     };
   }

@@ -109,7 +109,10 @@ export class GrpcDispatcher {
       const held = this.unauthenticated.get(host) ?? 0;
       if (held >= this.opts.maxUnauthenticatedPerPeer) {
         this.metrics.connectionsRefused.inc({ reason: 'unauthenticated_per_peer' });
-        this.logger.warn({ peer: host, limit: this.opts.maxUnauthenticatedPerPeer }, 'refusing connection: too many unauthenticated connections from this peer');
+        this.logger.warn(
+          { peer: host, limit: this.opts.maxUnauthenticatedPerPeer },
+          'refusing connection: too many unauthenticated connections from this peer',
+        );
         session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
         return;
       }
@@ -200,7 +203,12 @@ export class GrpcDispatcher {
     const authorization = single(headers['authorization']);
     if (authorization !== undefined) peer.authorization = authorization;
 
-    const call = new Http2GrpcCall<unknown>(stream, (bytes) => method.decode(bytes), { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs }, conn);
+    const call = new Http2GrpcCall<unknown>(
+      stream,
+      (bytes) => method.decode(bytes),
+      { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs },
+      conn,
+    );
     conn.calls.add(call);
     clearTimeout(conn.idleTimer);
     if (method.kind === 'streaming') method.serve(call, peer);

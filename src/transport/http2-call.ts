@@ -31,12 +31,7 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = {
 };
 
 /** A trailers-only response: the status with the headers, no body (immediate errors). */
-export function respondTrailersOnly(
-  stream: ServerHttp2Stream,
-  code: Status,
-  message: string,
-  extra: OutgoingHttpHeaders = {},
-): void {
+export function respondTrailersOnly(stream: ServerHttp2Stream, code: Status, message: string, extra: OutgoingHttpHeaders = {}): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
   stream.respond(
     { ...RESPONSE_HEADERS, ...extra, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) },

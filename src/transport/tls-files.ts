@@ -66,7 +66,10 @@ export class TlsFileWatcher {
       createSecureContext(options); // throws on a key that does not match, before applying
     } catch (err) {
       // The message names the failing step, never key material.
-      this.logger.warn({ err: (err as NodeJS.ErrnoException).code ?? 'invalid' }, 'TLS files changed but do not load; keeping the previous ones');
+      this.logger.warn(
+        { err: (err as NodeJS.ErrnoException).code ?? 'invalid' },
+        'TLS files changed but do not load; keeping the previous ones',
+      );
       return;
     }
     this.apply(options);

@@ -28,8 +28,17 @@ function runtimeImports(text: string): string[] {
 }
 
 test('every package src/ loads is a dependency, and every dependency is loaded by src/', () => {
-  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+    dependencies: Record<string, string>;
+    devDependencies: Record<string, string>;
+  };
   const used = new Set(tsFiles('src').flatMap((f) => runtimeImports(readFileSync(f, 'utf8'))));
   assert.deepEqual([...used].filter((n) => !(n in pkg.dependencies)).sort(), [], 'imported by src/ but not under dependencies');
-  assert.deepEqual(Object.keys(pkg.dependencies).filter((n) => !used.has(n)).sort(), [], 'under dependencies but not imported by src/');
+  assert.deepEqual(
+    Object.keys(pkg.dependencies)
+      .filter((n) => !used.has(n))
+      .sort(),
+    [],
+    'under dependencies but not imported by src/',
+  );
 });

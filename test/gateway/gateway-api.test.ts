@@ -19,7 +19,14 @@ async function expectDenied(server: TestServer, envoy: FakeEnvoy, name: string):
   const from = server.logs.length;
   const s = envoy.sotw();
   s.request({ names: [name] });
-  await eventually(() => server.logs.slice(from).some((l) => l['msg'] === DENIED_MSG && (l['secret'] === name || (l['secrets'] as string[] | undefined)?.includes(name))), 10_000, `denial of ${name}`);
+  await eventually(
+    () =>
+      server.logs
+        .slice(from)
+        .some((l) => l['msg'] === DENIED_MSG && (l['secret'] === name || (l['secrets'] as string[] | undefined)?.includes(name))),
+    10_000,
+    `denial of ${name}`,
+  );
   await s.nothing();
   return s;
 }
@@ -46,8 +53,20 @@ test('Gateway API: certificateRefs with ReferenceGrant, BackendTLSPolicy', async
     spec: {
       gatewayClassName: 'envoy',
       listeners: [
-        { name: 'local', protocol: 'HTTPS', port: 443, hostname: 'edge.example', tls: { mode: 'Terminate', certificateRefs: [{ name: 'edge-tls' }] } },
-        { name: 'shared', protocol: 'HTTPS', port: 443, hostname: 'shared.example', tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', name: 'shared-tls', namespace: certNs }] } },
+        {
+          name: 'local',
+          protocol: 'HTTPS',
+          port: 443,
+          hostname: 'edge.example',
+          tls: { mode: 'Terminate', certificateRefs: [{ name: 'edge-tls' }] },
+        },
+        {
+          name: 'shared',
+          protocol: 'HTTPS',
+          port: 443,
+          hostname: 'shared.example',
+          tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', name: 'shared-tls', namespace: certNs }] },
+        },
       ],
     },
   });
@@ -60,7 +79,11 @@ test('Gateway API: certificateRefs with ReferenceGrant, BackendTLSPolicy', async
   await untilReady(server);
   const EDGE = `kubernetes-gateway://${gwNs}/edge-tls`;
   const SHARED = `kubernetes-gateway://${certNs}/shared-tls`;
-  await eventually(() => server.store.get(EDGE) !== undefined && server.store.get(SHARED) !== undefined, 10_000, 'referenced Secrets served under the gateway scheme');
+  await eventually(
+    () => server.store.get(EDGE) !== undefined && server.store.get(SHARED) !== undefined,
+    10_000,
+    'referenced Secrets served under the gateway scheme',
+  );
 
   await t.test("the pods of the Gateway get a Secret of the Gateway's namespace its listener names", async (st) => {
     const envoy = envoyWithToken(server, edgeToken);
@@ -97,14 +120,23 @@ test('Gateway API: certificateRefs with ReferenceGrant, BackendTLSPolicy', async
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'ReferenceGrant',
       metadata: { name: 'wrong' },
-      spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: gwNs }, { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'elsewhere' }], to: [{ group: '', kind: 'Secret' }] },
+      spec: {
+        from: [
+          { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: gwNs },
+          { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'elsewhere' },
+        ],
+        to: [{ group: '', kind: 'Secret' }],
+      },
     });
     await s.nothing();
     await admin.create(`${GATEWAY_API}/namespaces/${certNs}/referencegrants`, {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'ReferenceGrant',
       metadata: { name: 'gateways-of-gw' },
-      spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: gwNs }], to: [{ group: '', kind: 'Secret', name: 'shared-tls' }] },
+      spec: {
+        from: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: gwNs }],
+        to: [{ group: '', kind: 'Secret', name: 'shared-tls' }],
+      },
     });
     const r = await s.response(10_000);
     assert.equal(pemOf(r.secrets[0]?.tls_certificate?.certificate_chain), shared1.certPem);
@@ -133,7 +165,18 @@ test('Gateway API: certificateRefs with ReferenceGrant, BackendTLSPolicy', async
     const envoy = envoyWithToken(server, edgeToken);
     st.after(() => envoy.close());
     await admin.client.request('PATCH', `${GATEWAY_API}/namespaces/${gwNs}/gateways/edge`, {
-      body: { spec: { listeners: [{ name: 'shared', protocol: 'HTTPS', port: 443, tls: { mode: 'Terminate', certificateRefs: [{ name: 'shared-tls', namespace: certNs }] } }] } },
+      body: {
+        spec: {
+          listeners: [
+            {
+              name: 'shared',
+              protocol: 'HTTPS',
+              port: 443,
+              tls: { mode: 'Terminate', certificateRefs: [{ name: 'shared-tls', namespace: certNs }] },
+            },
+          ],
+        },
+      },
       contentType: 'application/merge-patch+json',
     });
     await eventually(() => server.store.get(EDGE) === undefined, 10_000, 'the unreferenced name removed');
@@ -153,9 +196,15 @@ test('Gateway API: certificateRefs with ReferenceGrant, BackendTLSPolicy', async
       spec: {
         targetRefs: [{ group: '', kind: 'Service', name: 'backend' }],
         validation: {
-          caCertificateRefs: [{ group: '', kind: 'ConfigMap', name: 'backend-ca' }, { group: '', kind: 'Secret', name: 'backend-ca-secret' }],
+          caCertificateRefs: [
+            { group: '', kind: 'ConfigMap', name: 'backend-ca' },
+            { group: '', kind: 'Secret', name: 'backend-ca-secret' },
+          ],
           hostname: 'backend.internal',
-          subjectAltNames: [{ type: 'Hostname', hostname: 'api.backend.internal' }, { type: 'URI', uri: 'spiffe://cluster.local/ns/backend/sa/api' }],
+          subjectAltNames: [
+            { type: 'Hostname', hostname: 'api.backend.internal' },
+            { type: 'URI', uri: 'spiffe://cluster.local/ns/backend/sa/api' },
+          ],
         },
       },
     });
@@ -170,7 +219,10 @@ test('Gateway API: certificateRefs with ReferenceGrant, BackendTLSPolicy', async
     assert.deepEqual(
       secret.validation_context?.match_typed_subject_alt_names?.map((m) => [m.san_type, m.matcher.exact]),
       // SanType DNS = 2, URI = 3 (decoded with the upstream protos)
-      [[2, 'api.backend.internal'], [3, 'spiffe://cluster.local/ns/backend/sa/api']],
+      [
+        [2, 'api.backend.internal'],
+        [3, 'spiffe://cluster.local/ns/backend/sa/api'],
+      ],
     );
     s.ack(r);
     // A referenced ConfigMap changes: pushed.
@@ -184,11 +236,21 @@ test('Gateway API: certificateRefs with ReferenceGrant, BackendTLSPolicy', async
       contentType: 'application/merge-patch+json',
     });
     const r3 = await s.response(10_000);
-    assert.deepEqual(r3.secrets[0]!.validation_context?.match_typed_subject_alt_names?.map((m) => [m.san_type, m.matcher.exact]), [[2, 'backend.internal']]);
+    assert.deepEqual(
+      r3.secrets[0]!.validation_context?.match_typed_subject_alt_names?.map((m) => [m.san_type, m.matcher.exact]),
+      [[2, 'backend.internal']],
+    );
     s.ack(r3);
     // A reference that does not resolve: the last good bundle stays, and the policy gets an Event.
     await admin.deleteSecret(gwNs, 'backend-ca-secret');
-    await eventually(async () => (await admin.eventsFor(gwNs, 'backend')).some((e) => e.reason === 'SecretRejected' && (e.message ?? '').includes('backend-ca-secret')), 10_000, 'an Event on the policy');
+    await eventually(
+      async () =>
+        (await admin.eventsFor(gwNs, 'backend')).some(
+          (e) => e.reason === 'SecretRejected' && (e.message ?? '').includes('backend-ca-secret'),
+        ),
+      10_000,
+      'an Event on the policy',
+    );
     assert.ok(server.store.get(NAME), 'the last good version stays');
     await s.nothing();
     // Another namespace's ServiceAccount needs RBAC on the policy.

@@ -37,13 +37,21 @@ export async function gatewayPodToken(admin: KubeAdmin, ns: string, sa: string, 
   await admin.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: sa } }, true);
   const created = (await admin.create(`/api/v1/namespaces/${ns}/pods`, {
     metadata: { name: pod, ...(gateway ? { labels: { 'gateway.networking.k8s.io/gateway-name': gateway } } : {}) },
-    spec: { serviceAccountName: sa, automountServiceAccountToken: false, containers: [{ name: 'envoy', image: 'envoyproxy/envoy:distroless-v1.36.2' }] },
+    spec: {
+      serviceAccountName: sa,
+      automountServiceAccountToken: false,
+      containers: [{ name: 'envoy', image: 'envoyproxy/envoy:distroless-v1.36.2' }],
+    },
   })) as { metadata?: { uid?: string } };
   const tr = await admin.client.request<{ status?: { token?: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
     body: {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenRequest',
-      spec: { audiences: ['envoy-sds'], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod, uid: created.metadata?.uid } },
+      spec: {
+        audiences: ['envoy-sds'],
+        expirationSeconds: 3600,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod, uid: created.metadata?.uid },
+      },
     },
   });
   return tr.status?.token ?? '';

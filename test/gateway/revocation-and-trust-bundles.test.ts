@@ -44,21 +44,29 @@ test('ca.crl, tls.ocsp-staple and ClusterTrustBundles reach Envoy', async (t) =>
   const CACERT = `kubernetes://${ns}/web-tls-cacert`;
   await eventually(() => server.store.get(CERT) !== undefined && server.store.get(CACERT) !== undefined, 10_000, 'the Secret served');
 
-  await t.test('ca.crl is the crl of the -cacert validation context; a CRL no CA of it signed is refused, the last good stays', async (st) => {
-    const envoy = envoyWithToken(server, token);
-    st.after(() => envoy.close());
-    const s = envoy.sotw();
-    s.request({ names: [CACERT] });
-    const r = await s.response(10_000);
-    assert.equal(pemOf(r.secrets[0]?.validation_context?.trusted_ca), ca.certPem);
-    assert.equal(pemOf(r.secrets[0]?.validation_context?.crl), crl);
-    s.ack(r);
-    const before = server.store.get(CACERT)!.version;
-    await putWeb({ 'ca.crl': b64(makeCrl(other)), 'tls.ocsp-staple': staple.toString('base64') });
-    await eventually(async () => (await admin.eventsFor(ns, 'web-tls')).some((e) => e.reason === 'SecretRejected' && (e.message ?? '').includes('CRL_INVALID')), 10_000, 'a CRL_INVALID Event');
-    assert.equal(server.store.get(CACERT)!.version, before);
-    await s.nothing();
-  });
+  await t.test(
+    'ca.crl is the crl of the -cacert validation context; a CRL no CA of it signed is refused, the last good stays',
+    async (st) => {
+      const envoy = envoyWithToken(server, token);
+      st.after(() => envoy.close());
+      const s = envoy.sotw();
+      s.request({ names: [CACERT] });
+      const r = await s.response(10_000);
+      assert.equal(pemOf(r.secrets[0]?.validation_context?.trusted_ca), ca.certPem);
+      assert.equal(pemOf(r.secrets[0]?.validation_context?.crl), crl);
+      s.ack(r);
+      const before = server.store.get(CACERT)!.version;
+      await putWeb({ 'ca.crl': b64(makeCrl(other)), 'tls.ocsp-staple': staple.toString('base64') });
+      await eventually(
+        async () =>
+          (await admin.eventsFor(ns, 'web-tls')).some((e) => e.reason === 'SecretRejected' && (e.message ?? '').includes('CRL_INVALID')),
+        10_000,
+        'a CRL_INVALID Event',
+      );
+      assert.equal(server.store.get(CACERT)!.version, before);
+      await s.nothing();
+    },
+  );
 
   await t.test('tls.ocsp-staple is the ocsp_staple of the certificate; a staple for another certificate is refused', async (st) => {
     await putWeb({ 'ca.crl': b64(crl), 'tls.ocsp-staple': staple.toString('base64') });
@@ -71,7 +79,12 @@ test('ca.crl, tls.ocsp-staple and ClusterTrustBundles reach Envoy', async (t) =>
     s.ack(r);
     const before = server.store.get(CERT)!.version;
     await putWeb({ 'ca.crl': b64(crl), 'tls.ocsp-staple': makeOcspResponse(ca, revokedLeaf).toString('base64') });
-    await eventually(async () => (await admin.eventsFor(ns, 'web-tls')).some((e) => e.reason === 'SecretRejected' && (e.message ?? '').includes('OCSP_INVALID')), 10_000, 'an OCSP_INVALID Event');
+    await eventually(
+      async () =>
+        (await admin.eventsFor(ns, 'web-tls')).some((e) => e.reason === 'SecretRejected' && (e.message ?? '').includes('OCSP_INVALID')),
+      10_000,
+      'an OCSP_INVALID Event',
+    );
     assert.equal(server.store.get(CERT)!.version, before);
     await s.nothing();
   });

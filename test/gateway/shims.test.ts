@@ -17,7 +17,11 @@ import { GATEWAY_API, gatewayPodToken, installGatewayApiCrds } from './gateway-e
 
 type Condition = { type: string; status: string; reason?: string; message?: string };
 interface CertObj {
-  metadata: { name: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; uid: string; controller?: boolean }> };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    ownerReferences?: Array<{ kind: string; name: string; uid: string; controller?: boolean }>;
+  };
   spec: { secretName: string; dnsNames?: string[]; issuerRef: { name: string; kind: string } };
   status?: { conditions?: Condition[] };
 }
@@ -52,7 +56,12 @@ test('gateway-shim and ingress-shim', async (t) => {
   const ns = await admin.namespace('shims');
   const ca = makeCa('Shim CA');
   await admin.putSecret(ns, 'root-ca', { 'tls.crt': ca.certPem, 'tls.key': ca.keyPem });
-  await admin.create(`/apis/${V}/namespaces/${ns}/issuers`, { apiVersion: V, kind: 'Issuer', metadata: { name: 'ca', namespace: ns }, spec: { ca: { secretName: 'root-ca' } } });
+  await admin.create(`/apis/${V}/namespaces/${ns}/issuers`, {
+    apiVersion: V,
+    kind: 'Issuer',
+    metadata: { name: 'ca', namespace: ns },
+    spec: { ca: { secretName: 'root-ca' } },
+  });
   let server: TestServer | undefined = await startShimServer(cluster, ns);
   t.after(() => server?.stop());
   const gateways = `${GATEWAY_API}/namespaces/${ns}/gateways`;
@@ -66,22 +75,36 @@ test('gateway-shim and ingress-shim', async (t) => {
   });
 
   await t.test('an annotated Gateway gets a Certificate per Secret its listeners name, owned by it, and it is issued', async () => {
-    const gw = await admin.create(gateways, {
+    const gw = (await admin.create(gateways, {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'Gateway',
       metadata: { name: 'edge', annotations: { 'envoy-sds.io/issuer': 'ca' } },
       spec: {
         gatewayClassName: 'envoy',
-        listeners: [listener('a', 'a.example', 'edge-tls'), listener('b', 'b.example', 'edge-tls'), listener('any', undefined, 'edge-tls'), { name: 'pass', protocol: 'TLS', port: 8443, hostname: 'p.example', tls: { mode: 'Passthrough' } }],
+        listeners: [
+          listener('a', 'a.example', 'edge-tls'),
+          listener('b', 'b.example', 'edge-tls'),
+          listener('any', undefined, 'edge-tls'),
+          { name: 'pass', protocol: 'TLS', port: 8443, hostname: 'p.example', tls: { mode: 'Passthrough' } },
+        ],
       },
-    }) as { metadata: { uid: string } };
+    })) as { metadata: { uid: string } };
     await eventually(async () => (await certificates(admin, ns)).has('edge-tls'), 20_000, 'Certificate edge-tls');
     const cert = (await certificates(admin, ns)).get('edge-tls')!;
     assert.deepEqual(cert.spec.dnsNames, ['a.example', 'b.example']);
     assert.equal(cert.spec.secretName, 'edge-tls');
     assert.deepEqual(cert.spec.issuerRef, { name: 'ca', kind: 'Issuer', group: 'envoy-sds.io' });
-    assert.deepEqual(cert.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]), [['Gateway', 'edge', gw.metadata.uid, true]]);
-    await eventually(async () => (await certificates(admin, ns)).get('edge-tls')?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false, 30_000, 'edge-tls Ready');
+    assert.deepEqual(
+      cert.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]),
+      [['Gateway', 'edge', gw.metadata.uid, true]],
+    );
+    await eventually(
+      async () =>
+        (await certificates(admin, ns)).get('edge-tls')?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ??
+        false,
+      30_000,
+      'edge-tls Ready',
+    );
     await eventually(() => server!.store.get(`kubernetes://${ns}/edge-tls`) !== undefined, 10_000, 'the issued Secret served');
   });
 
@@ -90,11 +113,23 @@ test('gateway-shim and ingress-shim', async (t) => {
       body: { spec: { listeners: [listener('a', 'a.example', 'edge-tls'), listener('c', 'c.example', 'extra-tls')] } },
       contentType: 'application/merge-patch+json',
     });
-    await eventually(async () => {
-      const certs = await certificates(admin, ns);
-      return JSON.stringify(certs.get('edge-tls')?.spec.dnsNames) === '["a.example"]' && JSON.stringify(certs.get('extra-tls')?.spec.dnsNames) === '["c.example"]';
-    }, 20_000, 'edge-tls narrowed, extra-tls added');
-    await admin.create(gateways, { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'plain' }, spec: { gatewayClassName: 'envoy', listeners: [listener('a', 'plain.example', 'plain-tls')] } });
+    await eventually(
+      async () => {
+        const certs = await certificates(admin, ns);
+        return (
+          JSON.stringify(certs.get('edge-tls')?.spec.dnsNames) === '["a.example"]' &&
+          JSON.stringify(certs.get('extra-tls')?.spec.dnsNames) === '["c.example"]'
+        );
+      },
+      20_000,
+      'edge-tls narrowed, extra-tls added',
+    );
+    await admin.create(gateways, {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'plain' },
+      spec: { gatewayClassName: 'envoy', listeners: [listener('a', 'plain.example', 'plain-tls')] },
+    });
     await admin.client.request('PATCH', `${gateways}/edge`, {
       body: { spec: { listeners: [listener('a', 'a.example', 'edge-tls')] } },
       contentType: 'application/merge-patch+json',
@@ -115,7 +150,10 @@ test('gateway-shim and ingress-shim', async (t) => {
       kind: 'Ingress',
       metadata: { name: 'web', annotations: { 'envoy-sds.io/issuer': 'ca' } },
       spec: {
-        tls: [{ hosts: ['web.example', 'www.example'], secretName: 'web-ing-tls' }, { hosts: ['other.example'], secretName: 'hand-made-tls' }],
+        tls: [
+          { hosts: ['web.example', 'www.example'], secretName: 'web-ing-tls' },
+          { hosts: ['other.example'], secretName: 'hand-made-tls' },
+        ],
         defaultBackend: { service: { name: 'web', port: { number: 80 } } },
       },
     });
@@ -131,7 +169,7 @@ test('gateway-shim and ingress-shim', async (t) => {
     assert.ok((await certificates(admin, ns)).has('hand-made-tls'));
   });
 
-  await t.test("a Secret that carries cert-manager.io/certificate-name is never written", async () => {
+  await t.test('a Secret that carries cert-manager.io/certificate-name is never written', async () => {
     await admin.create(`/api/v1/namespaces/${ns}/secrets`, {
       metadata: { name: 'cm-tls', annotations: { 'cert-manager.io/certificate-name': 'cm' } },
       type: 'Opaque',
@@ -143,11 +181,18 @@ test('gateway-shim and ingress-shim', async (t) => {
       metadata: { name: 'cm', annotations: { 'envoy-sds.io/issuer': 'ca' } },
       spec: { tls: [{ hosts: ['cm.example'], secretName: 'cm-tls' }], defaultBackend: { service: { name: 'web', port: { number: 80 } } } },
     });
-    await eventually(async () => {
-      const c = (await certificates(admin, ns)).get('cm-tls');
-      return c?.status?.conditions?.some((x) => (x.message ?? '').includes('cert-manager.io/certificate-name')) ?? false;
-    }, 30_000, 'the Certificate says why it is not issued');
-    const secret = await admin.client.request<{ data?: Record<string, string>; metadata: { annotations?: Record<string, string> } }>('GET', `/api/v1/namespaces/${ns}/secrets/cm-tls`);
+    await eventually(
+      async () => {
+        const c = (await certificates(admin, ns)).get('cm-tls');
+        return c?.status?.conditions?.some((x) => (x.message ?? '').includes('cert-manager.io/certificate-name')) ?? false;
+      },
+      30_000,
+      'the Certificate says why it is not issued',
+    );
+    const secret = await admin.client.request<{ data?: Record<string, string>; metadata: { annotations?: Record<string, string> } }>(
+      'GET',
+      `/api/v1/namespaces/${ns}/secrets/cm-tls`,
+    );
     assert.deepEqual(Object.keys(secret.data ?? {}), ['note']);
     assert.deepEqual(Object.keys(secret.metadata.annotations ?? {}), ['cert-manager.io/certificate-name']);
   });
@@ -166,11 +211,15 @@ test('gateway-shim and ingress-shim', async (t) => {
     const from = server!.logs.length;
     const s = envoy.sotw();
     s.request({ names: [`kubernetes-gateway://${ns}/root-ca`] });
-    await eventually(() => server!.logs.slice(from).some((l) => String(l['msg']).startsWith('a CA private key is never served')), 10_000, 'withheld');
+    await eventually(
+      () => server!.logs.slice(from).some((l) => String(l['msg']).startsWith('a CA private key is never served')),
+      10_000,
+      'withheld',
+    );
     await s.nothing();
   });
 
-  await t.test("deleting the Gateway removes its Certificates", async () => {
+  await t.test('deleting the Gateway removes its Certificates', async () => {
     await admin.client.request('DELETE', `${gateways}/edge`);
     await eventually(async () => !(await certificates(admin, ns)).has('edge-tls'), 20_000, 'edge-tls removed with the Gateway');
   });
@@ -182,13 +231,18 @@ test('gateway-shim and ingress-shim', async (t) => {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: { name: 'cmstyle', annotations: { 'cert-manager.io/issuer': 'ca' } },
-      spec: { tls: [{ hosts: ['cmstyle.example'], secretName: 'cmstyle-tls' }], defaultBackend: { service: { name: 'web', port: { number: 80 } } } },
+      spec: {
+        tls: [{ hosts: ['cmstyle.example'], secretName: 'cmstyle-tls' }],
+        defaultBackend: { service: { name: 'web', port: { number: 80 } } },
+      },
     });
     await eventually(async () => (await certificates(admin, ns)).has('cmstyle-tls'), 20_000, 'Certificate from cert-manager.io/issuer');
     await server.stop();
     server = undefined;
     // cert-manager's Certificate CRD, as its chart installs it (the Go module's deploy/crds).
-    const crd = execFileSync('bash', ['test/harness/helm/crds.sh'], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith('cert-manager.io_certificates.yaml'))!;
+    const crd = execFileSync('bash', ['test/harness/helm/crds.sh'], { encoding: 'utf8' })
+      .split('\n')
+      .find((l) => l.endsWith('cert-manager.io_certificates.yaml'))!;
     await installCrdFiles(cluster, [crd]);
     await assert.rejects(startShimServer(cluster, ns, true), /certManagerAnnotations: refused.*certificates\.cert-manager\.io/);
   });

@@ -13,7 +13,8 @@ test('the committed CRDs are what the schemas generate (run `npm run crds` after
   const generated = customResourceDefinitions();
   for (const dir of ['deploy/crds', 'deploy/helm/envoy-sds/crds']) {
     assert.deepEqual(readdirSync(dir).sort(), [...generated.keys()].sort(), dir);
-    for (const [file, text] of generated) assert.equal(readFileSync(`${dir}/${file}`, 'utf8'), text, `${dir}/${file} differs from the generated one: run npm run crds`);
+    for (const [file, text] of generated)
+      assert.equal(readFileSync(`${dir}/${file}`, 'utf8'), text, `${dir}/${file} differs from the generated one: run npm run crds`);
   }
 });
 
@@ -21,7 +22,8 @@ test('the CRD schemas are structural: every node typed (or preserved), no additi
   const problems: string[] = [];
   const walk = (n: Node, at: string): void => {
     if (n['type'] === undefined && n['x-kubernetes-preserve-unknown-fields'] !== true) problems.push(`${at}: no type`);
-    if (n['properties'] !== undefined && n['additionalProperties'] !== undefined) problems.push(`${at}: additionalProperties beside properties`);
+    if (n['properties'] !== undefined && n['additionalProperties'] !== undefined)
+      problems.push(`${at}: additionalProperties beside properties`);
     for (const k of ['$schema', '$ref', '$defs', 'anyOf', 'oneOf', 'allOf', 'const']) if (k in n) problems.push(`${at}: ${k}`);
     for (const [k, v] of Object.entries((n['properties'] ?? {}) as Record<string, Node>)) walk(v, `${at}.${k}`);
     if (n['items'] !== undefined) walk(n['items'] as Node, `${at}[]`);
@@ -35,7 +37,9 @@ test('the CRD schemas are structural: every node typed (or preserved), no additi
 });
 
 test('defaults and enums are carried: privateKey algorithm RSA, issuerRef kind Issuer', () => {
-  const crd = parse(customResourceDefinitions().get('certificates.yaml')!) as { spec: { versions: Array<{ schema: { openAPIV3Schema: Node } }> } };
+  const crd = parse(customResourceDefinitions().get('certificates.yaml')!) as {
+    spec: { versions: Array<{ schema: { openAPIV3Schema: Node } }> };
+  };
   const spec = (crd.spec.versions[0]!.schema.openAPIV3Schema['properties'] as Record<string, Node>)['spec']!;
   const props = spec['properties'] as Record<string, Node>;
   const key = (props['privateKey']!['properties'] as Record<string, Node>)['algorithm']!;

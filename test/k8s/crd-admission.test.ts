@@ -21,23 +21,48 @@ const cert = (spec: Record<string, unknown>) => ({
 });
 const issuer = (spec: Record<string, unknown>) => ({ apiVersion: V, kind: 'Issuer', metadata: { name: 'i' }, spec });
 const rfc = { nameserver: '10.0.0.53', tsigKeyName: 'k', tsigSecretSecretRef: { name: 'tsig', key: 'k' } };
-const acme = (solvers: unknown[]) => issuer({ acme: { server: 'https://acme.example/dir', privateKeySecretRef: { name: 'acct' }, solvers } });
+const acme = (solvers: unknown[]) =>
+  issuer({ acme: { server: 'https://acme.example/dir', privateKeySecretRef: { name: 'acct' }, solvers } });
 
 /** An invalid object and what both the API server and the engine say about it. */
 const INVALID: Array<[string, Record<string, unknown>, RegExp]> = [
   ['a Certificate that names nothing', cert({}), /at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses must be set/],
-  ['renewBefore not shorter than the duration', cert({ dnsNames: ['a.example.com'], duration: '1h', renewBefore: '2h' }), /must be positive and shorter than the duration/],
-  ['renewBefore and renewBeforePercentage', cert({ dnsNames: ['a.example.com'], renewBefore: '1h', renewBeforePercentage: 10 }), /set at most one of renewBefore and renewBeforePercentage/],
-  ['an ECDSA P-521 key', cert({ dnsNames: ['a.example.com'], privateKey: { algorithm: 'ECDSA', size: 521 } }), /ECDSA P-521 is not supported by Envoy/],
-  ['an RSA key of 1024 bits', cert({ dnsNames: ['a.example.com'], privateKey: { size: 1024 } }), /RSA keys must be 2048, 3072 or 4096 bits/],
+  [
+    'renewBefore not shorter than the duration',
+    cert({ dnsNames: ['a.example.com'], duration: '1h', renewBefore: '2h' }),
+    /must be positive and shorter than the duration/,
+  ],
+  [
+    'renewBefore and renewBeforePercentage',
+    cert({ dnsNames: ['a.example.com'], renewBefore: '1h', renewBeforePercentage: 10 }),
+    /set at most one of renewBefore and renewBeforePercentage/,
+  ],
+  [
+    'an ECDSA P-521 key',
+    cert({ dnsNames: ['a.example.com'], privateKey: { algorithm: 'ECDSA', size: 521 } }),
+    /ECDSA P-521 is not supported by Envoy/,
+  ],
+  [
+    'an RSA key of 1024 bits',
+    cert({ dnsNames: ['a.example.com'], privateKey: { size: 1024 } }),
+    /RSA keys must be 2048, 3072 or 4096 bits/,
+  ],
   ['a CA without a subject', cert({ dnsNames: ['a.example.com'], isCA: true }), /a CA certificate needs a subject/],
   ['literalSubject', cert({ dnsNames: ['a.example.com'], literalSubject: 'CN=x' }), /not supported by envoy-sds/],
   ['an issuer of no type', issuer({}), /set exactly one of selfSigned, ca, acme/],
   ['an issuer of two types', issuer({ selfSigned: {}, ca: { secretName: 'root' } }), /set exactly one of selfSigned, ca, acme/],
   ['a Vault issuer', issuer({ vault: { server: 'https://vault' } }), /the vault issuer is not supported by envoy-sds/],
   ['a solver of two kinds', acme([{ http01: {}, dns01: { rfc2136: rfc } }]), /set exactly one of http01 or dns01/],
-  ['a Route 53 solver', acme([{ dns01: { route53: { region: 'eu-west-1' }, rfc2136: rfc } }]), /this DNS provider is not supported by envoy-sds yet/],
-  ['an RFC 2136 solver without its TSIG secret', acme([{ dns01: { rfc2136: { nameserver: '10.0.0.53', tsigKeyName: 'k' } } }]), /tsigSecretSecretRef or tsigSecretFile/],
+  [
+    'a Route 53 solver',
+    acme([{ dns01: { route53: { region: 'eu-west-1' }, rfc2136: rfc } }]),
+    /this DNS provider is not supported by envoy-sds yet/,
+  ],
+  [
+    'an RFC 2136 solver without its TSIG secret',
+    acme([{ dns01: { rfc2136: { nameserver: '10.0.0.53', tsigKeyName: 'k' } } }]),
+    /tsigSecretSecretRef or tsigSecretFile/,
+  ],
 ];
 
 /** Refused at admission with these shapes' own words (Kubernetes words its pattern and enum checks). */
@@ -48,7 +73,9 @@ const INVALID_SHAPE: Array<[string, Record<string, unknown>, RegExp]> = [
 ];
 
 function collection(o: Record<string, unknown>, ns: string): string {
-  return o['kind'] === 'Certificate' ? `/apis/envoy-sds.io/v1alpha1/namespaces/${ns}/certificates` : `/apis/envoy-sds.io/v1alpha1/namespaces/${ns}/issuers`;
+  return o['kind'] === 'Certificate'
+    ? `/apis/envoy-sds.io/v1alpha1/namespaces/${ns}/certificates`
+    : `/apis/envoy-sds.io/v1alpha1/namespaces/${ns}/issuers`;
 }
 
 describe('CRD admission', () => {
@@ -71,11 +98,17 @@ describe('CRD admission', () => {
     }
     // The engine refuses the same objects, for the same reasons.
     for (const [what, obj, reason] of INVALID) {
-      assert.throws(() => parseIssuanceConfig({ resources: [self, obj] }, { baseDir: '.' }), (err: unknown) => err instanceof ConfigError && reason.test(err.message), what);
+      assert.throws(
+        () => parseIssuanceConfig({ resources: [self, obj] }, { baseDir: '.' }),
+        (err: unknown) => err instanceof ConfigError && reason.test(err.message),
+        what,
+      );
     }
 
     // The sample resources pass admission as they are (defaults filled in by the API server).
-    const samples = parseAllDocuments(readFileSync('test/fixtures/issuance/custom-resources.yaml', 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
+    const samples = parseAllDocuments(readFileSync('test/fixtures/issuance/custom-resources.yaml', 'utf8')).map(
+      (d) => d.toJS() as Record<string, unknown>,
+    );
     for (const o of samples) {
       const meta = o['metadata'] as { namespace?: string; name: string };
       const path =
@@ -87,9 +120,13 @@ describe('CRD admission', () => {
         throw new Error(`${String(o['kind'])} ${meta.name}: ${(err as Error).message}`);
       });
     }
-    const created = await admin.client.request<{ spec: { privateKey?: { algorithm?: string }; issuerRef: { kind?: string } } }>('POST', collection(cert({ dnsNames: ['a.example.com'], privateKey: {} }), ns), {
-      body: cert({ dnsNames: ['a.example.com'], privateKey: {} }),
-    });
+    const created = await admin.client.request<{ spec: { privateKey?: { algorithm?: string }; issuerRef: { kind?: string } } }>(
+      'POST',
+      collection(cert({ dnsNames: ['a.example.com'], privateKey: {} }), ns),
+      {
+        body: cert({ dnsNames: ['a.example.com'], privateKey: {} }),
+      },
+    );
     assert.equal(created.spec.issuerRef.kind, 'Issuer', 'default from the schema');
     assert.equal(created.spec.privateKey?.algorithm, 'RSA', 'default from the schema');
   });

@@ -17,20 +17,31 @@ import { b64, clusterWithAdmin } from './kube-test-env.js';
 
 /** Who the API server takes the caller for. */
 async function whoAmI(client: KubeClient): Promise<string | undefined> {
-  const r = await client.request<{ status?: { userInfo?: { username?: string } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-  });
+  const r = await client.request<{ status?: { userInfo?: { username?: string } } }>(
+    'POST',
+    '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+    {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+    },
+  );
   return r.status?.userInfo?.username;
 }
 
-const clusterPart = (c: KubeCluster) => ['clusters:', '- name: test', '  cluster:', `    server: ${c.server}`, `    certificate-authority-data: ${b64(c.caPem)}`];
+const clusterPart = (c: KubeCluster) => [
+  'clusters:',
+  '- name: test',
+  '  cluster:',
+  `    server: ${c.server}`,
+  `    certificate-authority-data: ${b64(c.caPem)}`,
+];
 
 /** Runs `fn` with these environment variables, restoring them after. */
 async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
   const set = (v: Record<string, string | undefined>) => {
-    for (const [k, x] of Object.entries(v)) if (x === undefined) delete process.env[k];
-    else process.env[k] = x;
+    for (const [k, x] of Object.entries(v))
+      if (x === undefined) delete process.env[k];
+      else process.env[k] = x;
   };
   set(vars);
   try {
@@ -98,7 +109,19 @@ describe('Kubernetes credentials through KubeConfig', () => {
       const kubeconfig = join(dir, 'kubeconfig');
       writeFileSync(
         kubeconfig,
-        ['apiVersion: v1', 'kind: Config', ...clusterPart(env.cluster), 'users:', '- name: cert', '  user: { client-certificate: client.crt, client-key: client.key }', 'contexts:', '- name: test', '  context: { cluster: test, user: cert }', 'current-context: test', ''].join('\n'),
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          ...clusterPart(env.cluster),
+          'users:',
+          '- name: cert',
+          '  user: { client-certificate: client.crt, client-key: client.key }',
+          'contexts:',
+          '- name: test',
+          '  context: { cluster: test, user: cert }',
+          'current-context: test',
+          '',
+        ].join('\n'),
       );
       const client = new KubeClient(fromKubeconfig(kubeconfig, undefined, 'kubernetes.kubeconfig'));
       t.after(() => client.close());
@@ -110,10 +133,28 @@ describe('Kubernetes credentials through KubeConfig', () => {
       t.after(() => rmSync(dir, { recursive: true, force: true }));
       const first = join(dir, 'clusters');
       const second = join(dir, 'users');
-      writeFileSync(first, ['apiVersion: v1', 'kind: Config', ...clusterPart(env.cluster), 'contexts:', '- name: test', '  context: { cluster: test, user: admin }', 'current-context: test', ''].join('\n'));
-      writeFileSync(second, ['apiVersion: v1', 'kind: Config', 'users:', '- name: admin', '  user:', `    token: ${env.cluster.adminToken}`, ''].join('\n'));
+      writeFileSync(
+        first,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          ...clusterPart(env.cluster),
+          'contexts:',
+          '- name: test',
+          '  context: { cluster: test, user: admin }',
+          'current-context: test',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(
+        second,
+        ['apiVersion: v1', 'kind: Config', 'users:', '- name: admin', '  user:', `    token: ${env.cluster.adminToken}`, ''].join('\n'),
+      );
 
-      const both = await withEnv({ KUBECONFIG: `${first}:${join(dir, 'missing')}:${second}`, KUBERNETES_SERVICE_HOST: undefined }, async () => loadKubeConnection({}));
+      const both = await withEnv(
+        { KUBECONFIG: `${first}:${join(dir, 'missing')}:${second}`, KUBERNETES_SERVICE_HOST: undefined },
+        async () => loadKubeConnection({}),
+      );
       const client = new KubeClient(both);
       t.after(() => client.close());
       assert.equal(await whoAmI(client), 'admin', 'the user from the second file, not system:anonymous');
@@ -122,7 +163,11 @@ describe('Kubernetes credentials through KubeConfig', () => {
       await withEnv({ KUBECONFIG: first, KUBERNETES_SERVICE_HOST: undefined }, async () => {
         assert.throws(
           () => loadKubeConnection({}),
-          (err: unknown) => err instanceof ConfigError && err.field === 'kubernetes.kubeconfig' && /resolves to no credentials .*refusing to connect as anonymous/.test(err.message) && !err.message.includes(env.cluster.adminToken),
+          (err: unknown) =>
+            err instanceof ConfigError &&
+            err.field === 'kubernetes.kubeconfig' &&
+            /resolves to no credentials .*refusing to connect as anonymous/.test(err.message) &&
+            !err.message.includes(env.cluster.adminToken),
         );
       });
     });

@@ -35,7 +35,10 @@ test('a slow plugin runs once for all the requests waiting on it; each request k
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const runs = join(dir, 'runs');
   const credential = '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}';
-  const client = new KubeClient(fromKubeconfig(kubeconfigWithPlugin(dir, `echo run >> '${runs}'\nsleep 1\nprintf '%s' '${credential}'`), undefined, 'test'), { requestTimeoutMs: 200 });
+  const client = new KubeClient(
+    fromKubeconfig(kubeconfigWithPlugin(dir, `echo run >> '${runs}'\nsleep 1\nprintf '%s' '${credential}'`), undefined, 'test'),
+    { requestTimeoutMs: 200 },
+  );
   t.after(() => client.close());
   const results = await Promise.allSettled(Array.from({ length: 5 }, () => client.request('GET', '/api')));
   for (const r of results) {

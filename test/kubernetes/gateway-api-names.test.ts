@@ -4,14 +4,34 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { backendTlsPolicyName, clusterTrustBundleSignerName, gatewaySecretName, isGatewayApiScheme, parseGatewayApiName } from '../../src/kubernetes/gateway-api-names.js';
+import {
+  backendTlsPolicyName,
+  clusterTrustBundleSignerName,
+  gatewaySecretName,
+  isGatewayApiScheme,
+  parseGatewayApiName,
+} from '../../src/kubernetes/gateway-api-names.js';
 import { servedSecretName } from '../../src/kubernetes/secret-aliases.js';
 import { sidecarAliases, sidecarTarget } from '../../src/kubernetes/sidecar-names.js';
 
 test('well-formed names parse to their parts', () => {
-  assert.deepEqual(parseGatewayApiName('kubernetes-gateway://edge/web-tls'), { scheme: 'kubernetes-gateway', kind: 'tls_certificate', namespace: 'edge', secret: 'web-tls' });
-  assert.deepEqual(parseGatewayApiName('backendtlspolicy://apps/backend'), { scheme: 'backendtlspolicy', kind: 'validation_context', namespace: 'apps', policy: 'backend' });
-  assert.deepEqual(parseGatewayApiName('clustertrustbundle://example.com:signer:a'), { scheme: 'clustertrustbundle', kind: 'validation_context', bundle: 'example.com:signer:a' });
+  assert.deepEqual(parseGatewayApiName('kubernetes-gateway://edge/web-tls'), {
+    scheme: 'kubernetes-gateway',
+    kind: 'tls_certificate',
+    namespace: 'edge',
+    secret: 'web-tls',
+  });
+  assert.deepEqual(parseGatewayApiName('backendtlspolicy://apps/backend'), {
+    scheme: 'backendtlspolicy',
+    kind: 'validation_context',
+    namespace: 'apps',
+    policy: 'backend',
+  });
+  assert.deepEqual(parseGatewayApiName('clustertrustbundle://example.com:signer:a'), {
+    scheme: 'clustertrustbundle',
+    kind: 'validation_context',
+    bundle: 'example.com:signer:a',
+  });
   assert.deepEqual(parseGatewayApiName('clustertrustbundle-signer://example.com/signer?tier=prod'), {
     scheme: 'clustertrustbundle-signer',
     kind: 'validation_context',
@@ -46,21 +66,34 @@ test('names built from parts parse back to them', () => {
     fc.property(label, label, (ns, name) => {
       const g = parseGatewayApiName(gatewaySecretName(ns, name));
       const p = parseGatewayApiName(backendTlsPolicyName(ns, name));
-      return g?.scheme === 'kubernetes-gateway' && g.namespace === ns && g.secret === name && p?.scheme === 'backendtlspolicy' && p.policy === name;
+      return (
+        g?.scheme === 'kubernetes-gateway' &&
+        g.namespace === ns &&
+        g.secret === name &&
+        p?.scheme === 'backendtlspolicy' &&
+        p.policy === name
+      );
     }),
   );
   const signer = clusterTrustBundleSignerName('example.com/roots', ['tier', 'prod']);
-  assert.deepEqual(parseGatewayApiName(signer), { scheme: 'clustertrustbundle-signer', kind: 'validation_context', signerName: 'example.com/roots', labels: { tier: 'prod' } });
+  assert.deepEqual(parseGatewayApiName(signer), {
+    scheme: 'clustertrustbundle-signer',
+    kind: 'validation_context',
+    signerName: 'example.com/roots',
+    labels: { tier: 'prod' },
+  });
 });
 
 test('sidecar names: sds://<secret> is the pod namespace, sds://<ns>/<secret> any; aliases invert it', () => {
   assert.equal(sidecarTarget('sds://web-tls', 'edge'), 'kubernetes://edge/web-tls');
   assert.equal(sidecarTarget('sds://apps/web-tls-cacert', 'edge'), 'kubernetes://apps/web-tls-cacert');
-  for (const bad of ['sds://', 'sds://a/b/c', 'sds://UP', 'kubernetes://edge/web']) assert.equal(sidecarTarget(bad, 'edge'), undefined, bad);
+  for (const bad of ['sds://', 'sds://a/b/c', 'sds://UP', 'kubernetes://edge/web'])
+    assert.equal(sidecarTarget(bad, 'edge'), undefined, bad);
   assert.deepEqual(sidecarAliases('kubernetes://edge/web-tls', 'edge'), ['sds://edge/web-tls', 'sds://web-tls']);
   assert.deepEqual(sidecarAliases('kubernetes://apps/web-tls', 'edge'), ['sds://apps/web-tls']);
   assert.deepEqual(sidecarAliases('configmap://edge/ca', 'edge'), []);
-  for (const alias of sidecarAliases('kubernetes://edge/web-tls-cacert', 'edge')) assert.equal(sidecarTarget(alias, 'edge'), 'kubernetes://edge/web-tls-cacert');
+  for (const alias of sidecarAliases('kubernetes://edge/web-tls-cacert', 'edge'))
+    assert.equal(sidecarTarget(alias, 'edge'), 'kubernetes://edge/web-tls-cacert');
 });
 
 test('every alias of a Secret names that Secret, for withholding a CA key', () => {

@@ -6,14 +6,25 @@ import { reduceGateway, reduceReferenceGrant } from '../../src/sources/kubernete
 import { GatewayReferences } from '../../src/sources/kubernetes/gateway-references.js';
 
 const gateway = (ns: string, name: string, refs: Array<Record<string, unknown>>) =>
-  reduceGateway({ metadata: { name, namespace: ns, uid: `${ns}-${name}`, resourceVersion: '1' }, spec: { listeners: [{ name: 'l', tls: { certificateRefs: refs } }] } });
+  reduceGateway({
+    metadata: { name, namespace: ns, uid: `${ns}-${name}`, resourceVersion: '1' },
+    spec: { listeners: [{ name: 'l', tls: { certificateRefs: refs } }] },
+  });
 const grant = (ns: string, name: string, from: Array<Record<string, unknown>>, to: Array<Record<string, unknown>>) =>
   reduceReferenceGrant({ metadata: { name, namespace: ns, uid: name, resourceVersion: '1' }, spec: { from, to } });
 const GW = { group: 'gateway.networking.k8s.io', kind: 'Gateway' };
 
 test('a same-namespace reference needs no grant; only core Secrets count', () => {
   const idx = new GatewayReferences();
-  idx.setGateway('edge/gw', gateway('edge', 'gw', [{ name: 'a' }, { kind: 'Secret', group: '', name: 'b' }, { kind: 'ConfigMap', name: 'c' }, { group: 'example.com', kind: 'Secret', name: 'd' }]));
+  idx.setGateway(
+    'edge/gw',
+    gateway('edge', 'gw', [
+      { name: 'a' },
+      { kind: 'Secret', group: '', name: 'b' },
+      { kind: 'ConfigMap', name: 'c' },
+      { group: 'example.com', kind: 'Secret', name: 'd' },
+    ]),
+  );
   assert.ok(idx.gatewayMayUse('edge', 'gw', 'edge', 'a'));
   assert.ok(idx.gatewayMayUse('edge', 'gw', 'edge', 'b'));
   assert.ok(!idx.gatewayMayUse('edge', 'gw', 'edge', 'c'));
@@ -30,7 +41,11 @@ test('across namespaces: only a grant in the Secret namespace, from Gateways of 
   const cases: Array<[string, ReturnType<typeof grant>, boolean]> = [
     ['grant in the Gateway namespace', grant('edge', 'g', [{ ...GW, namespace: 'edge' }], [{ group: '', kind: 'Secret' }]), false],
     ['from another namespace', grant('certs', 'g', [{ ...GW, namespace: 'other' }], [{ group: '', kind: 'Secret' }]), false],
-    ['from HTTPRoutes', grant('certs', 'g', [{ group: GW.group, kind: 'HTTPRoute', namespace: 'edge' }], [{ group: '', kind: 'Secret' }]), false],
+    [
+      'from HTTPRoutes',
+      grant('certs', 'g', [{ group: GW.group, kind: 'HTTPRoute', namespace: 'edge' }], [{ group: '', kind: 'Secret' }]),
+      false,
+    ],
     ['to another Secret', grant('certs', 'g', [{ ...GW, namespace: 'edge' }], [{ group: '', kind: 'Secret', name: 't' }]), false],
     ['to ConfigMaps', grant('certs', 'g', [{ ...GW, namespace: 'edge' }], [{ group: '', kind: 'ConfigMap' }]), false],
     ['to that Secret', grant('certs', 'g', [{ ...GW, namespace: 'edge' }], [{ group: '', kind: 'Secret', name: 's' }]), true],

@@ -23,8 +23,14 @@ function openssl(args: string[], cwd: string): string {
 /** `openssl ca` database line for a certificate: V (valid) or R (revoked). */
 function indexLine(cert: string, dir: string, revoked: boolean): string {
   writeFileSync(join(dir, 'c.crt'), cert);
-  const serial = openssl(['x509', '-in', 'c.crt', '-noout', '-serial'], dir).trim().replace(/^serial=/, '');
-  const end = new Date(openssl(['x509', '-in', 'c.crt', '-noout', '-enddate'], dir).trim().replace(/^notAfter=/, ''));
+  const serial = openssl(['x509', '-in', 'c.crt', '-noout', '-serial'], dir)
+    .trim()
+    .replace(/^serial=/, '');
+  const end = new Date(
+    openssl(['x509', '-in', 'c.crt', '-noout', '-enddate'], dir)
+      .trim()
+      .replace(/^notAfter=/, ''),
+  );
   const asn1 = (d: Date): string => d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
   return `${revoked ? 'R' : 'V'}\t${asn1(end)}\t${revoked ? asn1(new Date(Date.now() - 60_000)) : ''}\t${serial}\tunknown\t/CN=x\n`;
 }
@@ -34,7 +40,10 @@ function caFiles(ca: Pair, dir: string, index: string): void {
   writeFileSync(join(dir, 'ca.key'), ca.keyPem);
   writeFileSync(join(dir, 'index.txt'), index);
   writeFileSync(join(dir, 'crlnumber'), '01\n');
-  writeFileSync(join(dir, 'ca.cnf'), '[ca]\ndefault_ca=c\n[c]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefault_md=sha256\ndefault_crl_days=30\n');
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    '[ca]\ndefault_ca=c\n[c]\ndatabase=index.txt\ncrlnumber=crlnumber\ndefault_md=sha256\ndefault_crl_days=30\n',
+  );
 }
 
 /** A PEM CRL signed by `ca`, revoking `revoked` (certificate PEMs). */
@@ -52,7 +61,26 @@ export function makeOcspResponse(ca: Pair, leaf: Pair): Buffer {
     caFiles(ca, dir, indexLine(leaf.certPem, dir, false));
     writeFileSync(join(dir, 'leaf.crt'), leaf.certPem);
     openssl(['ocsp', '-issuer', 'ca.crt', '-cert', 'leaf.crt', '-no_nonce', '-reqout', 'req.der'], dir);
-    openssl(['ocsp', '-index', 'index.txt', '-rsigner', 'ca.crt', '-rkey', 'ca.key', '-CA', 'ca.crt', '-reqin', 'req.der', '-respout', 'resp.der', '-ndays', '1'], dir);
+    openssl(
+      [
+        'ocsp',
+        '-index',
+        'index.txt',
+        '-rsigner',
+        'ca.crt',
+        '-rkey',
+        'ca.key',
+        '-CA',
+        'ca.crt',
+        '-reqin',
+        'req.der',
+        '-respout',
+        'resp.der',
+        '-ndays',
+        '1',
+      ],
+      dir,
+    );
     return readFileSync(join(dir, 'resp.der'));
   });
 }

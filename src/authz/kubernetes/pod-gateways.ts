@@ -49,17 +49,24 @@ export class PodGateways {
   private async ask(namespace: string, pod: string, uid: string, key: string): Promise<string | undefined> {
     let gateway: string | null;
     try {
-      const obj = await this.opts.client().request<{ metadata?: { uid?: string; labels?: Record<string, string> } }>(
-        'GET',
-        `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`,
-      );
+      const obj = await this.opts
+        .client()
+        .request<{ metadata?: { uid?: string; labels?: Record<string, string> } }>(
+          'GET',
+          `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}`,
+        );
       gateway = obj.metadata?.uid === uid ? (obj.metadata.labels?.[GATEWAY_NAME_LABEL] ?? null) : null;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) {
         gateway = null;
       } else {
         const recent = this.cache.recent(key, this.opts.staleIfErrorMs);
-        this.opts.logger().warn({ pod: `${namespace}/${pod}`, err: (err as Error).message, decision: recent ?? null }, "could not read the caller's pod; using the last answer (none if none)");
+        this.opts
+          .logger()
+          .warn(
+            { pod: `${namespace}/${pod}`, err: (err as Error).message, decision: recent ?? null },
+            "could not read the caller's pod; using the last answer (none if none)",
+          );
         return recent ?? undefined;
       }
     }

@@ -13,7 +13,10 @@ export function checkSchema<S extends z.ZodType>(schema: S, value: unknown, at: 
   if (result.success) return result.data;
   const issues = result.error.issues;
   // As a reader fixes a file: which kind of thing (presence rules), then typos (unknown fields), then values.
-  const issue = issues.find((i) => i.code === 'custom' && i.params?.[EARLY] === true) ?? issues.find((i) => i.code === 'unrecognized_keys') ?? issues[0]!;
+  const issue =
+    issues.find((i) => i.code === 'custom' && i.params?.[EARLY] === true) ??
+    issues.find((i) => i.code === 'unrecognized_keys') ??
+    issues[0]!;
   const path = [...issue.path];
   // An unknown field is reported at the field itself.
   if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) path.push(issue.keys[0]);

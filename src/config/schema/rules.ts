@@ -53,15 +53,24 @@ export function notSet(key: string, message: string): PresenceRule {
 export const EARLY = 'presence';
 
 /** The mapping schema with its rules attached, for both zod and the CRDs. */
-export function withRules<S extends z.ZodObject>(schema: S, presence: readonly PresenceRule[], rules: readonly Rule<z.output<S>>[] = []): S {
-  const validations: CelValidation[] = [...presence, ...rules].map((r) => ({ rule: r.cel, message: r.message, ...(r.field ? { fieldPath: `.${r.field}` } : {}) }));
+export function withRules<S extends z.ZodObject>(
+  schema: S,
+  presence: readonly PresenceRule[],
+  rules: readonly Rule<z.output<S>>[] = [],
+): S {
+  const validations: CelValidation[] = [...presence, ...rules].map((r) => ({
+    rule: r.cel,
+    message: r.message,
+    ...(r.field ? { fieldPath: `.${r.field}` } : {}),
+  }));
   return schema
     .superRefine(
       (value, ctx) => {
         if (typeof value !== 'object' || value === null) return;
         const has = (k: string) => (value as Mapping)[k] !== undefined;
         for (const r of presence) {
-          if (!r.holds(has)) ctx.addIssue({ code: 'custom', message: r.message, path: r.field ? [r.field] : [], params: { [EARLY]: true } });
+          if (!r.holds(has))
+            ctx.addIssue({ code: 'custom', message: r.message, path: r.field ? [r.field] : [], params: { [EARLY]: true } });
         }
       },
       // Run even when a field inside failed: these come first.

@@ -35,7 +35,8 @@ function structural(node: JsonSchema): JsonSchema {
   }
   if (out['properties'] !== undefined && Object.keys(out['properties'] as object).length === 0) delete out['properties'];
   // Any value (z.unknown): kept as it is, so a rule can see it and refuse it with a reason.
-  if (out['type'] === undefined && out['x-kubernetes-preserve-unknown-fields'] === undefined) out['x-kubernetes-preserve-unknown-fields'] = true;
+  if (out['type'] === undefined && out['x-kubernetes-preserve-unknown-fields'] === undefined)
+    out['x-kubernetes-preserve-unknown-fields'] = true;
   return out;
 }
 

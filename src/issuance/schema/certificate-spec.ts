@@ -13,7 +13,15 @@ export const DEFAULT_DURATION = '2160h';
 /** Bounds on what one Certificate may list: each entry costs a check and a SAN. */
 const MAX_NAMES = 1000;
 
-export const SUBJECT_LIST_FIELDS = ['organizations', 'organizationalUnits', 'countries', 'provinces', 'localities', 'streetAddresses', 'postalCodes'] as const;
+export const SUBJECT_LIST_FIELDS = [
+  'organizations',
+  'organizationalUnits',
+  'countries',
+  'provinces',
+  'localities',
+  'streetAddresses',
+  'postalCodes',
+] as const;
 
 const subject = z.strictObject({
   organizations: stringList.max(MAX_NAMES).optional(),
@@ -81,14 +89,18 @@ const ms = (d: string | undefined): number => parseGoDuration(d ?? DEFAULT_DURAT
 
 export const certificateSpec = withRules(
   z.strictObject({
-    secretName: dnsLabelName.max(253).meta({ description: 'The kubernetes.io/tls Secret the certificate is written to (tls.crt, tls.key, ca.crt).' }),
+    secretName: dnsLabelName
+      .max(253)
+      .meta({ description: 'The kubernetes.io/tls Secret the certificate is written to (tls.crt, tls.key, ca.crt).' }),
     issuerRef: z.strictObject({
       name: nonEmpty,
       kind: z.enum(['Issuer', 'ClusterIssuer']).default('Issuer'),
       // cert-manager.io is accepted: in local mode there is no other issuer it could mean,
       // and it lets cert-manager YAML work with only the apiVersion changed.
       group: z
-        .enum(['envoy-sds.io', 'cert-manager.io'], { error: (iss) => `external issuer groups are not supported (got ${JSON.stringify(iss.input)}; use envoy-sds.io)` })
+        .enum(['envoy-sds.io', 'cert-manager.io'], {
+          error: (iss) => `external issuer groups are not supported (got ${JSON.stringify(iss.input)}; use envoy-sds.io)`,
+        })
         .optional()
         .meta({ description: 'envoy-sds.io (cert-manager.io is accepted).' }),
     }),
@@ -102,7 +114,10 @@ export const certificateSpec = withRules(
     renewBefore: goDuration.optional().meta({ description: 'Go duration syntax; default one third of the duration.' }),
     renewBeforePercentage: intFrom(1, 99).optional(),
     isCA: z.boolean().optional(),
-    serveCAPrivateKey: z.boolean().optional().meta({ description: "Our extension: a CA's Secret is served with its private key only when true." }),
+    serveCAPrivateKey: z
+      .boolean()
+      .optional()
+      .meta({ description: "Our extension: a CA's Secret is served with its private key only when true." }),
     usages: stringList.max(32).optional(),
     privateKey: privateKey.nullable().optional(),
     literalSubject: z.string().optional(),
@@ -113,10 +128,7 @@ export const certificateSpec = withRules(
     additionalOutputFormats: ignored(z.array(anyMapping)),
     encodeUsagesInRequest: ignored(z.boolean()),
   }),
-  [
-    ...UNSUPPORTED_FIELDS.map((f) => notSet(f, 'not supported by envoy-sds')),
-    atMostOne(['renewBefore', 'renewBeforePercentage']),
-  ],
+  [...UNSUPPORTED_FIELDS.map((f) => notSet(f, 'not supported by envoy-sds')), atMostOne(['renewBefore', 'renewBeforePercentage'])],
   [
     {
       message: 'at least one of commonName, dnsNames, ipAddresses, uris or emailAddresses must be set',

@@ -37,12 +37,34 @@ const KINDS: Kind[] = [
       { name: 'Issuer', type: 'string', jsonPath: '.spec.issuerRef.name' },
       { name: 'Revision', type: 'integer', jsonPath: '.status.revision' },
       { name: 'Expires', type: 'date', jsonPath: '.status.notAfter' },
-      { name: 'Order', type: 'string', description: 'State of the latest ACME order (kubectl get -o wide).', jsonPath: '.status.order.state', priority: 1 },
+      {
+        name: 'Order',
+        type: 'string',
+        description: 'State of the latest ACME order (kubectl get -o wide).',
+        jsonPath: '.status.order.state',
+        priority: 1,
+      },
       age,
     ],
   },
-  { kind: 'Issuer', plural: 'issuers', shortName: 'sdsissuer', scope: 'Namespaced', spec: issuerSpec, status: issuerStatus, columns: [ready, age] },
-  { kind: 'ClusterIssuer', plural: 'clusterissuers', shortName: 'sdsclusterissuer', scope: 'Cluster', spec: clusterIssuerSpec, status: issuerStatus, columns: [ready, age] },
+  {
+    kind: 'Issuer',
+    plural: 'issuers',
+    shortName: 'sdsissuer',
+    scope: 'Namespaced',
+    spec: issuerSpec,
+    status: issuerStatus,
+    columns: [ready, age],
+  },
+  {
+    kind: 'ClusterIssuer',
+    plural: 'clusterissuers',
+    shortName: 'sdsclusterissuer',
+    scope: 'Cluster',
+    spec: clusterIssuerSpec,
+    status: issuerStatus,
+    columns: [ready, age],
+  },
 ];
 
 function definition(k: Kind): JsonSchema {
@@ -52,7 +74,14 @@ function definition(k: Kind): JsonSchema {
     metadata: { name: `${k.plural}.${API_GROUP}`, labels: { 'app.kubernetes.io/name': 'envoy-sds' } },
     spec: {
       group: API_GROUP,
-      names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.plural, singular: k.kind.toLowerCase(), shortNames: [k.shortName], categories: ['envoy-sds'] },
+      names: {
+        kind: k.kind,
+        listKind: `${k.kind}List`,
+        plural: k.plural,
+        singular: k.kind.toLowerCase(),
+        shortNames: [k.shortName],
+        categories: ['envoy-sds'],
+      },
       scope: k.scope,
       versions: [
         {

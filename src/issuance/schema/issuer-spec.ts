@@ -27,7 +27,12 @@ const rfc2136 = withRules(
     tsigSecretSecretRef: secretKeySelector.optional(),
     tsigSecretFile: nonEmpty.optional().meta({ description: 'Local mode: a file holding the base64 TSIG secret.' }),
   }),
-  [exactlyOne(['tsigSecretSecretRef', 'tsigSecretFile'], 'set exactly one of tsigSecretSecretRef or tsigSecretFile (the TSIG secret is never written inline)')],
+  [
+    exactlyOne(
+      ['tsigSecretSecretRef', 'tsigSecretFile'],
+      'set exactly one of tsigSecretSecretRef or tsigSecretFile (the TSIG secret is never written inline)',
+    ),
+  ],
 );
 
 const dns01 = withRules(
@@ -44,7 +49,10 @@ const solver = withRules(
     selector: selector.optional(),
     // ingress and gatewayHTTPRoute tell cert-manager how to route to its solver pod; here
     // the server's own HTTP port answers /.well-known/acme-challenge/.
-    http01: z.strictObject({ ingress: ignored(anyMapping), gatewayHTTPRoute: ignored(anyMapping) }).nullable().optional(),
+    http01: z
+      .strictObject({ ingress: ignored(anyMapping), gatewayHTTPRoute: ignored(anyMapping) })
+      .nullable()
+      .optional(),
     dns01: dns01.optional(),
   }),
   [exactlyOne(['http01', 'dns01'], 'set exactly one of http01 or dns01')],
@@ -57,7 +65,9 @@ const acme = withRules(
       .meta({ description: "The ACME directory URL, such as Let's Encrypt's." }),
     email: nonEmpty.optional(),
     privateKeySecretRef: z.strictObject({ name: dnsLabelName, key: dataKey.default('tls.key') }),
-    externalAccountBinding: z.strictObject({ keyID: nonEmpty, keySecretRef: secretKeySelector, keyAlgorithm: ignored(z.string()) }).optional(),
+    externalAccountBinding: z
+      .strictObject({ keyID: nonEmpty, keySecretRef: secretKeySelector, keyAlgorithm: ignored(z.string()) })
+      .optional(),
     caBundle: nonEmpty.optional().meta({ description: 'Base64 PEM bundle to trust for the ACME server.' }),
     caBundleFile: nonEmpty.optional().meta({ description: 'Local mode: a PEM bundle file to trust for the ACME server.' }),
     skipTLSVerify: z.boolean().optional(),
@@ -72,14 +82,20 @@ const acme = withRules(
 
 const ca = z.strictObject({
   secretName: dnsLabelName,
-  serveCAPrivateKey: z.boolean().optional().meta({ description: "Our extension: the CA's Secret is served with its private key only when true." }),
+  serveCAPrivateKey: z
+    .boolean()
+    .optional()
+    .meta({ description: "Our extension: the CA's Secret is served with its private key only when true." }),
   crlDistributionPoints: ignored(z.array(z.string())),
   ocspServers: ignored(z.array(z.string())),
   issuingCertificateURLs: ignored(z.array(z.string())),
 });
 
 const issuerShape = {
-  selfSigned: z.strictObject({ crlDistributionPoints: ignored(z.array(z.string())) }).nullable().optional(),
+  selfSigned: z
+    .strictObject({ crlDistributionPoints: ignored(z.array(z.string())) })
+    .nullable()
+    .optional(),
   ca: ca.optional(),
   acme: acme.optional(),
   ...namedFields(UNSUPPORTED_TYPES),
@@ -92,9 +108,16 @@ const issuerRules = [
 
 /** Multi-tenant limits of a ClusterIssuer (our extension to cert-manager's shape). */
 const restrictions = z.strictObject({
-  namespaces: stringList.max(1000).optional().meta({ description: 'Namespaces (or prefix-* patterns) a Certificate must be in; empty: any.' }),
+  namespaces: stringList
+    .max(1000)
+    .optional()
+    .meta({ description: 'Namespaces (or prefix-* patterns) a Certificate must be in; empty: any.' }),
   dnsNames: z
-    .array(z.string().regex(/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, { error: (iss) => `"${String(iss.input)}" must be a DNS name or "*.suffix"` }))
+    .array(
+      z
+        .string()
+        .regex(/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, { error: (iss) => `"${String(iss.input)}" must be a DNS name or "*.suffix"` }),
+    )
     .max(1000)
     .optional()
     .meta({ description: 'DNS names (or *.suffix) a Certificate may ask for; empty: any.' }),

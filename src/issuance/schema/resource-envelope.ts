@@ -15,7 +15,9 @@ export const resourceEnvelope = z.strictObject({
       return `must be ${API_VERSION}, got "${got}"${hint}`;
     },
   }),
-  kind: z.enum(['Issuer', 'ClusterIssuer', 'Certificate'], { error: (iss) => `must be Issuer, ClusterIssuer or Certificate (got ${JSON.stringify(iss.input)})` }),
+  kind: z.enum(['Issuer', 'ClusterIssuer', 'Certificate'], {
+    error: (iss) => `must be Issuer, ClusterIssuer or Certificate (got ${JSON.stringify(iss.input)})`,
+  }),
   metadata: z.strictObject({
     name: dnsLabelName,
     namespace: dnsLabelName.nullable().optional(),

@@ -19,11 +19,14 @@ export const condition = z.object({
 });
 
 const conditions = <C extends z.ZodType>(item: C) =>
-  z.array(item).max(8).meta({
-    description: 'Ready (and, for a Certificate, Issuing), as cert-manager reports them.',
-    'x-kubernetes-list-type': 'map',
-    'x-kubernetes-list-map-keys': ['type'],
-  });
+  z
+    .array(item)
+    .max(8)
+    .meta({
+      description: 'Ready (and, for a Certificate, Issuing), as cert-manager reports them.',
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    });
 
 /** One authorization's challenge, as cert-manager's Challenge status shows it. */
 export const challengeStatus = z.object({
@@ -48,11 +51,21 @@ export const certificateStatus = z.object({
   notBefore: time.optional(),
   notAfter: time.optional(),
   renewalTime: time.optional(),
-  revision: z.int().min(1).optional().meta({ description: 'Incremented on every issuance; the issued Secret carries it as envoy-sds.io/revision.' }),
-  failedIssuanceAttempts: z.int().min(0).optional().meta({ description: 'Consecutive failures; cleared by a success. Drives the backoff.' }),
+  revision: z
+    .int()
+    .min(1)
+    .optional()
+    .meta({ description: 'Incremented on every issuance; the issued Secret carries it as envoy-sds.io/revision.' }),
+  failedIssuanceAttempts: z
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'Consecutive failures; cleared by a success. Drives the backoff.' }),
   lastFailureTime: time.optional(),
   renewalRequestedAt: time.optional().meta({ description: 'Set by `envoy-sds renew`; cleared when the attempt it asked for ends.' }),
-  order: orderStatus.optional().meta({ description: 'The ACME order of the latest attempt and its challenges (what cert-manager shows as Order and Challenge resources).' }),
+  order: orderStatus.optional().meta({
+    description: 'The ACME order of the latest attempt and its challenges (what cert-manager shows as Order and Challenge resources).',
+  }),
 });
 
 export const issuerStatus = z.object({

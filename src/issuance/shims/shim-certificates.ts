@@ -16,10 +16,16 @@ import { API_VERSION } from '../resources.js';
 
 export const SHIM_OWNER_LABEL = 'envoy-sds.io/shim-owner-uid';
 export const ISSUER_ANNOTATIONS = { issuer: 'envoy-sds.io/issuer', clusterIssuer: 'envoy-sds.io/cluster-issuer' } as const;
-export const CERT_MANAGER_ISSUER_ANNOTATIONS = { issuer: 'cert-manager.io/issuer', clusterIssuer: 'cert-manager.io/cluster-issuer' } as const;
+export const CERT_MANAGER_ISSUER_ANNOTATIONS = {
+  issuer: 'cert-manager.io/issuer',
+  clusterIssuer: 'cert-manager.io/cluster-issuer',
+} as const;
 
 export type OwnerKind = 'Gateway' | 'Ingress';
-export const OWNER_API_VERSIONS: Readonly<Record<OwnerKind, string>> = { Gateway: 'gateway.networking.k8s.io/v1', Ingress: 'networking.k8s.io/v1' };
+export const OWNER_API_VERSIONS: Readonly<Record<OwnerKind, string>> = {
+  Gateway: 'gateway.networking.k8s.io/v1',
+  Ingress: 'networking.k8s.io/v1',
+};
 
 /** A Gateway or Ingress as the shim keeps it. */
 export interface ShimOwner {
@@ -63,12 +69,17 @@ export function reduceShimOwner(kind: OwnerKind, raw: Record<string, unknown>): 
       }
     }
   }
-  const annotations = Object.fromEntries(Object.entries(rec(m['annotations'])).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const annotations = Object.fromEntries(
+    Object.entries(rec(m['annotations'])).filter((e): e is [string, string] => typeof e[1] === 'string'),
+  );
   return { kind, name: str(m['name']), namespace, uid: str(m['uid']), annotations, tls };
 }
 
 /** The issuer an owner's annotations name, or undefined: not for the shim. */
-export function shimIssuer(owner: ShimOwner, certManagerAnnotations: boolean): { kind: 'Issuer' | 'ClusterIssuer'; name: string } | undefined {
+export function shimIssuer(
+  owner: ShimOwner,
+  certManagerAnnotations: boolean,
+): { kind: 'Issuer' | 'ClusterIssuer'; name: string } | undefined {
   const a = owner.annotations;
   const sets = certManagerAnnotations ? [ISSUER_ANNOTATIONS, CERT_MANAGER_ISSUER_ANNOTATIONS] : [ISSUER_ANNOTATIONS];
   for (const set of sets) {
@@ -92,7 +103,16 @@ export function desiredCertificates(owner: ShimOwner, certManagerAnnotations: bo
         name: secretName,
         namespace: owner.namespace,
         labels: { [SHIM_OWNER_LABEL]: owner.uid },
-        ownerReferences: [{ apiVersion: OWNER_API_VERSIONS[owner.kind], kind: owner.kind, name: owner.name, uid: owner.uid, controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [
+          {
+            apiVersion: OWNER_API_VERSIONS[owner.kind],
+            kind: owner.kind,
+            name: owner.name,
+            uid: owner.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
       },
       spec: { secretName, dnsNames: [...dnsNames], issuerRef: { name: issuer.name, kind: issuer.kind, group: 'envoy-sds.io' } },
     });

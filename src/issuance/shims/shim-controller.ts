@@ -52,9 +52,7 @@ export class ShimController {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly opts: { client: () => KubeClient; kubernetes: KubernetesConfig; settings: ShimSettings; logger: Logger },
-  ) {}
+  constructor(private readonly opts: { client: () => KubeClient; kubernetes: KubernetesConfig; settings: ShimSettings; logger: Logger }) {}
 
   async start(): Promise<void> {
     const { settings, kubernetes } = this.opts;
@@ -134,7 +132,10 @@ export class ShimController {
       } catch (err) {
         const n = (this.failures.get(key) ?? 0) + 1;
         this.failures.set(key, n);
-        this.opts.logger.warn({ owner: key, err: (err as Error).message, attempt: n }, 'shim: could not bring the Certificates in line; trying again');
+        this.opts.logger.warn(
+          { owner: key, err: (err as Error).message, attempt: n },
+          'shim: could not bring the Certificates in line; trying again',
+        );
         this.retryLater(key, RETRY_MS[Math.min(n, RETRY_MS.length) - 1]!);
       }
     }
@@ -151,7 +152,9 @@ export class ShimController {
   private async reconcile(owner: ShimOwner): Promise<void> {
     const client = this.opts.client();
     const collection = `/apis/${API_VERSION}/namespaces/${owner.namespace}/certificates`;
-    const existing = await client.request<{ items?: Owned[] }>('GET', collection, { query: { labelSelector: `${SHIM_OWNER_LABEL}=${owner.uid}` } });
+    const existing = await client.request<{ items?: Owned[] }>('GET', collection, {
+      query: { labelSelector: `${SHIM_OWNER_LABEL}=${owner.uid}` },
+    });
     const have = new Map((existing.items ?? []).map((c) => [c.metadata.name, c]));
     const want = desiredCertificates(owner, this.opts.settings.certManagerAnnotations);
     for (const doc of want) {
@@ -161,15 +164,24 @@ export class ShimController {
       if (!current) {
         try {
           await client.request('POST', collection, { body: doc });
-          this.opts.logger.info({ owner: `${owner.kind} ${owner.namespace}/${owner.name}`, certificate: meta.name }, 'shim: Certificate created');
+          this.opts.logger.info(
+            { owner: `${owner.kind} ${owner.namespace}/${owner.name}`, certificate: meta.name },
+            'shim: Certificate created',
+          );
         } catch (err) {
           if (!(err instanceof KubeApiError && err.status === 409)) throw err;
-          this.opts.logger.warn({ owner: `${owner.kind} ${owner.namespace}/${owner.name}`, certificate: meta.name }, 'shim: a Certificate of that name exists and is not this object\'s; left alone');
+          this.opts.logger.warn(
+            { owner: `${owner.kind} ${owner.namespace}/${owner.name}`, certificate: meta.name },
+            "shim: a Certificate of that name exists and is not this object's; left alone",
+          );
         }
       } else if (JSON.stringify(current.spec) !== JSON.stringify(doc['spec'])) {
         const body = { ...doc, metadata: { ...(doc['metadata'] as object), resourceVersion: current.metadata.resourceVersion } };
         await client.request('PUT', `${collection}/${meta.name}`, { body });
-        this.opts.logger.info({ owner: `${owner.kind} ${owner.namespace}/${owner.name}`, certificate: meta.name }, 'shim: Certificate updated');
+        this.opts.logger.info(
+          { owner: `${owner.kind} ${owner.namespace}/${owner.name}`, certificate: meta.name },
+          'shim: Certificate updated',
+        );
       }
     }
     for (const name of have.keys()) {

@@ -65,7 +65,9 @@ export class ClusterTrustBundleSource implements SourceExtension {
     if (name) {
       this.ctx.apply(
         clusterTrustBundleName(name),
-        bundle?.trustBundle ? { state: 'present', material: { kind: 'validation_context', trustedCa: bundle.trustBundle }, source: this.sourceOf(bundle) } : ABSENT,
+        bundle?.trustBundle
+          ? { state: 'present', material: { kind: 'validation_context', trustedCa: bundle.trustBundle }, source: this.sourceOf(bundle) }
+          : ABSENT,
       );
     }
     // Every signer name the old and the new state give, recomputed from all bundles.

@@ -61,15 +61,19 @@ export function reduceReferenceGrant(raw: Record<string, unknown>): ReferenceGra
   const spec = record(raw['spec']);
   return {
     meta: metaOf(raw),
-    from: list(spec['from']).slice(0, MAX_REFS).map((f) => {
-      const r = record(f);
-      return { group: str(r['group']), kind: str(r['kind']), namespace: str(r['namespace']) };
-    }),
-    to: list(spec['to']).slice(0, MAX_REFS).map((t) => {
-      const r = record(t);
-      const name = str(r['name']);
-      return { group: str(r['group']), kind: str(r['kind']), ...(name ? { name } : {}) };
-    }),
+    from: list(spec['from'])
+      .slice(0, MAX_REFS)
+      .map((f) => {
+        const r = record(f);
+        return { group: str(r['group']), kind: str(r['kind']), namespace: str(r['namespace']) };
+      }),
+    to: list(spec['to'])
+      .slice(0, MAX_REFS)
+      .map((t) => {
+        const r = record(t);
+        const name = str(r['name']);
+        return { group: str(r['group']), kind: str(r['kind']), ...(name ? { name } : {}) };
+      }),
   };
 }
 
@@ -77,17 +81,21 @@ export function reduceBackendTlsPolicy(raw: Record<string, unknown>): BackendTls
   const validation = record(record(raw['spec'])['validation']);
   return {
     meta: metaOf(raw),
-    caCertificateRefs: list(validation['caCertificateRefs']).slice(0, MAX_REFS).map((c) => {
-      const r = record(c);
-      return { group: str(r['group']), kind: str(r['kind']), name: str(r['name']) };
-    }),
+    caCertificateRefs: list(validation['caCertificateRefs'])
+      .slice(0, MAX_REFS)
+      .map((c) => {
+        const r = record(c);
+        return { group: str(r['group']), kind: str(r['kind']), name: str(r['name']) };
+      }),
     hostname: str(validation['hostname']),
-    subjectAltNames: list(validation['subjectAltNames']).slice(0, MAX_REFS).flatMap((s): BackendTlsPolicyObject['subjectAltNames'] => {
-      const r = record(s);
-      if (r['type'] === 'Hostname' && str(r['hostname'])) return [{ type: 'Hostname', value: str(r['hostname']) }];
-      if (r['type'] === 'URI' && str(r['uri'])) return [{ type: 'URI', value: str(r['uri']) }];
-      return [];
-    }),
+    subjectAltNames: list(validation['subjectAltNames'])
+      .slice(0, MAX_REFS)
+      .flatMap((s): BackendTlsPolicyObject['subjectAltNames'] => {
+        const r = record(s);
+        if (r['type'] === 'Hostname' && str(r['hostname'])) return [{ type: 'Hostname', value: str(r['hostname']) }];
+        if (r['type'] === 'URI' && str(r['uri'])) return [{ type: 'URI', value: str(r['uri']) }];
+        return [];
+      }),
   };
 }
 

@@ -40,9 +40,15 @@ export class GatewayApiSource implements SourceExtension {
     private readonly references: GatewayReferences,
   ) {
     for (const ns of ctx.scopes) {
-      const prefix = ns ? `/apis/${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}/namespaces/${ns}` : `/apis/${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}`;
+      const prefix = ns
+        ? `/apis/${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}/namespaces/${ns}`
+        : `/apis/${GATEWAY_API_GROUP}/${GATEWAY_API_VERSION}`;
       const logger = ctx.logger.child({ scope: ns || 'cluster' });
-      const informer = <T extends { meta: ObjectMeta }>(resource: string, reduce: (raw: Record<string, unknown>) => T, onChange: (key: string, obj: T | undefined) => void): ResourceInformer<T> =>
+      const informer = <T extends { meta: ObjectMeta }>(
+        resource: string,
+        reduce: (raw: Record<string, unknown>) => T,
+        onChange: (key: string, obj: T | undefined) => void,
+      ): ResourceInformer<T> =>
         new ResourceInformer<T>({
           ...ctx.informerOptions,
           resource,
@@ -52,9 +58,18 @@ export class GatewayApiSource implements SourceExtension {
           logger,
           onRestart: (reason) => ctx.onWatchRestart?.(resource, reason),
         });
-      this.gateways.set(ns, informer('gateways', reduceGateway, (key, gw) => this.gatewayChanged(key, gw)));
-      this.grants.set(ns, informer('referencegrants', reduceReferenceGrant, (key, g) => references.setGrant(key, g)));
-      this.policies.set(ns, informer('backendtlspolicies', reduceBackendTlsPolicy, (key, p) => this.policyChanged(key, p)));
+      this.gateways.set(
+        ns,
+        informer('gateways', reduceGateway, (key, gw) => this.gatewayChanged(key, gw)),
+      );
+      this.grants.set(
+        ns,
+        informer('referencegrants', reduceReferenceGrant, (key, g) => references.setGrant(key, g)),
+      );
+      this.policies.set(
+        ns,
+        informer('backendtlspolicies', reduceBackendTlsPolicy, (key, p) => this.policyChanged(key, p)),
+      );
     }
   }
 
@@ -124,10 +139,20 @@ export class GatewayApiSource implements SourceExtension {
         const secret = this.ctx.lookupSecret(namespace, ref.name);
         pem = secret && CA_SECRET_TYPES.has(secret.type) ? secret.data['ca.crt'] : undefined;
       } else {
-        return { state: 'invalid', code: 'MISSING_KEYS', message: `caCertificateRefs: kind ${ref.kind} of group "${ref.group}" is not supported (ConfigMap or Secret)`, source: policySource };
+        return {
+          state: 'invalid',
+          code: 'MISSING_KEYS',
+          message: `caCertificateRefs: kind ${ref.kind} of group "${ref.group}" is not supported (ConfigMap or Secret)`,
+          source: policySource,
+        };
       }
       if (!pem) {
-        return { state: 'invalid', code: 'MISSING_KEYS', message: `caCertificateRefs: ${ref.kind} ${namespace}/${ref.name} does not exist or has no CA certificate (ca.crt)`, source: policySource };
+        return {
+          state: 'invalid',
+          code: 'MISSING_KEYS',
+          message: `caCertificateRefs: ${ref.kind} ${namespace}/${ref.name} does not exist or has no CA certificate (ca.crt)`,
+          source: policySource,
+        };
       }
       pems.push(pem.endsWith('\n') ? pem : `${pem}\n`);
     }
