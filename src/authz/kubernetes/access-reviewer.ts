@@ -128,17 +128,15 @@ export class AccessReviewer {
       this.opts.onReview?.('error');
       // RBAC cannot change while the API server is away: the last decision stands.
       const recent = this.cache.recent(key, this.opts.staleIfErrorMs);
-      this.opts
-        .logger()
-        .warn(
-          {
-            user: user.username,
-            object: `${object.resource}/${object.namespace}/${object.name}`,
-            err: (err as Error).message,
-            decision: recent ?? false,
-          },
-          'SubjectAccessReview failed; using the last decision (deny if none)',
-        );
+      this.opts.logger().warn(
+        {
+          user: user.username,
+          object: `${object.resource}/${object.namespace}/${object.name}`,
+          err: (err as Error).message,
+          decision: recent ?? false,
+        },
+        'SubjectAccessReview failed; using the last decision (deny if none)',
+      );
       return recent ?? false;
     }
     this.opts.onReview?.(allowed ? 'allowed' : 'denied');
