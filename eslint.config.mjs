@@ -13,12 +13,23 @@ export default tseslint.config(
       // node:test's test()/describe() return promises the runner awaits itself.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
       ],
       // Numbers and booleans read fine in messages; objects and undefined do not.
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
       // `() => void x()` arrows are the codebase's idiom for callbacks.
-      '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true, ignoreVoidOperator: true, ignoreVoidReturningFunctions: true }],
+      '@typescript-eslint/no-confusing-void-expression': [
+        'error',
+        { ignoreArrowShorthand: true, ignoreVoidOperator: true, ignoreVoidReturningFunctions: true },
+      ],
       // `x!` after a check the compiler cannot follow (Map.get after has, a regex group):
       // the code states the invariant at the use; noUncheckedIndexedAccess stays on.
       '@typescript-eslint/no-non-null-assertion': 'off',
@@ -31,7 +42,10 @@ export default tseslint.config(
       // A `let` read by a closure before its one assignment (a callback wired before the part exists).
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // `_` names a value kept unused on purpose, as tsconfig's noUnusedLocals allows.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       // An async method without await keeps its interface's Promise signature (authenticate, start).
       '@typescript-eslint/require-await': 'off',
     },

@@ -9,13 +9,7 @@
  * measured only when node-forge is already installed (it arrives with acme-client).
  */
 import { createRequire } from 'node:module';
-import {
-  createCertificate,
-  encodePrivateKeyPem,
-  generatePrivateKey,
-  type Issuer,
-  type KeySpec,
-} from '../src/pki/index.js';
+import { createCertificate, encodePrivateKeyPem, generatePrivateKey, type Issuer, type KeySpec } from '../src/pki/index.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -68,12 +62,7 @@ async function issueLeaf(issuer: Issuer, kind: IssuanceKind, i: number): Promise
  * Issues leaves for about `seconds` (at least `minLeaves`), `inFlight` at a time,
  * and returns the rate. The CA is made before the clock starts.
  */
-export async function measureIssuance(
-  kind: IssuanceKind,
-  seconds: number,
-  inFlight = 4,
-  minLeaves = 4,
-): Promise<IssuanceFigure> {
+export async function measureIssuance(kind: IssuanceKind, seconds: number, inFlight = 4, minLeaves = 4): Promise<IssuanceFigure> {
   const issuer = await caIssuer(kind);
   await issueLeaf(issuer, kind, -1); // warm-up: JIT, the issuer's cached checks
   let issued = 0;

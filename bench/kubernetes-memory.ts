@@ -65,7 +65,11 @@ async function populate(client: KubeClient): Promise<void> {
     const leaf = leaves[i % leaves.length]!;
     jobs.push({
       ns: `mem-${i % NAMESPACES}`,
-      body: { metadata: { name: `tls-${i}` }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(ca.certPem) } },
+      body: {
+        metadata: { name: `tls-${i}` },
+        type: 'kubernetes.io/tls',
+        data: { 'tls.crt': b64(leaf.certPem), 'tls.key': b64(leaf.keyPem), 'ca.crt': b64(ca.certPem) },
+      },
     });
   }
   for (let i = 0; i < OPAQUE; i++) {
@@ -159,7 +163,10 @@ async function measure(cluster: KubeCluster, dist: string): Promise<Figures> {
   );
   const snapDir = values['heap-snapshot'] ? resolve(values['heap-snapshot']) : undefined;
   const nodeArgs = [...(values['node-arg'] ?? []), ...(snapDir ? ['--heapsnapshot-signal=SIGUSR2'] : [])];
-  const child = spawn(process.execPath, [...nodeArgs, join(dist, 'src', 'cli.js'), 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'], ...(snapDir ? { cwd: snapDir } : {}) });
+  const child = spawn(process.execPath, [...nodeArgs, join(dist, 'src', 'cli.js'), 'serve', '--config', cfg], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    ...(snapDir ? { cwd: snapDir } : {}),
+  });
   const pid = child.pid!;
   // The server's log, for when a phase does not come (kept in the cluster's temp dir).
   const log = join(cluster.tmpDir, `server-${httpPort}.log`);
@@ -184,14 +191,28 @@ async function measure(cluster: KubeCluster, dist: string): Promise<Figures> {
     // new API server's watch cache is still initializing (an API error): either way the
     // informer lists again. Then wait until it is connected and done (no CPU for 5 s).
     writeFileSync(`/proc/${pid}/clear_refs`, '5');
-    const restartsRe = (reason: string) => new RegExp(`envoy_sds_kubernetes_watch_restarts_total\\{resource="secrets",reason="${reason}"\\} (\\d+)`);
+    const restartsRe = (reason: string) =>
+      new RegExp(`envoy_sds_kubernetes_watch_restarts_total\\{resource="secrets",reason="${reason}"\\} (\\d+)`);
     const before = { gone: await metric(httpPort, restartsRe('gone')), error: await metric(httpPort, restartsRe('error')) };
     await cluster.stopApiServer();
     await cluster.startApiServer();
-    await until(`the watch to restart (server log: ${log})`, 5 * 60_000, async () => (await metric(httpPort, restartsRe('gone')).catch(() => 0)) > before.gone || (await metric(httpPort, restartsRe('error')).catch(() => 0)) > before.error);
-    await until('reachable again', 5 * 60_000, async () => (await metric(httpPort, /envoy_sds_kubernetes_api_reachable (\d+)/).catch(() => 0)) === 1);
+    await until(
+      `the watch to restart (server log: ${log})`,
+      5 * 60_000,
+      async () =>
+        (await metric(httpPort, restartsRe('gone')).catch(() => 0)) > before.gone ||
+        (await metric(httpPort, restartsRe('error')).catch(() => 0)) > before.error,
+    );
+    await until(
+      'reachable again',
+      5 * 60_000,
+      async () => (await metric(httpPort, /envoy_sds_kubernetes_api_reachable (\d+)/).catch(() => 0)) === 1,
+    );
     await quiet(pid, 5000);
-    const relists = { gone: (await metric(httpPort, restartsRe('gone'))) - before.gone, error: (await metric(httpPort, restartsRe('error'))) - before.error };
+    const relists = {
+      gone: (await metric(httpPort, restartsRe('gone'))) - before.gone,
+      error: (await metric(httpPort, restartsRe('error'))) - before.error,
+    };
     console.log(`  watch restarts after the API server restart: ${JSON.stringify(relists)}`);
     const relist = procStatus(pid);
     return { dist, coldMs, coldPeakMb: cold.hwmKb / 1024, relistPeakMb: relist.hwmKb / 1024, settledRssMb: relist.rssKb / 1024 };
@@ -217,7 +238,9 @@ async function main(): Promise<void> {
     console.log('\n| server build | cold start to ready | peak RSS, cold start | peak RSS, re-list after 410 | RSS after |');
     console.log('|---|---|---|---|---|');
     for (const r of rows) {
-      console.log(`| ${r.dist} | ${(r.coldMs / 1000).toFixed(1)} s | ${r.coldPeakMb.toFixed(0)} MB | ${r.relistPeakMb.toFixed(0)} MB | ${r.settledRssMb.toFixed(0)} MB |`);
+      console.log(
+        `| ${r.dist} | ${(r.coldMs / 1000).toFixed(1)} s | ${r.coldPeakMb.toFixed(0)} MB | ${r.relistPeakMb.toFixed(0)} MB | ${r.settledRssMb.toFixed(0)} MB |`,
+      );
     }
   } finally {
     admin.close();

@@ -155,10 +155,7 @@ class Peer {
    * arrive over many ticks): one synchronous loop of 10,000 offers would itself stall
    * the event loop and hide what the store does. Resolves once all are offered.
    */
-  private async offerAll(
-    names: readonly string[],
-    material: (i: number) => TlsCertificateMaterial,
-  ): Promise<Array<Promise<PutResult>>> {
+  private async offerAll(names: readonly string[], material: (i: number) => TlsCertificateMaterial): Promise<Array<Promise<PutResult>>> {
     const all: Array<Promise<PutResult>> = [];
     for (let i = 0; i < names.length; i++) {
       if (i > 0 && i % 256 === 0) await new Promise((r) => setImmediate(r));
@@ -246,7 +243,12 @@ class Peer {
     void this.offerAll(names, (i) => this.distinctMaterial(gen, index[i]!))
       .then((offers) => {
         const offered = process.hrtime.bigint();
-        json(res, { updatedAtUnixNano: startNs.toString(), updateDurationNanos: Number(offered - h0), names: names.length, generation: gen });
+        json(res, {
+          updatedAtUnixNano: startNs.toString(),
+          updateDurationNanos: Number(offered - h0),
+          names: names.length,
+          generation: gen,
+        });
         return Promise.all(offers);
       })
       .then((results) => {

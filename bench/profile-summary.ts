@@ -49,7 +49,10 @@ export interface ProfileSummary {
 function label(f: CallFrame): string {
   const name = f.functionName || '(anonymous)';
   if (!f.url) return name;
-  const url = f.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '~/').replace(/^.*\/dist\//, 'dist/');
+  const url = f.url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*\/node_modules\//, '~/')
+    .replace(/^.*\/dist\//, 'dist/');
   return `${name} ${url}:${f.lineNumber + 1}`;
 }
 
@@ -140,7 +143,10 @@ function printStalls(p: CpuProfile, minMs: number, top: number): void {
     const busy = s.sampledMs - s.idleMs;
     console.log(`\n@${st.from.toFixed(0)} ms: ${(st.to - st.from).toFixed(1)} ms (GC ${s.gcMs.toFixed(1)} ms)`);
     const head = (xs: FunctionCost[], key: 'selfMs' | 'totalMs') =>
-      xs.sort((a, b) => b[key] - a[key]).slice(0, top).map((f) => `  ${f[key].toFixed(1).padStart(6)} ${((100 * f[key]) / busy).toFixed(0).padStart(3)}%  ${f.name}`);
+      xs
+        .sort((a, b) => b[key] - a[key])
+        .slice(0, top)
+        .map((f) => `  ${f[key].toFixed(1).padStart(6)} ${((100 * f[key]) / busy).toFixed(0).padStart(3)}%  ${f.name}`);
     console.log(' self:');
     console.log(head([...s.functions], 'selfMs').join('\n'));
     console.log(' inclusive:');

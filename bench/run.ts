@@ -108,7 +108,14 @@ const LOAD_SCENARIOS: LoadScenario[] = [
   { id: 'fanout-10k', title: 'fan-out', scenario: 'fanout', baseStreams: 10000, names: 'single' },
   { id: 'storm-10k', title: 'connect storm', scenario: 'storm', baseStreams: 10000, names: 'distinct' },
   { id: 'rotate-all-10k', title: 'bulk rotation', scenario: 'rotate-all', baseStreams: 10000, names: 'distinct' },
-  { id: 'rotate-all-distinct', title: 'CA rollover', scenario: 'rotate-all', baseStreams: 10000, names: 'distinct', distinctMaterials: true },
+  {
+    id: 'rotate-all-distinct',
+    title: 'CA rollover',
+    scenario: 'rotate-all',
+    baseStreams: 10000,
+    names: 'distinct',
+    distinctMaterials: true,
+  },
   { id: 'idle-memory-10k', title: 'idle memory', scenario: 'idle-memory', baseStreams: 10000, names: 'distinct' },
   { id: 'soak', title: 'soak', scenario: 'soak', baseStreams: 10000, names: 'distinct', distinctMaterials: true },
 ];
@@ -147,7 +154,10 @@ function settings(argv: string[]): Settings {
   const quick = values.quick;
   const smoke = values.smoke;
   const only = new Set<ScenarioId>();
-  for (const s of (values.only ?? DEFAULT_SCENARIOS.join(',')).split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const s of (values.only ?? DEFAULT_SCENARIOS.join(','))
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     if (!(SCENARIO_IDS as readonly string[]).includes(s)) throw new Error(`--only: unknown scenario ${s} (${SCENARIO_IDS.join(', ')})`);
     only.add(s as ScenarioId);
   }
@@ -228,8 +238,18 @@ async function startPeer(
     kind !== 'go'
       ? [
           process.execPath,
-          ['--expose-gc', ...s.nodeArgs, NODE_PEER, '--secrets', String(secrets), '--log-level', s.logLevel,
-            '--transport', kind === 'node-grpcjs' ? 'grpc-js' : 'http2', ...peerArgs],
+          [
+            '--expose-gc',
+            ...s.nodeArgs,
+            NODE_PEER,
+            '--secrets',
+            String(secrets),
+            '--log-level',
+            s.logLevel,
+            '--transport',
+            kind === 'node-grpcjs' ? 'grpc-js' : 'http2',
+            ...peerArgs,
+          ],
         ]
       : [join(BIN, 'sds-peer'), ['-secrets', String(secrets)]];
   if (materials) args.push(kind === 'go' ? '-materials' : '--materials', materials);
@@ -398,28 +418,45 @@ async function loadRun(sc: LoadScenario, server: ServerKind, rep: number, s: Set
     peer = await startPeer(server, secrets, s, join(logDir, `${sc.id}-${server}-${rep}.log`), materials, peerArgs);
     rec.peerStartMs = Math.round(peer.startMs);
     const args = [
-      '-addr', peer.addr,
-      '-control', peer.control,
-      '-server-pid', String(peer.proc.pid),
+      '-addr',
+      peer.addr,
+      '-control',
+      peer.control,
+      '-server-pid',
+      String(peer.proc.pid),
       '-json',
-      '-scenario', sc.scenario,
-      '-streams', String(streams),
-      '-conns', String(Math.min(s.conns, streams)),
-      '-names', sc.names,
-      '-timeout', sc.scenario === 'soak' ? `${Math.max(1200, Math.ceil(s.soakSeconds) + 600)}s` : s.timeout,
-      '-settle', s.settle,
-      '-rep-pause', s.repPause,
+      '-scenario',
+      sc.scenario,
+      '-streams',
+      String(streams),
+      '-conns',
+      String(Math.min(s.conns, streams)),
+      '-names',
+      sc.names,
+      '-timeout',
+      sc.scenario === 'soak' ? `${Math.max(1200, Math.ceil(s.soakSeconds) + 600)}s` : s.timeout,
+      '-settle',
+      s.settle,
+      '-rep-pause',
+      s.repPause,
     ];
     if (sc.scenario === 'fanout' || sc.scenario === 'rotate-all') args.push('-reps', String(s.rotations));
     if (sc.scenario === 'soak') {
       args.push(
-        '-soak-duration', `${s.soakSeconds}s`,
-        '-rotate-every', `${s.soakRotateSeconds}s`,
-        '-reconnect-per-minute', String(s.soakReconnectPerMinute),
+        '-soak-duration',
+        `${s.soakSeconds}s`,
+        '-rotate-every',
+        `${s.soakRotateSeconds}s`,
+        '-reconnect-per-minute',
+        String(s.soakReconnectPerMinute),
       );
     }
     const out = await runLoad(args);
-    const line = out.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+    const line = out.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .pop();
     if (!line) throw new Error(`sds-load printed no JSON (exit ${out.code}): ${out.stderr.trim()}`);
     rec.result = JSON.parse(line) as LoadResult;
     rec.ok = rec.result.ok && out.code === 0 && rec.result.badResponses === 0;
@@ -473,9 +510,15 @@ interface RolloverBudget {
 function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget?: RolloverBudget): Figure[] {
   const ok = (server: ServerKind) => runs.filter((r) => r.server === server && r.ok && r.result).map((r) => r.result!);
   const pick = (get: (r: LoadResult) => number | undefined) => ({
-    node: ok('node').map(get).filter((x): x is number => typeof x === 'number'),
-    go: ok('go').map(get).filter((x): x is number => typeof x === 'number'),
-    grpcjs: ok('node-grpcjs').map(get).filter((x): x is number => typeof x === 'number'),
+    node: ok('node')
+      .map(get)
+      .filter((x): x is number => typeof x === 'number'),
+    go: ok('go')
+      .map(get)
+      .filter((x): x is number => typeof x === 'number'),
+    grpcjs: ok('node-grpcjs')
+      .map(get)
+      .filter((x): x is number => typeof x === 'number'),
   });
   const rotMedian = (get: (r: NonNullable<LoadResult['rotations']>[number]) => number | undefined) => (r: LoadResult) => {
     const v = (r.rotations ?? []).map(get).filter((x): x is number => typeof x === 'number');
@@ -483,41 +526,89 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget
   };
   const group =
     `${sc.title}, ${streams.toLocaleString('en-US')} streams` +
-    (sc.names === 'single' ? ' on one secret'
-      : sc.distinctMaterials ? ', each on its own secret, every secret a distinct certificate'
-      : sc.scenario === 'rotate-all' ? ', each on its own secret' : '');
+    (sc.names === 'single'
+      ? ' on one secret'
+      : sc.distinctMaterials
+        ? ', each on its own secret, every secret a distinct certificate'
+        : sc.scenario === 'rotate-all'
+          ? ', each on its own secret'
+          : '');
   const serverStat = (key: string) => (r: LoadResult) => r.serverStats?.[key];
   switch (sc.scenario) {
     case 'fanout': {
       const big = sc.baseStreams === 10000;
       return [
-        { group, label: 'p99 push latency', unit: 'ms', digits: 1, ...pick((r) => r.summary?.p99Ms),
+        {
+          group,
+          label: 'p99 push latency',
+          unit: 'ms',
+          digits: 1,
+          ...pick((r) => r.summary?.p99Ms),
           target: big
             ? { text: '<= go and < 250 ms', check: (n: number, g: number | undefined) => n < 250 && (g === undefined || n <= g) }
-            : { text: '<= 1.5x go', check: (n: number, g: number | undefined) => g === undefined || n <= 1.5 * g } },
+            : { text: '<= 1.5x go', check: (n: number, g: number | undefined) => g === undefined || n <= 1.5 * g },
+        },
         { group, label: 'p50 push latency', unit: 'ms', digits: 1, ...pick((r) => r.summary?.p50Ms) },
         { group, label: 'time to all streams', unit: 'ms', digits: 1, ...pick((r) => r.summary?.timeToAllMs) },
         { group, label: 'server CPU per rotation', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverCpuMs)) },
-        { group, label: 'extra responses (should be 0)', unit: '', digits: 0, ...pick((r) => (r.rotations ?? []).reduce((a, x) => a + x.extraResponses, 0)) },
+        {
+          group,
+          label: 'extra responses (should be 0)',
+          unit: '',
+          digits: 0,
+          ...pick((r) => (r.rotations ?? []).reduce((a, x) => a + x.extraResponses, 0)),
+        },
       ];
     }
     case 'rotate-all':
       if (sc.distinctMaterials) {
         const limitMs = budget ? (budget.costMicros * streams) / budget.workers / 1000 + 1000 : undefined;
         return [
-          { group, label: 'time to all streams', unit: 'ms', digits: 0, ...pick((r) => r.summary?.timeToAllMs),
+          {
+            group,
+            label: 'time to all streams',
+            unit: 'ms',
+            digits: 0,
+            ...pick((r) => r.summary?.timeToAllMs),
             ...(limitMs !== undefined && budget
-              ? { target: { text: `<= ${fmt(limitMs, 0)} ms (door cost x streams / ${budget.workers} worker(s) + 1 s)`, check: (n: number) => n <= limitMs } }
-              : {}) },
+              ? {
+                  target: {
+                    text: `<= ${fmt(limitMs, 0)} ms (door cost x streams / ${budget.workers} worker(s) + 1 s)`,
+                    check: (n: number) => n <= limitMs,
+                  },
+                }
+              : {}),
+          },
           ...(budget
-            ? [{ group, label: "store's door per certificate (in-process CPU, before the runs)", unit: 'µs', digits: 0, node: [budget.costMicros], go: [] }]
+            ? [
+                {
+                  group,
+                  label: "store's door per certificate (in-process CPU, before the runs)",
+                  unit: 'µs',
+                  digits: 0,
+                  node: [budget.costMicros],
+                  go: [],
+                },
+              ]
             : []),
           { group, label: 'p99 push latency', unit: 'ms', digits: 0, ...pick((r) => r.summary?.p99Ms) },
-          { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')),
+          {
+            group,
+            label: 'event loop longest delay',
+            unit: 'ms',
+            digits: 1,
+            ...pick(serverStat('eventLoopDelayMaxMs')),
             note: 'node only: monitorEventLoopDelay from the first rotation on',
-            target: { text: '< 50 ms', check: (n: number) => n < 50 } },
-          { group, label: 'event loop longest stall, thread CPU', unit: 'ms', digits: 1, ...pick(serverStat('loopStallCpuMaxMs')),
-            note: 'node only: CPU the main thread spent between two 2 ms ticks; not inflated by other processes' },
+            target: { text: '< 50 ms', check: (n: number) => n < 50 },
+          },
+          {
+            group,
+            label: 'event loop longest stall, thread CPU',
+            unit: 'ms',
+            digits: 1,
+            ...pick(serverStat('loopStallCpuMaxMs')),
+            note: 'node only: CPU the main thread spent between two 2 ms ticks; not inflated by other processes',
+          },
           { group, label: 'longest GC pause', unit: 'ms', digits: 1, ...pick(serverStat('gcPauseMaxMs')), note: 'node only' },
           { group, label: 'offers made (rotate call, server)', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverUpdateMs)) },
           { group, label: 'server CPU per rotation', unit: 'ms', digits: 0, ...pick(rotMedian((x) => x.serverCpuMs)) },
@@ -531,34 +622,70 @@ function figuresFor(sc: LoadScenario, runs: RunRecord[], streams: number, budget
       ];
     case 'storm':
       return [
-        { group, label: 'all first responses', unit: 'ms', digits: 0, ...pick((r) => r.open?.totalMs),
-          target: { text: '<= 1.2x go (goal: <= go)', check: (n: number, g: number | undefined) => g === undefined || n <= 1.2 * g } },
+        {
+          group,
+          label: 'all first responses',
+          unit: 'ms',
+          digits: 0,
+          ...pick((r) => r.open?.totalMs),
+          target: { text: '<= 1.2x go (goal: <= go)', check: (n: number, g: number | undefined) => g === undefined || n <= 1.2 * g },
+        },
         { group, label: 'p99 first-response latency', unit: 'ms', digits: 0, ...pick((r) => r.open?.latencyMs.p99) },
         { group, label: 'server CPU', unit: 'ms', digits: 0, ...pick((r) => r.open?.serverCpuMs) },
       ];
     case 'soak': {
       const mb = (b: number | undefined) => (b === undefined ? undefined : b / (1024 * 1024));
       return [
-        { group, label: 'streams lost (should be 0)', unit: '', digits: 0, ...pick((r) => r.soak?.streamsLost),
-          target: { text: '0', check: (n: number) => n === 0 } },
+        {
+          group,
+          label: 'streams lost (should be 0)',
+          unit: '',
+          digits: 0,
+          ...pick((r) => r.soak?.streamsLost),
+          target: { text: '0', check: (n: number) => n === 0 },
+        },
         { group, label: 'rotations', unit: '', digits: 0, ...pick((r) => r.soak?.rotations) },
         { group, label: 'reconnects', unit: '', digits: 0, ...pick((r) => r.soak?.reconnects) },
         { group, label: 'RSS after the first rotation', unit: 'MB', digits: 1, ...pick((r) => mb(r.soak?.rssAfterFirstRotation)) },
         { group, label: 'RSS at the end', unit: 'MB', digits: 1, ...pick((r) => mb(r.soak?.rssEnd)) },
-        { group, label: 'RSS end / after first rotation', unit: '', digits: 3,
+        {
+          group,
+          label: 'RSS end / after first rotation',
+          unit: '',
+          digits: 3,
           ...pick((r) => (r.soak && r.soak.rssAfterFirstRotation > 0 ? r.soak.rssEnd / r.soak.rssAfterFirstRotation : undefined)),
-          target: { text: '<= 1.10', check: (n: number) => n <= 1.1 } },
+          target: { text: '<= 1.10', check: (n: number) => n <= 1.1 },
+        },
         { group, label: 'time to all streams, worst rotation', unit: 'ms', digits: 0, ...pick((r) => r.soak?.timeToAllMs.max) },
         { group, label: 'event loop longest delay', unit: 'ms', digits: 1, ...pick(serverStat('eventLoopDelayMaxMs')), note: 'node only' },
-        { group, label: 'event loop longest stall, thread CPU', unit: 'ms', digits: 1, ...pick(serverStat('loopStallCpuMaxMs')), note: 'node only' },
+        {
+          group,
+          label: 'event loop longest stall, thread CPU',
+          unit: 'ms',
+          digits: 1,
+          ...pick(serverStat('loopStallCpuMaxMs')),
+          note: 'node only',
+        },
       ];
     }
     case 'idle-memory':
       return [
-        { group, label: 'RSS per idle stream', unit: 'KB', digits: 2, ...pick((r) => kb(r.memory?.rssBytesPerStream)),
-          target: { text: '< 10 KB', check: (n: number) => n < 10 } },
-        { group, label: 'heap per idle stream', unit: 'KB', digits: 2, ...pick((r) => kb(r.memory?.heapInusePerStream)),
-          note: 'node: V8 heapUsed; go: HeapInuse' },
+        {
+          group,
+          label: 'RSS per idle stream',
+          unit: 'KB',
+          digits: 2,
+          ...pick((r) => kb(r.memory?.rssBytesPerStream)),
+          target: { text: '< 10 KB', check: (n: number) => n < 10 },
+        },
+        {
+          group,
+          label: 'heap per idle stream',
+          unit: 'KB',
+          digits: 2,
+          ...pick((r) => kb(r.memory?.heapInusePerStream)),
+          note: 'node: V8 heapUsed; go: HeapInuse',
+        },
         { group, label: 'time to open all', unit: 'ms', digits: 0, ...pick((r) => r.open?.totalMs) },
       ];
   }
@@ -587,8 +714,16 @@ interface Table {
 
 function buildTable(figures: Figure[]): Table {
   const withGrpcjs = figures.some((f) => (f.grpcjs?.length ?? 0) > 0);
-  const header = ['figure', 'node', 'node min–max', 'go-control-plane', 'go min–max', 'node/go', 'target',
-    ...(withGrpcjs ? ['node on grpc-js', 'grpc-js min–max', 'grpc-js/go'] : [])];
+  const header = [
+    'figure',
+    'node',
+    'node min–max',
+    'go-control-plane',
+    'go min–max',
+    'node/go',
+    'target',
+    ...(withGrpcjs ? ['node on grpc-js', 'grpc-js min–max', 'grpc-js/go'] : []),
+  ];
   const rows: string[][] = [];
   const groups: (string | undefined)[] = [];
   let lastGroup = '';
@@ -621,7 +756,10 @@ function buildTable(figures: Figure[]): Table {
 function textTable(t: Table): string {
   const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r[i]!.length)));
   const line = (cols: string[]) =>
-    cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    cols
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [line(t.header), widths.map((w) => '-'.repeat(w)).join('  ')];
   t.rows.forEach((r, i) => {
     const g = t.groups[i];
@@ -747,7 +885,9 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     const file = await distinctMaterialsFile(streamsFor(rollover, s), s.rotations + 1, undefined, say);
     const sample = readDistinctMaterials(file)[0]!.slice(0, 1200);
     rolloverBudget = { costMicros: measureDoorCostMicros(sample), workers: defaultValidationWorkers() };
-    say(`store's door: ${rolloverBudget.costMicros.toFixed(0)} µs CPU per certificate (${sample.length} distinct), ${rolloverBudget.workers} validation worker(s)`);
+    say(
+      `store's door: ${rolloverBudget.costMicros.toFixed(0)} µs CPU per certificate (${sample.length} distinct), ${rolloverBudget.workers} validation worker(s)`,
+    );
   }
 
   const runs: RunRecord[] = [];
@@ -797,16 +937,33 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
     say(`  ${forgeNote}`);
     const per = (k: IssuanceKind) => issuance.filter((f) => f.kind === k).map((f) => f.perSecond);
     figures.push(
-      { group: 'issuance (src/pki, in-process, key generation included, 4 in flight)', label: 'ECDSA P-256 CA -> P-256 leaves',
-        unit: 'leaves/s', digits: 0, node: per('ecdsa-p256'), go: [],
-        target: { text: '>= 300/s', check: (n: number) => n >= 300 } },
-      { group: 'issuance (src/pki, in-process, key generation included, 4 in flight)', label: 'RSA 2048 CA -> RSA 2048 leaves',
-        unit: 'leaves/s', digits: 1, node: per('rsa-2048'), go: [] },
+      {
+        group: 'issuance (src/pki, in-process, key generation included, 4 in flight)',
+        label: 'ECDSA P-256 CA -> P-256 leaves',
+        unit: 'leaves/s',
+        digits: 0,
+        node: per('ecdsa-p256'),
+        go: [],
+        target: { text: '>= 300/s', check: (n: number) => n >= 300 },
+      },
+      {
+        group: 'issuance (src/pki, in-process, key generation included, 4 in flight)',
+        label: 'RSA 2048 CA -> RSA 2048 leaves',
+        unit: 'leaves/s',
+        digits: 1,
+        node: per('rsa-2048'),
+        go: [],
+      },
     );
     if (forge) {
-      figures.push({ group: 'issuance (src/pki, in-process, key generation included, 4 in flight)',
-        label: `baseline node-forge ${forge.version}, RSA 2048 (once, 1 at a time)`, unit: 'leaves/s', digits: 1,
-        node: [forge.perSecond], go: [] });
+      figures.push({
+        group: 'issuance (src/pki, in-process, key generation included, 4 in flight)',
+        label: `baseline node-forge ${forge.version}, RSA 2048 (once, 1 at a time)`,
+        unit: 'leaves/s',
+        digits: 1,
+        node: [forge.perSecond],
+        go: [],
+      });
     }
   }
 
@@ -826,7 +983,11 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
       (runLoads.length ? `; 1-min loadavg before each run ${fmtLoad([Math.min(...runLoads)])}–${fmtLoad([Math.max(...runLoads)])}` : ''),
     ...(streamsNote ? [streamsNote] : []),
     `node peer: real server (startServer), log level ${s.logLevel}${s.nodeArgs.length ? `, node flags ${s.nodeArgs.join(' ')}` : ''}, ` +
-      `runtime as the image (${Object.entries(IMAGE_RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(', ') || 'Dockerfile sets none'}); ` +
+      `runtime as the image (${
+        Object.entries(IMAGE_RUNTIME_ENV)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ') || 'Dockerfile sets none'
+      }); ` +
       `go peer: go-control-plane v0.14.0 LinearCache (bench/go)`,
     'lower is better except leaves/s; node/go is the ratio of the medians',
     ...(forgeNote ? [`issuance baseline: ${forgeNote}`] : []),
@@ -857,11 +1018,13 @@ function headline(sc: LoadScenario, r: LoadResult): string {
       const loop = r.serverStats?.['eventLoopDelayMaxMs'];
       const stall = r.serverStats?.['loopStallCpuMaxMs'];
       const gc = r.serverStats?.['gcPauseMaxMs'];
-      return `time to all ${r.summary?.timeToAllMs ?? '?'} ms, p99 ${r.summary?.p99Ms ?? '?'} ms` +
+      return (
+        `time to all ${r.summary?.timeToAllMs ?? '?'} ms, p99 ${r.summary?.p99Ms ?? '?'} ms` +
         (loop !== undefined ? `, event loop longest delay ${loop.toFixed(1)} ms` : '') +
         (stall !== undefined
           ? ` (thread CPU ${stall.toFixed(1)} ms, longest GC pause ${(gc ?? 0).toFixed(1)} ms, full GC ${(r.serverStats?.['gcMajorPauseMaxMs'] ?? 0).toFixed(1)} ms)`
-          : '');
+          : '')
+      );
     }
     case 'storm':
       return `all first responses ${r.open?.totalMs ?? '?'} ms`;

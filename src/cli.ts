@@ -121,7 +121,8 @@ async function main(argv: string[]): Promise<number> {
       return rotateCaCommand(rest);
     case 'bootstrap': {
       const { values, positionals } = parseCommandArgs('bootstrap', rest, { server: { type: 'string', default: '127.0.0.1:18000' } });
-      if (positionals.length > 0) throw new UsageError(`envoy-sds bootstrap: unexpected argument "${positionals[0]}" (see envoy-sds bootstrap --help)`);
+      if (positionals.length > 0)
+        throw new UsageError(`envoy-sds bootstrap: unexpected argument "${positionals[0]}" (see envoy-sds bootstrap --help)`);
       process.stdout.write(localBootstrapYaml(parseServerAddress(values.server)));
       return 0;
     }
@@ -131,13 +132,19 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs('serve', args, { config: { type: 'string', short: 'c' }, 'log-format': { type: 'string' } });
+  const { values, positionals } = parseCommandArgs('serve', args, {
+    config: { type: 'string', short: 'c' },
+    'log-format': { type: 'string' },
+  });
   if (positionals.length > 0) throw new UsageError(`envoy-sds serve: unexpected argument "${positionals[0]}" (see envoy-sds serve --help)`);
   const format = values['log-format'] ?? process.env['ENVOY_SDS_LOG_FORMAT'] ?? 'json';
   if (format !== 'json' && format !== 'pretty') throw new UsageError(`envoy-sds serve: --log-format ${format}: expected json or pretty`);
   const envLevel = process.env['LOG_LEVEL'];
   if (envLevel !== undefined && !LOG_LEVELS.includes(envLevel)) {
-    return startFailed(`envoy-sds: invalid configuration: LOG_LEVEL (environment): "${envLevel}" is not a level (one of: ${LOG_LEVELS.join(', ')})\n`, 2);
+    return startFailed(
+      `envoy-sds: invalid configuration: LOG_LEVEL (environment): "${envLevel}" is not a level (one of: ${LOG_LEVELS.join(', ')})\n`,
+      2,
+    );
   }
   const logger = createLogger({ format });
   // grpc-js writes its own errors to stderr; they belong in the server's log.
@@ -214,7 +221,8 @@ async function client(command: 'fetch' | 'watch', args: string[]): Promise<numbe
   });
   if (positionals.length === 0) throw new UsageError(`envoy-sds ${command}: name at least one secret (see envoy-sds ${command} --help)`);
   const timeout = Number(values.timeout);
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`envoy-sds ${command}: --timeout ${values.timeout}: expected a number of seconds`);
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    throw new UsageError(`envoy-sds ${command}: --timeout ${values.timeout}: expected a number of seconds`);
   if (Boolean(values.cert) !== Boolean(values.key)) throw new UsageError(`envoy-sds ${command}: --cert and --key go together`);
   const opts: ClientOptions = { server: grpcTarget(parseServerAddress(values.server)) };
   if (values.ca) opts.caFile = values.ca;
@@ -249,7 +257,10 @@ async function fetchOnce(opts: ClientOptions, names: string[], timeoutSeconds: n
   for (const end of ends) {
     if (answered.has(end.name)) continue;
     code = 1;
-    const why = end.code === grpc.status.CANCELLED ? `no answer within ${timeoutSeconds}s (missing, or not permitted)` : `${grpc.status[end.code]}: ${end.details}`;
+    const why =
+      end.code === grpc.status.CANCELLED
+        ? `no answer within ${timeoutSeconds}s (missing, or not permitted)`
+        : `${grpc.status[end.code]}: ${end.details}`;
     process.stderr.write(`envoy-sds fetch ${end.name}: ${why}\n`);
   }
   return code;
@@ -276,7 +287,10 @@ async function watchForever(opts: ClientOptions, names: string[], show: { showKe
     current = w;
     const ends = await w.done;
     if (stopped) break;
-    for (const end of ends) process.stderr.write(`[${stamp()}] ${end.name}: stream ended (${grpc.status[end.code]}: ${end.details}); reconnecting in ${backoffMs / 1000}s\n`);
+    for (const end of ends)
+      process.stderr.write(
+        `[${stamp()}] ${end.name}: stream ended (${grpc.status[end.code]}: ${end.details}); reconnecting in ${backoffMs / 1000}s\n`,
+      );
     await new Promise<void>((r) => {
       wake = r;
       setTimeout(r, backoffMs);

@@ -55,7 +55,12 @@ export function notLoaded(name: string, rejection: Rejection | undefined): strin
 }
 
 /** Ready when every declared secret is served and every part is ready; reasons name the cause. */
-export function serverReadiness(config: ServerConfig, store: SecretStore, parts: readonly ServerPart[], rejections: RejectionLog): () => Readiness {
+export function serverReadiness(
+  config: ServerConfig,
+  store: SecretStore,
+  parts: readonly ServerPart[],
+  rejections: RejectionLog,
+): () => Readiness {
   return () => {
     const reasons = config.secrets.filter((s) => !store.get(s.name)).map((s) => notLoaded(s.name, rejections.get(s.name)));
     let ready = reasons.length === 0;
@@ -117,7 +122,11 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
 }
 
 /** The HTML status page: secrets, declared ones not loaded, gateways, issued certificates. */
-async function statusPageHtml(w: HttpWiring, rejectionOf: (name: string) => ReturnType<typeof RejectionLog.toJSON> | null, missing: () => ServerConfig['secrets']): Promise<string> {
+async function statusPageHtml(
+  w: HttpWiring,
+  rejectionOf: (name: string) => ReturnType<typeof RejectionLog.toJSON> | null,
+  missing: () => ServerConfig['secrets'],
+): Promise<string> {
   const { store, rejections } = w;
   const rows = await w.fleetRows();
   return renderStatusPage({
@@ -127,9 +136,21 @@ async function statusPageHtml(w: HttpWiring, rejectionOf: (name: string) => Retu
     fleet: rows.fleet,
     secrets: store.all().map((s) => {
       const r = rejectionOf(s.name);
-      return { name: s.name, kind: s.kind, version: s.version, origin: `${s.origin.source}:${s.origin.ref}`, subject: s.facts.subject, notAfter: s.facts.notAfter, warnings: s.warnings, ...(r ? { rejection: r } : {}) };
+      return {
+        name: s.name,
+        kind: s.kind,
+        version: s.version,
+        origin: `${s.origin.source}:${s.origin.ref}`,
+        subject: s.facts.subject,
+        notAfter: s.facts.notAfter,
+        warnings: s.warnings,
+        ...(r ? { rejection: r } : {}),
+      };
     }),
-    notLoaded: missing().map((s) => ({ name: s.name, cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, '') })),
+    notLoaded: missing().map((s) => ({
+      name: s.name,
+      cause: notLoaded(s.name, rejections.get(s.name)).replace(/^secret \S+ not loaded:? ?/, ''),
+    })),
     gateways: rows.nodes,
     caRotations: w.caRotations?.() ?? [],
     certificates: w.certificates().map((c) => {

@@ -36,7 +36,14 @@ export function issuanceEngine(
     ...(resources
       ? {
           resourceSource: (apply, logger, renewalRequested) => {
-            const source = new CustomResourceSource({ client: connect, kubernetes: kube.settings, parse: resources, onResources: apply, onRenewalRequested: renewalRequested, logger });
+            const source = new CustomResourceSource({
+              client: connect,
+              kubernetes: kube.settings,
+              parse: resources,
+              onResources: apply,
+              onRenewalRequested: renewalRequested,
+              logger,
+            });
             const shims = parsed.shims;
             if (!shims || !(shims.gateways || shims.ingresses)) return source;
             // gateway-shim / ingress-shim: they write the Certificates the source then reads.

@@ -102,7 +102,12 @@ export function kubernetesAccess(
     settings.gatewayApi || settings.clusterTrustBundles
       ? new GatewayApiAuthorizer(
           gatewayReferences,
-          new PodGateways({ client, logger: () => logger, ttlMs: settings.authorization.allowCacheMs, staleIfErrorMs: settings.authorization.staleIfErrorMs }),
+          new PodGateways({
+            client,
+            logger: () => logger,
+            ttlMs: settings.authorization.allowCacheMs,
+            staleIfErrorMs: settings.authorization.staleIfErrorMs,
+          }),
           access,
           identities,
         )
@@ -139,7 +144,12 @@ export class KubernetesWatch {
     const client = deps.client.get();
     const metrics = deps.metrics;
     if (settings.caBundleHold.length > 0) {
-      this.holds = new BundleHolds({ store: deps.store, rules: settings.caBundleHold, acknowledged: deps.acknowledged ?? (() => Promise.resolve(false)), logger: deps.logger.child({ part: 'ca-bundle-hold' }) });
+      this.holds = new BundleHolds({
+        store: deps.store,
+        rules: settings.caBundleHold,
+        acknowledged: deps.acknowledged ?? (() => Promise.resolve(false)),
+        logger: deps.logger.child({ part: 'ca-bundle-hold' }),
+      });
       this.holds.start();
     }
     this.source = new KubernetesSource({
@@ -148,7 +158,11 @@ export class KubernetesWatch {
       config: settings,
       logger: deps.logger.child({ source: 'kubernetes' }),
       ...(settings.events.enabled
-        ? { events: new RejectionEvents(client, deps.logger, settings.events.reportingInstance, (outcome) => metrics.events.inc({ outcome })) }
+        ? {
+            events: new RejectionEvents(client, deps.logger, settings.events.reportingInstance, (outcome) =>
+              metrics.events.inc({ outcome }),
+            ),
+          }
         : {}),
       onWatchRestart: (resource, reason) => metrics.watchRestarts.inc({ resource, reason }),
       extensions: this.extensions(),

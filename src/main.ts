@@ -72,10 +72,15 @@ export interface OptionalSections {
 export function parseSections(config: ServerConfig): OptionalSections {
   const kubernetes = config.kubernetes !== undefined ? parseKubernetesConfig(config.kubernetes) : undefined;
   // Sidecar mode speaks for the pod to callers on its Unix socket: without one it would serve no one.
-  if (kubernetes?.sidecar && !config.grpc.unix) throw new ConfigError('kubernetes.sidecar', 'needs grpc.unix (the socket the gateway in this pod connects to)');
+  if (kubernetes?.sidecar && !config.grpc.unix)
+    throw new ConfigError('kubernetes.sidecar', 'needs grpc.unix (the socket the gateway in this pod connects to)');
   const issuance =
     config.issuance !== undefined
-      ? parseIssuanceConfig(config.issuance, { baseDir: config.configDir, reservedNames: config.secrets.map((s) => s.name), kubernetes: config.kubernetes !== undefined })
+      ? parseIssuanceConfig(config.issuance, {
+          baseDir: config.configDir,
+          reservedNames: config.secrets.map((s) => s.name),
+          kubernetes: config.kubernetes !== undefined,
+        })
       : undefined;
   return { ...(kubernetes ? { kubernetes } : {}), ...(issuance ? { issuance } : {}) };
 }
@@ -102,17 +107,31 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     const gate = ackGate(await fleetDeliveries(() => fleetRows(kubernetes?.watch, deliveryRows)), [{ name, version }]);
     return gate.waiting.length === 0 && !gate.nack;
   };
-  const kubernetes = sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows, acknowledged }) : undefined;
+  const kubernetes =
+    sections.kubernetes && kube ? kubernetesParts(config, kube, { logger, metrics, store, deliveryRows, acknowledged }) : undefined;
   const issuance = sections.issuance ? issuanceEngine(config, sections.issuance, kube) : undefined;
   const isCaKey = (name: string) => (issuance?.caKeyNames().has(name) ?? false) || (opts.caKeyNames?.has(name) ?? false);
   // The same Secret asked for under another name (kubernetes-gateway://, sds://) is withheld too.
   const withheld = (name: string) => isCaKey(name) || isCaKey(servedSecretName(name, kube?.settings.sidecar?.namespace) ?? name);
   storeGauges(metrics, store, registry, withheld);
   // CA rotations read the store and the fleet's delivery rows.
-  const rotationContext: RotationContext = { served: (n) => servedContent(store, n), deliveries: () => fleetDeliveries(() => fleetRows(kubernetes?.watch, deliveryRows)) };
-  const deps = streamDeps(config, opts, { store, registry, metrics, logger, kubernetes: kubernetes?.access, withheld: issuance || opts.caKeyNames ? withheld : undefined });
+  const rotationContext: RotationContext = {
+    served: (n) => servedContent(store, n),
+    deliveries: () => fleetDeliveries(() => fleetRows(kubernetes?.watch, deliveryRows)),
+  };
+  const deps = streamDeps(config, opts, {
+    store,
+    registry,
+    metrics,
+    logger,
+    kubernetes: kubernetes?.access,
+    withheld: issuance || opts.caKeyNames ? withheld : undefined,
+  });
   const files = fileSource(config, opts, store, logger, issuance);
-  const parts: ServerPart[] = [...(kubernetes ? [kubernetes.watch] : []), ...(issuance ? [issuancePart(issuance, logger, metrics, rotationContext)] : [])];
+  const parts: ServerPart[] = [
+    ...(kubernetes ? [kubernetes.watch] : []),
+    ...(issuance ? [issuancePart(issuance, logger, metrics, rotationContext)] : []),
+  ];
 
   // Every listener is bound before any part starts: a port that is taken ends the start
   // here, before a watch, an issuance or a file source has begun (nothing is left running
@@ -120,7 +139,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   checkListenerFiles(config);
   const readiness = serverReadiness(config, store, parts, rejections);
   const grpc: SdsTransport =
-    opts.transport === 'grpc-js' ? new GrpcJsListeners(config, deps, logger) : new SdsListeners(config, deps, logger, () => readiness().ready);
+    opts.transport === 'grpc-js'
+      ? new GrpcJsListeners(config, deps, logger)
+      : new SdsListeners(config, deps, logger, () => readiness().ready);
   const http = config.http
     ? new HttpServer(
         httpOptions({
@@ -156,7 +177,18 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     metrics,
     logger,
     stop() {
-      stopping ??= drain({ config, logger, registry, files, parts, release, grpc, http, validator, endEarly: opts.transport === 'grpc-js' });
+      stopping ??= drain({
+        config,
+        logger,
+        registry,
+        files,
+        parts,
+        release,
+        grpc,
+        http,
+        validator,
+        endEarly: opts.transport === 'grpc-js',
+      });
       return stopping;
     },
   };
@@ -195,7 +227,14 @@ async function drain(s: {
 function streamDeps(
   config: ServerConfig,
   opts: StartOptions,
-  parts: { store: SecretStore; registry: StreamRegistry; metrics: Metrics; logger: Logger; kubernetes: KubernetesAccess | undefined; withheld: ((name: string) => boolean) | undefined },
+  parts: {
+    store: SecretStore;
+    registry: StreamRegistry;
+    metrics: Metrics;
+    logger: Logger;
+    kubernetes: KubernetesAccess | undefined;
+    withheld: ((name: string) => boolean) | undefined;
+  },
 ): StreamDeps & { metrics: Metrics } {
   const { store, registry, metrics, logger, kubernetes, withheld } = parts;
   const policy = opts.authorizer ?? kubernetes?.authorizer ?? new LocalPolicy(config.authorization.rules);
@@ -212,7 +251,13 @@ function streamDeps(
   };
 }
 
-function fileSource(config: ServerConfig, opts: StartOptions, store: SecretStore, logger: Logger, issuance: IssuanceEngine | undefined): FileSource {
+function fileSource(
+  config: ServerConfig,
+  opts: StartOptions,
+  store: SecretStore,
+  logger: Logger,
+  issuance: IssuanceEngine | undefined,
+): FileSource {
   return new FileSource({
     store,
     logger: logger.child({ source: 'files' }),
@@ -225,7 +270,10 @@ function fileSource(config: ServerConfig, opts: StartOptions, store: SecretStore
 }
 
 /** Every replica's delivery rows, or this replica's (saying why) when the fleet cannot be read. */
-async function fleetRows(watch: KubernetesWatch | undefined, deliveryRows: () => NodeDelivery[]): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> {
+async function fleetRows(
+  watch: KubernetesWatch | undefined,
+  deliveryRows: () => NodeDelivery[],
+): Promise<{ nodes: NodeDelivery[]; fleet: boolean; error?: string }> {
   const fleet = watch?.fleetDeliveries();
   if (!fleet) return { nodes: deliveryRows(), fleet: false };
   try {
@@ -253,7 +301,13 @@ async function startParts(files: FileSource, parts: readonly ServerPart[], onFai
   }
 }
 
-function secretStore(config: ServerConfig, logger: Logger, metrics: Metrics, rejections: RejectionLog, validator: MaterialValidator | undefined): SecretStore {
+function secretStore(
+  config: ServerConfig,
+  logger: Logger,
+  metrics: Metrics,
+  rejections: RejectionLog,
+  validator: MaterialValidator | undefined,
+): SecretStore {
   return new SecretStore({
     logger,
     ...(validator ? { validator } : {}),
@@ -288,7 +342,10 @@ function storeGauges(metrics: Metrics, store: SecretStore, registry: StreamRegis
  * The server's one Kubernetes API client, when a part needs one: the `kubernetes:` section,
  * or issuance persisting to Kubernetes (which takes the same connection settings).
  */
-function kubernetesClient(config: ServerConfig, sections: OptionalSections): { settings: KubernetesConfig; client: SharedKubeClient } | undefined {
+function kubernetesClient(
+  config: ServerConfig,
+  sections: OptionalSections,
+): { settings: KubernetesConfig; client: SharedKubeClient } | undefined {
   if (!sections.kubernetes && sections.issuance?.persistence !== 'kubernetes') return undefined;
   const settings = sections.kubernetes ?? parseKubernetesConfig(config.kubernetes);
   return { settings, client: new SharedKubeClient(settings) };
@@ -297,13 +354,33 @@ function kubernetesClient(config: ServerConfig, sections: OptionalSections): { s
 function kubernetesParts(
   config: ServerConfig,
   kube: { settings: KubernetesConfig; client: SharedKubeClient },
-  deps: { logger: Logger; metrics: Metrics; store: SecretStore; deliveryRows: () => NodeDelivery[]; acknowledged: (name: string, version: string) => Promise<boolean> },
+  deps: {
+    logger: Logger;
+    metrics: Metrics;
+    store: SecretStore;
+    deliveryRows: () => NodeDelivery[];
+    acknowledged: (name: string, version: string) => Promise<boolean>;
+  },
 ): { access: KubernetesAccess; watch: KubernetesWatch } {
   const logger = deps.logger.child({ component: 'kubernetes' });
   let watch: KubernetesWatch | undefined;
   const metrics = new KubernetesMetrics(deps.metrics, () => watch?.reachable() ?? false);
-  const access = kubernetesAccess(kube.settings, { client: kube.client.get, logger, rules: config.authorization.rules, trustLoopback: config.trustLoopback, metrics });
-  watch = new KubernetesWatch(kube.settings, { client: kube.client, store: deps.store, logger, metrics, deliveryRows: deps.deliveryRows, gatewayReferences: access.gatewayReferences, acknowledged: deps.acknowledged });
+  const access = kubernetesAccess(kube.settings, {
+    client: kube.client.get,
+    logger,
+    rules: config.authorization.rules,
+    trustLoopback: config.trustLoopback,
+    metrics,
+  });
+  watch = new KubernetesWatch(kube.settings, {
+    client: kube.client,
+    store: deps.store,
+    logger,
+    metrics,
+    deliveryRows: deps.deliveryRows,
+    gatewayReferences: access.gatewayReferences,
+    acknowledged: deps.acknowledged,
+  });
   return { access, watch };
 }
 

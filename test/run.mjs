@@ -29,9 +29,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const res = spawnSync(
-  process.execPath,
-  ['--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=600000', ...files],
-  { stdio: 'inherit' },
-);
+const res = spawnSync(process.execPath, ['--enable-source-maps', '--test', '--test-concurrency=1', '--test-timeout=600000', ...files], {
+  stdio: 'inherit',
+});
 process.exit(res.status ?? 1);

@@ -28,7 +28,10 @@ export class CaKeyWithholding implements Authorizer {
     if (this.isCaKey(name)) {
       if (!this.logged.has(name)) {
         this.logged.add(name);
-        this.logger.warn({ secret: name, cacert: `${name}-cacert` }, 'a CA private key is never served over SDS (serveCAPrivateKey: true allows it); ask for the -cacert bundle');
+        this.logger.warn(
+          { secret: name, cacert: `${name}-cacert` },
+          'a CA private key is never served over SDS (serveCAPrivateKey: true allows it); ask for the -cacert bundle',
+        );
       }
       return false;
     }

@@ -15,7 +15,9 @@ export function parseCommandArgs<O extends Options>(command: string, args: strin
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (code.startsWith('ERR_PARSE_ARGS')) {
-      throw new UsageError(`envoy-sds ${command}: ${(err as Error).message.split('. ')[0]!.replace(/\.$/, '')} (see envoy-sds ${command} --help)`);
+      throw new UsageError(
+        `envoy-sds ${command}: ${(err as Error).message.split('. ')[0]!.replace(/\.$/, '')} (see envoy-sds ${command} --help)`,
+      );
     }
     throw err;
   }

@@ -48,15 +48,21 @@ export function verifyChain(chain: X509Certificate[], roots: X509Certificate[]):
   }
   const last = chain[chain.length - 1]!;
   for (const root of roots) {
-    if (last.fingerprint256 === root.fingerprint256) return { ok: true, how: `ends at a trusted CA (${root.subject.replace(/\n/g, ', ')})` };
+    if (last.fingerprint256 === root.fingerprint256)
+      return { ok: true, how: `ends at a trusted CA (${root.subject.replace(/\n/g, ', ')})` };
     if (last.checkIssued(root) && last.verify(root.publicKey)) return { ok: true, how: `signed by ${root.subject.replace(/\n/g, ', ')}` };
   }
   if (roots.length > 0) return { ok: false, how: 'not signed by any CA of the bundle' };
-  if (last.checkIssued(last) && last.verify(last.publicKey)) return { ok: true, how: 'ends at its own self-signed root (no -cacert bundle served)' };
+  if (last.checkIssued(last) && last.verify(last.publicKey))
+    return { ok: true, how: 'ends at its own self-signed root (no -cacert bundle served)' };
   return { ok: false, how: 'no -cacert bundle is served, and the chain does not end at a self-signed root' };
 }
 
-export async function inspectCommand(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function inspectCommand(
+  args: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   const { values, positionals } = parseCommandArgs('inspect', args, {
     http: { type: 'string', default: DEFAULT_HTTP_ADDRESS },
     'expiring-days': { type: 'string', default: '30' },
@@ -68,7 +74,8 @@ export async function inspectCommand(args: string[], out: NodeJS.WritableStream 
   if (positionals.length !== 1) throw new UsageError('envoy-sds inspect: name one secret (see envoy-sds inspect --help)');
   const name = positionals[0]!;
   const expiringDays = Number(values['expiring-days']);
-  if (!Number.isFinite(expiringDays) || expiringDays < 0) throw new UsageError(`envoy-sds inspect: --expiring-days ${values['expiring-days']}: expected a number of days`);
+  if (!Number.isFinite(expiringDays) || expiringDays < 0)
+    throw new UsageError(`envoy-sds inspect: --expiring-days ${values['expiring-days']}: expected a number of days`);
   const address = parseServerAddress(values.http, '--http');
   if (address.kind !== 'tcp') throw new UsageError('envoy-sds inspect: --http takes host:port');
   const base = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
@@ -89,7 +96,9 @@ export async function inspectCommand(args: string[], out: NodeJS.WritableStream 
     return 3;
   }
   const rejection = secret.body.lastRejection;
-  const rejectionLine = rejection ? `last rejected update: ${rejection.code} at ${rejection.at} from ${rejection.origin}: ${rejection.message}` : undefined;
+  const rejectionLine = rejection
+    ? `last rejected update: ${rejection.code} at ${rejection.at} from ${rejection.origin}: ${rejection.message}`
+    : undefined;
   if (secret.status !== 200) {
     err.write(`envoy-sds inspect ${name}: ${secret.body.error ?? `HTTP ${secret.status}`}\n`);
     if (rejectionLine) err.write(`${rejectionLine}\n`);
@@ -109,9 +118,21 @@ export async function inspectCommand(args: string[], out: NodeJS.WritableStream 
   certs.forEach((c, i) => {
     const s = summarizeCertificate(c);
     const daysLeft = Math.floor((s.notAfter.getTime() - now) / 86_400_000);
-    const mark = s.notAfter.getTime() < now ? '  EXPIRED' : s.notBefore.getTime() > now ? '  NOT YET VALID' : daysLeft < expiringDays ? '  EXPIRING' : '';
+    const mark =
+      s.notAfter.getTime() < now
+        ? '  EXPIRED'
+        : s.notBefore.getTime() > now
+          ? '  NOT YET VALID'
+          : daysLeft < expiringDays
+            ? '  EXPIRING'
+            : '';
     if (s.notAfter.getTime() < now) bad = true;
-    const sans = [...s.dnsNames.map((d) => `DNS:${d}`), ...s.ipAddresses.map((d) => `IP:${d}`), ...s.uris.map((d) => `URI:${d}`), ...s.emailAddresses.map((d) => `email:${d}`)];
+    const sans = [
+      ...s.dnsNames.map((d) => `DNS:${d}`),
+      ...s.ipAddresses.map((d) => `IP:${d}`),
+      ...s.uris.map((d) => `URI:${d}`),
+      ...s.emailAddresses.map((d) => `email:${d}`),
+    ];
     lines.push(
       '',
       `${secret.body.kind === 'tls_certificate' ? 'certificate' : 'CA'} [${i}]:${mark}`,
@@ -137,7 +158,13 @@ export async function inspectCommand(args: string[], out: NodeJS.WritableStream 
   }
   lines.push('', rejectionLine ?? 'last rejected update: none');
   lines.push('', 'held by:');
-  const rows = holders?.nodes.flatMap((n) => n.secrets.map((s) => `  ${n.node.id} (${n.node.cluster}) on ${n.replica}: ${s.state}${s.acked ? ` ${s.acked}` : ''}${s.nack ? ` (rejected ${s.nack.version}: ${s.nack.message})` : ''}`)) ?? [];
+  const rows =
+    holders?.nodes.flatMap((n) =>
+      n.secrets.map(
+        (s) =>
+          `  ${n.node.id} (${n.node.cluster}) on ${n.replica}: ${s.state}${s.acked ? ` ${s.acked}` : ''}${s.nack ? ` (rejected ${s.nack.version}: ${s.nack.message})` : ''}`,
+      ),
+    ) ?? [];
   lines.push(...(rows.length ? rows : ['  no gateway is subscribed']));
   out.write(`${lines.join('\n')}\n`);
   return bad ? 1 : 0;

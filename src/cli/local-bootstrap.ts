@@ -19,9 +19,7 @@ export function localBootstrap(server: string | ServerAddress): Record<string, u
   const sds = clusters.find((c) => c['name'] === 'sds-server');
   if (!sds) throw new Error('envoy-config/gateway-tcp.yaml has no sds-server cluster');
   const endpoint =
-    address.kind === 'unix'
-      ? { pipe: { path: address.path } }
-      : { socket_address: { address: address.host, port_value: address.port } };
+    address.kind === 'unix' ? { pipe: { path: address.path } } : { socket_address: { address: address.host, port_value: address.port } };
   sds['type'] = address.kind === 'tcp' && !address.ip ? 'STRICT_DNS' : 'STATIC';
   sds['load_assignment'] = {
     cluster_name: 'sds-server',

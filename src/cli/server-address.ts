@@ -11,7 +11,8 @@ export type ServerAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host
 export function parseServerAddress(value: string, flag = '--server'): ServerAddress {
   if (value.startsWith('unix:')) {
     const path = value.slice('unix:'.length).replace(/^\/\//, '/');
-    if (!path.startsWith('/')) throw new UsageError(`${flag} ${value}: a Unix socket needs an absolute path (unix:/run/envoy-sds/sds.sock)`);
+    if (!path.startsWith('/'))
+      throw new UsageError(`${flag} ${value}: a Unix socket needs an absolute path (unix:/run/envoy-sds/sds.sock)`);
     return { kind: 'unix', path };
   }
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);

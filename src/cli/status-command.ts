@@ -85,14 +85,38 @@ export function table(rows: Row[], wide: boolean, now: number): string {
     : ['NODE', 'CLUSTER', 'SECRET', 'STATE', 'ACKED', 'DETAIL'];
   const lines = rows.map(({ node, secret: s }) =>
     wide
-      ? [node.node.id, node.node.cluster, node.identity, node.replica, s.name, s.state, s.current ?? '-', s.sent ?? '-', s.acked ?? '-', detail(s, now)]
+      ? [
+          node.node.id,
+          node.node.cluster,
+          node.identity,
+          node.replica,
+          s.name,
+          s.state,
+          s.current ?? '-',
+          s.sent ?? '-',
+          s.acked ?? '-',
+          detail(s, now),
+        ]
       : [node.node.id, node.node.cluster, s.name, s.state, short(s.acked), detail(s, now)],
   );
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  return [head, ...lines].map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    [head, ...lines]
+      .map((l) =>
+        l
+          .map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i]!)))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
-export async function statusCommand(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function statusCommand(
+  args: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   const { values, positionals } = parseCommandArgs('status', args, {
     http: { type: 'string', default: DEFAULT_HTTP_ADDRESS },
     node: { type: 'string' },
@@ -105,11 +129,14 @@ export async function statusCommand(args: string[], out: NodeJS.WritableStream =
     out.write(STATUS_USAGE);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`envoy-sds status: unexpected argument "${positionals[0]}" (filter with --node or --secret)`);
+  if (positionals.length > 0)
+    throw new UsageError(`envoy-sds status: unexpected argument "${positionals[0]}" (filter with --node or --secret)`);
   const format = values.output;
-  if (format !== 'table' && format !== 'wide' && format !== 'json') throw new UsageError(`envoy-sds status: -o ${format}: expected table, wide or json`);
+  if (format !== 'table' && format !== 'wide' && format !== 'json')
+    throw new UsageError(`envoy-sds status: -o ${format}: expected table, wide or json`);
   const staleAfter = Number(values['stale-after']);
-  if (!Number.isFinite(staleAfter) || staleAfter < 0) throw new UsageError(`envoy-sds status: --stale-after ${values['stale-after']}: expected seconds`);
+  if (!Number.isFinite(staleAfter) || staleAfter < 0)
+    throw new UsageError(`envoy-sds status: --stale-after ${values['stale-after']}: expected seconds`);
   const address = parseServerAddress(values.http, '--http');
   if (address.kind !== 'tcp') throw new UsageError('envoy-sds status: --http takes host:port');
   const http = address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
@@ -126,10 +153,24 @@ export async function statusCommand(args: string[], out: NodeJS.WritableStream =
     return 3;
   }
   const now = Date.now();
-  if (format === 'json') out.write(`${JSON.stringify(result.rows.map((r) => ({ replica: r.node.replica, node: r.node.node, identity: r.node.identity, ...r.secret })), null, 1)}\n`);
+  if (format === 'json')
+    out.write(
+      `${JSON.stringify(
+        result.rows.map((r) => ({ replica: r.node.replica, node: r.node.node, identity: r.node.identity, ...r.secret })),
+        null,
+        1,
+      )}\n`,
+    );
   else if (result.rows.length === 0) out.write('no gateway holds a matching subscription\n');
   else out.write(table(result.rows, format === 'wide', now));
-  if (!result.fleet) err.write(`note: this replica's streams only${result.fleetError ? ` (fleet status unavailable: ${result.fleetError})` : ''}\n`);
-  const failing = result.rows.filter(({ secret: s }) => s.state === 'NACKED' || ((s.state === 'STALE' || s.state === 'PENDING') && s.behindSince !== undefined && now - Date.parse(s.behindSince) > staleAfter * 1000));
+  if (!result.fleet)
+    err.write(`note: this replica's streams only${result.fleetError ? ` (fleet status unavailable: ${result.fleetError})` : ''}\n`);
+  const failing = result.rows.filter(
+    ({ secret: s }) =>
+      s.state === 'NACKED' ||
+      ((s.state === 'STALE' || s.state === 'PENDING') &&
+        s.behindSince !== undefined &&
+        now - Date.parse(s.behindSince) > staleAfter * 1000),
+  );
   return failing.length > 0 ? 1 : 0;
 }

@@ -47,7 +47,11 @@ export function configProblems(path: string): string[] {
   return problems;
 }
 
-export function validateCommand(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): number {
+export function validateCommand(
+  args: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): number {
   const { values } = parseCommandArgs('validate', args, { config: { type: 'string', short: 'c' } });
   if (values.help) {
     out.write(VALIDATE_USAGE);

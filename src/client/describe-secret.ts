@@ -33,7 +33,12 @@ function describeCerts(pem: string, label: string): string[] {
     out.push(`${label} [${i}]:`);
     out.push(`  subject:     ${s.subject}`);
     out.push(`  issuer:      ${s.issuer}`);
-    const sans = [...s.dnsNames.map((d) => `DNS:${d}`), ...s.ipAddresses.map((d) => `IP:${d}`), ...s.uris.map((d) => `URI:${d}`), ...s.emailAddresses.map((d) => `email:${d}`)];
+    const sans = [
+      ...s.dnsNames.map((d) => `DNS:${d}`),
+      ...s.ipAddresses.map((d) => `IP:${d}`),
+      ...s.uris.map((d) => `URI:${d}`),
+      ...s.emailAddresses.map((d) => `email:${d}`),
+    ];
     if (sans.length) out.push(`  SANs:        ${sans.join(', ')}`);
     out.push(`  not before:  ${s.notBefore.toISOString()}`);
     out.push(`  not after:   ${s.notAfter.toISOString()}`);

@@ -19,7 +19,10 @@ export interface ClientOptions {
 export interface ReceivedSecret {
   name: string;
   type?: 'tls_certificate' | 'validation_context' | 'session_ticket_keys' | 'generic_secret';
-  tls_certificate?: { certificate_chain?: { inline_bytes?: Buffer; inline_string?: string }; private_key?: { inline_bytes?: Buffer; inline_string?: string } };
+  tls_certificate?: {
+    certificate_chain?: { inline_bytes?: Buffer; inline_string?: string };
+    private_key?: { inline_bytes?: Buffer; inline_string?: string };
+  };
   validation_context?: { trusted_ca?: { inline_bytes?: Buffer; inline_string?: string } };
 }
 
@@ -54,11 +57,7 @@ type StreamSecretsClient = grpc.Client & {
  * one connection, the node on the first request, an ACK for every response. Each
  * version goes to `onVersion`; returning false ends that name's stream.
  */
-export function watchSecrets(
-  opts: ClientOptions,
-  names: string[],
-  onVersion: (v: ReceivedVersion) => unknown,
-): SecretWatch {
+export function watchSecrets(opts: ClientOptions, names: string[], onVersion: (v: ReceivedVersion) => unknown): SecretWatch {
   const pkg = grpc.loadPackageDefinition(sdsPackageDefinition()) as unknown as {
     envoy: { service: { secret: { v3: { SecretDiscoveryService: grpc.ServiceClientConstructor } } } };
   };
@@ -85,7 +84,9 @@ export function watchSecrets(
         const resources = (res['resources'] as Array<{ type_url: string; value: Buffer }>) ?? [];
         const secrets = resources.map((a) => Secret.toObject(Secret.decode(a.value), { bytes: Buffer, oneofs: true }) as ReceivedSecret);
         call.write({ type_url: SECRET_TYPE_URL, resource_names: [name], version_info: res['version_info'], response_nonce: res['nonce'] });
-        if (onVersion({ name, version: res['version_info'] as string, secret: secrets.find((s) => s.name === name) ?? secrets[0] }) === false) {
+        if (
+          onVersion({ name, version: res['version_info'] as string, secret: secrets.find((s) => s.name === name) ?? secrets[0] }) === false
+        ) {
           call.cancel();
         }
       });

@@ -125,9 +125,18 @@ const kubernetesSection = z.strictObject({
       spiffeTrustDomain: matching(/^[a-z0-9._-]+$/, (d) => `"${d}" is not a SPIFFE trust domain`).nullish(),
     }),
   ),
-  authorization: section(z.strictObject({ allowCacheSeconds: seconds(30), denyCacheSeconds: seconds(5), staleIfErrorSeconds: seconds(300) })),
+  authorization: section(
+    z.strictObject({ allowCacheSeconds: seconds(30), denyCacheSeconds: seconds(5), staleIfErrorSeconds: seconds(300) }),
+  ),
   events: section(z.strictObject({ enabled: z.boolean().default(true), reportingInstance: nonEmpty.nullish() })),
-  deliveryStatus: section(z.strictObject({ enabled: z.boolean().default(true), namespace: nonEmpty.nullish(), publishSeconds: seconds(5), replica: nonEmpty.nullish() })),
+  deliveryStatus: section(
+    z.strictObject({
+      enabled: z.boolean().default(true),
+      namespace: nonEmpty.nullish(),
+      publishSeconds: seconds(5),
+      replica: nonEmpty.nullish(),
+    }),
+  ),
   // Off unless set: each needs its CRDs or API served, and RBAC to list them.
   gatewayApi: z.boolean().nullish(),
   clusterTrustBundles: z.boolean().nullish(),
@@ -136,8 +145,12 @@ const kubernetesSection = z.strictObject({
   caBundleHold: z
     .array(
       z.strictObject({
-        names: stringList.min(1, { error: 'name at least one secret (e.g. "configmap://gateway/backend-trust", "kubernetes://apps/*-cacert")' }),
-        holdSeconds: z.number({ error: 'say how long the union may be held at most (seconds)' }).positive({ error: 'must be a positive number of seconds' }),
+        names: stringList.min(1, {
+          error: 'name at least one secret (e.g. "configmap://gateway/backend-trust", "kubernetes://apps/*-cacert")',
+        }),
+        holdSeconds: z
+          .number({ error: 'say how long the union may be held at most (seconds)' })
+          .positive({ error: 'must be a positive number of seconds' }),
         release: z.enum(['time', 'acknowledged'], { error: 'must be time or acknowledged' }).default('time'),
       }),
     )
@@ -148,7 +161,8 @@ const kubernetesSection = z.strictObject({
 export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
   const c = checkSchema(kubernetesSection, raw === null || raw === true ? {} : raw, AT);
   const { watch, authentication: authn, authorization: authz, events, deliveryStatus: delivery } = c;
-  if (watch.backoffMaxSeconds < watch.backoffInitialSeconds) throw new ConfigError(`${AT}.watch.backoffMaxSeconds`, 'must not be below backoffInitialSeconds');
+  if (watch.backoffMaxSeconds < watch.backoffInitialSeconds)
+    throw new ConfigError(`${AT}.watch.backoffMaxSeconds`, 'must not be below backoffInitialSeconds');
   const deliveryNamespace = delivery.namespace ?? podNamespace();
   const trustDomain = authn.spiffeTrustDomain;
 
@@ -159,14 +173,23 @@ export function parseKubernetesConfig(raw: unknown): KubernetesConfig {
     namespaces: [...new Set(c.namespaces)],
     configMapKeys: c.configMapKeys,
     requestTimeoutMs: c.requestTimeoutSeconds,
-    watch: { silentMs: watch.silentSeconds, backoffInitialMs: watch.backoffInitialSeconds, backoffMaxMs: watch.backoffMaxSeconds, pageSize: watch.pageSize },
+    watch: {
+      silentMs: watch.silentSeconds,
+      backoffInitialMs: watch.backoffInitialSeconds,
+      backoffMaxMs: watch.backoffMaxSeconds,
+      pageSize: watch.pageSize,
+    },
     authentication: {
       audiences: authn.audiences,
       tokenCacheMs: authn.tokenCacheSeconds,
       reviewIntervalMs: authn.reviewIntervalSeconds,
       ...(trustDomain ? { spiffeTrustDomain: trustDomain } : {}),
     },
-    authorization: { allowCacheMs: authz.allowCacheSeconds, denyCacheMs: authz.denyCacheSeconds, staleIfErrorMs: authz.staleIfErrorSeconds },
+    authorization: {
+      allowCacheMs: authz.allowCacheSeconds,
+      denyCacheMs: authz.denyCacheSeconds,
+      staleIfErrorMs: authz.staleIfErrorSeconds,
+    },
     events: {
       enabled: events.enabled,
       // The pod name (downward API) tells replicas' events apart.
@@ -190,7 +213,11 @@ function sidecar(s: z.output<typeof kubernetesSection>['sidecar']): Pick<Kuberne
   if (s === undefined || s === null || s === false) return {};
   const o = s === true ? {} : s;
   const namespace = o.namespace ?? podNamespace();
-  if (!namespace) throw new ConfigError(`${AT}.sidecar.namespace`, "the pod's namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it");
+  if (!namespace)
+    throw new ConfigError(
+      `${AT}.sidecar.namespace`,
+      "the pod's namespace is not known ($POD_NAMESPACE unset, no ServiceAccount mount): set it",
+    );
   return { sidecar: { tokenFile: resolve(o.tokenFile ?? DEFAULT_SIDECAR_TOKEN), namespace } };
 }
 

@@ -2,13 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fs/atomic-write.js';
 import type { Logger } from '../observability/logger.js';
-import {
-  certificateFromPem,
-  createCertificate,
-  encodePrivateKeyPem,
-  generatePrivateKey,
-  issuerFromPem,
-} from '../pki/index.js';
+import { certificateFromPem, createCertificate, encodePrivateKeyPem, generatePrivateKey, issuerFromPem } from '../pki/index.js';
 import { DEFAULT_GRPC_ADDRESS, DEFAULT_HTTP_ADDRESS, parseConfig, type ServerConfig } from './server-config.js';
 
 export const LOCAL_CERT_NAME = 'localhost';

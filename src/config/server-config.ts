@@ -165,11 +165,19 @@ const socketMode = z
   .superRefine((v, ctx) => {
     const m = /^(?:0o?)?([0-7]{3})$/.exec(v);
     if (!m) ctx.addIssue({ code: 'custom', message: `"${v}" is not an octal file mode (three octal digits, such as "0600")`, input: v });
-    else if (parseInt(m[1]!, 8) & 0o002) ctx.addIssue({ code: 'custom', message: `"${v}" is world-writable: any local user could connect and read secrets; use "0600" or "0660"`, input: v });
+    else if (parseInt(m[1]!, 8) & 0o002)
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${v}" is world-writable: any local user could connect and read secrets; use "0600" or "0660"`,
+        input: v,
+      });
   })
   .transform((v) => parseInt(/([0-7]{3})$/.exec(v)![1]!, 8));
 
-const limitsShape = Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<keyof LimitsConfig, z.ZodOptional<typeof positiveInt>>;
+const limitsShape = Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<
+  keyof LimitsConfig,
+  z.ZodOptional<typeof positiveInt>
+>;
 
 const configFile = z.strictObject({
   dataDir: nonEmpty.nullable().optional(),
@@ -179,7 +187,12 @@ const configFile = z.strictObject({
         .strictObject({
           address: address.optional(),
           tls: z
-            .strictObject({ certFile: nonEmpty, keyFile: nonEmpty, clientCaFile: nonEmpty.nullable().optional(), requireClientCert: z.boolean().optional() })
+            .strictObject({
+              certFile: nonEmpty,
+              keyFile: nonEmpty,
+              clientCaFile: nonEmpty.nullable().optional(),
+              requireClientCert: z.boolean().optional(),
+            })
             .optional(),
         })
         .nullable()
@@ -209,8 +222,18 @@ const configFile = z.strictObject({
       ),
     )
     .optional(),
-  authorization: z.strictObject({ rules: z.array(z.strictObject({ identities: stringList, names: stringList })).nullable().optional() }).optional(),
-  logLevel: z.enum(LEVELS, { error: (iss) => `${JSON.stringify(iss.input)} is not a level (one of: ${LOG_LEVELS.join(', ')})` }).nullable().optional(),
+  authorization: z
+    .strictObject({
+      rules: z
+        .array(z.strictObject({ identities: stringList, names: stringList }))
+        .nullable()
+        .optional(),
+    })
+    .optional(),
+  logLevel: z
+    .enum(LEVELS, { error: (iss) => `${JSON.stringify(iss.input)} is not a level (one of: ${LOG_LEVELS.join(', ')})` })
+    .nullable()
+    .optional(),
   trustLoopback: z.boolean().optional(),
   drainSeconds: positiveInt.optional(),
   // Checked by their own parsers (config/kubernetes-config.ts, issuance/issuance-config.ts).
@@ -257,7 +280,8 @@ export function parseConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
         };
 
   const limits = { ...DEFAULT_LIMITS };
-  for (const [k, v] of Object.entries(root.limits ?? {}) as Array<[keyof LimitsConfig, number | undefined]>) if (v !== undefined) limits[k] = v;
+  for (const [k, v] of Object.entries(root.limits ?? {}) as Array<[keyof LimitsConfig, number | undefined]>)
+    if (v !== undefined) limits[k] = v;
 
   const secrets: FileSecretConfig[] = [];
   const seen = new Set<string>();
@@ -266,7 +290,12 @@ export function parseConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
     seen.add(s.name);
     secrets.push(
       s.tlsCertificate
-        ? { name: s.name, kind: 'tls_certificate', certificateChainFile: p(s.tlsCertificate.certificateChainFile), privateKeyFile: p(s.tlsCertificate.privateKeyFile) }
+        ? {
+            name: s.name,
+            kind: 'tls_certificate',
+            certificateChainFile: p(s.tlsCertificate.certificateChainFile),
+            privateKeyFile: p(s.tlsCertificate.privateKeyFile),
+          }
         : { name: s.name, kind: 'validation_context', trustedCaFile: p(s.validationContext!.trustedCaFile) },
     );
   });

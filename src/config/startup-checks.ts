@@ -80,6 +80,9 @@ export function grpcBindError(err: unknown, grpc: ServerConfig['grpc']): ConfigE
   const e = err as { message?: unknown; address?: unknown; path?: unknown };
   const unixFailed =
     unix !== undefined &&
-    (!tcp || e.address === unix.path || (typeof e.path === 'string' && unix.path.startsWith(e.path)) || String(e.message).includes(unix.path));
+    (!tcp ||
+      e.address === unix.path ||
+      (typeof e.path === 'string' && unix.path.startsWith(e.path)) ||
+      String(e.message).includes(unix.path));
   return unixFailed ? bindError(err, 'grpc.unix.path', unix.path) : bindError(err, 'grpc.tcp.address', tcp!.address);
 }

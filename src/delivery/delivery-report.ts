@@ -40,7 +40,11 @@ export interface CurrentSecret {
 }
 
 /** The delivery rows of one replica's live streams, one per gateway node. */
-export function deliveryReport(replica: string, streams: readonly StreamStatus[], current: (name: string) => CurrentSecret | undefined): NodeDelivery[] {
+export function deliveryReport(
+  replica: string,
+  streams: readonly StreamStatus[],
+  current: (name: string) => CurrentSecret | undefined,
+): NodeDelivery[] {
   const byNode = new Map<string, NodeDelivery>();
   for (const s of streams) {
     const node = { id: s.node?.id ?? `(stream ${s.id})`, cluster: s.node?.cluster ?? '' };
@@ -53,7 +57,13 @@ export function deliveryReport(replica: string, streams: readonly StreamStatus[]
     row.streams++;
     for (const [name, d] of s.names) {
       const cur = d.denied ? undefined : current(name);
-      const entry: SecretDelivery = { name, state: 'NOT_SENT', current: cur?.version ?? null, sent: d.sent ?? null, acked: d.acked ?? null };
+      const entry: SecretDelivery = {
+        name,
+        state: 'NOT_SENT',
+        current: cur?.version ?? null,
+        sent: d.sent ?? null,
+        acked: d.acked ?? null,
+      };
       if (d.lastNack) entry.nack = { version: d.lastNack.version, message: d.lastNack.message, at: d.lastNack.at.toISOString() };
       if (d.denied) {
         entry.reason = 'denied';
@@ -105,7 +115,12 @@ export interface DeliveryPage {
 export function queryDeliveries(rows: readonly NodeDelivery[], q: DeliveryQuery): DeliveryPage {
   const filtered = rows
     .filter((r) => q.node === undefined || matchesNamePattern(q.node, r.node.id))
-    .map((r) => ({ ...r, secrets: r.secrets.filter((s) => (q.secret === undefined || matchesNamePattern(q.secret, s.name)) && (q.state === undefined || s.state === q.state)) }))
+    .map((r) => ({
+      ...r,
+      secrets: r.secrets.filter(
+        (s) => (q.secret === undefined || matchesNamePattern(q.secret, s.name)) && (q.state === undefined || s.state === q.state),
+      ),
+    }))
     .filter((r) => r.secrets.length > 0 || (q.secret === undefined && q.state === undefined))
     .sort((a, b) => a.node.id.localeCompare(b.node.id) || a.replica.localeCompare(b.replica));
   return { total: filtered.length, offset: q.offset, limit: q.limit, nodes: filtered.slice(q.offset, q.offset + q.limit) };
@@ -124,7 +139,8 @@ export function parseDeliveryQuery(params: URLSearchParams): DeliveryQuery | str
   if (typeof limit === 'string') return limit;
   if (typeof offset === 'string') return offset;
   const state = params.get('state') ?? undefined;
-  if (state !== undefined && !(DELIVERY_STATES as readonly string[]).includes(state)) return `state: expected one of ${DELIVERY_STATES.join(', ')}`;
+  if (state !== undefined && !(DELIVERY_STATES as readonly string[]).includes(state))
+    return `state: expected one of ${DELIVERY_STATES.join(', ')}`;
   const q: DeliveryQuery = { limit, offset };
   const node = params.get('node');
   const secret = params.get('secret');

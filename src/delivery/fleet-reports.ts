@@ -108,7 +108,9 @@ export class FleetReports {
   async fleet(): Promise<NodeDelivery[]> {
     const local = this.local();
     if (this.cache && this.now() - this.cache.at < 1000) return [...local, ...this.cache.rows];
-    const list = await this.opts.client.request<{ items?: ConfigMap[] }>('GET', this.path(), { query: { labelSelector: `${REPORT_LABEL}=true` } });
+    const list = await this.opts.client.request<{ items?: ConfigMap[] }>('GET', this.path(), {
+      query: { labelSelector: `${REPORT_LABEL}=true` },
+    });
     const maxAge = Math.max(3 * HEARTBEAT_MS, 3 * this.opts.publishMs);
     const rows: NodeDelivery[] = [];
     for (const cm of list.items ?? []) {
@@ -128,7 +130,11 @@ export class FleetReports {
 
 /** A DNS-1123 name per replica; a hash keeps names that had to be changed apart. */
 export function configMapNameFor(replica: string): string {
-  const clean = replica.toLowerCase().replace(/[^a-z0-9.-]/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').slice(0, 200);
+  const clean = replica
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
+    .slice(0, 200);
   const suffix = clean === replica && clean.length > 0 ? '' : `-${createHash('sha256').update(replica).digest('hex').slice(0, 8)}`;
   return `envoy-sds-delivery-${clean || 'replica'}${suffix}`;
 }

@@ -22,7 +22,9 @@ export function secretRoute(get: (name: string) => StoredSecret | undefined, las
     const s = get(name);
     const rejection = lastRejection(name);
     if (!s) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `no secret "${name}" is served`, ...(rejection ? { lastRejection: rejection } : {}) }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: `no secret "${name}" is served`, ...(rejection ? { lastRejection: rejection } : {}) }));
       return;
     }
     const pem = s.material.kind === 'tls_certificate' ? s.material.certificateChain : s.material.trustedCa;

@@ -7,10 +7,27 @@ export interface StatusPageData {
   replica: string;
   generatedAt: Date;
   fleet: boolean;
-  secrets: Array<{ name: string; kind: string; version: string; origin: string; subject: string; notAfter: Date; warnings: readonly string[]; rejection?: { code: string; message: string; at: string } }>;
+  secrets: Array<{
+    name: string;
+    kind: string;
+    version: string;
+    origin: string;
+    subject: string;
+    notAfter: Date;
+    warnings: readonly string[];
+    rejection?: { code: string; message: string; at: string };
+  }>;
   notLoaded: Array<{ name: string; cause: string }>;
   gateways: NodeDelivery[];
-  certificates: Array<{ id: string; secretName: string; ready: string; reason: string; message: string; notAfter?: string; renewalTime?: string }>;
+  certificates: Array<{
+    id: string;
+    secretName: string;
+    ready: string;
+    reason: string;
+    message: string;
+    notAfter?: string;
+    renewalTime?: string;
+  }>;
   /** CA issuers' staged rotations (absent: none has run); the issuance engine's CaRotationStatus. */
   caRotations?: RotationRow[];
 }
@@ -65,7 +82,13 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-const STATE_CLASS: Record<SecretDelivery['state'], string> = { SYNCED: 'ok', PENDING: 'warn', STALE: 'warn', NACKED: 'bad', NOT_SENT: 'muted' };
+const STATE_CLASS: Record<SecretDelivery['state'], string> = {
+  SYNCED: 'ok',
+  PENDING: 'warn',
+  STALE: 'warn',
+  NACKED: 'bad',
+  NOT_SENT: 'muted',
+};
 
 function daysLeft(notAfter: Date, now: Date): string {
   const days = Math.floor((notAfter.getTime() - now.getTime()) / 86_400_000);
@@ -98,12 +121,19 @@ export function renderStatusPage(d: StatusPageData): string {
       e(s.notAfter.toISOString().slice(0, 10)),
       daysLeft(s.notAfter, d.generatedAt),
       `<code>${e(s.origin)}</code>`,
-      [...s.warnings.map((w) => `<span class="badge warn">warning</span> ${e(w)}`), ...(s.rejection ? [`<span class="badge bad">${e(s.rejection.code)}</span> last update rejected ${e(s.rejection.at)}`] : [])].join('<br>'),
+      [
+        ...s.warnings.map((w) => `<span class="badge warn">warning</span> ${e(w)}`),
+        ...(s.rejection ? [`<span class="badge bad">${e(s.rejection.code)}</span> last update rejected ${e(s.rejection.at)}`] : []),
+      ].join('<br>'),
     ]),
     'No secrets are served yet.',
   );
   const notLoaded = d.notLoaded.length
-    ? `<h2>Declared, not served</h2>${table(['Secret', 'Cause'], d.notLoaded.map((n) => [`<code>${e(n.name)}</code>`, e(n.cause)]), '')}`
+    ? `<h2>Declared, not served</h2>${table(
+        ['Secret', 'Cause'],
+        d.notLoaded.map((n) => [`<code>${e(n.name)}</code>`, e(n.cause)]),
+        '',
+      )}`
     : '';
   const gateways = table(
     ['Gateway', 'Cluster', 'Identity', 'Replica', 'Secrets'],
@@ -148,7 +178,9 @@ export function renderStatusPage(d: StatusPageData): string {
           r.newCA.map((c) => `${e(c.subject)} <code>${e(c.sha256Fingerprint.slice(0, 11))}</code>`).join('<br>'),
           [
             ...(r.leaves ? [`leaves ${r.leaves.reissued}/${r.leaves.total} re-issued`] : []),
-            ...r.waitingFor.slice(0, 5).map((w) => `<code>${e(w.secret)}</code> ${e(w.state)}${w.node ? ` on <code>${e(w.node)}</code>` : ''}`),
+            ...r.waitingFor
+              .slice(0, 5)
+              .map((w) => `<code>${e(w.secret)}</code> ${e(w.state)}${w.node ? ` on <code>${e(w.node)}</code>` : ''}`),
             ...(r.waitingCount > 5 ? [`and ${r.waitingCount - 5} more`] : []),
           ].join('<br>'),
         ]),

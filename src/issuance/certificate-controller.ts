@@ -13,7 +13,14 @@
 import { encodePrivateKeyPem, validateTlsCertificate } from '../pki/index.js';
 import type { Logger } from '../observability/logger.js';
 import { nextAttemptAllowedAt } from './backoff.js';
-import { emptyStatus, getCondition, withCondition, withoutCondition, type CertificateStatus, type OrderStatus } from './certificate-status.js';
+import {
+  emptyStatus,
+  getCondition,
+  withCondition,
+  withoutCondition,
+  type CertificateStatus,
+  type OrderStatus,
+} from './certificate-status.js';
 import type { IssuanceSettings } from './issuance-config.js';
 import type { StepHook } from './issuance-hooks.js';
 import { CertificateIsOutsideIssuerRestrictions } from './issuer-restrictions.js';
@@ -54,10 +61,14 @@ export interface ControllerDeps {
    * A certificate was issued with a new key over an existing one: a CA rotation may take
    * the key pair instead of the Secret (it says why), so gateways trust it before it signs.
    */
-  handOverCaKey?: (cert: CertificateResource, issued: { chainPem: string; keyPem: string; caPem: string | undefined }) => Promise<string | undefined>;
+  handOverCaKey?: (
+    cert: CertificateResource,
+    issued: { chainPem: string; keyPem: string; caPem: string | undefined },
+  ) => Promise<string | undefined>;
 }
 
-export type Outcome = 'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped' | 'superseded' | 'held-by-rotation';
+export type Outcome =
+  'up-to-date' | 'issued' | 'failed' | 'waiting-for-issuer' | 'backing-off' | 'denied' | 'stopped' | 'superseded' | 'held-by-rotation';
 
 export class CertificateController {
   private running: Promise<void> | undefined;
@@ -136,7 +147,8 @@ export class CertificateController {
 
   /** Drops the forced-renewal trigger if it was given before `attemptStart` (that attempt answered it). */
   private consumeRenewalRequest(attemptStart: Date): void {
-    if (this.renewalRequestedAt !== undefined && Date.parse(this.renewalRequestedAt) <= attemptStart.getTime()) this.renewalRequestedAt = undefined;
+    if (this.renewalRequestedAt !== undefined && Date.parse(this.renewalRequestedAt) <= attemptStart.getTime())
+      this.renewalRequestedAt = undefined;
   }
 
   private async save(next: CertificateStatus): Promise<void> {
@@ -221,12 +233,22 @@ export class CertificateController {
     }
   }
 
-  private async issue(before: CertificateStatus, trigger: PolicyResult, notReady: PolicyResult | undefined, current: PersistedSecret | undefined, startedAt: Date): Promise<Outcome> {
+  private async issue(
+    before: CertificateStatus,
+    trigger: PolicyResult,
+    notReady: PolicyResult | undefined,
+    current: PersistedSecret | undefined,
+    startedAt: Date,
+  ): Promise<Outcome> {
     const cert = this.certificate;
     // The previous attempt's order is replaced by this attempt's (if it places one).
     const { order: _previousOrder, ...fresh } = before;
     void _previousOrder;
-    const issuing = readyCondition(withCondition(fresh, 'Issuing', 'True', trigger.reason, trigger.message, startedAt), notReady, startedAt);
+    const issuing = readyCondition(
+      withCondition(fresh, 'Issuing', 'True', trigger.reason, trigger.message, startedAt),
+      notReady,
+      startedAt,
+    );
     await this.save(issuing);
     this.deps.logger.info({ secret: cert.spec.secretName, reason: trigger.reason }, trigger.message);
     try {
@@ -242,7 +264,11 @@ export class CertificateController {
    * The key (persisted before anything is sent), the certificate from the issuer, the
    * store's door check, then the Secret: the one being served is replaced only by a valid one.
    */
-  private async persistNewCertificate(before: CertificateStatus, issuing: CertificateStatus, current: PersistedSecret | undefined): Promise<PersistedIssuance | { handedOver: string }> {
+  private async persistNewCertificate(
+    before: CertificateStatus,
+    issuing: CertificateStatus,
+    current: PersistedSecret | undefined,
+  ): Promise<PersistedIssuance | { handedOver: string }> {
     const cert = this.certificate;
     const { persister, logger, signal } = this.deps;
     const step = (s: 'key-persisted' | 'persisted') => this.deps.hook?.(s, { certificate: cert.id }, signal);
@@ -260,7 +286,10 @@ export class CertificateController {
     // when the attempt began.
     const bundle = await this.issuer.issue({ certificate: cert, privateKey: next.key, now: this.deps.now(), signal, progress });
     signal.throwIfAborted();
-    const keyPem = next.source === 'current' && current?.data['tls.key'] ? current.data['tls.key'] : encodePrivateKeyPem(next.key, cert.spec.privateKey.encoding);
+    const keyPem =
+      next.source === 'current' && current?.data['tls.key']
+        ? current.data['tls.key']
+        : encodePrivateKeyPem(next.key, cert.spec.privateKey.encoding);
     // The store's own door check, before anything is replaced: a certificate it would
     // refuse must not take the place of the one being served.
     const summary = validateTlsCertificate({ chainPem: bundle.chainPem, keyPem, now: this.deps.now() }).leaf;
@@ -305,14 +334,26 @@ export class CertificateController {
     delete status.lastFailureTime;
     // A renewal asked for while this one ran asks for another.
     this.consumeRenewalRequest(startedAt);
-    const renewal = renewalTime({ notBefore: issued.notBefore, notAfter: issued.notAfter, renewBefore: cert.spec.renewBefore, jitter: this.deps.settings.renewalJitter, seed: cert.id });
+    const renewal = renewalTime({
+      notBefore: issued.notBefore,
+      notAfter: issued.notAfter,
+      renewBefore: cert.spec.renewBefore,
+      jitter: this.deps.settings.renewalJitter,
+      seed: cert.id,
+    });
     status.notBefore = issued.notBefore.toISOString();
     status.notAfter = issued.notAfter.toISOString();
     status.renewalTime = renewal.toISOString();
     status = withoutCondition(readyCondition(status, undefined, done), 'Issuing');
     await this.save(status);
     this.deps.logger.info(
-      { secret: cert.spec.secretName, revision: status.revision, notAfter: status.notAfter, renewalTime: status.renewalTime, keySource: issued.keySource },
+      {
+        secret: cert.spec.secretName,
+        revision: status.revision,
+        notAfter: status.notAfter,
+        renewalTime: status.renewalTime,
+        keySource: issued.keySource,
+      },
       'certificate issued',
     );
     this.deps.onIssued(cert);
@@ -330,7 +371,13 @@ export class CertificateController {
   }
 
   /** Stopped, superseded by another writer, waiting for the issuer, or failed (backoff). */
-  private async recordFailure(err: unknown, issuing: CertificateStatus, trigger: PolicyResult, notReady: PolicyResult | undefined, startedAt: Date): Promise<Outcome> {
+  private async recordFailure(
+    err: unknown,
+    issuing: CertificateStatus,
+    trigger: PolicyResult,
+    notReady: PolicyResult | undefined,
+    startedAt: Date,
+  ): Promise<Outcome> {
     const cert = this.certificate;
     const { logger, signal } = this.deps;
     if (signal.aborted) return 'stopped'; // shutting down: not a failure, state stays for the next start
@@ -344,20 +391,37 @@ export class CertificateController {
     const now = this.deps.now();
     const latest = this.status ?? issuing;
     if (err instanceof IssuerNotReadyError) {
-      const status = readyCondition(withCondition(latest, 'Issuing', 'True', trigger.reason, `Waiting for the issuer: ${message}`, now), notReady, now, `waiting for the issuer: ${message}`);
+      const status = readyCondition(
+        withCondition(latest, 'Issuing', 'True', trigger.reason, `Waiting for the issuer: ${message}`, now),
+        notReady,
+        now,
+        `waiting for the issuer: ${message}`,
+      );
       await this.save(status);
       logger.warn({ reason: 'IssuerNotReady' }, message);
       this.deps.onIssuerNotReady?.(cert, err);
       this.schedule(new Date(now.getTime() + Math.min(this.deps.settings.backoffInitialMs, ISSUER_RETRY_MAX_MS)));
       return 'waiting-for-issuer';
     }
-    let status: CertificateStatus = { ...latest, failedIssuanceAttempts: (latest.failedIssuanceAttempts ?? 0) + 1, lastFailureTime: now.toISOString() };
+    let status: CertificateStatus = {
+      ...latest,
+      failedIssuanceAttempts: (latest.failedIssuanceAttempts ?? 0) + 1,
+      lastFailureTime: now.toISOString(),
+    };
     this.consumeRenewalRequest(startedAt);
     const retryAt = nextAttemptAllowedAt(status, this.deps.settings)!;
     const failure = `The certificate request has failed to complete and will be retried after ${retryAt.toISOString()}: ${message}`;
-    status = readyCondition(withCondition(status, 'Issuing', 'False', 'Failed', failure, now), notReady, now, `issuance failed: ${message}`);
+    status = readyCondition(
+      withCondition(status, 'Issuing', 'False', 'Failed', failure, now),
+      notReady,
+      now,
+      `issuance failed: ${message}`,
+    );
     await this.save(status);
-    logger.warn({ secret: cert.spec.secretName, failedIssuanceAttempts: status.failedIssuanceAttempts, retryAt: retryAt.toISOString(), err: message }, 'certificate issuance failed; the current certificate (if any) stays in service');
+    logger.warn(
+      { secret: cert.spec.secretName, failedIssuanceAttempts: status.failedIssuanceAttempts, retryAt: retryAt.toISOString(), err: message },
+      'certificate issuance failed; the current certificate (if any) stays in service',
+    );
     this.schedule(this.renewalRequestedAt !== undefined ? now : retryAt);
     return 'failed';
   }

@@ -35,7 +35,10 @@ export function isLoopback(address: string | undefined): boolean {
   return isLoopbackAddress(address);
 }
 
-export function controlRoutes(controls: EngineControls, opts: ControlOptions = { trustLoopback: true }): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export function controlRoutes(
+  controls: EngineControls,
+  opts: ControlOptions = { trustLoopback: true },
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   const interval = opts.renewIntervalMs ?? 60_000;
   // Each accepted renewal may place an order at a public CA, whose rate limits a flood
   // would burn: a small burst overall, and one per certificate per interval.
@@ -46,7 +49,9 @@ export function controlRoutes(controls: EngineControls, opts: ControlOptions = {
   };
   return async (req, res) => {
     if (!opts.trustLoopback) {
-      json(res, 403, { error: 'issuance controls are off: loopback is not trusted here (Kubernetes); set trustLoopback: true to allow them' });
+      json(res, 403, {
+        error: 'issuance controls are off: loopback is not trusted here (Kubernetes); set trustLoopback: true to allow them',
+      });
       return;
     }
     if (!isLoopback(req.socket.remoteAddress)) {
@@ -87,7 +92,12 @@ export function controlRoutes(controls: EngineControls, opts: ControlOptions = {
     }
     const wait = perCertificate.take(ids[0]!) || overall.take('*');
     if (wait > 0) {
-      json(res, 429, { error: `too many renewals; try again in ${Math.ceil(wait / 1000)} s` }, { 'retry-after': String(Math.ceil(wait / 1000)) });
+      json(
+        res,
+        429,
+        { error: `too many renewals; try again in ${Math.ceil(wait / 1000)} s` },
+        { 'retry-after': String(Math.ceil(wait / 1000)) },
+      );
       return;
     }
     try {

@@ -113,9 +113,11 @@ export class CustomResourceSource {
     if (this.pending || this.stopped) return;
     this.pending = setImmediate(() => {
       this.pending = undefined;
-      this.applying = this.applying.then(() => this.apply()).catch((err: unknown) => {
-        this.opts.logger.error({ err: (err as Error).message }, 'applying custom resources failed');
-      });
+      this.applying = this.applying
+        .then(() => this.apply())
+        .catch((err: unknown) => {
+          this.opts.logger.error({ err: (err as Error).message }, 'applying custom resources failed');
+        });
     });
   }
 
@@ -123,7 +125,11 @@ export class CustomResourceSource {
     if (this.stopped) return;
     const all = [...this.objects.values()];
     const at = (r: CustomResource) => `${r.kind} ${r.meta.namespace ? `${r.meta.namespace}/` : ''}${r.meta.name}`;
-    const ctx = { baseDir: this.opts.parse.baseDir, clusterResourceNamespace: this.opts.parse.clusterResourceNamespace, namespacedSecretNames: true };
+    const ctx = {
+      baseDir: this.opts.parse.baseDir,
+      clusterResourceNamespace: this.opts.parse.clusterResourceNamespace,
+      namespacedSecretNames: true,
+    };
     const issuerDocs: ResourceDocument[] = [];
     // An issuer whose spec does not parse is kept as an invalid one: it shows Ready=False
     // (InvalidSpec) in its status, and its Certificates wait for it instead of failing.
@@ -181,7 +187,10 @@ export class CustomResourceSource {
     try {
       await writeCertificateStatus(this.opts.client(), r.meta.namespace, r.meta.name, next);
     } catch (err) {
-      this.opts.logger.warn({ resource: `${r.meta.namespace}/${r.meta.name}`, err: (err as Error).message }, 'could not write the status of an invalid Certificate');
+      this.opts.logger.warn(
+        { resource: `${r.meta.namespace}/${r.meta.name}`, err: (err as Error).message },
+        'could not write the status of an invalid Certificate',
+      );
     }
   }
 }
@@ -206,5 +215,7 @@ function reduce(kind: Kind, o: Record<string, unknown>): CustomResource {
 
 /** JSON with sorted keys: the API server returns a status with its keys in another order. */
 function canonical(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x,
+  );
 }

@@ -2,7 +2,7 @@
 // "1h30m", "90s", "250ms"). Kept strict so a value copied from cert-manager YAML means
 // the same thing here.
 
-const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Milliseconds, or undefined when `text` is not a Go duration. */
 export function parseGoDuration(text: string): number | undefined {

@@ -43,7 +43,9 @@ export class NotLeaderError extends Error {
     readonly certificate: string,
     readonly leader: string | undefined,
   ) {
-    super(`this replica does not issue ${certificate}: ${leader ? `the leader is ${leader}; ask it` : 'no replica leads right now; try again shortly'}`);
+    super(
+      `this replica does not issue ${certificate}: ${leader ? `the leader is ${leader}; ask it` : 'no replica leads right now; try again shortly'}`,
+    );
     this.name = 'NotLeaderError';
   }
 }
@@ -62,7 +64,11 @@ export interface IssuanceEngineOptions {
    * Only the holder of this Lease issues (its callbacks are the engine's; see
    * issuance-wiring.ts). Default: this engine always issues.
    */
-  leaderElection?: (callbacks: { onStartedLeading: () => Promise<void>; onStoppedLeading: () => Promise<void>; logger: Logger }) => LeaderLease;
+  leaderElection?: (callbacks: {
+    onStartedLeading: () => Promise<void>;
+    onStoppedLeading: () => Promise<void>;
+    logger: Logger;
+  }) => LeaderLease;
   /**
    * Where the resources come from when not (only) the config: a source started at start()
    * that hands every new set to `apply` (custom resources; see custom-resource-source.ts).
@@ -165,7 +171,12 @@ export class IssuanceEngine {
       // A CA's key pair is not even loaded for serving (unless serveCAPrivateKey): the
       // issuer reads it from the persister, Envoy gets the -cacert bundle below.
       if (!caKeys.has(cert.spec.secretName)) {
-        out.push({ name: cert.spec.secretName, kind: 'tls_certificate', certificateChainFile: f.certificateChainFile, privateKeyFile: f.privateKeyFile });
+        out.push({
+          name: cert.spec.secretName,
+          kind: 'tls_certificate',
+          certificateChainFile: f.certificateChainFile,
+          privateKeyFile: f.privateKeyFile,
+        });
       }
       // A `-cacert` validation context exists where ca.crt holds a CA: a self-signed CA,
       // or anything a CA issuer signs. ACME does not name its root.
@@ -183,20 +194,26 @@ export class IssuanceEngine {
       // Before CONTROL_PREFIX: the first matching prefix answers.
       [
         ROTATION_PATH,
-        rotationRoute({
-          find: (ref) => this.rotations.find(ref),
-          begin: (id) => this.rotationCommand(id, () => this.rotations.begin(id)),
-          abort: (id) => this.rotationCommand(id, () => this.rotations.abort(id)),
-          statuses: () => this.rotations.statuses(),
-        }, { trustLoopback: this.opts.trustLoopback ?? true }),
+        rotationRoute(
+          {
+            find: (ref) => this.rotations.find(ref),
+            begin: (id) => this.rotationCommand(id, () => this.rotations.begin(id)),
+            abort: (id) => this.rotationCommand(id, () => this.rotations.abort(id)),
+            statuses: () => this.rotations.statuses(),
+          },
+          { trustLoopback: this.opts.trustLoopback ?? true },
+        ),
       ],
       [
         CONTROL_PREFIX,
-        controlRoutes({
-          find: (ref) => this.find(ref),
-          renew: (id) => this.renew(id),
-          status: () => ({ certificates: this.status(), issuers: this.issuerStatus() }),
-        }, { trustLoopback: this.opts.trustLoopback ?? true }),
+        controlRoutes(
+          {
+            find: (ref) => this.find(ref),
+            renew: (id) => this.renew(id),
+            status: () => ({ certificates: this.status(), issuers: this.issuerStatus() }),
+          },
+          { trustLoopback: this.opts.trustLoopback ?? true },
+        ),
       ],
     ]);
   }
@@ -207,22 +224,49 @@ export class IssuanceEngine {
     if (ctx && !this.opts.logger) this.logger = ctx.logger;
     if (ctx) {
       ctx.metrics.addCollectedGauge('envoy_sds_certificates', 'Certificates managed by the issuance engine.', () => this.controllers.size);
-      ctx.metrics.addCollectedGauge('envoy_sds_certificates_not_ready', 'Issued certificates whose Ready condition is not True.', () => this.status().filter((c) => getCondition(c.status ?? { conditions: [] }, 'Ready')?.status !== 'True').length);
-      // cert-manager's per-Certificate series (certmanager_certificate_ready_status, ..._renewal_timestamp_seconds).
-      ctx.metrics.addLabelledCollectedGauge('envoy_sds_issuance_certificate_ready_status', 'The Ready condition of each Certificate: 1 for its current status, 0 for the others.', ['namespace', 'name', 'condition'] as const, () =>
-        this.status().flatMap((c) => {
-          const ready = getCondition(c.status ?? { conditions: [] }, 'Ready')?.status ?? 'Unknown';
-          return (['True', 'False', 'Unknown'] as const).map((condition) => ({ labels: { namespace: c.namespace, name: c.name, condition }, value: ready === condition ? 1 : 0 }));
-        }),
+      ctx.metrics.addCollectedGauge(
+        'envoy_sds_certificates_not_ready',
+        'Issued certificates whose Ready condition is not True.',
+        () => this.status().filter((c) => getCondition(c.status ?? { conditions: [] }, 'Ready')?.status !== 'True').length,
       );
-      ctx.metrics.addLabelledCollectedGauge('envoy_sds_issuance_certificate_renewal_timestamp_seconds', 'When each Certificate is due for renewal (Unix seconds).', ['namespace', 'name'] as const, () =>
-        this.status().flatMap((c) => (c.status?.renewalTime ? [{ labels: { namespace: c.namespace, name: c.name }, value: Math.floor(Date.parse(c.status.renewalTime) / 1000) }] : [])),
+      // cert-manager's per-Certificate series (certmanager_certificate_ready_status, ..._renewal_timestamp_seconds).
+      ctx.metrics.addLabelledCollectedGauge(
+        'envoy_sds_issuance_certificate_ready_status',
+        'The Ready condition of each Certificate: 1 for its current status, 0 for the others.',
+        ['namespace', 'name', 'condition'] as const,
+        () =>
+          this.status().flatMap((c) => {
+            const ready = getCondition(c.status ?? { conditions: [] }, 'Ready')?.status ?? 'Unknown';
+            return (['True', 'False', 'Unknown'] as const).map((condition) => ({
+              labels: { namespace: c.namespace, name: c.name, condition },
+              value: ready === condition ? 1 : 0,
+            }));
+          }),
+      );
+      ctx.metrics.addLabelledCollectedGauge(
+        'envoy_sds_issuance_certificate_renewal_timestamp_seconds',
+        'When each Certificate is due for renewal (Unix seconds).',
+        ['namespace', 'name'] as const,
+        () =>
+          this.status().flatMap((c) =>
+            c.status?.renewalTime
+              ? [{ labels: { namespace: c.namespace, name: c.name }, value: Math.floor(Date.parse(c.status.renewalTime) / 1000) }]
+              : [],
+          ),
       );
       if (ctx.rotations) this.rotations.attach(ctx.rotations, ctx.metrics);
-      ctx.metrics.addCollectedGauge('envoy_sds_certificates_failing', 'Issued certificates whose last issuance attempt failed.', () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length);
+      ctx.metrics.addCollectedGauge(
+        'envoy_sds_certificates_failing',
+        'Issued certificates whose last issuance attempt failed.',
+        () => this.status().filter((c) => (c.status?.failedIssuanceAttempts ?? 0) > 0).length,
+      );
     }
     if (this.opts.resourceSource) {
-      this.source = this.opts.resourceSource((r) => this.replaceResources(r), this.logger.child({ source: 'custom-resources' }), (id) => this.renewalRequested(id));
+      this.source = this.opts.resourceSource(
+        (r) => this.replaceResources(r),
+        this.logger.child({ source: 'custom-resources' }),
+        (id) => this.renewalRequested(id),
+      );
       await this.source.start();
     }
     if (this.opts.leaderElection) {
@@ -232,7 +276,10 @@ export class IssuanceEngine {
         logger: this.logger,
       });
       this.leader.start();
-      this.logger.info({ certificates: this.config.certificates.length, identity: this.leader.identity }, 'issuance engine started; issuing while it holds the leader lease');
+      this.logger.info(
+        { certificates: this.config.certificates.length, identity: this.leader.identity },
+        'issuance engine started; issuing while it holds the leader lease',
+      );
       return;
     }
     await this.serialized(() => this.lead(true));
@@ -290,7 +337,9 @@ export class IssuanceEngine {
       if (this.abort.signal.aborted || JSON.stringify(this.config.issuers.get(id)) !== JSON.stringify(resource)) return;
       await this.recordIssuer(resource, await this.backendFor(resource).readiness());
     });
-    const settled = next.catch((err: unknown) => this.logger.warn({ issuer: id, err: (err as Error).message }, 'issuer readiness check failed'));
+    const settled = next.catch((err: unknown) =>
+      this.logger.warn({ issuer: id, err: (err as Error).message }, 'issuer readiness check failed'),
+    );
     this.issuerChecks.set(id, settled);
     void settled.finally(() => {
       if (this.issuerChecks.get(id) === settled) this.issuerChecks.delete(id);
@@ -451,7 +500,9 @@ export class IssuanceEngine {
    */
   private renewalRequested(id: string): void {
     const controller = this.leading ? this.controllers.get(id) : undefined;
-    controller?.requestRenewal().catch((err: unknown) => this.logger.warn({ certificate: id, err: (err as Error).message }, 'could not record a requested renewal'));
+    controller
+      ?.requestRenewal()
+      .catch((err: unknown) => this.logger.warn({ certificate: id, err: (err as Error).message }, 'could not record a requested renewal'));
   }
 
   /** Resolves once no controller is running (for tests and orderly shutdown). */
@@ -475,7 +526,9 @@ export class IssuanceEngine {
       servedName: this.opts.servedName ?? ((_ns, secretName) => secretName),
       successor: async (issuer, current) => {
         // The Certificate that makes the CA Secret, issued again by its own issuer; else a copy of the old CA.
-        const maker = this.config.certificates.find((c) => c.namespace === issuer.secretNamespace && c.spec.secretName === issuer.spec.secretName);
+        const maker = this.config.certificates.find(
+          (c) => c.namespace === issuer.secretNamespace && c.spec.secretName === issuer.spec.secretName,
+        );
         const now = this.opts.now?.() ?? new Date();
         if (maker) return successorFromCertificate(maker, this.backendFor(this.issuerOf(maker)), now, this.abort.signal);
         return successorLike(current.data['tls.crt']!, current.data['tls.key']!, now);
@@ -496,7 +549,8 @@ export class IssuanceEngine {
     // The issuer just worked; a CA issuer may now have the key pair that was issued.
     void this.checkIssuer(this.issuerOf(issued));
     for (const issuer of this.config.issuers.values()) {
-      if (issuer.spec.type === 'ca' && issuer.spec.secretName === issued.spec.secretName && issuer.secretNamespace === issued.namespace) void this.checkIssuer(issuer);
+      if (issuer.spec.type === 'ca' && issuer.spec.secretName === issued.spec.secretName && issuer.secretNamespace === issued.namespace)
+        void this.checkIssuer(issuer);
     }
     // A CA Certificate just issued may be what another certificate's issuer waits for.
     for (const c of this.controllers.values()) {
@@ -520,7 +574,9 @@ export class IssuanceEngine {
         backend = new SelfSignedIssuer();
         break;
       case 'ca':
-        backend = new RotatingIssuer(new CaIssuer(resource as IssuerResource & { spec: { type: 'ca' } }, this.persister), () => this.rotations.bundleFor(id));
+        backend = new RotatingIssuer(new CaIssuer(resource as IssuerResource & { spec: { type: 'ca' } }, this.persister), () =>
+          this.rotations.bundleFor(id),
+        );
         break;
       case 'invalid':
         backend = new InvalidIssuer(resource.spec.message);

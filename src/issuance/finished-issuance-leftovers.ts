@@ -35,14 +35,20 @@ export async function discardFinishedIssuanceLeftovers(
   const order = await persister.readOrder(cert);
   if (order) {
     const named = served.annotations[ANNOTATIONS.orderUrl];
-    const finished = named !== undefined ? named === order.orderUrl : order.publicKeySha256 === servedSpki && cert.spec.privateKey.rotationPolicy !== 'Never';
+    const finished =
+      named !== undefined
+        ? named === order.orderUrl
+        : order.publicKeySha256 === servedSpki && cert.spec.privateKey.rotationPolicy !== 'Never';
     if (finished) {
       await persister.deleteOrder(cert);
       discarded.push('order');
     }
   }
   if (discarded.length > 0) {
-    logger.info({ secret: cert.spec.secretName, discarded }, 'state of an issuance that already completed was left behind (a crash); discarded');
+    logger.info(
+      { secret: cert.spec.secretName, discarded },
+      'state of an issuance that already completed was left behind (a crash); discarded',
+    );
   }
   return discarded;
 }

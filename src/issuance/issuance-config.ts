@@ -111,8 +111,18 @@ const issuanceSection = z.strictObject({
   backoff: z.strictObject({ initial: positiveDuration.optional(), max: positiveDuration.optional() }).nullable().optional(),
   renewalJitter: z.number({ error: JITTER }).min(0, { error: JITTER }).max(0.5, { error: JITTER }).optional(),
   maxConcurrentIssuances: intFrom(1, 1000).nullable().optional(),
-  acme: z.strictObject({ pollInterval: positiveDuration.optional(), maxPollInterval: positiveDuration.optional(), timeout: positiveDuration.optional() }).nullable().optional(),
-  persistence: z.enum(['files', 'kubernetes'], { error: (iss) => `must be "files" or "kubernetes" (got ${JSON.stringify(iss.input)})` }).nullable().optional(),
+  acme: z
+    .strictObject({
+      pollInterval: positiveDuration.optional(),
+      maxPollInterval: positiveDuration.optional(),
+      timeout: positiveDuration.optional(),
+    })
+    .nullable()
+    .optional(),
+  persistence: z
+    .enum(['files', 'kubernetes'], { error: (iss) => `must be "files" or "kubernetes" (got ${JSON.stringify(iss.input)})` })
+    .nullable()
+    .optional(),
   leaderElection: z
     .strictObject({
       enabled: z.boolean().optional(),
@@ -131,11 +141,20 @@ const issuanceSection = z.strictObject({
       reissueWindow: positiveDuration.optional(),
       checkInterval: positiveDuration.optional(),
       resumeGrace: positiveDuration.optional(),
-      onCAKeyRotation: z.enum(['Staged', 'Immediate'], { error: (iss) => `must be Staged or Immediate (got ${JSON.stringify(iss.input)})` }).optional(),
+      onCAKeyRotation: z
+        .enum(['Staged', 'Immediate'], { error: (iss) => `must be Staged or Immediate (got ${JSON.stringify(iss.input)})` })
+        .optional(),
     })
     .nullable()
     .optional(),
-  shims: z.strictObject({ gateways: z.boolean().default(false), ingresses: z.boolean().default(false), certManagerAnnotations: z.boolean().default(false) }).nullable().optional(),
+  shims: z
+    .strictObject({
+      gateways: z.boolean().default(false),
+      ingresses: z.boolean().default(false),
+      certManagerAnnotations: z.boolean().default(false),
+    })
+    .nullable()
+    .optional(),
 });
 
 type IssuanceSection = z.output<typeof issuanceSection>;
@@ -158,21 +177,30 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
     const docs = parseAllDocuments(text);
     if (!Array.isArray(docs)) throw new ConfigError(`${at}.resourceFiles[${i}]`, `${path} is empty`);
     docs.forEach((d, j) => {
-      if (d.errors.length > 0) throw new ConfigError(`${path} (document ${j + 1})`, `not valid YAML: ${d.errors[0]!.message.split('\n')[0]}`);
+      if (d.errors.length > 0)
+        throw new ConfigError(`${path} (document ${j + 1})`, `not valid YAML: ${d.errors[0]!.message.split('\n')[0]}`);
       const doc: unknown = d.toJS();
       if (doc !== null && doc !== undefined) objects.push({ doc, at: `${path} (document ${j + 1})` });
     });
   });
 
   const persistence = section.persistence ?? (ctx.kubernetes === true ? 'kubernetes' : 'files');
-  if (persistence === 'kubernetes' && ctx.kubernetes !== true) throw new ConfigError(`${at}.persistence`, 'kubernetes persistence needs a `kubernetes:` section (the API server to write to)');
-  const { issuers, certificates } = parseIssuanceResources(objects, { ...ctx, clusterResourceNamespace, namespacedSecretNames: persistence === 'kubernetes' });
-  const leaderElection = persistence === 'kubernetes' ? parseLeaderElection(section.leaderElection ?? {}, `${at}.leaderElection`) : undefined;
-  if (persistence === 'files' && section.leaderElection !== undefined) throw new ConfigError(`${at}.leaderElection`, 'needs persistence: kubernetes (replicas share issued Secrets only through Kubernetes)');
+  if (persistence === 'kubernetes' && ctx.kubernetes !== true)
+    throw new ConfigError(`${at}.persistence`, 'kubernetes persistence needs a `kubernetes:` section (the API server to write to)');
+  const { issuers, certificates } = parseIssuanceResources(objects, {
+    ...ctx,
+    clusterResourceNamespace,
+    namespacedSecretNames: persistence === 'kubernetes',
+  });
+  const leaderElection =
+    persistence === 'kubernetes' ? parseLeaderElection(section.leaderElection ?? {}, `${at}.leaderElection`) : undefined;
+  if (persistence === 'files' && section.leaderElection !== undefined)
+    throw new ConfigError(`${at}.leaderElection`, 'needs persistence: kubernetes (replicas share issued Secrets only through Kubernetes)');
   const cr = section.customResources;
   if (cr === true) {
     if (persistence !== 'kubernetes') throw new ConfigError(`${at}.customResources`, 'needs persistence: kubernetes');
-    if (objects.length > 0) throw new ConfigError(`${at}.customResources`, 'resources come from the API server: remove resources and resourceFiles');
+    if (objects.length > 0)
+      throw new ConfigError(`${at}.customResources`, 'resources come from the API server: remove resources and resourceFiles');
   }
   return {
     issuers,
@@ -187,7 +215,8 @@ export function parseIssuanceConfig(raw: unknown, ctx: IssuanceConfigContext): I
 
 function shimsOf(shims: IssuanceSection['shims'], at: string, customResources: boolean): Pick<IssuanceConfig, 'shims'> {
   if (!shims) return {};
-  if ((shims.gateways || shims.ingresses) && !customResources) throw new ConfigError(at, 'needs customResources: true (the shims write Certificate custom resources)');
+  if ((shims.gateways || shims.ingresses) && !customResources)
+    throw new ConfigError(at, 'needs customResources: true (the shims write Certificate custom resources)');
   return { shims };
 }
 
@@ -223,7 +252,8 @@ export function parseIssuanceResources(
     switch (kind) {
       case 'Issuer':
       case 'ClusterIssuer': {
-        if (kind === 'ClusterIssuer' && meta.namespace !== undefined) throw new ConfigError(`${p}.metadata.namespace`, 'a ClusterIssuer has no namespace');
+        if (kind === 'ClusterIssuer' && meta.namespace !== undefined)
+          throw new ConfigError(`${p}.metadata.namespace`, 'a ClusterIssuer has no namespace');
         const ns = kind === 'Issuer' ? namespace : undefined;
         const id = issuerId(kind, name, ns);
         if (issuers.has(id)) throw new ConfigError(`${p}.metadata.name`, `${id} is declared twice`);
@@ -285,13 +315,17 @@ const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespa
 function parseLeaderElection(o: NonNullable<IssuanceSection['leaderElection']>, at: string): LeaderElectionConfig | undefined {
   if (o.enabled === false) return undefined;
   // The Lease lives beside the replicas: RBAC grants Leases in their own namespace only.
-  const namespace = o.namespace ?? (process.env['POD_NAMESPACE'] || (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : '') || 'default');
+  const namespace =
+    o.namespace ??
+    (process.env['POD_NAMESPACE'] || (existsSync(SA_NAMESPACE_FILE) ? readFileSync(SA_NAMESPACE_FILE, 'utf8').trim() : '') || 'default');
   const leaseName = o.leaseName ?? 'envoy-sds-issuance';
   const identity = o.identity ?? undefined;
   const leaseDurationMs = o.leaseDuration !== undefined ? parseGoDuration(o.leaseDuration)! : 15_000;
-  if (leaseDurationMs < 1000 || leaseDurationMs % 1000 !== 0) throw new ConfigError(`${at}.leaseDuration`, 'must be whole seconds, at least 1s (the Lease records seconds)');
+  if (leaseDurationMs < 1000 || leaseDurationMs % 1000 !== 0)
+    throw new ConfigError(`${at}.leaseDuration`, 'must be whole seconds, at least 1s (the Lease records seconds)');
   const renewDeadlineMs = o.renewDeadline !== undefined ? parseGoDuration(o.renewDeadline)! : Math.floor((leaseDurationMs * 2) / 3);
-  if (renewDeadlineMs >= leaseDurationMs) throw new ConfigError(`${at}.renewDeadline`, 'must be shorter than leaseDuration (the leader steps down before others may take over)');
+  if (renewDeadlineMs >= leaseDurationMs)
+    throw new ConfigError(`${at}.renewDeadline`, 'must be shorter than leaseDuration (the leader steps down before others may take over)');
   return { namespace, leaseName, leaseDurationMs, renewDeadlineMs, ...(identity ? { identity } : {}) };
 }
 
@@ -301,7 +335,8 @@ function parseSettings(section: IssuanceSection, at: string): IssuanceSettings {
   if (section.backoff) {
     settings.backoffInitialMs = ms(section.backoff.initial, settings.backoffInitialMs);
     settings.backoffMaxMs = ms(section.backoff.max, settings.backoffMaxMs);
-    if (settings.backoffMaxMs < settings.backoffInitialMs) throw new ConfigError(`${at}.backoff.max`, 'must not be shorter than backoff.initial');
+    if (settings.backoffMaxMs < settings.backoffInitialMs)
+      throw new ConfigError(`${at}.backoff.max`, 'must not be shorter than backoff.initial');
   }
   if (section.renewalJitter !== undefined) settings.renewalJitter = section.renewalJitter;
   settings.maxConcurrentIssuances = section.maxConcurrentIssuances ?? settings.maxConcurrentIssuances;

@@ -13,7 +13,10 @@ export function CertificateIsOutsideIssuerRestrictions(certificate: CertificateR
   if (!r) return undefined;
   const who = `ClusterIssuer "${issuer.name}"`;
   if (r.namespaces.length > 0 && !r.namespaces.some((p) => namespaceMatches(p, certificate.namespace))) {
-    return { reason: 'Denied', message: `${who} may not be used from namespace "${certificate.namespace}" (allowed: ${r.namespaces.join(', ')})` };
+    return {
+      reason: 'Denied',
+      message: `${who} may not be used from namespace "${certificate.namespace}" (allowed: ${r.namespaces.join(', ')})`,
+    };
   }
   if (r.dnsNames.length > 0) {
     const s = certificate.spec;
@@ -24,7 +27,10 @@ export function CertificateIsOutsideIssuerRestrictions(certificate: CertificateR
     const names = [...s.dnsNames, ...(s.commonName !== undefined ? [s.commonName] : [])];
     const refused = names.filter((n) => !r.dnsNames.some((p) => dnsNameMatches(p, n)));
     if (refused.length > 0) {
-      return { reason: 'Denied', message: `${who} may not issue for ${refused.map((n) => `"${n}"`).join(', ')} (allowed: ${r.dnsNames.join(', ')})` };
+      return {
+        reason: 'Denied',
+        message: `${who} may not issue for ${refused.map((n) => `"${n}"`).join(', ')} (allowed: ${r.dnsNames.join(', ')})`,
+      };
     }
   }
   return undefined;

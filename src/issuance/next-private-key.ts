@@ -16,7 +16,11 @@ export interface NextKey {
   source: 'next' | 'current' | 'generated';
 }
 
-export async function nextPrivateKey(cert: CertificateResource, current: PersistedSecret | undefined, persister: CertificatePersister): Promise<NextKey> {
+export async function nextPrivateKey(
+  cert: CertificateResource,
+  current: PersistedSecret | undefined,
+  persister: CertificatePersister,
+): Promise<NextKey> {
   const spec = cert.spec.privateKey;
   const pending = await persister.readNextPrivateKey(cert);
   const fromPending = pending !== undefined ? parseMatching(pending, spec) : undefined;

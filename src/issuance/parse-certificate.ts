@@ -21,10 +21,22 @@ import {
 } from '../pki/index.js';
 import { parseGoDuration } from './duration.js';
 import type { CertificateResource, CertificateSpec, PrivateKeySpec } from './resources.js';
-import { certificateSpec, DEFAULT_DURATION, type CertificateSpecInput, specHasSubject, SUBJECT_LIST_FIELDS } from './schema/certificate-spec.js';
+import {
+  certificateSpec,
+  DEFAULT_DURATION,
+  type CertificateSpecInput,
+  specHasSubject,
+  SUBJECT_LIST_FIELDS,
+} from './schema/certificate-spec.js';
 
 /** `spec` of a Certificate; `at` is the path of the object (for messages). */
-export function parseCertificate(name: string, namespace: string, labels: Record<string, string>, specRaw: unknown, at: string): CertificateResource {
+export function parseCertificate(
+  name: string,
+  namespace: string,
+  labels: Record<string, string>,
+  specRaw: unknown,
+  at: string,
+): CertificateResource {
   const p = `${at}.spec`;
   const s = checkSchema(certificateSpec, specRaw, p);
 
@@ -45,12 +57,17 @@ export function parseCertificate(name: string, namespace: string, labels: Record
     const { serialNumber, ...lists } = s.subject ?? {};
     subject = { ...lists, ...(serialNumber !== undefined ? { serialNumber } : {}) };
     // Countries are written upper-case; other attributes within their upper bounds.
-    if (subject.countries) subject.countries = subject.countries.map((c, i) => profile(`${p}.subject.countries[${i}]`, () => normalizeCountry(c)));
+    if (subject.countries)
+      subject.countries = subject.countries.map((c, i) => profile(`${p}.subject.countries[${i}]`, () => normalizeCountry(c)));
     for (const field of [...SUBJECT_LIST_FIELDS, 'serialNumber'] as const) {
       const value = subject[field];
       if (value === undefined || !Object.hasOwn(SUBJECT_UPPER_BOUNDS, field)) continue;
       const values: string[] = Array.isArray(value) ? value : [value];
-      values.forEach((v, i) => profile(`${p}.subject.${field}${Array.isArray(value) ? `[${i}]` : ''}`, () => checkSubjectAttributeLength(field as keyof typeof SUBJECT_UPPER_BOUNDS, v)));
+      values.forEach((v, i) =>
+        profile(`${p}.subject.${field}${Array.isArray(value) ? `[${i}]` : ''}`, () =>
+          checkSubjectAttributeLength(field as keyof typeof SUBJECT_UPPER_BOUNDS, v),
+        ),
+      );
     }
   }
   const isCA = s.isCA ?? false;
@@ -72,7 +89,11 @@ export function parseCertificate(name: string, namespace: string, labels: Record
   }
   const durationMs = parseGoDuration(s.duration ?? DEFAULT_DURATION)!;
   const renewBefore: CertificateSpec['renewBefore'] =
-    s.renewBefore !== undefined ? { ms: parseGoDuration(s.renewBefore)! } : s.renewBeforePercentage !== undefined ? { percentage: s.renewBeforePercentage } : undefined;
+    s.renewBefore !== undefined
+      ? { ms: parseGoDuration(s.renewBefore)! }
+      : s.renewBeforePercentage !== undefined
+        ? { percentage: s.renewBeforePercentage }
+        : undefined;
 
   return {
     name,

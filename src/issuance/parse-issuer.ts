@@ -27,7 +27,14 @@ export interface IssuerParseContext {
   baseDir: string;
 }
 
-export function parseIssuer(kind: IssuerKind, name: string, namespace: string | undefined, specRaw: unknown, at: string, ctx: IssuerParseContext): IssuerResource {
+export function parseIssuer(
+  kind: IssuerKind,
+  name: string,
+  namespace: string | undefined,
+  specRaw: unknown,
+  at: string,
+  ctx: IssuerParseContext,
+): IssuerResource {
   const p = `${at}.spec`;
   const s: IssuerSpecInput = checkSchema(kind === 'ClusterIssuer' ? clusterIssuerSpec : issuerSpec, specRaw, p);
   let spec: IssuerSpec;
@@ -76,7 +83,12 @@ function solverSpec(s: SolverInput, p: string, ctx: IssuerParseContext): AcmeSol
       }
     : undefined;
   if (!s.dns01) return { type: 'http01', selector };
-  return { type: 'dns01', selector, rfc2136: rfc2136Spec(s.dns01.rfc2136, `${p}.dns01.rfc2136`, ctx), cnameStrategy: s.dns01.cnameStrategy ?? 'None' };
+  return {
+    type: 'dns01',
+    selector,
+    rfc2136: rfc2136Spec(s.dns01.rfc2136, `${p}.dns01.rfc2136`, ctx),
+    cnameStrategy: s.dns01.cnameStrategy ?? 'None',
+  };
 }
 
 function rfc2136Spec(r: NonNullable<SolverInput['dns01']>['rfc2136'], p: string, ctx: IssuerParseContext): Rfc2136Solver {
@@ -88,7 +100,10 @@ function rfc2136Spec(r: NonNullable<SolverInput['dns01']>['rfc2136'], p: string,
   const algoName = r.tsigAlgorithm ?? 'HMACSHA256';
   const tsigAlgorithm = TSIG_ALGORITHMS[algoName.toUpperCase().replace(/-/g, '')];
   if (tsigAlgorithm === undefined) {
-    throw new ConfigError(`${p}.tsigAlgorithm`, `"${algoName}" is not supported (use one of ${Object.keys(TSIG_ALGORITHMS).join(', ')}; HMACMD5 is deprecated)`);
+    throw new ConfigError(
+      `${p}.tsigAlgorithm`,
+      `"${algoName}" is not supported (use one of ${Object.keys(TSIG_ALGORITHMS).join(', ')}; HMACMD5 is deprecated)`,
+    );
   }
   const tsigSecret = r.tsigSecretSecretRef ? { secretRef: r.tsigSecretSecretRef } : { file: absolute(r.tsigSecretFile!, ctx.baseDir) };
   return { nameserver: { host: m[1]!, port }, tsigKeyName: r.tsigKeyName, tsigAlgorithm, tsigSecret };

@@ -26,12 +26,16 @@ export interface PolicyResult {
 export type Policy = (input: PolicyInput) => PolicyResult | undefined;
 
 export const SecretDoesNotExist: Policy = ({ secret, certificate }) =>
-  secret === undefined ? { reason: 'DoesNotExist', message: `Issuing certificate as Secret "${certificate.spec.secretName}" does not exist` } : undefined;
+  secret === undefined
+    ? { reason: 'DoesNotExist', message: `Issuing certificate as Secret "${certificate.spec.secretName}" does not exist` }
+    : undefined;
 
 export const SecretIsMissingData: Policy = ({ secret }) => {
   if (!secret) return undefined;
-  if (!secret.hasCertificate) return { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a certificate (tls.crt)' };
-  if (!secret.hasPrivateKey) return { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a private key (tls.key)' };
+  if (!secret.hasCertificate)
+    return { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a certificate (tls.crt)' };
+  if (!secret.hasPrivateKey)
+    return { reason: 'MissingData', message: 'Issuing certificate as Secret does not contain a private key (tls.key)' };
   return undefined;
 };
 
@@ -52,7 +56,8 @@ export const SecretPrivateKeyMismatchesSpec: Policy = ({ secret, certificate }) 
   const want = certificate.spec.privateKey;
   const have = key.algorithm === 'RSA' ? `RSA ${key.size}` : key.algorithm === 'ECDSA' ? `ECDSA ${key.size}` : 'Ed25519';
   const wanted = want.algorithm === 'Ed25519' ? 'Ed25519' : `${want.algorithm} ${want.size}`;
-  if (have !== wanted) return { reason: 'SecretMismatch', message: `Issuing certificate as the private key is ${have} and the spec asks for ${wanted}` };
+  if (have !== wanted)
+    return { reason: 'SecretMismatch', message: `Issuing certificate as the private key is ${have} and the spec asks for ${wanted}` };
   // PKCS#1 (and SEC 1 for ECDSA) have their own PEM labels; Ed25519 exists only in PKCS#8.
   if (key.algorithm !== 'Ed25519' && secret.keyPemLabel !== undefined) {
     const isPkcs8 = secret.keyPemLabel === 'PRIVATE KEY';
@@ -71,7 +76,10 @@ export const SecretIssuerAnnotationsMismatch: Policy = ({ secret, certificate })
   if (name === undefined && kind === undefined) return undefined;
   const ref = certificate.spec.issuerRef;
   if (name !== ref.name || kind !== ref.kind) {
-    return { reason: 'IncorrectIssuer', message: `Issuing certificate as Secret was previously issued by ${kind ?? '?'} "${name ?? '?'}", not ${ref.kind} "${ref.name}"` };
+    return {
+      reason: 'IncorrectIssuer',
+      message: `Issuing certificate as Secret was previously issued by ${kind ?? '?'} "${name ?? '?'}", not ${ref.kind} "${ref.name}"`,
+    };
   }
   return undefined;
 };
@@ -89,21 +97,29 @@ export const SecretCertificateNamesMismatch: Policy = ({ secret, certificate }) 
     const missing = [...w].filter((x) => !h.has(x));
     const extra = [...h].filter((x) => !w.has(x));
     if (missing.length || extra.length) {
-      diffs.push(`${what}${missing.length ? ` missing [${missing.join(', ')}]` : ''}${extra.length ? ` unexpected [${extra.join(', ')}]` : ''}`);
+      diffs.push(
+        `${what}${missing.length ? ` missing [${missing.join(', ')}]` : ''}${extra.length ? ` unexpected [${extra.join(', ')}]` : ''}`,
+      );
     }
   };
   compare('DNS names', lower(leaf.dnsNames), lower(s.dnsNames));
   compare('IP addresses', leaf.ipAddresses, s.ipAddresses);
   compare('URIs', leaf.uris, s.uris);
   compare('email addresses', lower(leaf.emailAddresses), lower(s.emailAddresses));
-  return diffs.length ? { reason: 'SecretMismatch', message: `Issuing certificate as the existing certificate does not match the spec: ${diffs.join('; ')}` } : undefined;
+  return diffs.length
+    ? { reason: 'SecretMismatch', message: `Issuing certificate as the existing certificate does not match the spec: ${diffs.join('; ')}` }
+    : undefined;
 };
 
 /** SpecChanged (request): subject, usages, isCA or duration changed since issuance. */
 export const CurrentRequestMismatchesSpec: Policy = ({ secret, certificate }) => {
   const recorded = secret?.annotations[ANNOTATIONS.requestHash];
   if (recorded === undefined || recorded === requestHash(certificate.spec)) return undefined;
-  return { reason: 'RequestChanged', message: 'Issuing certificate as the spec changed since the current certificate was issued (common name, subject, usages, isCA or duration)' };
+  return {
+    reason: 'RequestChanged',
+    message:
+      'Issuing certificate as the spec changed since the current certificate was issued (common name, subject, usages, isCA or duration)',
+  };
 };
 
 export const ForcedRenewal: Policy = ({ status }) =>

@@ -18,7 +18,11 @@ export const RENEW_USAGE = `  envoy-sds renew NAME... [--namespace NS] [--http A
                                        cmctl renew does; the leading replica re-issues
 `;
 
-export async function renewCommand(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function renewCommand(
+  args: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -36,7 +40,12 @@ export async function renewCommand(args: string[], out: NodeJS.WritableStream = 
   }
   if (values.kubernetes) {
     const { namespace, kubeconfig, context } = values;
-    return renewInKubernetes(positionals, { ...(namespace ? { namespace } : {}), ...(kubeconfig ? { kubeconfig } : {}), ...(context ? { context } : {}) }, out, err);
+    return renewInKubernetes(
+      positionals,
+      { ...(namespace ? { namespace } : {}), ...(kubeconfig ? { kubeconfig } : {}), ...(context ? { context } : {}) },
+      out,
+      err,
+    );
   }
   let code = 0;
   for (const name of positionals) {

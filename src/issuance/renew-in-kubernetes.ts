@@ -16,10 +16,20 @@ export interface RenewInKubernetesOptions {
   context?: string;
 }
 
-export async function renewInKubernetes(refs: string[], opts: RenewInKubernetesOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function renewInKubernetes(
+  refs: string[],
+  opts: RenewInKubernetesOptions,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   let client: KubeClient;
   try {
-    client = new KubeClient(loadKubeConnection({ ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), ...(opts.context ? { context: opts.context } : {}) }, '--kubeconfig'));
+    client = new KubeClient(
+      loadKubeConnection(
+        { ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), ...(opts.context ? { context: opts.context } : {}) },
+        '--kubeconfig',
+      ),
+    );
   } catch (e) {
     err.write(`envoy-sds renew: ${(e as Error).message}\n`);
     return 1;
@@ -46,7 +56,10 @@ export async function renewInKubernetes(refs: string[], opts: RenewInKubernetesO
 /** Read-modify-write with the resourceVersion as precondition; a conflict reads again. */
 async function markIssuing(client: KubeClient, namespace: string, name: string): Promise<string> {
   for (let attempt = 1; ; attempt++) {
-    const cert = await client.request<{ metadata?: { resourceVersion?: string }; status?: CertificateStatus }>('GET', certificatePath(namespace, name));
+    const cert = await client.request<{ metadata?: { resourceVersion?: string }; status?: CertificateStatus }>(
+      'GET',
+      certificatePath(namespace, name),
+    );
     const now = new Date();
     const status = manuallyTriggered(cert.status && Array.isArray(cert.status.conditions) ? cert.status : emptyStatus(), now);
     try {

@@ -135,9 +135,16 @@ export class KubeClient {
   ): Promise<WatchHandle> {
     let req: ClientRequest | undefined;
     let aborted = false;
-    const res = await this.send('GET', withQuery(path, { ...query, watch: true }), { accept: 'application/json' }, undefined, this.timeoutMs, (r) => {
-      req = r;
-    });
+    const res = await this.send(
+      'GET',
+      withQuery(path, { ...query, watch: true }),
+      { accept: 'application/json' },
+      undefined,
+      this.timeoutMs,
+      (r) => {
+        req = r;
+      },
+    );
     if ((res.statusCode ?? 0) >= 300) {
       const text = await readBody(res);
       let json: unknown = {};

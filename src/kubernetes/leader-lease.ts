@@ -189,7 +189,11 @@ export class LeaderLease {
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
     }
-    const base: LeaseObject = current ?? { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.opts.name, namespace: this.opts.namespace } };
+    const base: LeaseObject = current ?? {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: this.opts.name, namespace: this.opts.namespace },
+    };
     const body = change(base);
     if (!body) return false;
     try {

@@ -125,7 +125,10 @@ export class ResourceInformer<T extends { meta: ObjectMeta }> {
           this.opts.logger.info({ resource: this.opts.resource }, 'watch resourceVersion expired (410 Gone): listing again');
           needList = true;
         } else if (outcome.reason === 'silent') {
-          this.opts.logger.warn({ resource: this.opts.resource, silentMs: this.opts.silentMs }, 'watch silent for too long: starting it again');
+          this.opts.logger.warn(
+            { resource: this.opts.resource, silentMs: this.opts.silentMs },
+            'watch silent for too long: starting it again',
+          );
         } else if (outcome.lines === 0 && outcome.ms < 1000) {
           // A server that ends every watch at once would make this loop spin: slow it down.
           await this.sleep(this.backoff.next());
@@ -167,7 +170,11 @@ export class ResourceInformer<T extends { meta: ObjectMeta }> {
     for (;;) {
       let page: { metadata?: { resourceVersion?: string; continue?: string } };
       try {
-        page = await this.opts.client.list(this.opts.path, { limit: this.opts.pageSize, continue: cont, fieldSelector: this.opts.fieldSelector }, onItem);
+        page = await this.opts.client.list(
+          this.opts.path,
+          { limit: this.opts.pageSize, continue: cont, fieldSelector: this.opts.fieldSelector },
+          onItem,
+        );
       } catch (err) {
         // The continue token expired mid-list: start the list over.
         if (cont && err instanceof KubeApiError && err.gone) {
@@ -242,7 +249,11 @@ export class ResourceInformer<T extends { meta: ObjectMeta }> {
         if (ev.type === 'ERROR') {
           const s = ev.object;
           const code = typeof s['code'] === 'number' ? s['code'] : 500;
-          const err = new KubeApiError(code, typeof s['reason'] === 'string' ? s['reason'] : '', typeof s['message'] === 'string' ? s['message'] : 'watch error');
+          const err = new KubeApiError(
+            code,
+            typeof s['reason'] === 'string' ? s['reason'] : '',
+            typeof s['message'] === 'string' ? s['message'] : 'watch error',
+          );
           if (err.gone) reason = 'gone';
           else apiError = err;
           abort();
@@ -310,7 +321,7 @@ export class ResourceInformer<T extends { meta: ObjectMeta }> {
 
 export function metaOf(obj: Record<string, unknown>): ObjectMeta {
   const m = (obj['metadata'] ?? {}) as Record<string, unknown>;
-  const s = (k: string): string => (typeof m[k] === 'string' ? (m[k]) : '');
+  const s = (k: string): string => (typeof m[k] === 'string' ? m[k] : '');
   return { name: s('name'), namespace: s('namespace'), uid: s('uid'), resourceVersion: s('resourceVersion') };
 }
 

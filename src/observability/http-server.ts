@@ -113,7 +113,14 @@ export class HttpServer {
     switch (path) {
       case '/':
         if (this.opts.page && this.fullDetails) {
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': this.opts.page.contentSecurityPolicy, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' }).end(await this.opts.page.html());
+          res
+            .writeHead(200, {
+              'content-type': 'text/html; charset=utf-8',
+              'content-security-policy': this.opts.page.contentSecurityPolicy,
+              'x-content-type-options': 'nosniff',
+              'referrer-policy': 'no-referrer',
+            })
+            .end(await this.opts.page.html());
         } else {
           res.writeHead(200, { 'content-type': 'text/plain' }).end(`envoy-sds\n${INDEX.join('\n')}\n`);
         }
@@ -126,7 +133,9 @@ export class HttpServer {
         if (!this.fullDetails) r.reasons = r.ready ? [] : ['details are limited on this port (http.details)'];
         res
           .writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' })
-          .end(r.ready ? `ready${r.reasons.length ? ` (degraded: ${r.reasons.join('; ')})` : ''}\n` : `not ready: ${r.reasons.join('; ')}\n`);
+          .end(
+            r.ready ? `ready${r.reasons.length ? ` (degraded: ${r.reasons.join('; ')})` : ''}\n` : `not ready: ${r.reasons.join('; ')}\n`,
+          );
         return;
       }
       case '/metrics': {
@@ -163,7 +172,9 @@ function crossSiteRefusal(req: IncomingMessage, hosts: HostAllowlist): string | 
   } catch {
     host = undefined;
   }
-  return host !== undefined && hosts.allows(host) ? undefined : `requests from the origin ${JSON.stringify(origin).slice(0, 100)} are refused`;
+  return host !== undefined && hosts.allows(host)
+    ? undefined
+    : `requests from the origin ${JSON.stringify(origin).slice(0, 100)} are refused`;
 }
 
 function asObject(v: unknown): Record<string, unknown> {

@@ -139,12 +139,25 @@ export class Metrics {
           for (const c of list()) this.set({ name: c.name }, value(c));
         },
       });
-    series('envoy_sds_certificate_expiration_timestamp_seconds', 'The date after which the served certificate expires (Unix seconds).', (c) => Math.floor(c.notAfter.getTime() / 1000));
-    series('envoy_sds_certificate_not_before_timestamp_seconds', 'The date before which the served certificate is not valid (Unix seconds).', (c) => Math.floor(c.notBefore.getTime() / 1000));
+    series(
+      'envoy_sds_certificate_expiration_timestamp_seconds',
+      'The date after which the served certificate expires (Unix seconds).',
+      (c) => Math.floor(c.notAfter.getTime() / 1000),
+    );
+    series(
+      'envoy_sds_certificate_not_before_timestamp_seconds',
+      'The date before which the served certificate is not valid (Unix seconds).',
+      (c) => Math.floor(c.notBefore.getTime() / 1000),
+    );
   }
 
   /** A gauge with labels, computed at scrape time. */
-  addLabelledCollectedGauge<L extends string>(name: string, help: string, labelNames: readonly L[], collect: () => Array<{ labels: Record<L, string>; value: number }>): void {
+  addLabelledCollectedGauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    collect: () => Array<{ labels: Record<L, string>; value: number }>,
+  ): void {
     new Gauge({
       name,
       help,

@@ -34,6 +34,7 @@ export async function readStateChangeRequest(req: IncomingMessage): Promise<Stat
   } catch {
     return { ok: false, status: 400, error: 'the body is not JSON' };
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, status: 400, error: 'the body must be a JSON object' };
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, status: 400, error: 'the body must be a JSON object' };
   return { ok: true, body: body as Record<string, unknown> };
 }

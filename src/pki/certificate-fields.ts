@@ -84,7 +84,10 @@ export function readCertificateFields(der: Uint8Array): CertificateFields {
     }
   }
 
-  let serialHex = serial.toString('hex').toUpperCase().replace(/^(00)+(?=.)/, '');
+  let serialHex = serial
+    .toString('hex')
+    .toUpperCase()
+    .replace(/^(00)+(?=.)/, '');
   if (serialHex.length % 2 === 1) serialHex = `0${serialHex}`;
   return {
     version,

@@ -68,7 +68,10 @@ export function checkKeyUsages(algorithm: ProfileKeyAlgorithm, isCA: boolean, ke
     if (algorithm === 'RSA' && isCA && (u === 'key encipherment' || u === 'data encipherment')) {
       throw new PkiError('INVALID_ARGUMENT', `usage "${u}" is not allowed in an RSA CA certificate (RFC 3279 2.3.1: not with cert sign)`);
     }
-    throw new PkiError('INVALID_ARGUMENT', `usage "${u}" is not allowed with an ${algorithm} key in a ${kind} certificate (${rule.why}; allowed: ${allowed.join(', ')})`);
+    throw new PkiError(
+      'INVALID_ARGUMENT',
+      `usage "${u}" is not allowed with an ${algorithm} key in a ${kind} certificate (${rule.why}; allowed: ${allowed.join(', ')})`,
+    );
   }
   if ((used.has('encipher only') || used.has('decipher only')) && !used.has('key agreement')) {
     throw new PkiError('INVALID_ARGUMENT', 'usages "encipher only" and "decipher only" need "key agreement" (RFC 5280 4.2.1.3)');
@@ -99,7 +102,11 @@ export function characterCount(value: string): number {
 export function checkSubjectAttributeLength(field: keyof typeof SUBJECT_UPPER_BOUNDS, value: string): void {
   const max = SUBJECT_UPPER_BOUNDS[field];
   const length = characterCount(value);
-  if (length > max) throw new PkiError('INVALID_ARGUMENT', `subject ${field} "${value.slice(0, 20)}…" is ${length} characters; at most ${max} are allowed (RFC 5280 upper bound)`);
+  if (length > max)
+    throw new PkiError(
+      'INVALID_ARGUMENT',
+      `subject ${field} "${value.slice(0, 20)}…" is ${length} characters; at most ${max} are allowed (RFC 5280 upper bound)`,
+    );
 }
 
 // ISO 3166-1 alpha-2, officially assigned codes.
@@ -156,6 +163,9 @@ export function checkEmailAddress(email: string): void {
   const local = email.slice(0, at);
   const domain = email.slice(at + 1);
   if (at <= 0 || characterCount(local) > 64 || !LOCAL_PART.test(local) || !DNS_HOST.test(domain)) {
-    throw new PkiError('INVALID_ARGUMENT', `email address ${JSON.stringify(email)} must be local@domain in ASCII without spaces (RFC 5321)`);
+    throw new PkiError(
+      'INVALID_ARGUMENT',
+      `email address ${JSON.stringify(email)} must be local@domain in ASCII without spaces (RFC 5321)`,
+    );
   }
 }

@@ -158,9 +158,7 @@ export async function signCsr(
     throw new PkiError('CSR_INVALID', 'certificate request subject could not be decoded', { cause: err });
   }
   // Names given in params replace the requested ones as a whole.
-  const useRequested = [params.dnsNames, params.ipAddresses, params.uris, params.emailAddresses].every(
-    (list) => list === undefined,
-  );
+  const useRequested = [params.dnsNames, params.ipAddresses, params.uris, params.emailAddresses].every((list) => list === undefined);
   return createCertificate({
     ...params,
     ...(useRequested ? requested : {}),

@@ -50,7 +50,10 @@ export const sequence = (...items: Uint8Array[]): Buffer => tlv(TAG.SEQUENCE, it
 
 /** DER SET OF: members are sorted by their encodings. */
 export function setOf(items: readonly Uint8Array[]): Buffer {
-  return tlv(TAG.SET, [...items].sort((a, b) => Buffer.compare(a, b)));
+  return tlv(
+    TAG.SET,
+    [...items].sort((a, b) => Buffer.compare(a, b)),
+  );
 }
 
 /** Context-specific tag [n], constructed (EXPLICIT or IMPLICIT SEQUENCE) or primitive. */
@@ -167,7 +170,7 @@ export function readElement(buf: Uint8Array, offset: number, limit = buf.length)
 /** The elements directly inside a constructed element. */
 export function children(buf: Uint8Array, parent: DerElement): DerElement[] {
   const out: DerElement[] = [];
-  for (let at = parent.contentStart; at < parent.end; ) {
+  for (let at = parent.contentStart; at < parent.end;) {
     const el = readElement(buf, at, parent.end);
     out.push(el);
     at = el.end;
@@ -225,4 +228,3 @@ export function subjectPublicKeyBits(spki: Uint8Array): Buffer {
   if (!bits || bits.tag !== TAG.BIT_STRING) throw new Error('DER: subjectPublicKey not found');
   return Buffer.from(spki.buffer, spki.byteOffset + bits.contentStart + 1, bits.end - bits.contentStart - 1);
 }
-

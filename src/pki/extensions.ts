@@ -90,9 +90,7 @@ export function extKeyUsageName(usageOid: string): string {
 // ---------------------------------------------------------------- encoding
 
 function extension(extnId: string, critical: boolean, value: Uint8Array): Buffer {
-  return critical
-    ? sequence(oid(extnId), derBooleanTrue(), octetString(value))
-    : sequence(oid(extnId), octetString(value));
+  return critical ? sequence(oid(extnId), derBooleanTrue(), octetString(value)) : sequence(oid(extnId), octetString(value));
 }
 
 /** keyUsage, critical (as cert-manager and the CA/B baseline do). */
@@ -240,7 +238,7 @@ export function formatIpAddress(bytes: Uint8Array): string {
   // Longest run of two or more zero groups (the first on a tie) becomes "::".
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

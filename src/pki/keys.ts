@@ -10,17 +10,12 @@ import { describeLabel, parsePemBlocks, pemText } from './pem.js';
 const generateKeyPairAsync = promisify(generateKeyPair);
 
 /** What to generate; defaults follow cert-manager (RSA 2048, ECDSA P-256). */
-export type KeySpec =
-  | { algorithm: 'ECDSA'; size?: 256 | 384 }
-  | { algorithm: 'RSA'; size?: 2048 | 3072 | 4096 }
-  | { algorithm: 'Ed25519' };
+export type KeySpec = { algorithm: 'ECDSA'; size?: 256 | 384 } | { algorithm: 'RSA'; size?: 2048 | 3072 | 4096 } | { algorithm: 'Ed25519' };
 
 export type EcCurve = 'P-256' | 'P-384' | 'P-521';
 
 export type KeyDescription =
-  | { algorithm: 'RSA'; size: number }
-  | { algorithm: 'ECDSA'; curve: EcCurve; size: number }
-  | { algorithm: 'Ed25519' };
+  { algorithm: 'RSA'; size: number } | { algorithm: 'ECDSA'; curve: EcCurve; size: number } | { algorithm: 'Ed25519' };
 
 /**
  * cert-manager's `privateKey.encoding`. PKCS1 means the algorithm's own format:
@@ -58,10 +53,7 @@ export async function generatePrivateKey(spec: KeySpec): Promise<KeyObject> {
       return privateKey;
     }
     default:
-      throw new PkiError(
-        'UNSUPPORTED_KEY',
-        `unsupported key algorithm ${JSON.stringify((spec as { algorithm?: unknown }).algorithm)}`,
-      );
+      throw new PkiError('UNSUPPORTED_KEY', `unsupported key algorithm ${JSON.stringify((spec as { algorithm?: unknown }).algorithm)}`);
   }
 }
 
@@ -112,10 +104,7 @@ export function parsePrivateKeyPem(pem: string | Uint8Array): KeyObject {
     // No cause attached and only the error code quoted: OpenSSL messages are
     // generic, but a KeyObject-related error must never carry key bytes along.
     const code = (err as { code?: unknown }).code;
-    throw new PkiError(
-      'KEY_INVALID',
-      `private key (${format.name}) could not be decoded${typeof code === 'string' ? ` (${code})` : ''}`,
-    );
+    throw new PkiError('KEY_INVALID', `private key (${format.name}) could not be decoded${typeof code === 'string' ? ` (${code})` : ''}`);
   }
   describeKey(key); // throws UNSUPPORTED_KEY for DSA, X25519, other curves...
   return key;

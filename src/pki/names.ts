@@ -117,7 +117,9 @@ export function sortedRdns(name: Buffer): Buffer {
     throw new PkiError('INVALID_ARGUMENT', 'subject is not a DER Name', { cause: err });
   }
   if (rdns.every((rdn) => children(name, rdn).length < 2)) return name;
-  return sequence(...rdns.map((rdn) => (rdn.tag === TAG.SET ? setOf(children(name, rdn).map((atv) => bytesOf(name, atv))) : bytesOf(name, rdn))));
+  return sequence(
+    ...rdns.map((rdn) => (rdn.tag === TAG.SET ? setOf(children(name, rdn).map((atv) => bytesOf(name, atv))) : bytesOf(name, rdn))),
+  );
 }
 
 /** True when a DER Name has no RDNs. */

@@ -84,10 +84,7 @@ export function parsePemBlocks(text: string, options: ParsePemOptions = {}): Pem
       if (line.trimStart().startsWith(DASHES)) {
         throw new PkiError('PEM_INVALID', `line ${n}: PEM boundary lines must start at the beginning of the line`);
       }
-      throw new PkiError(
-        'PEM_INVALID',
-        `line ${n}: unexpected text outside a PEM block (only PEM blocks and blank lines are allowed)`,
-      );
+      throw new PkiError('PEM_INVALID', `line ${n}: unexpected text outside a PEM block (only PEM blocks and blank lines are allowed)`);
     }
 
     const where = `PEM block ${blocks.length + 1} (${describeLabel(open.label)}, line ${open.line})`;
@@ -95,10 +92,7 @@ export function parsePemBlocks(text: string, options: ParsePemOptions = {}): Pem
       const label = boundaryLabel(line, END_PREFIX);
       if (label === undefined) throw new PkiError('PEM_INVALID', `line ${n}: malformed PEM END line`);
       if (label !== open.label) {
-        throw new PkiError(
-          'PEM_INVALID',
-          `line ${n}: END label ${describeLabel(label)} does not match the BEGIN label of ${where}`,
-        );
+        throw new PkiError('PEM_INVALID', `line ${n}: END label ${describeLabel(label)} does not match the BEGIN label of ${where}`);
       }
       blocks.push({ label: open.label, der: decodeBase64(open.base64.join(''), where) });
       open = undefined;

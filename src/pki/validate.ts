@@ -145,14 +145,10 @@ export function validateCaBundle(input: ValidateCaBundleInput): ValidatedCaBundl
     if (bc?.ca) {
       const ku = extension(cert, EXTENSION.keyUsage, 'keyUsage', readKeyUsage);
       if (ku !== undefined && (ku & KEY_CERT_SIGN) === 0) {
-        warnings.push(
-          `${cert.label} is a CA but its key usage lacks 'cert sign'; verifiers will not accept certificates it signed`,
-        );
+        warnings.push(`${cert.label} is a CA but its key usage lacks 'cert sign'; verifiers will not accept certificates it signed`);
       }
     } else if (isSelfSignedV1(cert)) {
-      warnings.push(
-        `${cert.label} is a version 1 certificate without extensions; accepted as a CA because it is self-signed`,
-      );
+      warnings.push(`${cert.label} is a version 1 certificate without extensions; accepted as a CA because it is self-signed`);
     } else {
       throw new PkiError('NOT_CA', `${cert.label} is not a CA certificate (basicConstraints cA is not set)`);
     }

@@ -317,10 +317,7 @@ export class SecretStore {
     const current = this.secrets.get(name);
     if (!current) return false;
     this.secrets.delete(name);
-    this.logger.info(
-      { secret: name, version: current.version, origin: `${origin.source}:${origin.ref}` },
-      'secret deleted',
-    );
+    this.logger.info({ secret: name, version: current.version, origin: `${origin.source}:${origin.ref}` }, 'secret deleted');
     this.notify(name, undefined);
     return true;
   }

@@ -20,11 +20,7 @@ export interface ValidatedMaterial {
  * links, a bundle holds CA certificates, sizes are capped. Throws a PkiError (with a
  * stable code and a message free of key material) when the material must not be served.
  */
-export function validateMaterial(
-  material: SecretMaterial,
-  now: Date,
-  limits: ValidationLimits = DEFAULT_LIMITS,
-): ValidatedMaterial {
+export function validateMaterial(material: SecretMaterial, now: Date, limits: ValidationLimits = DEFAULT_LIMITS): ValidatedMaterial {
   if (material.kind === 'tls_certificate') {
     const result = validateTlsCertificate({
       chainPem: material.certificateChain,
@@ -34,16 +30,23 @@ export function validateMaterial(
     });
     const warnings = [...result.warnings];
     // `openssl req -x509` makes CA:TRUE certificates: served, but its key could sign anything.
-    if (result.leaf.isCA) warnings.push(`the certificate (${result.leaf.subject}) is a CA (CA:TRUE): its private key, served with it, can sign for any name; Envoy needs a leaf`);
+    if (result.leaf.isCA)
+      warnings.push(
+        `the certificate (${result.leaf.subject}) is a CA (CA:TRUE): its private key, served with it, can sign for any name; Envoy needs a leaf`,
+      );
     if (material.ocspStaple && material.ocspStaple.length > 0) {
-      if (material.ocspStaple.length > limits.maxBytes) throw new PkiError('TOO_LARGE', `OCSP staple is ${material.ocspStaple.length} bytes; the limit is ${limits.maxBytes}`);
+      if (material.ocspStaple.length > limits.maxBytes)
+        throw new PkiError('TOO_LARGE', `OCSP staple is ${material.ocspStaple.length} bytes; the limit is ${limits.maxBytes}`);
       warnings.push(...checkOcspStaple(material.ocspStaple, result.leaf.serialNumber, now).warnings);
     }
     return { facts: toFacts(result.leaf), warnings };
   }
   const crlBytes = material.crl ? Buffer.byteLength(material.crl) : 0;
   if (crlBytes > 0 && Buffer.byteLength(material.trustedCa) + crlBytes > limits.maxBytes) {
-    throw new PkiError('TOO_LARGE', `CA bundle and CRL are ${Buffer.byteLength(material.trustedCa) + crlBytes} bytes; the limit is ${limits.maxBytes}`);
+    throw new PkiError(
+      'TOO_LARGE',
+      `CA bundle and CRL are ${Buffer.byteLength(material.trustedCa) + crlBytes} bytes; the limit is ${limits.maxBytes}`,
+    );
   }
   const result = validateCaBundle({ pem: material.trustedCa, now, maxBytes: limits.maxBytes });
   const warnings = [...result.warnings];

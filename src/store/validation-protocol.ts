@@ -15,8 +15,7 @@ export interface ValidationJob {
 }
 
 export type ValidationOutcome =
-  | { id: number; ok: true; result: ValidatedMaterial }
-  | { id: number; ok: false; code: string; message: string };
+  { id: number; ok: true; result: ValidatedMaterial } | { id: number; ok: false; code: string; message: string };
 
 export interface JobBatch {
   jobs: ValidationJob[];

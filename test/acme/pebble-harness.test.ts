@@ -27,7 +27,14 @@ async function challengeServer(port: number): Promise<{ tokens: Map<string, stri
 }
 
 function fastClient(pebble: PebbleServer, accountKey: Buffer, extra: Partial<acme.ClientOptions> = {}): acme.Client {
-  return new acme.Client({ directoryUrl: pebble.directoryUrl, accountKey, backoffMin: 100, backoffMax: 1000, backoffAttempts: 30, ...extra });
+  return new acme.Client({
+    directoryUrl: pebble.directoryUrl,
+    accountKey,
+    backoffMin: 100,
+    backoffMax: 1000,
+    backoffAttempts: 30,
+    ...extra,
+  });
 }
 
 function chain(pem: string): X509Certificate[] {
@@ -102,23 +109,28 @@ describe('Pebble harness with BIND', { skip: skipUnlessTools(NAMED, PEBBLE) }, (
   test('HTTP-01: Pebble resolves web.example.test through BIND and fetches the key authorization', async () => {
     const client = fastClient(pebble, accountKey, { accountUrl });
     const [, csr] = await acme.crypto.createCsr({ commonName: 'web.example.test', altNames: ['web.example.test'] });
-    const certPem = await explained(client.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
-      skipChallengeVerification: true, // acme-client would resolve through the system DNS
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
-        http.tokens.set(challenge.token, keyAuthorization);
-      },
-      challengeRemoveFn: async (_authz, challenge) => {
-        http.tokens.delete(challenge.token);
-      },
-    }));
+    const certPem = await explained(
+      client.auto({
+        csr,
+        termsOfServiceAgreed: true,
+        challengePriority: ['http-01'],
+        skipChallengeVerification: true, // acme-client would resolve through the system DNS
+        challengeCreateFn: async (_authz, challenge, keyAuthorization) => {
+          http.tokens.set(challenge.token, keyAuthorization);
+        },
+        challengeRemoveFn: async (_authz, challenge) => {
+          http.tokens.delete(challenge.token);
+        },
+      }),
+    );
     const [leaf, intermediate] = chain(certPem);
     assert.ok(leaf && intermediate, 'leaf and intermediate');
     assert.match(leaf.subjectAltName ?? '', /DNS:web\.example\.test/);
     assert.ok(leaf.verify(intermediate.publicKey));
-    assert.ok(http.requests.some((r) => r.startsWith('web.example.test:') && r.includes('/.well-known/acme-challenge/')), http.requests.join(', '));
+    assert.ok(
+      http.requests.some((r) => r.startsWith('web.example.test:') && r.includes('/.well-known/acme-challenge/')),
+      http.requests.join(', '),
+    );
     const root = new X509Certificate(await pebble.rootPem());
     assert.ok(intermediate.verify(root.publicKey) || intermediate.checkIssued(root), 'intermediate chains to the management root');
   });
@@ -128,21 +140,27 @@ describe('Pebble harness with BIND', { skip: skipUnlessTools(NAMED, PEBBLE) }, (
     const [, csr] = await acme.crypto.createCsr({ commonName: 'dns.example.test', altNames: ['dns.example.test', '*.wild.example.test'] });
     const server = { host: bind.host, port: bind.port };
     const published: string[] = [];
-    const certPem = await explained(client.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ['dns-01'],
-      skipChallengeVerification: true,
-      challengeCreateFn: async (authz, _challenge, keyAuthorization) => {
-        const name = `_acme-challenge.${authz.identifier.value}`;
-        await updateTxt(server, bind.tsig, bind.zone, { action: 'add', name, value: keyAuthorization });
-        published.push(name);
-        assert.ok((await bind.queryTxt(name)).includes(keyAuthorization));
-      },
-      challengeRemoveFn: async (authz, _challenge, keyAuthorization) => {
-        await updateTxt(server, bind.tsig, bind.zone, { action: 'delete', name: `_acme-challenge.${authz.identifier.value}`, value: keyAuthorization });
-      },
-    }));
+    const certPem = await explained(
+      client.auto({
+        csr,
+        termsOfServiceAgreed: true,
+        challengePriority: ['dns-01'],
+        skipChallengeVerification: true,
+        challengeCreateFn: async (authz, _challenge, keyAuthorization) => {
+          const name = `_acme-challenge.${authz.identifier.value}`;
+          await updateTxt(server, bind.tsig, bind.zone, { action: 'add', name, value: keyAuthorization });
+          published.push(name);
+          assert.ok((await bind.queryTxt(name)).includes(keyAuthorization));
+        },
+        challengeRemoveFn: async (authz, _challenge, keyAuthorization) => {
+          await updateTxt(server, bind.tsig, bind.zone, {
+            action: 'delete',
+            name: `_acme-challenge.${authz.identifier.value}`,
+            value: keyAuthorization,
+          });
+        },
+      }),
+    );
     assert.deepEqual(published.sort(), ['_acme-challenge.dns.example.test', '_acme-challenge.wild.example.test']);
     const [leaf] = chain(certPem);
     assert.ok(leaf);
@@ -171,7 +189,9 @@ describe('Pebble harness with external account binding', { skip: skipUnlessTools
     assert.ok(pebble.eab);
     const accountKey = await acme.crypto.createPrivateEcdsaKey();
     await assert.rejects(fastClient(pebble, accountKey).createAccount({ termsOfServiceAgreed: true }), /externalAccountBinding/);
-    const account = await fastClient(pebble, accountKey, { externalAccountBinding: pebble.eab }).createAccount({ termsOfServiceAgreed: true });
+    const account = await fastClient(pebble, accountKey, { externalAccountBinding: pebble.eab }).createAccount({
+      termsOfServiceAgreed: true,
+    });
     assert.equal(account.status, 'valid');
   });
 });

@@ -131,10 +131,23 @@ test('a smoke benchmark run completes against both servers', async (t) => {
     }
     assert.deepEqual(results.runs.map((r) => r.server).slice(0, 2), ['node', 'go']);
     for (const kind of ['ecdsa-p256', 'rsa-2048']) {
-      assert.ok(results.issuance.some((f) => f.kind === kind && f.perSecond > 0), `no ${kind} issuance figure`);
+      assert.ok(
+        results.issuance.some((f) => f.kind === kind && f.perSecond > 0),
+        `no ${kind} issuance figure`,
+      );
     }
     const md = readFileSync(join(out, 'latest.md'), 'utf8');
-    for (const needle of ['| figure | node |', 'go-control-plane', 'node/go', 'cores', 'loadavg', 'p99 push latency', 'RSS per idle stream', 'leaves/s', 'event loop longest delay']) {
+    for (const needle of [
+      '| figure | node |',
+      'go-control-plane',
+      'node/go',
+      'cores',
+      'loadavg',
+      'p99 push latency',
+      'RSS per idle stream',
+      'leaves/s',
+      'event loop longest delay',
+    ]) {
       assert.ok(md.includes(needle), `latest.md lacks ${needle}`);
     }
     assert.match(run.stdout, /node\/go/);
@@ -163,7 +176,11 @@ test('a short soak completes: no stream lost, RSS read after the first rotation 
     const results = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as {
       runs: Array<{ scenario: string; server: string; ok: boolean; result?: { soak?: Record<string, number> } }>;
     };
-    assert.deepEqual(results.runs.map((r) => `${r.scenario}/${r.server}`), ['soak/node'], 'the soak runs on node only by default');
+    assert.deepEqual(
+      results.runs.map((r) => `${r.scenario}/${r.server}`),
+      ['soak/node'],
+      'the soak runs on node only by default',
+    );
     const soak = results.runs[0]!.result!.soak!;
     assert.equal(soak['streamsLost'], 0);
     assert.ok(soak['rotations']! >= 2, JSON.stringify(soak));

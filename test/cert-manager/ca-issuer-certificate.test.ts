@@ -77,11 +77,15 @@ test('cert-manager: a Certificate from a CA Issuer is served, and a forced renew
   await t.test('a renewal forced as `cmctl renew` does it is pushed as a new version; Secret-update-to-push reported', async () => {
     // Our own watch on the Secret stamps when the API server announces cert-manager's write.
     const updatedAt = new Map<string, number>(); // tls.crt -> time the watch saw it
-    const watch: WatchHandle = await admin.client.watch('/api/v1/namespaces/apps/secrets', { fieldSelector: 'metadata.name=web-tls' }, (ev) => {
-      const data = (ev.object as { data?: Record<string, string> }).data;
-      const crt = Buffer.from(data?.['tls.crt'] ?? '', 'base64').toString('utf8');
-      if (ev.type === 'MODIFIED' && crt !== '' && !updatedAt.has(crt)) updatedAt.set(crt, performance.now());
-    });
+    const watch: WatchHandle = await admin.client.watch(
+      '/api/v1/namespaces/apps/secrets',
+      { fieldSelector: 'metadata.name=web-tls' },
+      (ev) => {
+        const data = (ev.object as { data?: Record<string, string> }).data;
+        const crt = Buffer.from(data?.['tls.crt'] ?? '', 'base64').toString('utf8');
+        if (ev.type === 'MODIFIED' && crt !== '' && !updatedAt.has(crt)) updatedAt.set(crt, performance.now());
+      },
+    );
     watch.done.catch(() => {}); // ends with the cluster; the figures below need no more
 
     let last = (await readTlsSecret(admin, 'apps', 'web-tls')).certPem;

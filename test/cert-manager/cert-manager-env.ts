@@ -83,7 +83,11 @@ export async function createIssuer(admin: KubeAdmin, ref: IssuerRef, spec: Recor
     metadata: { name: ref.name, ...(namespace && ref.kind === 'Issuer' ? { namespace } : {}) },
     spec,
   });
-  await eventually(async () => readyStatus(await admin.client.request(`GET`, `${path}/${ref.name}`)) === 'True', 60_000, `${ref.kind} ${ref.name} Ready`);
+  await eventually(
+    async () => readyStatus(await admin.client.request(`GET`, `${path}/${ref.name}`)) === 'True',
+    60_000,
+    `${ref.kind} ${ref.name} Ready`,
+  );
 }
 
 export interface CertificateSpec {
@@ -124,11 +128,21 @@ export async function getCertificate(admin: KubeAdmin, namespace: string, name: 
 }
 
 /** Waits until the Certificate is Ready at this revision (or a later one). */
-export async function untilRevision(admin: KubeAdmin, namespace: string, name: string, revision: number, timeoutMs = 60_000): Promise<void> {
-  await eventually(async () => {
-    const crt = await getCertificate(admin, namespace, name);
-    return (crt.status?.revision ?? 0) >= revision && readyStatus(crt) === 'True';
-  }, timeoutMs, `Certificate ${namespace}/${name} Ready at revision ${revision}`);
+export async function untilRevision(
+  admin: KubeAdmin,
+  namespace: string,
+  name: string,
+  revision: number,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await eventually(
+    async () => {
+      const crt = await getCertificate(admin, namespace, name);
+      return (crt.status?.revision ?? 0) >= revision && readyStatus(crt) === 'True';
+    },
+    timeoutMs,
+    `Certificate ${namespace}/${name} Ready at revision ${revision}`,
+  );
 }
 
 /**

@@ -100,7 +100,9 @@ test('seed flow: selfSigned root -> CA issuer -> gateway and backend leaves; re-
   await admin.allowSecretRead('backend', { namespace: 'backend', name: 'backend-envoy' }, 'envoy-reads-tls', ['backend-tls']);
   // The backend's CA across namespaces: RBAC on the name `backend-tls-cacert` (no such
   // Secret is needed), which grants the CA and never the backend's key.
-  await admin.allowSecretRead('backend', { namespace: 'gateway', name: 'gateway-envoy' }, 'gateway-reads-backend-ca', ['backend-tls-cacert']);
+  await admin.allowSecretRead('backend', { namespace: 'gateway', name: 'gateway-envoy' }, 'gateway-reads-backend-ca', [
+    'backend-tls-cacert',
+  ]);
   server = await startKubeSdsServer(cluster);
   await untilReady(server);
 
@@ -155,7 +157,10 @@ test('seed flow: selfSigned root -> CA issuer -> gateway and backend leaves; re-
     gatewayServed = certOf(r).cert;
   });
   const caFollow = follow(upstreamCaSds, (r) => (upstreamCa = caOf(r)));
-  closers.push(() => listenerFollow.stop(), () => caFollow.stop());
+  closers.push(
+    () => listenerFollow.stop(),
+    () => caFollow.stop(),
+  );
   await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', r));
   const gatewayPort = (gateway.address() as AddressInfo).port;
 
@@ -192,7 +197,10 @@ test('seed flow: selfSigned root -> CA issuer -> gateway and backend leaves; re-
     await assert.rejects(
       new Promise<void>((resolve, reject) => {
         const c = tls.connect({ host: '127.0.0.1', port: backendPort, servername: BACKEND_HOST, ca: stranger.certPem });
-        c.once('secureConnect', () => { c.destroy(); resolve(); });
+        c.once('secureConnect', () => {
+          c.destroy();
+          resolve();
+        });
         c.once('error', reject);
       }),
       /certificate/i,

@@ -76,7 +76,10 @@ test('trust-manager: a Bundle in the gateway namespace is served as configmap://
   await t.test('changes to the Bundle sources are pushed: an added inLine CA, then a renewed root', async () => {
     const latencies: number[] = [];
     const extra = makeCa('Partner CA');
-    const current = await admin.client.request<Record<string, unknown> & { metadata: Record<string, unknown> }>('GET', `${BUNDLE}/backend-trust`);
+    const current = await admin.client.request<Record<string, unknown> & { metadata: Record<string, unknown> }>(
+      'GET',
+      `${BUNDLE}/backend-trust`,
+    );
     let started = performance.now();
     await admin.client.request('PUT', `${BUNDLE}/backend-trust`, {
       body: { ...bundle([{ secret: { name: 'backend-root', key: 'ca.crt' } }, { inLine: extra.certPem }]), metadata: current.metadata },
@@ -94,11 +97,15 @@ test('trust-manager: a Bundle in the gateway namespace is served as configmap://
     const root2 = await readTlsSecret(admin, TRUST_NAMESPACE, 'backend-root');
     assert.notEqual(fingerprint(root2.caPem), fingerprint(root1.caPem));
     const want = [fingerprint(root2.caPem), fingerprint(extra.certPem)].sort();
-    await eventually(async () => {
-      r = await s.response(30_000);
-      s.ack(r);
-      return JSON.stringify(caSet(r)) === JSON.stringify(want);
-    }, 30_000, 'the renewed root in the pushed bundle');
+    await eventually(
+      async () => {
+        r = await s.response(30_000);
+        s.ack(r);
+        return JSON.stringify(caSet(r)) === JSON.stringify(want);
+      },
+      30_000,
+      'the renewed root in the pushed bundle',
+    );
     latencies.push(performance.now() - started);
     t.diagnostic(`trust-manager, source change -> push at the stream (Bundle edit; root renewal incl. issuance), ${summary(latencies)}`);
   });

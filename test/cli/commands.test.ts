@@ -29,7 +29,8 @@ describe('envoy-sds command line', () => {
     const r = cli();
     assert.equal(r.status, 0);
     assert.match(r.stdout, /Commands:/);
-    for (const c of ['serve', 'fetch', 'watch', 'bootstrap', 'renew', 'validate', 'rotate-ca']) assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
+    for (const c of ['serve', 'fetch', 'watch', 'bootstrap', 'renew', 'validate', 'rotate-ca'])
+      assert.match(r.stdout, new RegExp(`\\b${c}\\b`));
   });
 
   test('--help on every subcommand prints its usage and exits 0', () => {
@@ -69,23 +70,35 @@ describe('envoy-sds command line', () => {
 
   describe('bootstrap --server: what Envoy accepts for each kind of address', () => {
     const cases: Array<[string, (cluster: Record<string, unknown>) => void]> = [
-      ['10.1.2.3:18000', (c) => {
-        assert.equal(c['type'], 'STATIC');
-        assert.match(JSON.stringify(c['load_assignment']), /"socket_address":\{"address":"10\.1\.2\.3","port_value":18000\}/);
-      }],
-      ['[::1]:18000', (c) => {
-        assert.equal(c['type'], 'STATIC');
-        assert.match(JSON.stringify(c['load_assignment']), /"address":"::1","port_value":18000/);
-      }],
-      ['sds.example.com:18000', (c) => {
-        assert.equal(c['type'], 'STRICT_DNS', 'Envoy refuses a host name in a STATIC cluster');
-        assert.match(JSON.stringify(c['load_assignment']), /"address":"sds\.example\.com","port_value":18000/);
-      }],
-      ['unix:/run/envoy-sds/sds.sock', (c) => {
-        assert.equal(c['type'], 'STATIC');
-        assert.match(JSON.stringify(c['load_assignment']), /"pipe":\{"path":"\/run\/envoy-sds\/sds\.sock"\}/);
-        assert.doesNotMatch(JSON.stringify(c), /port_value/);
-      }],
+      [
+        '10.1.2.3:18000',
+        (c) => {
+          assert.equal(c['type'], 'STATIC');
+          assert.match(JSON.stringify(c['load_assignment']), /"socket_address":\{"address":"10\.1\.2\.3","port_value":18000\}/);
+        },
+      ],
+      [
+        '[::1]:18000',
+        (c) => {
+          assert.equal(c['type'], 'STATIC');
+          assert.match(JSON.stringify(c['load_assignment']), /"address":"::1","port_value":18000/);
+        },
+      ],
+      [
+        'sds.example.com:18000',
+        (c) => {
+          assert.equal(c['type'], 'STRICT_DNS', 'Envoy refuses a host name in a STATIC cluster');
+          assert.match(JSON.stringify(c['load_assignment']), /"address":"sds\.example\.com","port_value":18000/);
+        },
+      ],
+      [
+        'unix:/run/envoy-sds/sds.sock',
+        (c) => {
+          assert.equal(c['type'], 'STATIC');
+          assert.match(JSON.stringify(c['load_assignment']), /"pipe":\{"path":"\/run\/envoy-sds\/sds\.sock"\}/);
+          assert.doesNotMatch(JSON.stringify(c), /port_value/);
+        },
+      ],
     ];
     for (const [server, check] of cases) {
       test(server, () => {
@@ -103,14 +116,20 @@ describe('envoy-sds command line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sds-validate-'));
     test('a valid config: exit 0', () => {
       const path = join(dir, 'good.yaml');
-      writeFileSync(path, `grpc: { tcp: { address: 127.0.0.1:0 } }\nsecrets:\n  - name: web\n    tlsCertificate: { certificateChainFile: /etc/x/tls.crt, privateKeyFile: /etc/x/tls.key }\n`);
+      writeFileSync(
+        path,
+        `grpc: { tcp: { address: 127.0.0.1:0 } }\nsecrets:\n  - name: web\n    tlsCertificate: { certificateChainFile: /etc/x/tls.crt, privateKeyFile: /etc/x/tls.key }\n`,
+      );
       const r = cli('validate', '--config', path);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /valid/);
     });
     test('an invalid config: the field path, exit 2, nothing started', () => {
       const path = join(dir, 'bad.yaml');
-      writeFileSync(path, `grpc: { tcp: { address: 127.0.0.1:0 } }\nsecrets:\n  - name: web\n    tlsCertificate: { certificateChainFile: 42 }\n`);
+      writeFileSync(
+        path,
+        `grpc: { tcp: { address: 127.0.0.1:0 } }\nsecrets:\n  - name: web\n    tlsCertificate: { certificateChainFile: 42 }\n`,
+      );
       const r = cli('validate', '--config', path);
       assert.equal(r.status, 2);
       assert.match(r.stderr, /secrets\[0\]\.tlsCertificate/);

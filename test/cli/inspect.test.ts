@@ -56,10 +56,14 @@ describe('inspect', () => {
     s.request({ names: ['web'] });
     s.ack(await s.response());
     let r = await inspect('web');
-    await eventually(async () => {
-      r = await inspect('web');
-      return /gw-1 \(edge\) on \S+: SYNCED/.test(r.stdout);
-    }, 5000, 'gw-1 SYNCED in inspect');
+    await eventually(
+      async () => {
+        r = await inspect('web');
+        return /gw-1 \(edge\) on \S+: SYNCED/.test(r.stdout);
+      },
+      5000,
+      'gw-1 SYNCED in inspect',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^secret: +web$/m);
     assert.match(r.stdout, /^type: +tls_certificate$/m);
@@ -96,8 +100,13 @@ describe('inspect', () => {
     const ready = await fetch(`http://${server.httpAddress}/readyz`);
     assert.equal(ready.status, 503);
     assert.match(await ready.text(), /secret broken not loaded: update rejected \(KEY_MISMATCH\) at /);
-    const status = (await (await fetch(`http://${server.httpAddress}/status`)).json()) as { notLoaded: Array<{ name: string; lastRejection: { code: string } | null }> };
-    assert.deepEqual(status.notLoaded.map((n) => [n.name, n.lastRejection?.code]), [['broken', 'KEY_MISMATCH']]);
+    const status = (await (await fetch(`http://${server.httpAddress}/status`)).json()) as {
+      notLoaded: Array<{ name: string; lastRejection: { code: string } | null }>;
+    };
+    assert.deepEqual(
+      status.notLoaded.map((n) => [n.name, n.lastRejection?.code]),
+      [['broken', 'KEY_MISMATCH']],
+    );
   });
 
   test('a name the server does not serve: exit 3, one line', async () => {

@@ -23,7 +23,13 @@ interface Served {
 
 async function serve(dataDir: string, grpcAddress = '127.0.0.1:0'): Promise<Served> {
   const proc = spawn(process.execPath, [CLI, 'serve'], {
-    env: { ...process.env, KUBERNETES_SERVICE_HOST: '', ENVOY_SDS_DATA: dataDir, ENVOY_SDS_GRPC_ADDRESS: grpcAddress, ENVOY_SDS_HTTP_ADDRESS: '127.0.0.1:0' },
+    env: {
+      ...process.env,
+      KUBERNETES_SERVICE_HOST: '',
+      ENVOY_SDS_DATA: dataDir,
+      ENVOY_SDS_GRPC_ADDRESS: grpcAddress,
+      ENVOY_SDS_HTTP_ADDRESS: '127.0.0.1:0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -103,7 +109,13 @@ describe('local default', () => {
     assert.equal((await fetch(`http://${server.http}/healthz`)).status, 200);
     assert.equal((await fetch(`http://${server.http}/readyz`)).status, 200);
     const metrics = await (await fetch(`http://${server.http}/metrics`)).text();
-    for (const m of ['envoy_sds_streams_open', 'envoy_sds_pushes_total', 'envoy_sds_acks_total', 'envoy_sds_nacks_total', 'envoy_sds_secret_updates_total']) {
+    for (const m of [
+      'envoy_sds_streams_open',
+      'envoy_sds_pushes_total',
+      'envoy_sds_acks_total',
+      'envoy_sds_nacks_total',
+      'envoy_sds_secret_updates_total',
+    ]) {
       assert.match(metrics, new RegExp(m));
     }
     const status = (await (await fetch(`http://${server.http}/status`)).json()) as { secrets: Array<{ name: string }> };

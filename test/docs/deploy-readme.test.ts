@@ -21,7 +21,11 @@ describe('deploy/README.md', () => {
   it('orders the steps from an empty cluster to a gateway serving TLS, naming files that exist', () => {
     const steps = section('## From an empty cluster to a gateway serving TLS');
     const numbered = [...steps.matchAll(/^(\d+)\. \*\*/gm)].map((m) => Number(m[1]));
-    assert.deepEqual(numbered, numbered.map((_n, i) => i + 1), 'numbered 1..n');
+    assert.deepEqual(
+      numbered,
+      numbered.map((_n, i) => i + 1),
+      'numbered 1..n',
+    );
     assert.ok(numbered.length >= 6);
     // The server's certificate and the CA ConfigMap come before the parts that need them.
     const at = (s: string): number => steps.indexOf(s);
@@ -33,9 +37,17 @@ describe('deploy/README.md', () => {
   });
 
   it('has the guides, an architecture overview, and troubleshooting by each symptom', () => {
-    for (const h of ['## Architecture and data flow', '### Plain Envoy (any platform)', '### Istio ingress gateway', '### Envoy Gateway (external SDS Secret reference)', '## Troubleshooting by symptom']) section(h);
+    for (const h of [
+      '## Architecture and data flow',
+      '### Plain Envoy (any platform)',
+      '### Istio ingress gateway',
+      '### Envoy Gateway (external SDS Secret reference)',
+      '## Troubleshooting by symptom',
+    ])
+      section(h);
     const trouble = section('## Troubleshooting by symptom');
-    for (const symptom of ['Gateway never warms', 'NACK', 'Denied', 'Stale', 'ACME stuck']) assert.match(trouble, new RegExp(`\\*\\*${symptom}\\*\\*`), symptom);
+    for (const symptom of ['Gateway never warms', 'NACK', 'Denied', 'Stale', 'ACME stuck'])
+      assert.match(trouble, new RegExp(`\\*\\*${symptom}\\*\\*`), symptom);
   });
 
   it('its compatibility table names the versions the tests use', () => {
@@ -46,7 +58,10 @@ describe('deploy/README.md', () => {
       helm: pinned('test/harness/helm/build.sh', /HELM_VERSION="\$\{HELM_VERSION:-([\d.]+)\}"/),
       certManager: pinned('test/harness/helm/crds.sh', /CERT_MANAGER_VERSION:-(v[\d.]+)\}/),
       prometheusOperator: pinned('test/harness/helm/crds.sh', /PROMETHEUS_OPERATOR_VERSION:-(v[\d.]+)\}/),
-      envoyProtos: (JSON.parse(readFileSync('package.json', 'utf8')) as { devDependencies: Record<string, string> }).devDependencies['@grpc/grpc-js-xds'] ?? '',
+      envoyProtos:
+        (JSON.parse(readFileSync('package.json', 'utf8')) as { devDependencies: Record<string, string> }).devDependencies[
+          '@grpc/grpc-js-xds'
+        ] ?? '',
     };
     for (const [what, v] of Object.entries(versions)) assert.ok(table.includes(v), `${what} ${v} in the table`);
     assert.match(table, /Node\.js \| 24 LTS/);

@@ -24,7 +24,9 @@ before(async () => {
   writeFileSync(join(dir, 'web', 'tls.crt'), fx.web1.certPem);
   writeFileSync(join(dir, 'web', 'tls.key'), fx.web1.keyPem);
   server = await startTestServer({
-    secrets: [{ name: 'web', tlsCertificate: { certificateChainFile: join(dir, 'web', 'tls.crt'), privateKeyFile: join(dir, 'web', 'tls.key') } }],
+    secrets: [
+      { name: 'web', tlsCertificate: { certificateChainFile: join(dir, 'web', 'tls.crt'), privateKeyFile: join(dir, 'web', 'tls.key') } },
+    ],
   });
 });
 after(async () => {
@@ -60,9 +62,8 @@ test('a rotation of the PEM files reaches a TLS server over SDS; new handshakes 
   const first = await sds.response();
   sds.ack(first);
   const cert = first.secrets[0]!.tls_certificate!;
-  const tlsServer = tls.createServer(
-    { cert: pemOf(cert.certificate_chain), key: pemOf(cert.private_key) },
-    (socket) => socket.on('data', (d) => socket.write(`echo:${d}`)),
+  const tlsServer = tls.createServer({ cert: pemOf(cert.certificate_chain), key: pemOf(cert.private_key) }, (socket) =>
+    socket.on('data', (d) => socket.write(`echo:${d}`)),
   );
   await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
   const port = (tlsServer.address() as AddressInfo).port;

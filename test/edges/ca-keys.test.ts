@@ -15,7 +15,12 @@ const webCertificate = {
   apiVersion: V,
   kind: 'Certificate',
   metadata: { name: 'web', namespace: 'default' },
-  spec: { secretName: 'web-tls', dnsNames: ['web.example.com'], issuerRef: { name: 'ca', kind: 'ClusterIssuer' }, privateKey: { algorithm: 'ECDSA' } },
+  spec: {
+    secretName: 'web-tls',
+    dnsNames: ['web.example.com'],
+    issuerRef: { name: 'ca', kind: 'ClusterIssuer' },
+    privateKey: { algorithm: 'ECDSA' },
+  },
 };
 
 async function fetchWhenStored(server: TestServer, envoy: FakeEnvoy, name: string) {
@@ -28,7 +33,10 @@ describe("the issuance engine's CA", () => {
   let envoy: FakeEnvoy;
   before(async () => {
     // The test server's rule lets loopback read "*": the wildcard that used to hand out the CA key.
-    server = await startTestServer({ dataDir: tempDir('edges-ca-'), issuance: { resources: selfSignedCaChain({ leafExtra: [webCertificate] }) } });
+    server = await startTestServer({
+      dataDir: tempDir('edges-ca-'),
+      issuance: { resources: selfSignedCaChain({ leafExtra: [webCertificate] }) },
+    });
     envoy = new FakeEnvoy(server.grpcAddress!);
   });
   after(async () => {
@@ -63,7 +71,9 @@ describe('a CA key pair that reaches the store anyway (a Kubernetes Secret named
     try {
       server.put('kubernetes://apps/apps-ca', tls(ca));
       await assert.rejects(envoy.fetch(['kubernetes://apps/apps-ca']), (e: grpc.ServiceError) => e.code === grpc.status.PERMISSION_DENIED);
-      const status = (await (await fetch(`http://${server.httpAddress}/status`)).json()) as { secrets: Array<{ name: string; withheld?: string }> };
+      const status = (await (await fetch(`http://${server.httpAddress}/status`)).json()) as {
+        secrets: Array<{ name: string; withheld?: string }>;
+      };
       assert.match(status.secrets.find((s) => s.name === 'kubernetes://apps/apps-ca')!.withheld ?? '', /never served/);
       const metrics = await (await fetch(`http://${server.httpAddress}/metrics`)).text();
       assert.match(metrics, /^envoy_sds_secrets_with_warnings 0$/m);
@@ -109,7 +119,9 @@ describe('other certificates with CA:TRUE', () => {
     } finally {
       envoy.close();
     }
-    const status = (await (await fetch(`http://${server.httpAddress}/status`)).json()) as { secrets: Array<{ name: string; warnings: string[] }> };
+    const status = (await (await fetch(`http://${server.httpAddress}/status`)).json()) as {
+      secrets: Array<{ name: string; warnings: string[] }>;
+    };
     assert.match(status.secrets.find((s) => s.name === 'legacy')!.warnings.join('\n'), /CA:TRUE/);
     assert.ok(server.logs.some((l) => l['msg'] === 'serving secret with warnings' && l['secret'] === 'legacy'));
     const metrics = await (await fetch(`http://${server.httpAddress}/metrics`)).text();
@@ -118,7 +130,8 @@ describe('other certificates with CA:TRUE', () => {
 });
 
 describe('which names are a CA key', () => {
-  const parse = (resources: unknown[], kubernetes = false) => parseIssuanceConfig({ resources }, { baseDir: '/', reservedNames: [], kubernetes });
+  const parse = (resources: unknown[], kubernetes = false) =>
+    parseIssuanceConfig({ resources }, { baseDir: '/', reservedNames: [], kubernetes });
 
   test("an isCA Certificate's Secret and a CA issuer's ca.secretName, named as the persister serves them", () => {
     const config = parse(selfSignedCaChain({ leafExtra: [webCertificate] }));

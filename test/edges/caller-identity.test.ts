@@ -49,7 +49,12 @@ describe('URI SANs and DNS SANs are separate namespaces', () => {
       grpc: {
         tcp: {
           address: '127.0.0.1:0',
-          tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'client-ca.crt'), requireClientCert: true },
+          tls: {
+            certFile: join(dir, 'server.crt'),
+            keyFile: join(dir, 'server.key'),
+            clientCaFile: join(dir, 'client-ca.crt'),
+            requireClientCert: true,
+          },
         },
       },
       authorization: {
@@ -98,10 +103,21 @@ describe('URI SANs and DNS SANs are separate namespaces', () => {
   });
 
   test('a DNS SAN shaped like a SPIFFE ID never matches a URI rule', () => {
-    const policy = new LocalPolicy([{ identities: ['spiffe://*'], names: ['*'] }, { identities: ['uri:*'], names: ['*'] }]);
-    const id = identityFromPeer({ address: '10.0.0.1:1', listener: 'tls', clientCertificate: { uris: [], dnsNames: ['spiffe://example.org/x'], subject: '' } });
+    const policy = new LocalPolicy([
+      { identities: ['spiffe://*'], names: ['*'] },
+      { identities: ['uri:*'], names: ['*'] },
+    ]);
+    const id = identityFromPeer({
+      address: '10.0.0.1:1',
+      listener: 'tls',
+      clientCertificate: { uris: [], dnsNames: ['spiffe://example.org/x'], subject: '' },
+    });
     assert.equal(policy.canRead(id, 'web'), false);
-    const uri = identityFromPeer({ address: '10.0.0.1:1', listener: 'tls', clientCertificate: { uris: ['dns:edge.example.org'], dnsNames: [], subject: '' } });
+    const uri = identityFromPeer({
+      address: '10.0.0.1:1',
+      listener: 'tls',
+      clientCertificate: { uris: ['dns:edge.example.org'], dnsNames: [], subject: '' },
+    });
     assert.equal(new LocalPolicy([{ identities: ['dns:*'], names: ['*'] }]).canRead(uri, 'web'), false);
     assert.notEqual(uri.principals[0], 'dns:edge.example.org', 'logs and /status must not show it as a DNS identity either');
   });
@@ -130,13 +146,19 @@ describe('loopback', () => {
   });
 
   test('a real connection over ::1 is served as loopback', { skip: !hasIpv6Loopback() && process.env['CI'] !== 'true' }, async () => {
-    const server = await startTestServer({ grpc: { tcp: { address: '[::1]:0' } }, authorization: { rules: [{ identities: ['loopback'], names: ['web'] }] } });
+    const server = await startTestServer({
+      grpc: { tcp: { address: '[::1]:0' } },
+      authorization: { rules: [{ identities: ['loopback'], names: ['web'] }] },
+    });
     try {
       server.put('web', tls(fx.web1));
       const envoy = new FakeEnvoy(server.grpcAddress!);
       try {
         assert.equal((await envoy.fetch(['web'])).secrets[0]!.name, 'web');
-        assert.equal(server.logs.some((l) => l['msg'] === 'secret name denied to caller'), false);
+        assert.equal(
+          server.logs.some((l) => l['msg'] === 'secret name denied to caller'),
+          false,
+        );
       } finally {
         envoy.close();
       }
@@ -154,7 +176,10 @@ describe('loopback', () => {
   });
 
   test('a sidecar-delivered peer (127.0.0.6) is anonymous when loopback trust is off', async () => {
-    const server = await startTestServer({ trustLoopback: false, authorization: { rules: [{ identities: ['loopback'], names: ['web'] }] } });
+    const server = await startTestServer({
+      trustLoopback: false,
+      authorization: { rules: [{ identities: ['loopback'], names: ['web'] }] },
+    });
     try {
       server.put('web', tls(fx.web1));
       const envoy = new FakeEnvoy(server.grpcAddress!);
@@ -181,18 +206,29 @@ describe('Unix socket mode', () => {
 
   test('"0999" and "666 please" are refused at load, naming the field', () => {
     for (const bad of ['0999', '666 please', '06000', '', 'rw-------']) {
-      assert.throws(() => mode(bad), (e: Error) => /grpc\.unix\.mode/.test(e.message) && /octal/.test(e.message), bad);
+      assert.throws(
+        () => mode(bad),
+        (e: Error) => /grpc\.unix\.mode/.test(e.message) && /octal/.test(e.message),
+        bad,
+      );
     }
   });
 
   test('a world-writable mode is refused with a clear message', () => {
     for (const bad of ['0666', '0777', '0602']) {
-      assert.throws(() => mode(bad), (e: Error) => /grpc\.unix\.mode/.test(e.message) && /world-writable/.test(e.message), bad);
+      assert.throws(
+        () => mode(bad),
+        (e: Error) => /grpc\.unix\.mode/.test(e.message) && /world-writable/.test(e.message),
+        bad,
+      );
     }
   });
 
   test('a YAML number is refused (0600 unquoted is decimal 600 in YAML 1.2)', () => {
-    assert.throws(() => mode(600), (e: Error) => /grpc\.unix\.mode/.test(e.message) && /quoted/.test(e.message));
+    assert.throws(
+      () => mode(600),
+      (e: Error) => /grpc\.unix\.mode/.test(e.message) && /quoted/.test(e.message),
+    );
   });
 });
 

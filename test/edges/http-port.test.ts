@@ -25,7 +25,14 @@ function send(address: string, method: string, path: string, headers: Record<str
   const i = address.lastIndexOf(':');
   return new Promise((resolveReply, reject) => {
     const req = request(
-      { host: address.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(address.slice(i + 1)), method, path, headers, setHost: !('host' in headers) },
+      {
+        host: address.slice(0, i).replace(/^\[|\]$/g, ''),
+        port: Number(address.slice(i + 1)),
+        method,
+        path,
+        headers,
+        setHost: !('host' in headers),
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -69,12 +76,30 @@ describe('state-changing endpoints', () => {
   after(() => server.stop());
 
   test('a renew POST from a web page (Origin: http://evil.example, text/plain) is refused and renews nothing', async () => {
-    const r = await send(server.httpAddress!, 'POST', '/issuance/renew/default/web', { origin: 'http://evil.example', 'content-type': 'text/plain' }, 'x');
+    const r = await send(
+      server.httpAddress!,
+      'POST',
+      '/issuance/renew/default/web',
+      { origin: 'http://evil.example', 'content-type': 'text/plain' },
+      'x',
+    );
     assert.equal(r.status, 403, r.body);
     // Even with everything else right, a foreign Origin is refused.
-    const dressed = await send(server.httpAddress!, 'POST', '/issuance/renew/default/web', { ...RENEW_HEADERS, origin: 'http://evil.example' }, '{}');
+    const dressed = await send(
+      server.httpAddress!,
+      'POST',
+      '/issuance/renew/default/web',
+      { ...RENEW_HEADERS, origin: 'http://evil.example' },
+      '{}',
+    );
     assert.equal(dressed.status, 403, dressed.body);
-    const crossSite = await send(server.httpAddress!, 'POST', '/issuance/renew/default/web', { ...RENEW_HEADERS, 'sec-fetch-site': 'cross-site' }, '{}');
+    const crossSite = await send(
+      server.httpAddress!,
+      'POST',
+      '/issuance/renew/default/web',
+      { ...RENEW_HEADERS, 'sec-fetch-site': 'cross-site' },
+      '{}',
+    );
     assert.equal(crossSite.status, 403, crossSite.body);
     assert.equal(controls.renewals, 0);
   });
@@ -82,7 +107,13 @@ describe('state-changing endpoints', () => {
   test('a renew POST needs a JSON body and the x-envoy-sds-intent header (what a browser cannot send without a preflight)', async () => {
     const bare = await send(server.httpAddress!, 'POST', '/issuance/renew/default/web');
     assert.equal(bare.status, 400, bare.body);
-    const form = await send(server.httpAddress!, 'POST', '/issuance/renew/default/web', { 'x-envoy-sds-intent': 'renew', 'content-type': 'application/x-www-form-urlencoded' }, 'a=b');
+    const form = await send(
+      server.httpAddress!,
+      'POST',
+      '/issuance/renew/default/web',
+      { 'x-envoy-sds-intent': 'renew', 'content-type': 'application/x-www-form-urlencoded' },
+      'a=b',
+    );
     assert.equal(form.status, 415, form.body);
     const notJson = await send(server.httpAddress!, 'POST', '/issuance/renew/default/web', RENEW_HEADERS, 'renew please');
     assert.equal(notJson.status, 400, notJson.body);
@@ -94,7 +125,10 @@ describe('state-changing endpoints', () => {
   test('ten renew POSTs for one certificate cause one renewal; the rest get 429 with Retry-After', async () => {
     const replies: Reply[] = [];
     for (let i = 0; i < 10; i++) replies.push(await send(server.httpAddress!, 'POST', '/issuance/renew/default/web', RENEW_HEADERS, '{}'));
-    assert.deepEqual(replies.map((r) => r.status), [202, 429, 429, 429, 429, 429, 429, 429, 429, 429]);
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      [202, 429, 429, 429, 429, 429, 429, 429, 429, 429],
+    );
     assert.match(String(replies[1]!.headers['retry-after']), /^\d+$/);
     assert.equal(controls.renewals, 1);
   });
@@ -163,7 +197,10 @@ describe('details beyond loopback', () => {
 describe('loopback trust in Kubernetes', () => {
   test('with trustLoopback off the issuance controls refuse even a loopback caller', async () => {
     const controls = new FakeControls();
-    const server = await startTestServer({ trustLoopback: false }, { httpRoutes: new Map([[CONTROL_PREFIX, controlRoutes(controls, { trustLoopback: false })]]) });
+    const server = await startTestServer(
+      { trustLoopback: false },
+      { httpRoutes: new Map([[CONTROL_PREFIX, controlRoutes(controls, { trustLoopback: false })]]) },
+    );
     try {
       const r = await send(server.httpAddress!, 'POST', '/issuance/renew/default/web', RENEW_HEADERS, '{}');
       assert.equal(r.status, 403);

@@ -7,12 +7,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { parseDocument } from 'yaml';
-import {
-  checkBootstrapConsistency,
-  checkEnvoyJson,
-  sdsSecretNames,
-  type SdsSecretRef,
-} from '../support/envoy-config-check.js';
+import { checkBootstrapConsistency, checkEnvoyJson, sdsSecretNames, type SdsSecretRef } from '../support/envoy-config-check.js';
 import { lookupUpstreamService, lookupUpstreamType } from '../support/envoy-protos.js';
 
 const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
@@ -91,9 +86,14 @@ describe('envoy-config/*.yaml', () => {
   for (const file of FILES) {
     describe(file, () => {
       it('starts with a comment header saying what it shows and how to run it', () => {
-        const header = readText(file).split('\n').filter((l) => l.startsWith('#'));
+        const header = readText(file)
+          .split('\n')
+          .filter((l) => l.startsWith('#'));
         assert.ok(readText(file).startsWith(`# ${file}:`), 'first line names the file');
-        assert.ok(header.some((l) => l.includes('envoy -c')), 'header shows `envoy -c <file>`');
+        assert.ok(
+          header.some((l) => l.includes('envoy -c')),
+          'header shows `envoy -c <file>`',
+        );
       });
 
       it('parses as YAML and matches the upstream Bootstrap type', () => {
@@ -134,7 +134,10 @@ describe('what each bootstrap shows', () => {
       address: '127.0.0.1',
       port_value: 18000,
     });
-    assert.ok(c.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options);
+    assert.ok(
+      c.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config
+        .http2_protocol_options,
+    );
   });
 
   it('gateway-uds: the SDS cluster is the Unix socket /var/run/envoy-sds/sds.sock', () => {
@@ -213,7 +216,11 @@ describe('checkEnvoyJson catches', () => {
   it('an unknown field, with its path', () => {
     const b = tcp();
     sdsCluster(b)['conect_timeout'] = '1s';
-    assertProblem(checkEnvoyJson(BOOTSTRAP, b), `${CLUSTER}.conect_timeout`, 'unknown field "conect_timeout" in envoy.config.cluster.v3.Cluster');
+    assertProblem(
+      checkEnvoyJson(BOOTSTRAP, b),
+      `${CLUSTER}.conect_timeout`,
+      'unknown field "conect_timeout" in envoy.config.cluster.v3.Cluster',
+    );
   });
 
   it('an unknown field inside an Any', () => {
@@ -229,7 +236,11 @@ describe('checkEnvoyJson catches', () => {
     hcm(b)['normalize_path'] = 'yes'; // BoolValue
     sdsCluster(b).circuit_breakers.thresholds[0].max_requests = 1.5; // UInt32Value
     const p = checkEnvoyJson(BOOTSTRAP, b);
-    assertProblem(p, `${CLUSTER}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value`, 'expected an integer (uint32)');
+    assertProblem(
+      p,
+      `${CLUSTER}.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value`,
+      'expected an integer (uint32)',
+    );
     assertProblem(p, `${HCM}.stat_prefix`, 'expected a string');
     assertProblem(p, `${HCM}.normalize_path`, 'expected true or false');
     assertProblem(p, `${CLUSTER}.circuit_breakers.thresholds[0].max_requests`, 'expected an integer (uint32)');
@@ -253,7 +264,9 @@ describe('checkEnvoyJson catches', () => {
     assertProblem(p, `${SDS}.sds_config.resource_api_version`, '42 is not a defined value');
 
     const r = load('reencrypt-upstream.yaml');
-    const san = r['static_resources'].clusters[0].transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0];
+    const san =
+      r['static_resources'].clusters[0].transport_socket.typed_config.common_tls_context.combined_validation_context
+        .default_validation_context.match_typed_subject_alt_names[0];
     delete san.san_type;
     assertProblem(
       checkEnvoyJson(BOOTSTRAP, r),
@@ -270,7 +283,11 @@ describe('checkEnvoyJson catches', () => {
     const p = checkEnvoyJson(BOOTSTRAP, b);
     assertProblem(p, `${HCM}.http_filters[0].typed_config`, 'names no message type');
     assertProblem(p, TLS_CONTEXT, 'must start with type.googleapis.com/');
-    assertProblem(p, `${CLUSTER}.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`, 'without a string "@type"');
+    assertProblem(
+      p,
+      `${CLUSTER}.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`,
+      'without a string "@type"',
+    );
   });
 
   it('a DataSource with two specifiers, or none', () => {
@@ -281,7 +298,11 @@ describe('checkEnvoyJson catches', () => {
     const at = 'static_resources.clusters[0].transport_socket.typed_config.common_tls_context.tls_certificates[0]';
     const p = checkEnvoyJson(BOOTSTRAP, m);
     assertProblem(p, `${at}.private_key`, 'oneof specifier: only one of filename, inline_string may be set');
-    assertProblem(p, `${at}.certificate_chain`, 'oneof specifier: one of filename, inline_bytes, inline_string, environment_variable is required');
+    assertProblem(
+      p,
+      `${at}.certificate_chain`,
+      'oneof specifier: one of filename, inline_bytes, inline_string, environment_variable is required',
+    );
   });
 
   it('two members of a oneof (route and direct_response)', () => {
@@ -312,7 +333,11 @@ describe('checkEnvoyJson catches', () => {
 
     const c = tcp();
     sdsCluster(c).typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'] = null;
-    assertProblem(checkEnvoyJson(BOOTSTRAP, c), `${CLUSTER}.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`, 'cannot be null');
+    assertProblem(
+      checkEnvoyJson(BOOTSTRAP, c),
+      `${CLUSTER}.typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`,
+      'cannot be null',
+    );
   });
 
   it('well-known types: Duration, Struct, wrappers, Any holding a well-known type', () => {
@@ -335,7 +360,11 @@ describe('checkEnvoyJson catches', () => {
 
     const any = tcp();
     hcm(any)['http_filters'][0].typed_config = { '@type': 'type.googleapis.com/google.protobuf.Struct', fields: {} };
-    assertProblem(checkEnvoyJson(BOOTSTRAP, any), `${HCM}.http_filters[0].typed_config.fields`, 'unknown field "fields" in an Any holding google.protobuf.Struct');
+    assertProblem(
+      checkEnvoyJson(BOOTSTRAP, any),
+      `${HCM}.http_filters[0].typed_config.fields`,
+      'unknown field "fields" in an Any holding google.protobuf.Struct',
+    );
   });
 
   it('Duration bounds from PGV', () => {
@@ -365,7 +394,11 @@ describe('checkEnvoyJson catches', () => {
     sdsConfig(b)['name'] = '';
     delete sdsConfig(b)['sds_config'].api_config_source.grpc_services[0].envoy_grpc.cluster_name;
     const p = [...checkEnvoyJson(BOOTSTRAP, r), ...checkEnvoyJson(BOOTSTRAP, b)];
-    assertProblem(p, 'static_resources.clusters[0].transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context', 'required field default_validation_context');
+    assertProblem(
+      p,
+      'static_resources.clusters[0].transport_socket.typed_config.common_tls_context.combined_validation_context.default_validation_context',
+      'required field default_validation_context',
+    );
     assertProblem(p, `${HCM}.stat_prefix`, 'must not be empty');
     assertProblem(p, `${SDS}.name`, 'must not be empty');
     assertProblem(p, `${API}.grpc_services[0].envoy_grpc.cluster_name`, 'must not be empty');
@@ -486,7 +519,11 @@ describe('checkBootstrapConsistency catches', () => {
     const b = tcp();
     const list = tlsContext(b)['common_tls_context'].tls_certificate_sds_secret_configs;
     list.push(structuredClone(list[0]));
-    assertProblem(checkBootstrapConsistency(b), `${TLS_CONTEXT}.common_tls_context.tls_certificate_sds_secret_configs[1].name`, 'listed twice');
+    assertProblem(
+      checkBootstrapConsistency(b),
+      `${TLS_CONTEXT}.common_tls_context.tls_certificate_sds_secret_configs[1].name`,
+      'listed twice',
+    );
     list.pop();
     list[0].name = '';
     assertProblem(checkBootstrapConsistency(b), `${SDS}.name`, 'must not be empty');
@@ -496,9 +533,14 @@ describe('checkBootstrapConsistency catches', () => {
     const b = tcp();
     delete sdsConfig(b)['sds_config'];
     assertProblem(checkBootstrapConsistency(b), `${SDS}.name`, 'no static_resources.secrets entry named "localhost"');
-    b['static_resources'].secrets = [{ name: 'localhost', tls_certificate: { certificate_chain: { filename: '/c' }, private_key: { filename: '/k' } } }];
+    b['static_resources'].secrets = [
+      { name: 'localhost', tls_certificate: { certificate_chain: { filename: '/c' }, private_key: { filename: '/k' } } },
+    ];
     assert.deepEqual(checkBootstrapConsistency(b), []);
-    assert.deepEqual(sdsSecretNames(b).map((r) => r.source), ['static']);
+    assert.deepEqual(
+      sdsSecretNames(b).map((r) => r.source),
+      ['static'],
+    );
   });
 
   it('a relative pipe path', () => {

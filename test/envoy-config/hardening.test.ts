@@ -10,7 +10,9 @@ import { checkHardening, HARDENING_RULES, type HardeningRule } from '../support/
 import { checkBootstrapConsistency, checkEnvoyJson } from '../support/envoy-config-check.js';
 
 const CONFIG_DIR = fileURLToPath(new URL('../../../envoy-config/', import.meta.url));
-const FILES = readdirSync(CONFIG_DIR).filter((f) => f.endsWith('.yaml')).sort();
+const FILES = readdirSync(CONFIG_DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 type Node = Record<string, unknown>;
 
@@ -48,8 +50,10 @@ const cluster = (b: Node, name: string): Node => {
   return c;
 };
 const tlsCommon = (b: Node): Node => at(listener(b), 'filter_chains', 0, 'transport_socket', 'typed_config', 'common_tls_context');
-const google = (b: Node): Node => at(tlsCommon(b), 'tls_certificate_sds_secret_configs', 0, 'sds_config', 'api_config_source', 'grpc_services', 0, 'google_grpc');
-const h2Options = (c: Node): Node => at(c, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'explicit_http_config');
+const google = (b: Node): Node =>
+  at(tlsCommon(b), 'tls_certificate_sds_secret_configs', 0, 'sds_config', 'api_config_source', 'grpc_services', 0, 'google_grpc');
+const h2Options = (c: Node): Node =>
+  at(c, 'typed_extension_protocol_options', 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions', 'explicit_http_config');
 
 describe('envoy-config/*.yaml: production rules', () => {
   for (const file of FILES) {
@@ -59,7 +63,9 @@ describe('envoy-config/*.yaml: production rules', () => {
   }
 
   it('the rules apply to what the files hold (edge listeners, SDS clusters, a google_grpc channel)', () => {
-    const edge = FILES.filter((f) => items(load(f), 'static_resources', 'listeners').some((l) => at(l, 'address', 'socket_address')['address'] === '0.0.0.0'));
+    const edge = FILES.filter((f) =>
+      items(load(f), 'static_resources', 'listeners').some((l) => at(l, 'address', 'socket_address')['address'] === '0.0.0.0'),
+    );
     assert.deepEqual(edge, FILES, 'every shipped gateway listens on every interface');
     assert.ok(google(load('gateway-kubernetes.yaml'))['channel_args'], 'gateway-kubernetes.yaml has a google_grpc channel with args');
   });
@@ -92,12 +98,16 @@ describe('each rule catches its mistake', () => {
     at(cluster(low, 'sds-server'), 'circuit_breakers', 'thresholds', 0)['max_requests'] = 1024;
     assertRule(checkHardening(low), 'sds-circuit-breakers', 'static_resources.clusters[0]');
     // ADS is one stream: no limit needed there.
-    assert.deepEqual(checkHardening(load('gateway-ads.yaml')).filter((p) => p.includes('sds-circuit-breakers')), []);
+    assert.deepEqual(
+      checkHardening(load('gateway-ads.yaml')).filter((p) => p.includes('sds-circuit-breakers')),
+      [],
+    );
   });
 
   it('edge-request-headers-timeout, edge-idle-timeouts, edge-use-remote-address on a 0.0.0.0 listener', () => {
     const b = load('gateway-tcp.yaml');
-    for (const k of ['request_headers_timeout', 'stream_idle_timeout', 'common_http_protocol_options', 'use_remote_address']) delete hcm(b)[k];
+    for (const k of ['request_headers_timeout', 'stream_idle_timeout', 'common_http_protocol_options', 'use_remote_address'])
+      delete hcm(b)[k];
     const p = checkHardening(b);
     assertRule(p, 'edge-request-headers-timeout', `${HCM}.request_headers_timeout`);
     assertRule(p, 'edge-idle-timeouts', `${HCM}.stream_idle_timeout`);
@@ -150,7 +160,9 @@ describe('each rule catches its mistake', () => {
     delete cluster(plain, 'https-self')['transport_socket'];
     assertRule(checkHardening(plain), 'readiness-proves-certificate', where);
     const elsewhere = load('gateway-kubernetes.yaml');
-    at(cluster(elsewhere, 'https-self'), 'load_assignment', 'endpoints', 0, 'lb_endpoints', 0, 'endpoint', 'address', 'socket_address')['port_value'] = 8081;
+    at(cluster(elsewhere, 'https-self'), 'load_assignment', 'endpoints', 0, 'lb_endpoints', 0, 'endpoint', 'address', 'socket_address')[
+      'port_value'
+    ] = 8081;
     assertRule(checkHardening(elsewhere), 'readiness-proves-certificate', where);
   });
 

@@ -48,7 +48,10 @@ export function findCertManagerBinaries(): CertManagerBinaries {
   if (!script) throw new CertManagerBinariesNotFoundError(`cert-manager test binaries not found: ${howTo}`);
   const res = spawnSync('bash', [script, '--print-bin-dir'], { encoding: 'utf8' });
   const dir = res.status === 0 ? res.stdout.trim().split('\n').pop() : undefined;
-  if (!dir) throw new CertManagerBinariesNotFoundError(`cert-manager test binaries not found (${script} --print-bin-dir failed: ${res.stderr || res.error?.message}); ${howTo}`);
+  if (!dir)
+    throw new CertManagerBinariesNotFoundError(
+      `cert-manager test binaries not found (${script} --print-bin-dir failed: ${res.stderr || res.error?.message}); ${howTo}`,
+    );
   const bins: CertManagerBinaries = {
     dir,
     controller: join(dir, 'bin', 'cert-manager-controller'),
@@ -56,7 +59,12 @@ export function findCertManagerBinaries(): CertManagerBinaries {
     certManagerCrds: yamlFiles(join(dir, 'crds', 'cert-manager')),
     trustManagerCrds: yamlFiles(join(dir, 'crds', 'trust-manager')),
   };
-  if (!existsSync(bins.controller) || !existsSync(bins.trustManager) || bins.certManagerCrds.length === 0 || bins.trustManagerCrds.length === 0) {
+  if (
+    !existsSync(bins.controller) ||
+    !existsSync(bins.trustManager) ||
+    bins.certManagerCrds.length === 0 ||
+    bins.trustManagerCrds.length === 0
+  ) {
     throw new CertManagerBinariesNotFoundError(`cert-manager test binaries not found in ${dir}: ${howTo}`);
   }
   return bins;
@@ -64,7 +72,10 @@ export function findCertManagerBinaries(): CertManagerBinaries {
 
 function yamlFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 function findBuildScript(): string | undefined {
@@ -79,7 +90,12 @@ function findBuildScript(): string | undefined {
   }
 }
 
-interface Condition { type?: string; status?: string; reason?: string; message?: string }
+interface Condition {
+  type?: string;
+  status?: string;
+  reason?: string;
+  message?: string;
+}
 
 /** Creates the CRDs of these files and waits until the API server serves each. */
 export async function installCrds(cluster: KubeCluster, files: readonly string[]): Promise<void> {
@@ -123,13 +139,18 @@ export interface RunningController {
  * Install the CRDs first. Resolves once the controllers are constructed and running;
  * readiness of issuers and certificates is the test's to wait for.
  */
-export async function startCertManager(cluster: KubeCluster, bins: CertManagerBinaries, opts: { clusterResourceNamespace?: string } = {}): Promise<RunningController> {
+export async function startCertManager(
+  cluster: KubeCluster,
+  bins: CertManagerBinaries,
+  opts: { clusterResourceNamespace?: string } = {},
+): Promise<RunningController> {
   const logFile = join(cluster.tmpDir, 'cert-manager-controller.log');
-  const proc = Proc.start('cert-manager-controller', bins.controller, [
-    `--kubeconfig=${cluster.kubeconfigPath}`,
-    `--cluster-resource-namespace=${opts.clusterResourceNamespace ?? 'cert-manager'}`,
-    '--v=2',
-  ], logFile);
+  const proc = Proc.start(
+    'cert-manager-controller',
+    bins.controller,
+    [`--kubeconfig=${cluster.kubeconfigPath}`, `--cluster-resource-namespace=${opts.clusterResourceNamespace ?? 'cert-manager'}`, '--v=2'],
+    logFile,
+  );
   try {
     await proc.waitUntil(START_TIMEOUT_MS, async () => readFileSync(logFile, 'utf8').includes('controllers started'));
   } catch (err) {
@@ -143,7 +164,11 @@ export async function startCertManager(cluster: KubeCluster, bins: CertManagerBi
  * Starts trust-manager as the cluster admin, reading Bundle sources from trustNamespace.
  * Install its CRDs first. Resolves once its readiness probe answers 200.
  */
-export async function startTrustManager(cluster: KubeCluster, bins: CertManagerBinaries, opts: { trustNamespace: string }): Promise<RunningController> {
+export async function startTrustManager(
+  cluster: KubeCluster,
+  bins: CertManagerBinaries,
+  opts: { trustNamespace: string },
+): Promise<RunningController> {
   const logFile = join(cluster.tmpDir, 'trust-manager.log');
   // The webhook server's certificate (tls.crt, tls.key), for 127.0.0.1 where it listens.
   const certDir = join(cluster.tmpDir, 'trust-manager-webhook');
@@ -153,17 +178,22 @@ export async function startTrustManager(cluster: KubeCluster, bins: CertManagerB
   writeFileSync(join(certDir, 'tls.crt'), serving.certPem);
   writeFileSync(join(certDir, 'tls.key'), serving.keyPem, { mode: 0o600 });
   const [readyzPort, metricsPort, webhookPort] = await freePorts(3);
-  const proc = Proc.start('trust-manager', bins.trustManager, [
-    `--kubeconfig=${cluster.kubeconfigPath}`,
-    '--leader-elect=false',
-    `--trust-namespace=${opts.trustNamespace}`,
-    `--readiness-probe-port=${readyzPort}`,
-    `--metrics-port=${metricsPort}`,
-    '--webhook-host=127.0.0.1',
-    `--webhook-port=${webhookPort}`,
-    `--webhook-certificate-dir=${certDir}`,
-    '--log-level=2',
-  ], logFile);
+  const proc = Proc.start(
+    'trust-manager',
+    bins.trustManager,
+    [
+      `--kubeconfig=${cluster.kubeconfigPath}`,
+      '--leader-elect=false',
+      `--trust-namespace=${opts.trustNamespace}`,
+      `--readiness-probe-port=${readyzPort}`,
+      `--metrics-port=${metricsPort}`,
+      '--webhook-host=127.0.0.1',
+      `--webhook-port=${webhookPort}`,
+      `--webhook-certificate-dir=${certDir}`,
+      '--log-level=2',
+    ],
+    logFile,
+  );
   try {
     await proc.waitUntil(START_TIMEOUT_MS, async () => (await httpStatus(`http://127.0.0.1:${readyzPort}/readyz`)) === 200);
   } catch (err) {

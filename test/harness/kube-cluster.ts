@@ -99,7 +99,9 @@ export function findKubeBinaries(): KubeBinaries {
   const res = spawnSync('bash', [script, '--print-bin-dir'], { encoding: 'utf8' });
   const binDir = res.status === 0 ? res.stdout.trim().split('\n').pop() : undefined;
   if (!binDir) {
-    throw new KubeBinariesNotFoundError(`Kubernetes test binaries not found (${script} --print-bin-dir failed: ${res.stderr || res.error?.message}); ${howTo}`);
+    throw new KubeBinariesNotFoundError(
+      `Kubernetes test binaries not found (${script} --print-bin-dir failed: ${res.stderr || res.error?.message}); ${howTo}`,
+    );
   }
   const bins = { binDir, kubeApiServer: join(binDir, 'kube-apiserver'), etcd: join(binDir, 'etcd') };
   if (!existsSync(bins.kubeApiServer) || !existsSync(bins.etcd)) {
@@ -193,18 +195,23 @@ class LocalKubeCluster implements KubeCluster {
     if (this.etcd?.running) return;
     const peer = `http://127.0.0.1:${this.etcdPeerPort}`;
     const client = `http://127.0.0.1:${this.etcdPort}`;
-    this.etcd = Proc.start('etcd', this.bins.etcd, [
-      '--name=harness',
-      `--data-dir=${join(this.tmpDir, 'etcd')}`,
-      `--listen-client-urls=${client}`,
-      `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=harness=${peer}`,
-      '--initial-cluster-state=new', // ignored when the data dir exists (restart)
-      '--unsafe-no-fsync', // a test cluster: speed over durability across power loss
-      '--log-level=warn',
-    ], this.logFiles.etcd);
+    this.etcd = Proc.start(
+      'etcd',
+      this.bins.etcd,
+      [
+        '--name=harness',
+        `--data-dir=${join(this.tmpDir, 'etcd')}`,
+        `--listen-client-urls=${client}`,
+        `--advertise-client-urls=${client}`,
+        `--listen-peer-urls=${peer}`,
+        `--initial-advertise-peer-urls=${peer}`,
+        `--initial-cluster=harness=${peer}`,
+        '--initial-cluster-state=new', // ignored when the data dir exists (restart)
+        '--unsafe-no-fsync', // a test cluster: speed over durability across power loss
+        '--log-level=warn',
+      ],
+      this.logFiles.etcd,
+    );
     await this.etcd.waitUntil(this.startTimeoutMs, async () => {
       const res = await httpGet(`${client}/health`);
       return res.status === 200 && /"health":\s*"true"/.test(res.body);
@@ -214,32 +221,37 @@ class LocalKubeCluster implements KubeCluster {
   async startApiServer(): Promise<void> {
     if (this.apiServer?.running) return;
     const certDir = join(this.tmpDir, 'pki');
-    this.apiServer = Proc.start('kube-apiserver', this.bins.kubeApiServer, [
-      `--etcd-servers=http://127.0.0.1:${this.etcdPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${this.apiPort}`,
-      // Self-signed serving certificate for 127.0.0.1 (the bind address), written on first
-      // start and reused on restart, so caPem stays valid.
-      `--cert-dir=${certDir}`,
-      '--authorization-mode=RBAC',
-      `--token-auth-file=${join(this.tmpDir, 'tokens.csv')}`,
-      `--service-account-issuer=${this.serviceAccountIssuer}`,
-      `--service-account-key-file=${join(this.tmpDir, 'sa.pub')}`,
-      `--service-account-signing-key-file=${join(this.tmpDir, 'sa.key')}`,
-      `--api-audiences=${this.apiAudiences.join(',')}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      // Pods would need a "default" ServiceAccount, which only the controller-manager makes.
-      '--disable-admission-plugins=ServiceAccount',
-      // The "kubernetes" Service's endpoints would be 127.0.0.1, which validation refuses.
-      '--endpoint-reconciler-type=none',
-      '--allow-privileged=true',
-      '--profiling=false',
-      // On SIGTERM, end open watches at once (clients see the stream end, then reconnect)
-      // instead of keeping the process alive until its 60 s shutdown timeout.
-      '--shutdown-watch-termination-grace-period=2s',
-      ...(this.options.extraApiServerArgs ?? []),
-    ], this.logFiles.apiServer);
+    this.apiServer = Proc.start(
+      'kube-apiserver',
+      this.bins.kubeApiServer,
+      [
+        `--etcd-servers=http://127.0.0.1:${this.etcdPort}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${this.apiPort}`,
+        // Self-signed serving certificate for 127.0.0.1 (the bind address), written on first
+        // start and reused on restart, so caPem stays valid.
+        `--cert-dir=${certDir}`,
+        '--authorization-mode=RBAC',
+        `--token-auth-file=${join(this.tmpDir, 'tokens.csv')}`,
+        `--service-account-issuer=${this.serviceAccountIssuer}`,
+        `--service-account-key-file=${join(this.tmpDir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(this.tmpDir, 'sa.key')}`,
+        `--api-audiences=${this.apiAudiences.join(',')}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+        // Pods would need a "default" ServiceAccount, which only the controller-manager makes.
+        '--disable-admission-plugins=ServiceAccount',
+        // The "kubernetes" Service's endpoints would be 127.0.0.1, which validation refuses.
+        '--endpoint-reconciler-type=none',
+        '--allow-privileged=true',
+        '--profiling=false',
+        // On SIGTERM, end open watches at once (clients see the stream end, then reconnect)
+        // instead of keeping the process alive until its 60 s shutdown timeout.
+        '--shutdown-watch-termination-grace-period=2s',
+        ...(this.options.extraApiServerArgs ?? []),
+      ],
+      this.logFiles.apiServer,
+    );
     await this.apiServer.waitUntil(this.startTimeoutMs, async () => {
       const res = await httpsGet(`${this.server}/readyz`, this.adminToken, undefined);
       return res.status === 200;
@@ -417,11 +429,15 @@ function sleep(ms: number): Promise<void> {
 /** Ports the kernel hands out for 127.0.0.1, all held at once so they differ. */
 export async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => resolve(srv));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const srv = createServer();
+          srv.once('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
   );
   const ports = servers.map((srv) => {
     const addr = srv.address();
@@ -432,7 +448,10 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-interface HttpResult { status: number; body: string }
+interface HttpResult {
+  status: number;
+  body: string;
+}
 
 function httpGet(url: string): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
@@ -446,12 +465,16 @@ function httpGet(url: string): Promise<HttpResult> {
 /** With ca undefined the server certificate is not checked (used before we know the CA). */
 function httpsGet(url: string, token: string, ca: string | undefined): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, {
-      timeout: 5000,
-      headers: { authorization: `Bearer ${token}` },
-      ...(ca === undefined ? { rejectUnauthorized: false } : { ca }),
-      agent: false,
-    }, (res) => collect(res, resolve, reject));
+    const req = httpsRequest(
+      url,
+      {
+        timeout: 5000,
+        headers: { authorization: `Bearer ${token}` },
+        ...(ca === undefined ? { rejectUnauthorized: false } : { ca }),
+        agent: false,
+      },
+      (res) => collect(res, resolve, reject),
+    );
     req.once('timeout', () => req.destroy(new Error('timeout')));
     req.once('error', reject);
     req.end();

@@ -77,7 +77,11 @@ describe('descriptors', () => {
   test('a rotation made while the process is out of descriptors is read once they are back (EMFILE retried, never lost)', async (t) => {
     const dir = tempDir();
     const web = writePair(dir, 'web', fx.web1);
-    const s = await spawnServer({ dir, fdLimit: FD_LIMIT, config: { secrets: [web], authorization: { rules: [{ identities: ['loopback'], names: ['*'] }] } } });
+    const s = await spawnServer({
+      dir,
+      fdLimit: FD_LIMIT,
+      config: { secrets: [web], authorization: { rules: [{ identities: ['loopback'], names: ['*'] }] } },
+    });
     servers.push(s);
     await servedWithin(s.grpc, 'web', 5000, fx.web1.certPem);
     const [host, port] = [s.grpc.slice(0, s.grpc.lastIndexOf(':')), Number(s.grpc.slice(s.grpc.lastIndexOf(':') + 1))];

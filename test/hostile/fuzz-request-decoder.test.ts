@@ -39,17 +39,26 @@ const names = fc.array(fc.oneof(fc.constantFrom('a', 'b', 'c', ''), text), { max
 function inputs<T extends object>(typeName: string, valid: fc.Arbitrary<T>): fc.Arbitrary<Buffer> {
   const T = lookupUpstreamType(typeName);
   const encoded = valid.map((o) => Buffer.from(T.encode(T.fromObject(o)).finish()));
-  const mutated = fc.tuple(encoded, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat()).map(([b, flips, cut]) => {
-    const out = Buffer.from(b);
-    for (const [at, v] of flips) if (out.length > 0) out[at % out.length] = v;
-    return out.length > 0 && cut % 3 === 0 ? out.subarray(0, cut % out.length) : out;
-  });
-  return fc.oneof(encoded, mutated, fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u)));
+  const mutated = fc
+    .tuple(encoded, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat())
+    .map(([b, flips, cut]) => {
+      const out = Buffer.from(b);
+      for (const [at, v] of flips) if (out.length > 0) out[at % out.length] = v;
+      return out.length > 0 && cut % 3 === 0 ? out.subarray(0, cut % out.length) : out;
+    });
+  return fc.oneof(
+    encoded,
+    mutated,
+    fc.uint8Array({ maxLength: 200 }).map((u) => Buffer.from(u)),
+  );
 }
 
 /** What a session keeps about a client stays within the limits, whatever it was sent. */
 function assertBounded(st: StreamStatus): void {
-  const json = st.toJSON(() => undefined) as { node: { id: string; cluster: string } | null; names: Array<{ name: string; acked: string | null; lastNack: { message: string } | null }> };
+  const json = st.toJSON(() => undefined) as {
+    node: { id: string; cluster: string } | null;
+    names: Array<{ name: string; acked: string | null; lastNack: { message: string } | null }>;
+  };
   assert.ok(json.names.length <= LIMITS.maxNamesPerStream);
   for (const n of json.names) {
     assert.ok(n.name.length <= LIMITS.maxNameLength, `name of ${n.name.length}`);
@@ -61,7 +70,14 @@ function assertBounded(st: StreamStatus): void {
 
 test(`StreamSecrets: ${RUNS} decoded or garbled requests never throw past the decoder, and state stays bounded`, () => {
   const decode = deserializer('StreamSecrets');
-  const request = fc.record({ version_info: text, node, resource_names: names, type_url: typeUrl, response_nonce: fc.constantFrom('', '1', '2', 'x'), error_detail: status });
+  const request = fc.record({
+    version_info: text,
+    node,
+    resource_names: names,
+    type_url: typeUrl,
+    response_nonce: fc.constantFrom('', '1', '2', 'x'),
+    error_detail: status,
+  });
   const budget = new IdentityNames(50);
   fc.assert(
     fc.property(fc.array(inputs('envoy.service.discovery.v3.DiscoveryRequest', request), { minLength: 1, maxLength: 3 }), (batch) => {

@@ -53,7 +53,10 @@ async function serve(limits: Record<string, number> = {}): Promise<SpawnedServer
 
 /** The attacker: its own connection over the Unix socket (identity `unix`). */
 function attacker(s: SpawnedServer): FakeEnvoy {
-  const e = new FakeEnvoy(`unix:${s.unix}`, { node: { id: 'attacker', cluster: 'x' }, channelOptions: { 'grpc.max_send_message_length': -1 } });
+  const e = new FakeEnvoy(`unix:${s.unix}`, {
+    node: { id: 'attacker', cluster: 'x' },
+    channelOptions: { 'grpc.max_send_message_length': -1 },
+  });
   clients.push(e);
   return e;
 }
@@ -104,7 +107,16 @@ describe('hostile clients', () => {
     const ms = performance.now() - started;
     await logSettled(s);
     const logBytes = s.logSize - log0;
-    report(t, { attack: 'nack-flood-2x50x3.9MB', alive: s.alive(), nacked, peakGrowthMb: mem.firstMb, repeatGrowthMb: mem.repeatMb, logBytes, statusBytes: status.length, ms });
+    report(t, {
+      attack: 'nack-flood-2x50x3.9MB',
+      alive: s.alive(),
+      nacked,
+      peakGrowthMb: mem.firstMb,
+      repeatGrowthMb: mem.repeatMb,
+      logBytes,
+      statusBytes: status.length,
+      ms,
+    });
     assert.ok(s.alive());
     assert.ok(logBytes < 256 * 1024, `log grew ${logBytes} bytes`);
     assert.ok(status.length < 256 * 1024, `/status is ${status.length} bytes`);
@@ -136,7 +148,15 @@ describe('hostile clients', () => {
     await logSettled(s);
     const logBytes = s.logSize - log0;
     const logLines = s.logLineCount - lines0;
-    report(t, { attack: 'denied-2x10x3900', alive: s.alive(), logLines, logBytes, peakGrowthMb: mem.firstMb, repeatGrowthMb: mem.repeatMb, ms });
+    report(t, {
+      attack: 'denied-2x10x3900',
+      alive: s.alive(),
+      logLines,
+      logBytes,
+      peakGrowthMb: mem.firstMb,
+      repeatGrowthMb: mem.repeatMb,
+      ms,
+    });
     assert.ok(s.alive());
     assert.ok(logLines <= 25, `${logLines} log lines for 20 requests`);
     assert.ok(logBytes < 64 * 1024, `log grew ${logBytes} bytes`);
@@ -157,12 +177,27 @@ describe('hostile clients', () => {
     const mem = await twoWaves(s, async (wave) => {
       const streams = Array.from({ length: 40 }, () => envoy.sotw());
       streams.forEach((st, i) => st.request({ names: names(3900, 1000, `w${wave}s${i}-`) }));
-      for (const c of await Promise.all(streams.map((st) => st.closedWith(20_000).then((e) => e.code, () => 'open')))) codes.add(c);
+      for (const c of await Promise.all(
+        streams.map((st) =>
+          st.closedWith(20_000).then(
+            (e) => e.code,
+            () => 'open',
+          ),
+        ),
+      ))
+        codes.add(c);
       await closeAll(s, streams);
     });
     const ms = performance.now() - started;
     const refused = await metric(s, 'envoy_sds_bad_requests_total', 'reason="name_too_long"');
-    report(t, { attack: 'long-names-2x40x3900x1000', alive: s.alive(), peakGrowthMb: mem.firstMb, repeatGrowthMb: mem.repeatMb, refusedStreams: refused, ms });
+    report(t, {
+      attack: 'long-names-2x40x3900x1000',
+      alive: s.alive(),
+      peakGrowthMb: mem.firstMb,
+      repeatGrowthMb: mem.repeatMb,
+      refusedStreams: refused,
+      ms,
+    });
     assert.ok(s.alive());
     assert.deepEqual([...codes], [grpc.status.INVALID_ARGUMENT]);
     assert.equal(refused, 80);
@@ -182,13 +217,24 @@ describe('hostile clients', () => {
     const mem = await twoWaves(s, async (wave) => {
       const streams = Array.from({ length: 40 }, () => envoy.sotw());
       streams.forEach((st, i) => st.request({ names: names(3900, 500, `w${wave}s${i}-`) }));
-      await reached(async () => !s.alive() || (await metric(s, 'envoy_sds_bad_requests_total', 'reason="too_many_names_for_identity"')) >= 35 * (wave + 1), 30_000);
+      await reached(
+        async () =>
+          !s.alive() || (await metric(s, 'envoy_sds_bad_requests_total', 'reason="too_many_names_for_identity"')) >= 35 * (wave + 1),
+        30_000,
+      );
       open.push(streams.filter((st) => !st.ended).length);
       refusal ??= await streams.find((st) => st.ended)?.closedWith(1000);
       await closeAll(s, streams);
     });
     const ms = performance.now() - started;
-    report(t, { attack: 'distinct-names-2x40x3900x500', alive: s.alive(), peakGrowthMb: mem.firstMb, repeatGrowthMb: mem.repeatMb, openStreams: open.join('+'), ms });
+    report(t, {
+      attack: 'distinct-names-2x40x3900x500',
+      alive: s.alive(),
+      peakGrowthMb: mem.firstMb,
+      repeatGrowthMb: mem.repeatMb,
+      openStreams: open.join('+'),
+      ms,
+    });
     assert.ok(s.alive());
     assert.deepEqual(open, [5, 5], '5 x 3,900 = 19,500 names fit; a sixth stream would pass 20,000');
     assert.equal(refusal?.code, grpc.status.RESOURCE_EXHAUSTED);
@@ -206,7 +252,10 @@ describe('hostile clients', () => {
     const d = envoy.delta();
     d.request({ subscribe: ['web', ...names(4999, 20, 'missing')] });
     const first = await d.response(20_000);
-    assert.deepEqual(first.resources.map((r) => r.name), ['web']);
+    assert.deepEqual(
+      first.resources.map((r) => r.name),
+      ['web'],
+    );
     d.ack(first);
     // Swap: one name out, one in, in the same request (the subscription stays at 5,000).
     d.request({ subscribe: ['web2'], unsubscribe: ['missing0-'.padEnd(20, 'x')] });

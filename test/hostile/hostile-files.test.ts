@@ -110,7 +110,16 @@ describe('hostile files', () => {
     const stopStarted = performance.now();
     const exited = await s.terminate(10_000);
     const exitMs = performance.now() - stopStarted;
-    report(t, { attack: 'dev-zero-symlink', alive, rssGrowthMb: mem.growthMb, runaway, logBytes: s.logSize - log0, ms, exitedOnSigterm: exited, exitMs });
+    report(t, {
+      attack: 'dev-zero-symlink',
+      alive,
+      rssGrowthMb: mem.growthMb,
+      runaway,
+      logBytes: s.logSize - log0,
+      ms,
+      exitedOnSigterm: exited,
+      exitMs,
+    });
     assert.ok(alive, 'server alive during the attack');
     assert.ok(!runaway && mem.growthMb < RSS_BOUND_MB, `RSS grew ${mem.growthMb.toFixed(0)} MB`);
     assert.ok(logged(s, 'zero', 'NOT_REGULAR_FILE'), 'refusal logged with code NOT_REGULAR_FILE');

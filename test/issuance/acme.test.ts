@@ -148,7 +148,10 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     assert.equal(files.leaf.subjectAltName, 'DNS:web.example.test');
     assert.equal(files.ca, undefined, 'ACME names no root: no ca.crt');
     assertVerifies(rootsPem, files.crt, 'Pebble leaf + intermediate against the Pebble root');
-    assert.ok(routes.requests.some((r) => r.startsWith('GET web.example.test') && r.includes('/.well-known/acme-challenge/')), routes.requests.join('\n'));
+    assert.ok(
+      routes.requests.some((r) => r.startsWith('GET web.example.test') && r.includes('/.well-known/acme-challenge/')),
+      routes.requests.join('\n'),
+    );
     assert.equal(e.engine.http01.size, 0, 'challenge tokens are withdrawn');
 
     const accountDir = secretDir(e.dataDir, 'cert-manager', 'pebble-account-key');
@@ -182,7 +185,9 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     const served = readSecretFiles(first.dataDir, 'default', 'app');
 
     // A name outside the zone BIND serves: Pebble cannot resolve it, the challenge fails.
-    const e = await engineFor([issuer('pebble'), certificate('app', ['app.example.test', 'nowhere.unserved.test'])], { dataDir: first.dataDir });
+    const e = await engineFor([issuer('pebble'), certificate('app', ['app.example.test', 'nowhere.unserved.test'])], {
+      dataDir: first.dataDir,
+    });
     const s = await waitForStatus(e.engine, 'default/app', (x) => (x.failedIssuanceAttempts ?? 0) >= 2, 'two failed attempts');
     const ready = condition(s, 'Ready')!;
     assert.equal(ready.status, 'False');
@@ -195,16 +200,28 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     assert.equal(issuing.reason, 'Failed');
     const retryAt = /retried after (\S+):/.exec(issuing.message)?.[1];
     assert.ok(retryAt, issuing.message);
-    assert.equal(Date.parse(retryAt) - Date.parse(s.lastFailureTime!), backoffDelayMs(s.failedIssuanceAttempts!, { backoffInitialMs: 200, backoffMaxMs: 1000 }));
+    assert.equal(
+      Date.parse(retryAt) - Date.parse(s.lastFailureTime!),
+      backoffDelayMs(s.failedIssuanceAttempts!, { backoffInitialMs: 200, backoffMaxMs: 1000 }),
+    );
     assert.equal(readSecretFiles(e.dataDir, 'default', 'app').crt, served.crt, 'the served certificate is untouched');
     const r = e.engine.readiness();
     assert.equal(r.ready, true, 'a certificate is still served: degraded, not unready');
     assert.match(r.reasons.join('\n'), /default\/app: Ready=False \(SecretMismatch\)/);
   });
 
-  test("the status shows the order and each challenge: type, domain, state, reason; the ClusterIssuer is Ready with its account", async (t) => {
-    const e = await engineFor([issuer('pebble'), certificate('orders-ok', ['ok.example.test']), certificate('orders-bad', ['bad.example.test', 'nowhere.unserved.test'])]);
-    const ok = await waitForStatus(e.engine, 'default/orders-ok', (x) => isReady(x) && x.order?.state === 'valid', 'issued with a valid order');
+  test('the status shows the order and each challenge: type, domain, state, reason; the ClusterIssuer is Ready with its account', async (t) => {
+    const e = await engineFor([
+      issuer('pebble'),
+      certificate('orders-ok', ['ok.example.test']),
+      certificate('orders-bad', ['bad.example.test', 'nowhere.unserved.test']),
+    ]);
+    const ok = await waitForStatus(
+      e.engine,
+      'default/orders-ok',
+      (x) => isReady(x) && x.order?.state === 'valid',
+      'issued with a valid order',
+    );
     assert.match(ok.order!.url, /^https:\/\/127\.0\.0\.1:\d+\/my-order\//);
     assert.deepEqual(
       ok.order!.challenges.map(({ type, domain, state, presented, reason }) => ({ type, domain, state, presented, reason })),
@@ -214,7 +231,12 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     assert.match(ok.order!.challenges[0]!.url, /\/chalZ?\//i);
 
     // nowhere.unserved.test is outside the zone BIND serves: Pebble cannot resolve it.
-    const bad = await waitForStatus(e.engine, 'default/orders-bad', (x) => (x.failedIssuanceAttempts ?? 0) >= 1 && x.order?.state === 'invalid', 'a failed attempt with its order');
+    const bad = await waitForStatus(
+      e.engine,
+      'default/orders-bad',
+      (x) => (x.failedIssuanceAttempts ?? 0) >= 1 && x.order?.state === 'invalid',
+      'a failed attempt with its order',
+    );
     t.diagnostic(`failing ACME issuance, status of default/orders-bad:\n${JSON.stringify(bad, null, 2)}`);
     const failed = bad.order!.challenges.find((c) => c.domain === 'nowhere.unserved.test');
     assert.ok(failed, JSON.stringify(bad.order));
@@ -223,7 +245,10 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     assert.equal(failed.presented, false, 'withdrawn after the attempt');
     assert.match(failed.reason ?? '', /dns|NXDOMAIN|unknownHost|connection/i);
     assert.match(condition(bad, 'Issuing')!.message, /http-01 for nowhere\.unserved\.test failed/);
-    assert.ok(bad.order!.challenges.some((c) => c.domain === 'bad.example.test'), 'every authorization of the order is listed');
+    assert.ok(
+      bad.order!.challenges.some((c) => c.domain === 'bad.example.test'),
+      'every authorization of the order is listed',
+    );
 
     const issuers = e.engine.issuerStatus();
     const pebbleIssuer = issuers.find((i) => i.kind === 'ClusterIssuer' && i.name === 'pebble');
@@ -236,9 +261,12 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
 
   test('an ACME issuer whose server does not answer is Ready=False (ErrRegisterACMEAccount); the engine starts anyway', async () => {
     const port = await freePort();
-    const e = await engineFor([issuer('nowhere', { server: `https://127.0.0.1:${port}/dir` }), certificate('unreachable', ['u.example.test'], 'default', 'nowhere')]);
+    const e = await engineFor([
+      issuer('nowhere', { server: `https://127.0.0.1:${port}/dir` }),
+      certificate('unreachable', ['u.example.test'], 'default', 'nowhere'),
+    ]);
     let report = e.engine.issuerStatus().find((i) => i.name === 'nowhere');
-    for (const deadline = Date.now() + 30_000; !report?.status && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 30_000; !report?.status && Date.now() < deadline;) {
       await new Promise((r) => setTimeout(r, 20));
       report = e.engine.issuerStatus().find((i) => i.name === 'nowhere');
     }
@@ -258,7 +286,10 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
       const down = await waitForStatus(e.engine, 'default/later', (x) => (x.failedIssuanceAttempts ?? 0) >= 1, 'a failure while down');
       assert.equal(condition(down, 'Ready')?.reason, 'DoesNotExist');
       t.diagnostic(`Issuing while down: ${condition(down, 'Issuing')!.message}`);
-      assert.match(condition(down, 'Issuing')!.message, /no response from the ACME server https:\/\/127\.0\.0\.1:\d+ \((socket hang up|read ECONNRESET|Client network socket disconnected)/);
+      assert.match(
+        condition(down, 'Issuing')!.message,
+        /no response from the ACME server https:\/\/127\.0\.0\.1:\d+ \((socket hang up|read ECONNRESET|Client network socket disconnected)/,
+      );
       proxy.up = true;
       const s = await waitForStatus(e.engine, 'default/later', isReady, 'issued after the server came back');
       assert.equal(s.failedIssuanceAttempts, undefined, 'cleared by the success');
@@ -323,7 +354,10 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     const nextKey = readFileSync(join(certificateDir(first.dataDir, 'default', 'early'), 'next.key'), 'utf8');
     await first.stop();
     const steps: IssuanceStep[] = [];
-    const second = await engineFor([issuer('pebble'), certificate('early', ['early.example.test'])], { dataDir: first.dataDir, hook: (step) => void steps.push(step) });
+    const second = await engineFor([issuer('pebble'), certificate('early', ['early.example.test'])], {
+      dataDir: first.dataDir,
+      hook: (step) => void steps.push(step),
+    });
     await waitForStatus(second.engine, 'default/early', isReady, 'issued after restart');
     assert.equal(steps.filter((s) => s === 'order-created').length, 1);
     assert.equal(spki(readSecretFiles(second.dataDir, 'default', 'early').key), spki(nextKey));
@@ -347,9 +381,16 @@ describe('ACME issuer against Pebble and BIND', { skip: skipUnlessTools(NAMED, P
     assert.match(condition(name, 'Ready')!.message, /may not issue for "api\.team-b\.example\.test"/);
     await waitForStatus(e.engine, 'team-a/ok', isReady, 'the allowed one is issued');
     await e.engine.idle();
-    assert.deepEqual(steps.filter((s) => !s.endsWith('team-a/ok')), [], 'no key, no order for refused certificates');
+    assert.deepEqual(
+      steps.filter((s) => !s.endsWith('team-a/ok')),
+      [],
+      'no key, no order for refused certificates',
+    );
     assert.ok(steps.includes('order-created team-a/ok'));
-    for (const [n, c] of [['team-b', 'foreign-ns'], ['team-a', 'foreign-name']] as const) {
+    for (const [n, c] of [
+      ['team-b', 'foreign-ns'],
+      ['team-a', 'foreign-name'],
+    ] as const) {
       assert.ok(!existsSync(join(certificateDir(e.dataDir, n, c), 'next.key')));
       assert.ok(!existsSync(join(secretDir(e.dataDir, n, c), 'tls.crt')));
     }
@@ -396,14 +437,27 @@ describe('ACME issuer with external account binding', { skip: skipUnlessTools(NA
             },
           },
         },
-        { apiVersion: V, kind: 'Certificate', metadata: { name: 'bound' }, spec: { secretName: 'bound', dnsNames: ['bound.example.test'], issuerRef: { name: 'eab' }, privateKey: { algorithm: 'ECDSA' } } },
+        {
+          apiVersion: V,
+          kind: 'Certificate',
+          metadata: { name: 'bound' },
+          spec: { secretName: 'bound', dnsNames: ['bound.example.test'], issuerRef: { name: 'eab' }, privateKey: { algorithm: 'ECDSA' } },
+        },
       ],
       { dataDir },
     );
     engines.push(e);
     current = e.engine;
-    const waiting = await waitForStatus(e.engine, 'default/bound', (x) => /Waiting for the issuer/.test(condition(x, 'Issuing')?.message ?? ''), 'waiting for the EAB Secret');
-    assert.match(condition(waiting, 'Issuing')!.message, /external account binding Secret default\/eab-hmac \(key "secret"\) does not exist/);
+    const waiting = await waitForStatus(
+      e.engine,
+      'default/bound',
+      (x) => /Waiting for the issuer/.test(condition(x, 'Issuing')?.message ?? ''),
+      'waiting for the EAB Secret',
+    );
+    assert.match(
+      condition(waiting, 'Issuing')!.message,
+      /external account binding Secret default\/eab-hmac \(key "secret"\) does not exist/,
+    );
     const dir = secretDir(dataDir, 'default', 'eab-hmac');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'secret'), pebble.eab!.hmacKey, { mode: 0o600 });

@@ -72,7 +72,10 @@ describe('self-signed root, CA issuer and leaves', () => {
       }),
     );
     engines.push(e);
-    const names = e.engine.fileSecrets().map((s) => `${s.kind}:${s.name}`).sort();
+    const names = e.engine
+      .fileSecrets()
+      .map((s) => `${s.kind}:${s.name}`)
+      .sort();
     // The root's key pair is not declared for serving (a CA's key never is): only its -cacert.
     assert.deepEqual(names, [
       'tls_certificate:ecdsa-leaf',
@@ -133,12 +136,15 @@ describe('self-signed root, CA issuer and leaves', () => {
     assert.match(edText, /X509v3 Extended Key Usage: \s+TLS Web Server Authentication\n/);
     assert.match(openssl(['pkey', '-noout', '-text'], ed.key), /ED25519 Private-Key/);
 
-    const s = (await waitForStatus(e.engine, 'apps/rsa-leaf', isReady, 'Ready'));
+    const s = await waitForStatus(e.engine, 'apps/rsa-leaf', isReady, 'Ready');
     assert.equal(s.notAfter, new Date(rsa.leaf.validTo).toISOString());
     assert.equal(s.notBefore, new Date(rsa.leaf.validFrom).toISOString());
     assert.ok(Date.parse(s.renewalTime!) < Date.parse(s.notAfter) && Date.parse(s.renewalTime!) > Date.parse(s.notBefore));
     assert.ok(!e.logText().includes('PRIVATE KEY'), 'no key material in the logs');
-    assert.ok(!existsSync(join(certificateDir(e.dataDir, 'apps', 'rsa-leaf'), 'next.key')), 'the next key is removed once persisted as tls.key');
+    assert.ok(
+      !existsSync(join(certificateDir(e.dataDir, 'apps', 'rsa-leaf'), 'next.key')),
+      'the next key is removed once persisted as tls.key',
+    );
     const statusFile = JSON.parse(readFileSync(join(certificateDir(e.dataDir, 'apps', 'rsa-leaf'), 'status.json'), 'utf8'));
     assert.equal(statusFile.revision, 1);
     assert.equal(e.engine.readiness().ready, true);
@@ -147,7 +153,9 @@ describe('self-signed root, CA issuer and leaves', () => {
   test('renews when renewBefore is reached: revision 2, a new certificate, and a new key under rotationPolicy Always', async () => {
     const e = await startEngine(
       selfSignedCaChain({
-        leafExtra: [leaf('short', { dnsNames: ['short.example.com'], duration: '4s', renewBefore: '3s', privateKey: { algorithm: 'ECDSA' } })],
+        leafExtra: [
+          leaf('short', { dnsNames: ['short.example.com'], duration: '4s', renewBefore: '3s', privateKey: { algorithm: 'ECDSA' } }),
+        ],
       }),
     );
     engines.push(e);
@@ -190,14 +198,19 @@ describe('self-signed root, CA issuer and leaves', () => {
   });
 
   test('a restart on the same data directory issues nothing; a changed spec re-issues with reason SecretMismatch', async () => {
-    const resources = selfSignedCaChain({ leafExtra: [leaf('web', { dnsNames: ['web.example.com'], privateKey: { algorithm: 'ECDSA' } })] });
+    const resources = selfSignedCaChain({
+      leafExtra: [leaf('web', { dnsNames: ['web.example.com'], privateKey: { algorithm: 'ECDSA' } })],
+    });
     const first = await startEngine(resources);
     await waitForStatus(first.engine, 'apps/web', revisionAtLeast(1), 'issued');
     await first.stop();
     const issued = readSecretFiles(first.dataDir, 'apps', 'web');
 
     const steps: string[] = [];
-    const again = await startEngine(resources, { dataDir: first.dataDir, hook: (step, info) => void steps.push(`${step} ${info.certificate}`) });
+    const again = await startEngine(resources, {
+      dataDir: first.dataDir,
+      hook: (step, info) => void steps.push(`${step} ${info.certificate}`),
+    });
     engines.push(again);
     const s = await waitForStatus(again.engine, 'apps/web', isReady, 'Ready after restart');
     await again.engine.idle();
@@ -206,7 +219,9 @@ describe('self-signed root, CA issuer and leaves', () => {
     assert.equal(readSecretFiles(first.dataDir, 'apps', 'web').crt, issued.crt);
     await again.stop();
 
-    const changed = selfSignedCaChain({ leafExtra: [leaf('web', { dnsNames: ['web.example.com', 'www.example.com'], privateKey: { algorithm: 'ECDSA' } })] });
+    const changed = selfSignedCaChain({
+      leafExtra: [leaf('web', { dnsNames: ['web.example.com', 'www.example.com'], privateKey: { algorithm: 'ECDSA' } })],
+    });
     const third = await startEngine(changed, { dataDir: first.dataDir });
     engines.push(third);
     const s3 = await waitForStatus(third.engine, 'apps/web', revisionAtLeast(2), 're-issued for the new name');
@@ -220,7 +235,18 @@ describe('self-signed root, CA issuer and leaves', () => {
     let clock = new Date();
     const resources = [
       { apiVersion: V, kind: 'Issuer', metadata: { name: 'self' }, spec: { selfSigned: {} } },
-      { apiVersion: V, kind: 'Certificate', metadata: { name: 'clocked' }, spec: { secretName: 'clocked', commonName: 'clocked', dnsNames: ['clocked.example.com'], issuerRef: { name: 'self' }, privateKey: { algorithm: 'ECDSA' } } },
+      {
+        apiVersion: V,
+        kind: 'Certificate',
+        metadata: { name: 'clocked' },
+        spec: {
+          secretName: 'clocked',
+          commonName: 'clocked',
+          dnsNames: ['clocked.example.com'],
+          issuerRef: { name: 'self' },
+          privateKey: { algorithm: 'ECDSA' },
+        },
+      },
     ];
     const first = await startEngine(resources, { now: () => clock, settings: { renewalJitter: 0 } });
     const s1 = await waitForStatus(first.engine, 'default/clocked', revisionAtLeast(1), 'issued');
@@ -252,7 +278,12 @@ describe('self-signed root, CA issuer and leaves', () => {
     const e = await startEngine(
       [
         { apiVersion: V, kind: 'Issuer', metadata: { name: 'corp', namespace: 'team-a' }, spec: { ca: { secretName: 'corp-ca' } } },
-        { apiVersion: V, kind: 'Certificate', metadata: { name: 'svc', namespace: 'team-a' }, spec: { secretName: 'svc-tls', dnsNames: ['svc.team-a.svc'], issuerRef: { name: 'corp' } } },
+        {
+          apiVersion: V,
+          kind: 'Certificate',
+          metadata: { name: 'svc', namespace: 'team-a' },
+          spec: { secretName: 'svc-tls', dnsNames: ['svc.team-a.svc'], issuerRef: { name: 'corp' } },
+        },
       ],
       { dataDir },
     );
@@ -268,10 +299,20 @@ describe('self-signed root, CA issuer and leaves', () => {
   test('a ca Issuer whose Secret never appears leaves the certificate waiting, not failing', async () => {
     const e = await startEngine([
       { apiVersion: V, kind: 'Issuer', metadata: { name: 'missing' }, spec: { ca: { secretName: 'nowhere' } } },
-      { apiVersion: V, kind: 'Certificate', metadata: { name: 'orphan' }, spec: { secretName: 'orphan', dnsNames: ['orphan.example.com'], issuerRef: { name: 'missing' } } },
+      {
+        apiVersion: V,
+        kind: 'Certificate',
+        metadata: { name: 'orphan' },
+        spec: { secretName: 'orphan', dnsNames: ['orphan.example.com'], issuerRef: { name: 'missing' } },
+      },
     ]);
     engines.push(e);
-    const s = await waitForStatus(e.engine, 'default/orphan', (x) => /Waiting for the issuer/.test(condition(x, 'Issuing')?.message ?? ''), 'waiting');
+    const s = await waitForStatus(
+      e.engine,
+      'default/orphan',
+      (x) => /Waiting for the issuer/.test(condition(x, 'Issuing')?.message ?? ''),
+      'waiting',
+    );
     assert.equal(condition(s, 'Ready')?.status, 'False');
     assert.equal(condition(s, 'Ready')?.reason, 'DoesNotExist');
     assert.match(condition(s, 'Ready')!.message, /CA Secret default\/nowhere does not exist/);

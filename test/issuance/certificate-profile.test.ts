@@ -16,8 +16,14 @@ const issuers = [
   { apiVersion: V, kind: 'ClusterIssuer', metadata: { name: 'self' }, spec: { selfSigned: {} } },
   { apiVersion: V, kind: 'ClusterIssuer', metadata: { name: 'ca' }, spec: { ca: { secretName: 'ca' } } },
 ];
-const cert = (spec: Record<string, unknown>, issuer = 'ca') => ({ apiVersion: V, kind: 'Certificate', metadata: { name: 'c' }, spec: { secretName: 'c', issuerRef: { name: issuer, kind: 'ClusterIssuer' }, ...spec } });
-const parse = (spec: Record<string, unknown>, issuer = 'ca') => parseIssuanceConfig({ resources: [...issuers, cert(spec, issuer)] }, { baseDir: '.' }).certificates[0]!;
+const cert = (spec: Record<string, unknown>, issuer = 'ca') => ({
+  apiVersion: V,
+  kind: 'Certificate',
+  metadata: { name: 'c' },
+  spec: { secretName: 'c', issuerRef: { name: issuer, kind: 'ClusterIssuer' }, ...spec },
+});
+const parse = (spec: Record<string, unknown>, issuer = 'ca') =>
+  parseIssuanceConfig({ resources: [...issuers, cert(spec, issuer)] }, { baseDir: '.' }).certificates[0]!;
 
 function refused(spec: Record<string, unknown>, field: string, message: RegExp, issuer = 'ca'): void {
   assert.throws(
@@ -34,18 +40,42 @@ function refused(spec: Record<string, unknown>, field: string, message: RegExp, 
 describe('certificate profile at config time', () => {
   const dns = { dnsNames: ['a.example.com'] };
   test('usages are checked against the key type, as issuance checks them', () => {
-    refused({ ...dns, privateKey: { algorithm: 'ECDSA' }, usages: ['digital signature', 'key encipherment'] }, 'issuance.resources[2].spec.usages', /"key encipherment" is not allowed with an ECDSA key in a leaf certificate \(RFC 5480 3 and RFC 8813 3/);
-    refused({ ...dns, privateKey: { algorithm: 'Ed25519' }, usages: ['data encipherment'] }, 'issuance.resources[2].spec.usages', /"data encipherment" is not allowed with an Ed25519 key/);
-    refused({ commonName: 'CA', isCA: true, usages: ['digital signature', 'key encipherment', 'cert sign'] }, 'issuance.resources[2].spec.usages', /not allowed in an RSA CA certificate \(RFC 3279/);
+    refused(
+      { ...dns, privateKey: { algorithm: 'ECDSA' }, usages: ['digital signature', 'key encipherment'] },
+      'issuance.resources[2].spec.usages',
+      /"key encipherment" is not allowed with an ECDSA key in a leaf certificate \(RFC 5480 3 and RFC 8813 3/,
+    );
+    refused(
+      { ...dns, privateKey: { algorithm: 'Ed25519' }, usages: ['data encipherment'] },
+      'issuance.resources[2].spec.usages',
+      /"data encipherment" is not allowed with an Ed25519 key/,
+    );
+    refused(
+      { commonName: 'CA', isCA: true, usages: ['digital signature', 'key encipherment', 'cert sign'] },
+      'issuance.resources[2].spec.usages',
+      /not allowed in an RSA CA certificate \(RFC 3279/,
+    );
     refused({ ...dns, usages: ['cert sign'] }, 'issuance.resources[2].spec.usages', /needs isCA: true/);
-    assert.deepEqual(parse({ ...dns, usages: ['digital signature', 'key encipherment', 'server auth'] }).spec.usages, ['digital signature', 'key encipherment', 'server auth'], 'an RSA leaf may encipher keys');
+    assert.deepEqual(
+      parse({ ...dns, usages: ['digital signature', 'key encipherment', 'server auth'] }).spec.usages,
+      ['digital signature', 'key encipherment', 'server auth'],
+      'an RSA leaf may encipher keys',
+    );
   });
 
   test('Unicode or spaced URIs and email addresses are refused', () => {
     refused({ ...dns, uris: ['spiffe://exämple.org/x'] }, 'issuance.resources[2].spec.uris[0]', /must be ASCII without spaces/);
     refused({ ...dns, uris: ['spiffe://example.org/a b'] }, 'issuance.resources[2].spec.uris[0]', /must be ASCII without spaces/);
-    refused({ ...dns, emailAddresses: ['jürgen@example.org'] }, 'issuance.resources[2].spec.emailAddresses[0]', /must be local@domain in ASCII/);
-    refused({ ...dns, emailAddresses: ['a b@example.org'] }, 'issuance.resources[2].spec.emailAddresses[0]', /must be local@domain in ASCII/);
+    refused(
+      { ...dns, emailAddresses: ['jürgen@example.org'] },
+      'issuance.resources[2].spec.emailAddresses[0]',
+      /must be local@domain in ASCII/,
+    );
+    refused(
+      { ...dns, emailAddresses: ['a b@example.org'] },
+      'issuance.resources[2].spec.emailAddresses[0]',
+      /must be local@domain in ASCII/,
+    );
   });
 
   test('selfSigned or CA certificates without a subject are refused', () => {
@@ -61,7 +91,11 @@ describe('certificate profile at config time', () => {
     refused({ ...dns, subject: { postalCodes: ['1'.repeat(17)] } }, 'issuance.resources[2].spec.subject.postalCodes[0]', /at most 16/);
     refused({ ...dns, subject: { serialNumber: '9'.repeat(65) } }, 'issuance.resources[2].spec.subject.serialNumber', /at most 64/);
     assert.deepEqual(parse({ ...dns, subject: { countries: ['de', 'Fr'] } }).spec.subject?.countries, ['DE', 'FR']);
-    refused({ ...dns, subject: { countries: ['XX'] } }, 'issuance.resources[2].spec.subject.countries[0]', /not an ISO 3166-1 alpha-2 code/);
+    refused(
+      { ...dns, subject: { countries: ['XX'] } },
+      'issuance.resources[2].spec.subject.countries[0]',
+      /not an ISO 3166-1 alpha-2 code/,
+    );
   });
 });
 
@@ -90,7 +124,14 @@ describe('validity at issuance', () => {
     const dataDir = tempDir('profile-chain-');
     const now = new Date('2031-06-01T00:00:00Z');
     const rootKey = await generatePrivateKey({ algorithm: 'ECDSA' });
-    const root = await createCertificate({ subject: { commonName: 'Short Root' }, issuer: 'self', privateKey: rootKey, isCA: true, notBefore: new Date('2031-01-01T00:00:00Z'), notAfter: new Date('2031-07-01T00:00:00Z') });
+    const root = await createCertificate({
+      subject: { commonName: 'Short Root' },
+      issuer: 'self',
+      privateKey: rootKey,
+      isCA: true,
+      notBefore: new Date('2031-01-01T00:00:00Z'),
+      notAfter: new Date('2031-07-01T00:00:00Z'),
+    });
     const interKey = await generatePrivateKey({ algorithm: 'ECDSA' });
     // The intermediate starts a day after "now" and outlives its root by years.
     const inter = await createCertificate({
@@ -106,7 +147,10 @@ describe('validity at issuance', () => {
     writeFileSync(join(dir, 'tls.crt'), inter.pem);
     writeFileSync(join(dir, 'tls.key'), encodePrivateKeyPem(interKey, 'PKCS8'), { mode: 0o600 });
     writeFileSync(join(dir, 'ca.crt'), root.pem);
-    const e = await startEngine([issuers[1], cert({ dnsNames: ['chain.example.com'], privateKey: { algorithm: 'ECDSA' }, duration: '8760h' })], { dataDir, now: () => now });
+    const e = await startEngine(
+      [issuers[1], cert({ dnsNames: ['chain.example.com'], privateKey: { algorithm: 'ECDSA' }, duration: '8760h' })],
+      { dataDir, now: () => now },
+    );
     engines.push(e);
     await waitForStatus(e.engine, 'default/c', (s) => (s.revision ?? 0) >= 1, 'issued');
     const files = readSecretFiles(dataDir, 'default', 'c');

@@ -14,12 +14,32 @@ import type { IssuanceStep, StepHook } from '../../src/issuance/issuance-hooks.j
 import { startBind, type BindServer } from '../harness/acme/bind.js';
 import { startPebble, type PebbleServer } from '../harness/acme/pebble.js';
 import { freePort, NAMED, PEBBLE, skipUnlessTools } from '../harness/acme/tools.js';
-import { V, certificateDir, isReady, readSecretFiles, revisionAtLeast, routeServer, secretDir, startEngine, statusOf, tempDir, waitForStatus, type TestEngine } from './engine-support.js';
+import {
+  V,
+  certificateDir,
+  isReady,
+  readSecretFiles,
+  revisionAtLeast,
+  routeServer,
+  secretDir,
+  startEngine,
+  statusOf,
+  tempDir,
+  waitForStatus,
+  type TestEngine,
+} from './engine-support.js';
 
 const spki = (pem: string) => createPublicKey(pem).export({ type: 'spki', format: 'der' }).toString('base64');
 
 /** Every step after which the engine has persisted something new. */
-const CRASH_POINTS: IssuanceStep[] = ['key-persisted', 'order-created', 'challenges-presented', 'before-finalize', 'order-finalized', 'persisted'];
+const CRASH_POINTS: IssuanceStep[] = [
+  'key-persisted',
+  'order-created',
+  'challenges-presented',
+  'before-finalize',
+  'order-finalized',
+  'persisted',
+];
 
 describe('issuance crash points against Pebble', { skip: skipUnlessTools(NAMED, PEBBLE) }, () => {
   let bind: BindServer;
@@ -49,13 +69,26 @@ describe('issuance crash points against Pebble', { skip: skipUnlessTools(NAMED, 
       apiVersion: V,
       kind: 'ClusterIssuer',
       metadata: { name: 'pebble' },
-      spec: { acme: { server: pebble.directoryUrl, email: 'ops@example.test', caBundleFile, privateKeySecretRef: { name: 'pebble-account-key' }, solvers: [{ http01: { ingress: {} } }] } },
+      spec: {
+        acme: {
+          server: pebble.directoryUrl,
+          email: 'ops@example.test',
+          caBundleFile,
+          privateKeySecretRef: { name: 'pebble-account-key' },
+          solvers: [{ http01: { ingress: {} } }],
+        },
+      },
     },
     {
       apiVersion: V,
       kind: 'Certificate',
       metadata: { name, namespace: 'default' },
-      spec: { secretName: name, dnsNames: [`${name}.example.test`], issuerRef: { name: 'pebble', kind: 'ClusterIssuer' }, privateKey: { algorithm: 'ECDSA' } },
+      spec: {
+        secretName: name,
+        dnsNames: [`${name}.example.test`],
+        issuerRef: { name: 'pebble', kind: 'ClusterIssuer' },
+        privateKey: { algorithm: 'ECDSA' },
+      },
     },
   ];
 

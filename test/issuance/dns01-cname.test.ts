@@ -13,7 +13,17 @@ import { followCnames } from '../../src/issuance/acme/find-zone.js';
 import { startBind, type BindServer } from '../harness/acme/bind.js';
 import { startPebble, type PebbleServer } from '../harness/acme/pebble.js';
 import { freePort, NAMED, PEBBLE, skipUnlessTools } from '../harness/acme/tools.js';
-import { V, assertVerifies, condition, isReady, readSecretFiles, startEngine, tempDir, waitForStatus, type TestEngine } from './engine-support.js';
+import {
+  V,
+  assertVerifies,
+  condition,
+  isReady,
+  readSecretFiles,
+  startEngine,
+  tempDir,
+  waitForStatus,
+  type TestEngine,
+} from './engine-support.js';
 
 describe('DNS-01 cnameStrategy: Follow, across two zones on BIND', { skip: skipUnlessTools(NAMED, PEBBLE) }, () => {
   let bind: BindServer;
@@ -64,14 +74,24 @@ describe('DNS-01 cnameStrategy: Follow, across two zones on BIND', { skip: skipU
             {
               dns01: {
                 ...(cnameStrategy ? { cnameStrategy } : {}),
-                rfc2136: { nameserver: `127.0.0.1:${bind.port}`, tsigKeyName: bind.zoneKeys[DELEGATED]!.name, tsigAlgorithm: 'HMACSHA256', tsigSecretFile: tsigFile },
+                rfc2136: {
+                  nameserver: `127.0.0.1:${bind.port}`,
+                  tsigKeyName: bind.zoneKeys[DELEGATED]!.name,
+                  tsigAlgorithm: 'HMACSHA256',
+                  tsigSecretFile: tsigFile,
+                },
               },
             },
           ],
         },
       },
     },
-    { apiVersion: V, kind: 'Certificate', metadata: { name: 'app' }, spec: { secretName: 'app', dnsNames, issuerRef: { name: 'pebble-dns', kind: 'ClusterIssuer' }, privateKey: { algorithm: 'ECDSA' } } },
+    {
+      apiVersion: V,
+      kind: 'Certificate',
+      metadata: { name: 'app' },
+      spec: { secretName: 'app', dnsNames, issuerRef: { name: 'pebble-dns', kind: 'ClusterIssuer' }, privateKey: { algorithm: 'ECDSA' } },
+    },
   ];
 
   test('the CNAME chain is followed on the nameserver; a name without a CNAME is itself', async () => {
@@ -85,7 +105,8 @@ describe('DNS-01 cnameStrategy: Follow, across two zones on BIND', { skip: skipU
     const seen: string[][] = [];
     const e = await startEngine(resources('Follow', ['app.example.test', '*.app.example.test', 'chain.example.test']), {
       hook: async (step) => {
-        if (step === 'challenges-presented') seen.push(await bind.queryTxt(`app.acme.${DELEGATED}`), await bind.queryTxt(`chain.acme.${DELEGATED}`));
+        if (step === 'challenges-presented')
+          seen.push(await bind.queryTxt(`app.acme.${DELEGATED}`), await bind.queryTxt(`chain.acme.${DELEGATED}`));
       },
     });
     engines.push(e);

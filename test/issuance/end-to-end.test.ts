@@ -57,7 +57,12 @@ describe('issuance engine in the real server', () => {
               apiVersion: V,
               kind: 'Certificate',
               metadata: { name: 'web', namespace: 'default' },
-              spec: { secretName: 'web-tls', dnsNames: ['web.example.com'], issuerRef: { name: 'ca', kind: 'ClusterIssuer' }, privateKey: { algorithm: 'ECDSA' } },
+              spec: {
+                secretName: 'web-tls',
+                dnsNames: ['web.example.com'],
+                issuerRef: { name: 'ca', kind: 'ClusterIssuer' },
+                privateKey: { algorithm: 'ECDSA' },
+              },
             },
           ],
         }),
@@ -89,7 +94,7 @@ describe('issuance engine in the real server', () => {
 
     // The files are served as soon as they are written; the controller records Ready just after.
     let ready = await http('GET', server.httpAddress!, '/readyz');
-    for (const deadline = Date.now() + 10_000; ready.status !== 200 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 10_000; ready.status !== 200 && Date.now() < deadline;) {
       await new Promise((r) => setTimeout(r, 20));
       ready = await http('GET', server.httpAddress!, '/readyz');
     }
@@ -116,11 +121,14 @@ describe('issuance engine in the real server', () => {
   test('the renew controls refuse an unknown certificate and answer the CLI with an error', async () => {
     const missing = await http('POST', server.httpAddress!, '/issuance/renew/default/nope');
     assert.equal(missing.status, 404);
-    await assert.rejects(run(process.execPath, ['dist/src/cli.js', 'renew', 'nope', '--http', server.httpAddress!]), (err: { code?: number; stderr?: string }) => {
-      assert.equal(err.code, 1);
-      assert.match(err.stderr ?? '', /no Certificate "nope"/);
-      return true;
-    });
+    await assert.rejects(
+      run(process.execPath, ['dist/src/cli.js', 'renew', 'nope', '--http', server.httpAddress!]),
+      (err: { code?: number; stderr?: string }) => {
+        assert.equal(err.code, 1);
+        assert.match(err.stderr ?? '', /no Certificate "nope"/);
+        return true;
+      },
+    );
     const wrongMethod = await http('GET', server.httpAddress!, '/issuance/renew/default/web');
     assert.equal(wrongMethod.status, 405);
   });
@@ -149,13 +157,25 @@ describe('ACME issuance in the real server: HTTP-01 on the server HTTP port', { 
             apiVersion: V,
             kind: 'ClusterIssuer',
             metadata: { name: 'pebble' },
-            spec: { acme: { server: pebble.directoryUrl, caBundleFile: join(dir, 'pebble-ca.pem'), privateKeySecretRef: { name: 'pebble-account' }, solvers: [{ http01: {} }] } },
+            spec: {
+              acme: {
+                server: pebble.directoryUrl,
+                caBundleFile: join(dir, 'pebble-ca.pem'),
+                privateKeySecretRef: { name: 'pebble-account' },
+                solvers: [{ http01: {} }],
+              },
+            },
           },
           {
             apiVersion: V,
             kind: 'Certificate',
             metadata: { name: 'gateway', namespace: 'edge' },
-            spec: { secretName: 'gateway-tls', dnsNames: ['gw.example.test'], issuerRef: { name: 'pebble', kind: 'ClusterIssuer' }, privateKey: { algorithm: 'ECDSA' } },
+            spec: {
+              secretName: 'gateway-tls',
+              dnsNames: ['gw.example.test'],
+              issuerRef: { name: 'pebble', kind: 'ClusterIssuer' },
+              privateKey: { algorithm: 'ECDSA' },
+            },
           },
         ],
       },

@@ -53,7 +53,12 @@ export async function startEngine(
     },
   });
   const config = parseIssuanceConfig(
-    { resources, backoff: { initial: '200ms', max: '1s' }, acme: { pollInterval: '50ms', maxPollInterval: '200ms', timeout: '30s' }, ...(opts.settings ?? {}) },
+    {
+      resources,
+      backoff: { initial: '200ms', max: '1s' },
+      acme: { pollInterval: '50ms', maxPollInterval: '200ms', timeout: '30s' },
+      ...(opts.settings ?? {}),
+    },
     { baseDir: dataDir },
   );
   const { settings: _s, dataDir: _d, ...rest } = opts;
@@ -87,7 +92,13 @@ export function condition(status: CertificateStatus | undefined, type: 'Ready' |
 }
 
 /** Waits (polling, 10 ms) until the certificate's status satisfies `pred`. */
-export async function waitForStatus(engine: IssuanceEngine, id: string, pred: (s: CertificateStatus) => boolean, what: string, timeoutMs = 30_000): Promise<CertificateStatus> {
+export async function waitForStatus(
+  engine: IssuanceEngine,
+  id: string,
+  pred: (s: CertificateStatus) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<CertificateStatus> {
   const start = Date.now();
   for (;;) {
     const s = statusOf(engine, id);
@@ -125,7 +136,13 @@ export function readSecretFiles(dataDir: string, namespace: string, secretName: 
   } catch {
     ca = undefined;
   }
-  return { crt, key: readFileSync(join(dir, 'tls.key'), 'utf8'), ca, keyMode: statSync(join(dir, 'tls.key')).mode & 0o777, leaf: new X509Certificate(crt) };
+  return {
+    crt,
+    key: readFileSync(join(dir, 'tls.key'), 'utf8'),
+    ca,
+    keyMode: statSync(join(dir, 'tls.key')).mode & 0o777,
+    leaf: new X509Certificate(crt),
+  };
 }
 
 export function openssl(args: string[], input?: string): string {
@@ -158,7 +175,10 @@ export function x509Text(pem: string): string {
 }
 
 /** An HTTP server on `port` (0: any) that hands every request to the current engine's routes. */
-export async function routeServer(port: number, current: () => IssuanceEngine | undefined): Promise<{ port: number; requests: string[]; close(): Promise<void> }> {
+export async function routeServer(
+  port: number,
+  current: () => IssuanceEngine | undefined,
+): Promise<{ port: number; requests: string[]; close(): Promise<void> }> {
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method} ${req.headers.host ?? ''}${req.url ?? ''}`);
@@ -191,7 +211,13 @@ export function selfSignedCaChain(opts: { leafExtra?: Record<string, unknown>[];
       apiVersion: V,
       kind: 'Certificate',
       metadata: { name: 'root-ca', namespace: ns },
-      spec: { isCA: true, commonName: 'Test Root CA', secretName: 'root-ca', privateKey: { algorithm: 'ECDSA', size: 256 }, issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' } },
+      spec: {
+        isCA: true,
+        commonName: 'Test Root CA',
+        secretName: 'root-ca',
+        privateKey: { algorithm: 'ECDSA', size: 256 },
+        issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' },
+      },
     },
     { apiVersion: V, kind: 'ClusterIssuer', metadata: { name: 'ca' }, spec: { ca: { secretName: 'root-ca' } } },
     ...(opts.leafExtra ?? []),

@@ -21,7 +21,10 @@ describe('file persister', () => {
     assert.equal(statSync(join(dir, 'tls.key')).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'tls.crt')).mode & 0o777, 0o644);
     assert.equal(statSync(dir).mode & 0o777, 0o700);
-    assert.deepEqual(await p.readSecret('apps', 'web-tls'), { data: { 'ca.crt': 'CA', 'tls.crt': 'CERT', 'tls.key': 'KEY' }, annotations: { a: 'b' } });
+    assert.deepEqual(await p.readSecret('apps', 'web-tls'), {
+      data: { 'ca.crt': 'CA', 'tls.crt': 'CERT', 'tls.key': 'KEY' },
+      annotations: { a: 'b' },
+    });
     await p.writeSecret('apps', 'web-tls', { data: { 'tls.crt': 'CERT2', 'tls.key': 'KEY2' }, annotations: {} });
     assert.deepEqual((await p.readSecret('apps', 'web-tls'))?.data, { 'tls.crt': 'CERT2', 'tls.key': 'KEY2' });
     assert.deepEqual(readdirSync(dir).sort(), ['.annotations.json', 'tls.crt', 'tls.key'], 'no temp files left, ca.crt removed');

@@ -8,7 +8,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { IssuanceEngine } from '../../src/issuance/engine.js';
-import { V, condition, isReady, secretDir, selfSignedCaChain, startEngine, tempDir, waitForStatus, type TestEngine } from './engine-support.js';
+import {
+  V,
+  condition,
+  isReady,
+  secretDir,
+  selfSignedCaChain,
+  startEngine,
+  tempDir,
+  waitForStatus,
+  type TestEngine,
+} from './engine-support.js';
 
 async function waitForIssuer(engine: IssuanceEngine, name: string, pred: (reason: string | undefined) => boolean, what: string) {
   const deadline = Date.now() + 30_000;
@@ -28,7 +38,17 @@ describe('issuer status', () => {
   });
 
   test('a CA issuer becomes Ready (KeyPairVerified) once the CA it names is issued; the self-signed issuer is Ready from the start', async () => {
-    const leaf = { apiVersion: V, kind: 'Certificate', metadata: { name: 'web', namespace: 'apps' }, spec: { secretName: 'web', dnsNames: ['web.example.com'], issuerRef: { name: 'ca', kind: 'ClusterIssuer' }, privateKey: { algorithm: 'ECDSA' } } };
+    const leaf = {
+      apiVersion: V,
+      kind: 'Certificate',
+      metadata: { name: 'web', namespace: 'apps' },
+      spec: {
+        secretName: 'web',
+        dnsNames: ['web.example.com'],
+        issuerRef: { name: 'ca', kind: 'ClusterIssuer' },
+        privateKey: { algorithm: 'ECDSA' },
+      },
+    };
     const e = await startEngine(selfSignedCaChain({ leafExtra: [leaf] }));
     engines.push(e);
     await waitForStatus(e.engine, 'apps/web', isReady, 'the leaf is issued');
@@ -44,7 +64,12 @@ describe('issuer status', () => {
     const resources = [
       { apiVersion: V, kind: 'Issuer', metadata: { name: 'missing', namespace: 'apps' }, spec: { ca: { secretName: 'no-such-ca' } } },
       { apiVersion: V, kind: 'Issuer', metadata: { name: 'garbage', namespace: 'apps' }, spec: { ca: { secretName: 'garbage-ca' } } },
-      { apiVersion: V, kind: 'Certificate', metadata: { name: 'waits', namespace: 'apps' }, spec: { secretName: 'waits', dnsNames: ['w.example.com'], issuerRef: { name: 'garbage' }, privateKey: { algorithm: 'ECDSA' } } },
+      {
+        apiVersion: V,
+        kind: 'Certificate',
+        metadata: { name: 'waits', namespace: 'apps' },
+        spec: { secretName: 'waits', dnsNames: ['w.example.com'], issuerRef: { name: 'garbage' }, privateKey: { algorithm: 'ECDSA' } },
+      },
     ];
     const dir = secretDir(dataDir, 'apps', 'garbage-ca');
     mkdirSync(dir, { recursive: true });
@@ -59,7 +84,12 @@ describe('issuer status', () => {
     assert.equal(garbage.status, 'False');
     assert.match(garbage.message, /CA Secret apps\/garbage-ca is not a usable CA key pair/);
     assert.doesNotMatch(garbage.message, /not a key/, 'the Secret content is never quoted');
-    const s = await waitForStatus(e.engine, 'apps/waits', (x) => /Waiting for the issuer/.test(condition(x, 'Issuing')?.message ?? ''), 'waiting');
+    const s = await waitForStatus(
+      e.engine,
+      'apps/waits',
+      (x) => /Waiting for the issuer/.test(condition(x, 'Issuing')?.message ?? ''),
+      'waiting',
+    );
     assert.equal(s.failedIssuanceAttempts, undefined, 'an issuer that is not ready is not a failed issuance');
   });
 });

@@ -26,7 +26,19 @@ function certificate(spec: Record<string, unknown> = {}, namespace = 'default'):
     {
       resources: [
         { apiVersion: V, kind: 'Issuer', metadata: { name: 'ca', namespace }, spec: { selfSigned: {} } },
-        { apiVersion: V, kind: 'Certificate', metadata: { name: 'web', namespace }, spec: { secretName: 'web', dnsNames: ['web.example.com'], subject: { organizations: ['Example'] }, issuerRef: { name: 'ca' }, privateKey: { algorithm: 'ECDSA' }, ...spec } },
+        {
+          apiVersion: V,
+          kind: 'Certificate',
+          metadata: { name: 'web', namespace },
+          spec: {
+            secretName: 'web',
+            dnsNames: ['web.example.com'],
+            subject: { organizations: ['Example'] },
+            issuerRef: { name: 'ca' },
+            privateKey: { algorithm: 'ECDSA' },
+            ...spec,
+          },
+        },
       ],
     },
     { baseDir: '.' },
@@ -35,7 +47,10 @@ function certificate(spec: Record<string, unknown> = {}, namespace = 'default'):
 }
 
 /** A Secret as the engine would have written it for `cert`, valid [T0, T0 + 90 days). */
-async function issuedSecret(cert: CertificateResource, over: { dnsNames?: string[]; algorithm?: 'ECDSA' | 'RSA'; keyPem?: string; annotations?: Record<string, string>; notAfter?: Date } = {}): Promise<PersistedSecret> {
+async function issuedSecret(
+  cert: CertificateResource,
+  over: { dnsNames?: string[]; algorithm?: 'ECDSA' | 'RSA'; keyPem?: string; annotations?: Record<string, string>; notAfter?: Date } = {},
+): Promise<PersistedSecret> {
   const key = await generatePrivateKey({ algorithm: over.algorithm ?? 'ECDSA' });
   const c = await createCertificate({
     issuer: 'self',
@@ -62,7 +77,12 @@ function input(cert: CertificateResource, secret: PersistedSecret | undefined, n
 describe('trigger and readiness policies', () => {
   const at = (days: number) => new Date(T0.getTime() + days * DAY);
   const cases: Array<{ sentence: string; build: () => Promise<PolicyInput>; trigger: string | undefined; ready: string | undefined }> = [
-    { sentence: 'SecretDoesNotExist: no Secret yet', build: async () => input(certificate(), undefined, at(1)), trigger: 'DoesNotExist', ready: 'DoesNotExist' },
+    {
+      sentence: 'SecretDoesNotExist: no Secret yet',
+      build: async () => input(certificate(), undefined, at(1)),
+      trigger: 'DoesNotExist',
+      ready: 'DoesNotExist',
+    },
     {
       sentence: 'SecretIsMissingData: a Secret without tls.key',
       build: async () => {
@@ -74,7 +94,12 @@ describe('trigger and readiness policies', () => {
       trigger: 'MissingData',
       ready: 'MissingData',
     },
-    { sentence: 'SecretContainsInvalidData: tls.crt is not PEM', build: async () => input(certificate(), { data: { 'tls.crt': 'garbage', 'tls.key': 'garbage' }, annotations: {} }, at(1)), trigger: 'InvalidValue', ready: 'InvalidValue' },
+    {
+      sentence: 'SecretContainsInvalidData: tls.crt is not PEM',
+      build: async () => input(certificate(), { data: { 'tls.crt': 'garbage', 'tls.key': 'garbage' }, annotations: {} }, at(1)),
+      trigger: 'InvalidValue',
+      ready: 'InvalidValue',
+    },
     {
       sentence: 'SecretPublicKeysDiffer: the key does not belong to the certificate',
       build: async () => {
@@ -85,12 +110,23 @@ describe('trigger and readiness policies', () => {
       trigger: 'InvalidKeyPair',
       ready: 'InvalidKeyPair',
     },
-    { sentence: 'SpecChanged (key): the spec asks for RSA, the key is ECDSA', build: async () => input(certificate({ privateKey: { algorithm: 'RSA' } }), await issuedSecret(certificate()), at(1)), trigger: 'SecretMismatch', ready: 'SecretMismatch' },
+    {
+      sentence: 'SpecChanged (key): the spec asks for RSA, the key is ECDSA',
+      build: async () => input(certificate({ privateKey: { algorithm: 'RSA' } }), await issuedSecret(certificate()), at(1)),
+      trigger: 'SecretMismatch',
+      ready: 'SecretMismatch',
+    },
     {
       sentence: 'IssuerChanged: the Secret was issued by another issuer',
       build: async () => {
         const c = certificate();
-        return input(c, await issuedSecret(c, { annotations: { [ANNOTATIONS.issuerName]: 'letsencrypt-staging', [ANNOTATIONS.issuerKind]: 'ClusterIssuer' } }), at(1));
+        return input(
+          c,
+          await issuedSecret(c, {
+            annotations: { [ANNOTATIONS.issuerName]: 'letsencrypt-staging', [ANNOTATIONS.issuerKind]: 'ClusterIssuer' },
+          }),
+          at(1),
+        );
       },
       trigger: 'IncorrectIssuer',
       ready: 'IncorrectIssuer',
@@ -182,7 +218,7 @@ describe('renewal time and backoff', () => {
     assert.equal(renewBeforeMs(90 * DAY, undefined), 30 * DAY);
     assert.equal(renewBeforeMs(90 * DAY, { ms: 15 * DAY }), 15 * DAY);
     assert.equal(renewBeforeMs(90 * DAY, { percentage: 25 }), 22.5 * DAY);
-    assert.equal(renewBeforeMs(10 * DAY, { ms: 15 * DAY }), 10 * DAY / 3, 'an ACME CA may issue shorter than asked');
+    assert.equal(renewBeforeMs(10 * DAY, { ms: 15 * DAY }), (10 * DAY) / 3, 'an ACME CA may issue shorter than asked');
   });
 
   test('jitter only brings renewal earlier, by at most the jitter fraction of renewBefore, and is stable per certificate', () => {
@@ -202,22 +238,41 @@ describe('renewal time and backoff', () => {
 
   test('certificates issued together spread their renewals', () => {
     const times = new Set(
-      Array.from({ length: 50 }, (_, i) => renewalTime({ notBefore: T0, notAfter: new Date(T0.getTime() + 90 * DAY), renewBefore: undefined, jitter: 0.1, seed: `default/cert-${i}` }).getTime()),
+      Array.from({ length: 50 }, (_, i) =>
+        renewalTime({
+          notBefore: T0,
+          notAfter: new Date(T0.getTime() + 90 * DAY),
+          renewBefore: undefined,
+          jitter: 0.1,
+          seed: `default/cert-${i}`,
+        }).getTime(),
+      ),
     );
     assert.ok(times.size >= 45, `only ${times.size} distinct renewal times for 50 certificates`);
   });
 
   test('backoff doubles from the initial delay and stops at the cap', () => {
     const s = { backoffInitialMs: 5 * 60_000, backoffMaxMs: 60 * 60_000 };
-    assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 50].map((n) => backoffDelayMs(n, s) / 60_000), [0, 5, 10, 20, 40, 60, 60, 60]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 6, 50].map((n) => backoffDelayMs(n, s) / 60_000),
+      [0, 5, 10, 20, 40, 60, 60, 60],
+    );
     assert.equal(nextAttemptAllowedAt({}, s), undefined);
-    assert.equal(nextAttemptAllowedAt({ failedIssuanceAttempts: 2, lastFailureTime: T0.toISOString() }, s)?.getTime(), T0.getTime() + 10 * 60_000);
+    assert.equal(
+      nextAttemptAllowedAt({ failedIssuanceAttempts: 2, lastFailureTime: T0.toISOString() }, s)?.getTime(),
+      T0.getTime() + 10 * 60_000,
+    );
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 1, max: 1_000_000 }), fc.integer({ min: 0, max: 1_000_000 }), (n, initial, extra) => {
-        const settings = { backoffInitialMs: initial, backoffMaxMs: initial + extra };
-        const d = backoffDelayMs(n, settings);
-        assert.ok(d >= initial && d <= settings.backoffMaxMs && backoffDelayMs(n + 1, settings) >= d);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 0, max: 1_000_000 }),
+        (n, initial, extra) => {
+          const settings = { backoffInitialMs: initial, backoffMaxMs: initial + extra };
+          const d = backoffDelayMs(n, settings);
+          assert.ok(d >= initial && d <= settings.backoffMaxMs && backoffDelayMs(n + 1, settings) >= d);
+        },
+      ),
     );
   });
 });
@@ -250,7 +305,8 @@ describe('ACME solver selection (cert-manager rules)', () => {
   for (const [sentence, name, labels, want] of table) {
     test(sentence, () => assert.equal(selectSolver(solvers, name, labels), want));
   }
-  test('nothing is selected when every selector names other domains', () => assert.equal(selectSolver([zone, exact], 'other.org', {}), undefined));
+  test('nothing is selected when every selector names other domains', () =>
+    assert.equal(selectSolver([zone, exact], 'other.org', {}), undefined));
 });
 
 describe('ClusterIssuer restrictions', () => {
@@ -263,13 +319,37 @@ describe('ClusterIssuer restrictions', () => {
     restrictions: { namespaces: ['team-a', 'shared-*'], dnsNames: ['*.team-a.example.com', 'team-a.example.com'] },
   };
   const table: Array<[string, CertificateResource, string | undefined]> = [
-    ['a Certificate in an allowed namespace for allowed names passes', certificate({ dnsNames: ['api.team-a.example.com', 'team-a.example.com'] }, 'team-a'), undefined],
+    [
+      'a Certificate in an allowed namespace for allowed names passes',
+      certificate({ dnsNames: ['api.team-a.example.com', 'team-a.example.com'] }, 'team-a'),
+      undefined,
+    ],
     ['a namespace prefix pattern allows shared-web', certificate({ dnsNames: ['x.team-a.example.com'] }, 'shared-web'), undefined],
-    ['a foreign namespace is denied', certificate({ dnsNames: ['api.team-a.example.com'] }, 'team-b'), 'may not be used from namespace "team-b"'],
-    ['a foreign DNS name is denied', certificate({ dnsNames: ['api.team-b.example.com'] }, 'team-a'), 'may not issue for "api.team-b.example.com"'],
-    ['a commonName outside the patterns is denied', certificate({ commonName: 'evil.example.com', dnsNames: ['api.team-a.example.com'] }, 'team-a'), 'may not issue for "evil.example.com"'],
-    ['a CA certificate is denied: it could sign any name', certificate({ isCA: true, commonName: 'team-a.example.com', dnsNames: ['team-a.example.com'] }, 'team-a'), 'may not issue CA certificates'],
-    ['IP SANs are denied when names are restricted', certificate({ dnsNames: ['a.team-a.example.com'], ipAddresses: ['10.0.0.1'] }, 'team-a'), 'IP, URI or email'],
+    [
+      'a foreign namespace is denied',
+      certificate({ dnsNames: ['api.team-a.example.com'] }, 'team-b'),
+      'may not be used from namespace "team-b"',
+    ],
+    [
+      'a foreign DNS name is denied',
+      certificate({ dnsNames: ['api.team-b.example.com'] }, 'team-a'),
+      'may not issue for "api.team-b.example.com"',
+    ],
+    [
+      'a commonName outside the patterns is denied',
+      certificate({ commonName: 'evil.example.com', dnsNames: ['api.team-a.example.com'] }, 'team-a'),
+      'may not issue for "evil.example.com"',
+    ],
+    [
+      'a CA certificate is denied: it could sign any name',
+      certificate({ isCA: true, commonName: 'team-a.example.com', dnsNames: ['team-a.example.com'] }, 'team-a'),
+      'may not issue CA certificates',
+    ],
+    [
+      'IP SANs are denied when names are restricted',
+      certificate({ dnsNames: ['a.team-a.example.com'], ipAddresses: ['10.0.0.1'] }, 'team-a'),
+      'IP, URI or email',
+    ],
   ];
   for (const [sentence, cert, message] of table) {
     test(sentence, () => {

@@ -167,7 +167,11 @@ describe('rfc2136 updateTxt against BIND', { skip }, () => {
       return copy;
     });
     const err = await rejectsWith(
-      updateTxt({ host: '127.0.0.1', port }, bind.tsig, bind.zone, { action: 'add', name: '_acme-challenge.tamper.example.test', value: 'v' }),
+      updateTxt({ host: '127.0.0.1', port }, bind.tsig, bind.zone, {
+        action: 'add',
+        name: '_acme-challenge.tamper.example.test',
+        value: 'v',
+      }),
       'DNS_TSIG_RESPONSE_BADSIG',
       bind.tsig.secret,
     );
@@ -183,7 +187,11 @@ describe('rfc2136 updateTxt against BIND', { skip }, () => {
       return copy;
     });
     await rejectsWith(
-      updateTxt({ host: '127.0.0.1', port }, bind.tsig, bind.zone, { action: 'add', name: '_acme-challenge.tamper.example.test', value: 'v' }),
+      updateTxt({ host: '127.0.0.1', port }, bind.tsig, bind.zone, {
+        action: 'add',
+        name: '_acme-challenge.tamper.example.test',
+        value: 'v',
+      }),
       'DNS_TSIG_RESPONSE_UNSIGNED',
       bind.tsig.secret,
     );
@@ -191,11 +199,26 @@ describe('rfc2136 updateTxt against BIND', { skip }, () => {
 
   test('bad arguments are DNS_INVALID_REQUEST before anything is sent', async () => {
     const dead = { host: '127.0.0.1', port: 9 };
-    await rejectsWith(updateTxt(dead, bind.tsig, 'example.test', { action: 'add', name: 'www.elsewhere.test', value: 'v' }), 'DNS_INVALID_REQUEST');
-    await rejectsWith(updateTxt(dead, bind.tsig, 'example.test', { action: 'add', name: 'bad name.example.test', value: 'v' }), 'DNS_INVALID_REQUEST');
-    await rejectsWith(updateTxt(dead, { ...bind.tsig, algorithm: 'hmac-md5' }, 'example.test', { action: 'add', name: 'a.example.test', value: 'v' }), 'DNS_INVALID_REQUEST');
-    await rejectsWith(updateTxt(dead, { ...bind.tsig, secret: 'not base64!' }, 'example.test', { action: 'add', name: 'a.example.test', value: 'v' }), 'DNS_INVALID_REQUEST');
-    await rejectsWith(updateTxt(dead, bind.tsig, 'example.test', { action: 'add', name: 'a.example.test', value: 'v', ttl: -1 }), 'DNS_INVALID_REQUEST');
+    await rejectsWith(
+      updateTxt(dead, bind.tsig, 'example.test', { action: 'add', name: 'www.elsewhere.test', value: 'v' }),
+      'DNS_INVALID_REQUEST',
+    );
+    await rejectsWith(
+      updateTxt(dead, bind.tsig, 'example.test', { action: 'add', name: 'bad name.example.test', value: 'v' }),
+      'DNS_INVALID_REQUEST',
+    );
+    await rejectsWith(
+      updateTxt(dead, { ...bind.tsig, algorithm: 'hmac-md5' }, 'example.test', { action: 'add', name: 'a.example.test', value: 'v' }),
+      'DNS_INVALID_REQUEST',
+    );
+    await rejectsWith(
+      updateTxt(dead, { ...bind.tsig, secret: 'not base64!' }, 'example.test', { action: 'add', name: 'a.example.test', value: 'v' }),
+      'DNS_INVALID_REQUEST',
+    );
+    await rejectsWith(
+      updateTxt(dead, bind.tsig, 'example.test', { action: 'add', name: 'a.example.test', value: 'v', ttl: -1 }),
+      'DNS_INVALID_REQUEST',
+    );
   });
 });
 
@@ -205,7 +228,11 @@ describe('rfc2136 updateTxt when the server is not there', () => {
 
   test('a closed TCP port fails at once with DNS_CONNECTION_FAILED', async () => {
     const port = await freePort();
-    const err = await rejectsWith(updateTxt({ host: '127.0.0.1', port }, tsig, 'example.test', change, { timeoutMs: 2000 }), 'DNS_CONNECTION_FAILED', tsig.secret);
+    const err = await rejectsWith(
+      updateTxt({ host: '127.0.0.1', port }, tsig, 'example.test', change, { timeoutMs: 2000 }),
+      'DNS_CONNECTION_FAILED',
+      tsig.secret,
+    );
     assert.match(err.message, /ECONNREFUSED/);
   });
 
@@ -220,7 +247,11 @@ describe('rfc2136 updateTxt when the server is not there', () => {
     const address = silent.address();
     assert.ok(address && typeof address === 'object');
     const started = Date.now();
-    const err = await rejectsWith(updateTxt({ host: '127.0.0.1', port: address.port }, tsig, 'example.test', change, { timeoutMs: 300 }), 'DNS_TIMEOUT', tsig.secret);
+    const err = await rejectsWith(
+      updateTxt({ host: '127.0.0.1', port: address.port }, tsig, 'example.test', change, { timeoutMs: 300 }),
+      'DNS_TIMEOUT',
+      tsig.secret,
+    );
     assert.ok(Date.now() - started < 2000);
     assert.match(err.message, /within 300 ms/);
   });
@@ -229,7 +260,10 @@ describe('rfc2136 updateTxt when the server is not there', () => {
     const silent = createSocket('udp4');
     await new Promise<void>((r) => silent.bind(0, '127.0.0.1', r));
     t.after(() => silent.close());
-    await rejectsWith(updateTxt({ host: '127.0.0.1', port: silent.address().port }, tsig, 'example.test', change, { timeoutMs: 300, transport: 'udp' }), 'DNS_TIMEOUT');
+    await rejectsWith(
+      updateTxt({ host: '127.0.0.1', port: silent.address().port }, tsig, 'example.test', change, { timeoutMs: 300, transport: 'udp' }),
+      'DNS_TIMEOUT',
+    );
   });
 
   test('a closed UDP port fails with DNS_CONNECTION_FAILED or DNS_TIMEOUT, never hangs', async () => {
@@ -262,7 +296,7 @@ describe('DNS wire encoding', () => {
       fc.property(fc.string({ maxLength: 1200 }), (value) => {
         const rdata = encodeTxtRdata(value);
         const chunks: Buffer[] = [];
-        for (let offset = 0; offset < rdata.length; ) {
+        for (let offset = 0; offset < rdata.length;) {
           const len = rdata.readUInt8(offset);
           assert.ok(len <= 255);
           chunks.push(rdata.subarray(offset + 1, offset + 1 + len));
@@ -276,7 +310,13 @@ describe('DNS wire encoding', () => {
   test('a compression loop or a truncated message is DNS_MALFORMED_RESPONSE, not a hang', () => {
     const header = Buffer.from([0, 1, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     const loop = Buffer.concat([header, Buffer.from([0xc0, 12, 0, 6, 0, 1])]);
-    assert.throws(() => decodeMessage(loop), (err: unknown) => err instanceof DnsUpdateError && err.code === 'DNS_MALFORMED_RESPONSE');
-    assert.throws(() => decodeMessage(header.subarray(0, 7)), (err: unknown) => err instanceof DnsUpdateError && err.code === 'DNS_MALFORMED_RESPONSE');
+    assert.throws(
+      () => decodeMessage(loop),
+      (err: unknown) => err instanceof DnsUpdateError && err.code === 'DNS_MALFORMED_RESPONSE',
+    );
+    assert.throws(
+      () => decodeMessage(header.subarray(0, 7)),
+      (err: unknown) => err instanceof DnsUpdateError && err.code === 'DNS_MALFORMED_RESPONSE',
+    );
   });
 });

@@ -42,11 +42,11 @@ const zlint = zlintBinary();
 const skip = 'missing' in zlint && process.env.CI !== 'true' ? zlint.missing : false;
 
 const KEYS = {
-  'rsa2048': { algorithm: 'RSA', size: 2048 },
-  'rsa4096': { algorithm: 'RSA', size: 4096 },
-  'p256': { algorithm: 'ECDSA', size: 256 },
-  'p384': { algorithm: 'ECDSA', size: 384 },
-  'ed25519': { algorithm: 'Ed25519' },
+  rsa2048: { algorithm: 'RSA', size: 2048 },
+  rsa4096: { algorithm: 'RSA', size: 4096 },
+  p256: { algorithm: 'ECDSA', size: 256 },
+  p384: { algorithm: 'ECDSA', size: 384 },
+  ed25519: { algorithm: 'Ed25519' },
 } as const;
 type KeyName = keyof typeof KEYS;
 const KEY_NAMES = Object.keys(KEYS) as KeyName[];
@@ -72,13 +72,31 @@ function corpusResources(): { resources: unknown[]; ids: string[] } {
   };
   const cas: string[] = [];
   for (const k of KEY_NAMES) {
-    cert(`root-${k}`, 'cert-manager', { isCA: true, commonName: `Root CA ${k}`, subject: subject(k), privateKey: KEYS[k], duration: '87600h', issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' } });
+    cert(`root-${k}`, 'cert-manager', {
+      isCA: true,
+      commonName: `Root CA ${k}`,
+      subject: subject(k),
+      privateKey: KEYS[k],
+      duration: '87600h',
+      issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' },
+    });
     resources.push({ apiVersion: V, kind: 'ClusterIssuer', metadata: { name: `ca-${k}` }, spec: { ca: { secretName: `root-${k}` } } });
     cas.push(`ca-${k}`);
   }
   // An intermediate under the RSA root, and issuing itself.
-  cert('intermediate', 'cert-manager', { isCA: true, commonName: 'Intermediate CA', privateKey: KEYS.p256, duration: '43800h', issuerRef: { name: 'ca-rsa2048', kind: 'ClusterIssuer' } });
-  resources.push({ apiVersion: V, kind: 'ClusterIssuer', metadata: { name: 'ca-intermediate' }, spec: { ca: { secretName: 'intermediate' } } });
+  cert('intermediate', 'cert-manager', {
+    isCA: true,
+    commonName: 'Intermediate CA',
+    privateKey: KEYS.p256,
+    duration: '43800h',
+    issuerRef: { name: 'ca-rsa2048', kind: 'ClusterIssuer' },
+  });
+  resources.push({
+    apiVersion: V,
+    kind: 'ClusterIssuer',
+    metadata: { name: 'ca-intermediate' },
+    spec: { ca: { secretName: 'intermediate' } },
+  });
   cas.push('ca-intermediate');
   for (const ca of cas) {
     for (const k of KEY_NAMES) {
@@ -92,7 +110,9 @@ function corpusResources(): { resources: unknown[]; ids: string[] } {
         uris: ['spiffe://cluster.local/ns/apps/sa/web', 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66'],
         emailAddresses: ['ops@example.com'],
         subject: subject(cn),
-        usages: rsa ? ['digital signature', 'key encipherment', 'server auth', 'client auth'] : ['digital signature', 'server auth', 'client auth'],
+        usages: rsa
+          ? ['digital signature', 'key encipherment', 'server auth', 'client auth']
+          : ['digital signature', 'server auth', 'client auth'],
         privateKey: KEYS[k],
         issuerRef: { name: ca, kind: 'ClusterIssuer' },
       });
@@ -101,7 +121,12 @@ function corpusResources(): { resources: unknown[]; ids: string[] } {
   for (const k of KEY_NAMES) {
     if (k === 'rsa4096') continue;
     // Self-signed leaves with cert-manager's default usages and SANs only.
-    cert(`self-${k}`, 'apps', { commonName: `self-${k}.example.com`, dnsNames: [`self-${k}.example.com`], privateKey: KEYS[k], issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' } });
+    cert(`self-${k}`, 'apps', {
+      commonName: `self-${k}.example.com`,
+      dnsNames: [`self-${k}.example.com`],
+      privateKey: KEYS[k],
+      issuerRef: { name: 'selfsigned', kind: 'ClusterIssuer' },
+    });
   }
   return { resources, ids };
 }
@@ -138,7 +163,10 @@ describe('zlint over every issuer and key type', { skip }, () => {
     const seen = new Set<string>();
     for (const id of ids) {
       const [ns, name] = id.split('/') as [string, string];
-      const pems = readFileSync(join(secretDir(e.dataDir, ns, name), 'tls.crt'), 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ?? [];
+      const pems =
+        readFileSync(join(secretDir(e.dataDir, ns, name), 'tls.crt'), 'utf8').match(
+          /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g,
+        ) ?? [];
       pems.forEach((pem, i) => {
         if (seen.has(pem)) return;
         seen.add(pem);
@@ -149,10 +177,24 @@ describe('zlint over every issuer and key type', { skip }, () => {
     }
     // The toolkit's own cases the engine does not reach: a multi-valued RDN, a subject-less leaf.
     const caKey = await generatePrivateKey(KEYS.p256);
-    const ca = await createCertificate({ subject: 'CN=Toolkit CA+O=Envoy SDS Tests, C=DE', issuer: 'self', privateKey: caKey, isCA: true, notAfter: new Date(Date.now() + 86_400_000) });
+    const ca = await createCertificate({
+      subject: 'CN=Toolkit CA+O=Envoy SDS Tests, C=DE',
+      issuer: 'self',
+      privateKey: caKey,
+      isCA: true,
+      notAfter: new Date(Date.now() + 86_400_000),
+    });
     const leafKey = await generatePrivateKey(KEYS.p256);
-    const bare = await createCertificate({ issuer: { certificate: ca.certificate, privateKey: caKey }, publicKey: leafKey, uris: ['spiffe://cluster.local/ns/a/sa/b'], notAfter: new Date(Date.now() + 3_600_000) });
-    for (const [what, pem] of [['toolkit: multi-valued RDN CA', ca.pem], ['toolkit: subject-less leaf', bare.pem]] as const) {
+    const bare = await createCertificate({
+      issuer: { certificate: ca.certificate, privateKey: caKey },
+      publicKey: leafKey,
+      uris: ['spiffe://cluster.local/ns/a/sa/b'],
+      notAfter: new Date(Date.now() + 3_600_000),
+    });
+    for (const [what, pem] of [
+      ['toolkit: multi-valued RDN CA', ca.pem],
+      ['toolkit: subject-less leaf', bare.pem],
+    ] as const) {
       const path = join(dir, `${what.replace(/\W+/g, '-')}.pem`);
       writeFileSync(path, pem);
       files.push({ what, path });
@@ -182,7 +224,8 @@ describe('zlint over every issuer and key type', { skip }, () => {
       }),
     );
     t.diagnostic(`zlint checked ${files.length} certificates`);
-    for (const [lint, where] of [...listed.entries()].sort()) t.diagnostic(`not enforced (${sources.get(lint)}): ${lint} on ${where.length} certificate(s), e.g. ${where[0]}`);
+    for (const [lint, where] of [...listed.entries()].sort())
+      t.diagnostic(`not enforced (${sources.get(lint)}): ${lint} on ${where.length} certificate(s), e.g. ${where[0]}`);
     assert.deepEqual(enforced.sort(), [], `RFC lints failed:\n${enforced.join('\n')}`);
   });
 });

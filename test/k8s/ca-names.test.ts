@@ -53,7 +53,13 @@ test('CA-only names: own namespace open, other namespaces by RBAC on the source 
   const server = await startKubeSdsServer(cluster, { namespaces: ['apps', 'gateway'] });
   t.after(() => server.stop());
   await untilReady(server);
-  await eventually(() => server.store.get('kubernetes://gateway/opaque-ca-cacert') !== undefined && server.store.get('configmap://apps/backend-ca') !== undefined, 10_000, 'CA names loaded');
+  await eventually(
+    () =>
+      server.store.get('kubernetes://gateway/opaque-ca-cacert') !== undefined &&
+      server.store.get('configmap://apps/backend-ca') !== undefined,
+    10_000,
+    'CA names loaded',
+  );
   const envoy = envoyWithToken(server, token);
   t.after(() => envoy.close());
 
@@ -69,14 +75,25 @@ test('CA-only names: own namespace open, other namespaces by RBAC on the source 
   });
 
   await t.test('another namespace CA names are denied alike whether they exist or not', async () => {
-    for (const name of ['kubernetes://apps/web-tls-cacert', 'configmap://apps/backend-ca', 'kubernetes://apps/missing-cacert', 'configmap://apps/missing']) {
+    for (const name of [
+      'kubernetes://apps/web-tls-cacert',
+      'configmap://apps/backend-ca',
+      'kubernetes://apps/missing-cacert',
+      'configmap://apps/missing',
+    ]) {
       await expectDenied(server, envoy, name);
     }
     const errs: grpc.ServiceError[] = [];
     for (const name of ['configmap://apps/backend-ca', 'configmap://apps/missing']) {
-      await envoy.fetch([name]).then(() => assert.fail(`${name} served`), (e: grpc.ServiceError) => errs.push(e));
+      await envoy.fetch([name]).then(
+        () => assert.fail(`${name} served`),
+        (e: grpc.ServiceError) => errs.push(e),
+      );
     }
-    assert.deepEqual(errs.map((e) => e.code), [grpc.status.PERMISSION_DENIED, grpc.status.PERMISSION_DENIED]);
+    assert.deepEqual(
+      errs.map((e) => e.code),
+      [grpc.status.PERMISSION_DENIED, grpc.status.PERMISSION_DENIED],
+    );
   });
 
   await t.test('RBAC get on the ConfigMap, or on the Secret, opens its CA name across namespaces', async () => {
@@ -144,6 +161,9 @@ test('a bearer token over plaintext TCP from a non-loopback peer is refused, nam
   const err = await s.closedWith(10_000);
   assert.equal(err.code, grpc.status.UNAUTHENTICATED);
   assert.match(err.details, /TLS listener or the Unix socket/);
-  await assert.rejects(envoy.fetch(['configmap://gateway/gw-ca']), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /TLS listener or the Unix socket/.test(e.details));
+  await assert.rejects(
+    envoy.fetch(['configmap://gateway/gw-ca']),
+    (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED && /TLS listener or the Unix socket/.test(e.details),
+  );
   assert.ok(!server.logText().includes(token), 'the token is never logged');
 });

@@ -28,8 +28,7 @@ async function loadClient(): Promise<typeof import('@kubernetes/client-node')> {
 }
 
 test('kubernetes harness: real kube-apiserver with RBAC, tokens and restart', async (t) => {
-  const { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, Watch } =
-    await loadClient();
+  const { AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, Watch } = await loadClient();
   let cluster: KubeCluster;
   const started = Date.now();
   try {
@@ -144,17 +143,34 @@ test('kubernetes harness: real kube-apiserver with RBAC, tokens and restart', as
     assert.equal(after.status?.allowed, true, after.status?.reason);
   });
 
-  await t.test('kubectl works with the admin kubeconfig', { skip: cluster.kubectlPath === undefined && 'no kubectl in the bin dir' }, async () => {
-    const { stdout } = await promisify(execFile)(cluster.kubectlPath ?? 'kubectl', [
-      '--kubeconfig', cluster.kubeconfigPath, '-n', ns, 'get', 'secret', secretName, '-o', 'jsonpath={.type}',
-    ]);
-    assert.equal(stdout, 'kubernetes.io/tls');
-  });
+  await t.test(
+    'kubectl works with the admin kubeconfig',
+    { skip: cluster.kubectlPath === undefined && 'no kubectl in the bin dir' },
+    async () => {
+      const { stdout } = await promisify(execFile)(cluster.kubectlPath ?? 'kubectl', [
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '-n',
+        ns,
+        'get',
+        'secret',
+        secretName,
+        '-o',
+        'jsonpath={.type}',
+      ]);
+      assert.equal(stdout, 'kubernetes.io/tls');
+    },
+  );
 
   await t.test('restart ends open watches and keeps the Secret; old tokens stay valid', async () => {
     let watchEnded!: () => void;
     const ended = new Promise<void>((resolve) => (watchEnded = resolve));
-    const watch = await new Watch(kc).watch(`/api/v1/namespaces/${ns}/secrets`, {}, () => {}, () => watchEnded());
+    const watch = await new Watch(kc).watch(
+      `/api/v1/namespaces/${ns}/secrets`,
+      {},
+      () => {},
+      () => watchEnded(),
+    );
     const begin = Date.now();
     await cluster.restart();
     t.diagnostic(`restart took ${Date.now() - begin} ms`);

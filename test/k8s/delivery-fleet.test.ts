@@ -69,10 +69,14 @@ test('fleet-wide delivery status across two replicas', async (t) => {
   // Either replica answers for both gateways.
   for (const server of [a, b]) {
     let last = { code: -1, stdout: '', stderr: '' };
-    await eventually(async () => {
-      last = await status(server, '-o', 'wide');
-      return /^gw-a .* sds-a .* SYNCED /m.test(last.stdout) && /^gw-b .* sds-b .* NACKED /m.test(last.stdout);
-    }, 15_000, `fleet status from ${server.httpAddress}`).catch((err: Error) => {
+    await eventually(
+      async () => {
+        last = await status(server, '-o', 'wide');
+        return /^gw-a .* sds-a .* SYNCED /m.test(last.stdout) && /^gw-b .* sds-b .* NACKED /m.test(last.stdout);
+      },
+      15_000,
+      `fleet status from ${server.httpAddress}`,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
     });
     assert.equal(last.code, 1, 'a NACKED subscription fails the check');
@@ -94,8 +98,12 @@ test('fleet-wide delivery status across two replicas', async (t) => {
     admin.client.request('GET', `/api/v1/namespaces/${ns}/configmaps/envoy-sds-delivery-sds-b`),
     (e: unknown) => e instanceof KubeApiError && e.status === 404,
   );
-  await eventually(async () => {
-    const r = await status(a);
-    return r.code === 0 && /^gw-a .* SYNCED/m.test(r.stdout) && !/gw-b/.test(r.stdout);
-  }, 15_000, 'only gw-a, SYNCED, once sds-b stopped');
+  await eventually(
+    async () => {
+      const r = await status(a);
+      return r.code === 0 && /^gw-a .* SYNCED/m.test(r.stdout) && !/gw-b/.test(r.stdout);
+    },
+    15_000,
+    'only gw-a, SYNCED, once sds-b stopped',
+  );
 });

@@ -67,10 +67,17 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
   const crds = all().filter((o) => o.kind === 'CustomResourceDefinition');
   for (const crd of crds) await admin.create(collectionOf(crd), crd, true);
   for (const crd of crds) {
-    await eventually(async () => {
-      const got = await admin.client.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>('GET', `${collectionOf(crd)}/${crd.metadata.name}`);
-      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-    }, 20_000, `CRD ${crd.metadata.name} established`);
+    await eventually(
+      async () => {
+        const got = await admin.client.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(
+          'GET',
+          `${collectionOf(crd)}/${crd.metadata.name}`,
+        );
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+      },
+      20_000,
+      `CRD ${crd.metadata.name} established`,
+    );
   }
 
   await t.test('every manifest is accepted by the API server (--dry-run=server)', async () => {
@@ -78,10 +85,18 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
     assert.ok(files.length >= 8, files.join(', '));
     if (cluster.kubectlPath) {
       const { stdout } = await promisify(execFile)(cluster.kubectlPath, [
-        '--kubeconfig', cluster.kubeconfigPath, 'apply', '--dry-run=server', ...files.flatMap((f) => ['-f', f]), '-o', 'name',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        'apply',
+        '--dry-run=server',
+        ...files.flatMap((f) => ['-f', f]),
+        '-o',
+        'name',
       ]);
       const applied = stdout.trim().split('\n').sort();
-      const expected = all().map((o) => `${o.kind.toLowerCase()}${o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : ''}/${o.metadata.name}`).sort();
+      const expected = all()
+        .map((o) => `${o.kind.toLowerCase()}${o.apiVersion.includes('/') ? `.${o.apiVersion.split('/')[0]}` : ''}/${o.metadata.name}`)
+        .sort();
       assert.deepEqual(applied, expected);
     } else {
       for (const o of all()) {
@@ -92,11 +107,27 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
   });
 
   await t.test('the CRDs define Issuer, ClusterIssuer and Certificate of envoy-sds.io/v1alpha1 with a status subresource', () => {
-    const crds = all().filter((o) => o.kind === 'CustomResourceDefinition') as Array<Obj & { spec: { group: string; scope: string; names: { kind: string }; versions: Array<{ name: string; subresources?: { status?: unknown } }> } }>;
-    assert.deepEqual(crds.map((c) => [c.spec.names.kind, c.spec.scope]).sort(), [['Certificate', 'Namespaced'], ['ClusterIssuer', 'Cluster'], ['Issuer', 'Namespaced']]);
+    const crds = all().filter((o) => o.kind === 'CustomResourceDefinition') as Array<
+      Obj & {
+        spec: {
+          group: string;
+          scope: string;
+          names: { kind: string };
+          versions: Array<{ name: string; subresources?: { status?: unknown } }>;
+        };
+      }
+    >;
+    assert.deepEqual(crds.map((c) => [c.spec.names.kind, c.spec.scope]).sort(), [
+      ['Certificate', 'Namespaced'],
+      ['ClusterIssuer', 'Cluster'],
+      ['Issuer', 'Namespaced'],
+    ]);
     for (const c of crds) {
       assert.equal(c.spec.group, 'envoy-sds.io');
-      assert.deepEqual(c.spec.versions.map((v) => v.name), ['v1alpha1']);
+      assert.deepEqual(
+        c.spec.versions.map((v) => v.name),
+        ['v1alpha1'],
+      );
       assert.ok(c.spec.versions[0]!.subresources?.status, `${c.metadata.name}: status subresource`);
     }
   });
@@ -108,7 +139,10 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
     // The schema has teeth: a field the engine does not know, or a value it refuses, is refused.
     const cert = samples.find((o) => o.kind === 'Certificate')!;
     const spec = cert['spec'] as Record<string, unknown>;
-    for (const bad of [{ ...spec, privateKey: { algorithm: 'DSA' } }, { ...spec, secretName: undefined }]) {
+    for (const bad of [
+      { ...spec, privateKey: { algorithm: 'DSA' } },
+      { ...spec, secretName: undefined },
+    ]) {
       await assert.rejects(
         admin.client.request('POST', collectionOf(cert), { body: { ...cert, spec: bad }, query: { dryRun: 'All' } }),
         (err: unknown) => err instanceof KubeApiError && err.status === 422,
@@ -116,7 +150,10 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
     }
     const issuer = samples.find((o) => o.kind === 'Issuer')!;
     await assert.rejects(
-      admin.client.request('POST', collectionOf(issuer), { body: { ...issuer, spec: { ca: { secretName: 'x' }, selfSigned: {} } }, query: { dryRun: 'All' } }),
+      admin.client.request('POST', collectionOf(issuer), {
+        body: { ...issuer, spec: { ca: { secretName: 'x' }, selfSigned: {} } },
+        query: { dryRun: 'All' },
+      }),
       (err: unknown) => err instanceof KubeApiError && err.status === 422,
       'exactly one issuer type',
     );
@@ -127,7 +164,12 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
   await t.test('the pods satisfy Pod Security "restricted" of their namespaces (non-root, read-only root)', async () => {
     for (const d of all().filter((o) => o.kind === 'Deployment')) {
       const spec = d['spec'] as { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } };
-      const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: `${d.metadata.name}-check`, namespace: d.metadata.namespace }, spec: spec.template.spec };
+      const pod = {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `${d.metadata.name}-check`, namespace: d.metadata.namespace },
+        spec: spec.template.spec,
+      };
       // PodSecurity admission enforces on Pods (only warns on Deployments): a dry-run Pod checks it.
       await admin.client.request('POST', `/api/v1/namespaces/${d.metadata.namespace}/pods`, { body: pod, query: { dryRun: 'All' } });
       // The check has teeth: the same pod running as root is refused.
@@ -136,7 +178,10 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
         admin.client.request('POST', `/api/v1/namespaces/${d.metadata.namespace}/pods`, { body: rootPod, query: { dryRun: 'All' } }),
         /violates PodSecurity "restricted/,
       );
-      const containers = spec.template.spec['containers'] as Array<{ securityContext?: { readOnlyRootFilesystem?: boolean }; resources?: { requests?: unknown } }>;
+      const containers = spec.template.spec['containers'] as Array<{
+        securityContext?: { readOnlyRootFilesystem?: boolean };
+        resources?: { requests?: unknown };
+      }>;
       for (const c of containers) {
         assert.equal(c.securityContext?.readOnlyRootFilesystem, true, `${d.metadata.name}: read-only root filesystem`);
         assert.ok(c.resources?.requests, `${d.metadata.name}: resource requests`);
@@ -150,14 +195,25 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
     parseKubernetesConfig(config.kubernetes);
     assert.equal(config.grpc.tcp?.address, '0.0.0.0:18000');
     assert.equal(config.http?.address, '0.0.0.0:18080');
-    const dep = find('Deployment', 'envoy-sds') as Obj & { spec: { replicas: number; template: { spec: { containers: Array<Record<string, unknown>>; volumes: Array<Record<string, unknown>> } } } };
+    const dep = find('Deployment', 'envoy-sds') as Obj & {
+      spec: {
+        replicas: number;
+        template: { spec: { containers: Array<Record<string, unknown>>; volumes: Array<Record<string, unknown>> } };
+      };
+    };
     assert.equal(dep.spec.replicas, 2);
     const c = dep.spec.template.spec.containers[0]!;
     assert.deepEqual(c['args'], ['serve', '--config', '/etc/envoy-sds/config/config.yaml']);
     assert.equal((c['readinessProbe'] as { httpGet: { path: string } }).httpGet.path, '/readyz');
     assert.equal((c['livenessProbe'] as { httpGet: { path: string } }).httpGet.path, '/healthz');
     const svc = find('Service', 'envoy-sds') as Obj & { spec: { ports: Array<{ name: string; port: number }> } };
-    assert.deepEqual(svc.spec.ports.map((p) => [p.name, p.port]), [['grpc', 18000], ['http', 18080]]);
+    assert.deepEqual(
+      svc.spec.ports.map((p) => [p.name, p.port]),
+      [
+        ['grpc', 18000],
+        ['http', 18080],
+      ],
+    );
   });
 
   await t.test('the gateway runs envoy-config/gateway-kubernetes.yaml with the token and CA where it reads them', () => {
@@ -169,7 +225,20 @@ test('deploy/: manifests pass a server-side dry run', async (t) => {
     assert.ok(tokenFile && caFile);
 
     type Mount = { name: string; mountPath: string };
-    const dep = find('Deployment', 'gateway') as Obj & { spec: { template: { spec: { containers: Array<{ args: string[]; volumeMounts: Mount[] }>; volumes: Array<{ name: string; configMap?: { name: string }; projected?: { sources?: Array<{ serviceAccountToken?: { audience?: string; path?: string } }> } }> } } } };
+    const dep = find('Deployment', 'gateway') as Obj & {
+      spec: {
+        template: {
+          spec: {
+            containers: Array<{ args: string[]; volumeMounts: Mount[] }>;
+            volumes: Array<{
+              name: string;
+              configMap?: { name: string };
+              projected?: { sources?: Array<{ serviceAccountToken?: { audience?: string; path?: string } }> };
+            }>;
+          };
+        };
+      };
+    };
     const pod = dep.spec.template.spec;
     const mountFor = (file: string): { mount: Mount; rest: string } => {
       const mount = pod.containers[0]!.volumeMounts.find((m) => file.startsWith(`${m.mountPath}/`));

@@ -11,7 +11,10 @@ test('open SotW and delta streams are served when a RoleBinding appears, withhel
   const cluster = await clusterOrSkip(t);
   if (!cluster) return;
   const admin = new KubeAdmin(cluster);
-  t.after(async () => { admin.close(); await cluster.stop(); });
+  t.after(async () => {
+    admin.close();
+    await cluster.stop();
+  });
   const ca = makeCa('CA');
   const [l1, l2] = [makeLeaf(ca, ['a.example']), makeLeaf(ca, ['b.example'])];
   await admin.ensureNamespace('apps');
@@ -49,7 +52,8 @@ test('open SotW and delta streams are served when a RoleBinding appears, withhel
   await eventually(() => server.logs.slice(from).some((l) => l['msg'] === 'secret name denied to caller'), 10_000, 'push denied');
   await s.nothing();
   await admin.create('/apis/rbac.authorization.k8s.io/v1/namespaces/apps/rolebindings', {
-    metadata: { name: 'gw-web' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'gw-web' },
+    metadata: { name: 'gw-web' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'gw-web' },
     subjects: [{ kind: 'ServiceAccount', name: 'gw', namespace: 'gateway' }],
   });
   const again = await s.response(15_000);

@@ -13,7 +13,12 @@ export function caIssuedCertificate(ns: string): unknown[] {
       apiVersion: V,
       kind: 'Certificate',
       metadata: { name: 'web', namespace: ns },
-      spec: { secretName: 'web-tls', dnsNames: ['web.example.com'], issuerRef: { name: 'ca', kind: 'Issuer' }, privateKey: { algorithm: 'ECDSA' } },
+      spec: {
+        secretName: 'web-tls',
+        dnsNames: ['web.example.com'],
+        issuerRef: { name: 'ca', kind: 'Issuer' },
+        privateKey: { algorithm: 'ECDSA' },
+      },
     },
   ];
 }
@@ -26,9 +31,16 @@ export async function installCrds(admin: KubeAdmin): Promise<void> {
   const collection = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
   for (const crd of crds) await admin.create(collection, crd, true);
   for (const crd of crds) {
-    await eventually(async () => {
-      const got = await admin.client.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>('GET', `${collection}/${crd.metadata.name}`);
-      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
-    }, 20_000, `CRD ${crd.metadata.name} established`);
+    await eventually(
+      async () => {
+        const got = await admin.client.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(
+          'GET',
+          `${collection}/${crd.metadata.name}`,
+        );
+        return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+      },
+      20_000,
+      `CRD ${crd.metadata.name} established`,
+    );
   }
 }

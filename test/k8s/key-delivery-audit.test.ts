@@ -28,7 +28,12 @@ test('the first delivery of each private-key version to each identity is one aud
   await untilReady(server);
   await eventually(() => server.store.get(WEB) !== undefined, 10_000, 'loaded');
   const lines = (identity: string, version?: string) =>
-    server.audit.filter((l) => l['identity'] === `serviceaccount:system:serviceaccount:gateway:${identity}` && l['secret'] === WEB && (version === undefined || l['version'] === version));
+    server.audit.filter(
+      (l) =>
+        l['identity'] === `serviceaccount:system:serviceaccount:gateway:${identity}` &&
+        l['secret'] === WEB &&
+        (version === undefined || l['version'] === version),
+    );
 
   const envoy = envoyWithToken(server, tokens['gw']);
   t.after(() => envoy.close());

@@ -31,7 +31,10 @@ export async function clusterOrSkip(t: TestContext, opts: KubeClusterOptions = {
 }
 
 /** A cluster and an admin client for one test, both closed after it; undefined when skipped (outside CI). */
-export async function clusterWithAdmin(t: TestContext, opts: KubeClusterOptions = {}): Promise<{ cluster: KubeCluster; admin: KubeAdmin } | undefined> {
+export async function clusterWithAdmin(
+  t: TestContext,
+  opts: KubeClusterOptions = {},
+): Promise<{ cluster: KubeCluster; admin: KubeAdmin } | undefined> {
   const cluster = await clusterOrSkip(t, opts);
   if (!cluster) return undefined;
   const admin = new KubeAdmin(cluster);
@@ -81,18 +84,26 @@ export class KubeAdmin {
   /** A ServiceAccount and a token for it (TokenRequest), audience envoy-sds by default. */
   async serviceAccountToken(ns: string, name: string, audiences = ['envoy-sds']): Promise<string> {
     await this.create(`/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name } }, true);
-    const tr = await this.client.request<{ status?: { token?: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences, expirationSeconds: 3600 } },
-    });
+    const tr = await this.client.request<{ status?: { token?: string } }>(
+      'POST',
+      `/api/v1/namespaces/${ns}/serviceaccounts/${name}/token`,
+      {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences, expirationSeconds: 3600 } },
+      },
+    );
     return tr.status?.token ?? '';
   }
 
   /** Role (get on these Secrets, or all) and RoleBinding to a ServiceAccount. */
   async allowSecretRead(ns: string, sa: { namespace: string; name: string }, bindingName: string, secrets?: string[]): Promise<void> {
-    await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-      metadata: { name: bindingName },
-      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], ...(secrets ? { resourceNames: secrets } : {}) }],
-    }, true);
+    await this.create(
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
+      {
+        metadata: { name: bindingName },
+        rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], ...(secrets ? { resourceNames: secrets } : {}) }],
+      },
+      true,
+    );
     await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
       metadata: { name: bindingName },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: bindingName },
@@ -102,15 +113,23 @@ export class KubeAdmin {
 
   /** Role (get on all ConfigMaps) and RoleBinding: CA bundles of another namespace. */
   async allowConfigMapRead(ns: string, sa: { namespace: string; name: string }, bindingName: string): Promise<void> {
-    await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
-      metadata: { name: bindingName },
-      rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
-    }, true);
-    await this.create(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
-      metadata: { name: bindingName },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: bindingName },
-      subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: sa.namespace }],
-    }, true);
+    await this.create(
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
+      {
+        metadata: { name: bindingName },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }],
+      },
+      true,
+    );
+    await this.create(
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+      {
+        metadata: { name: bindingName },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: bindingName },
+        subjects: [{ kind: 'ServiceAccount', name: sa.name, namespace: sa.namespace }],
+      },
+      true,
+    );
   }
 
   async deleteRoleBinding(ns: string, name: string): Promise<void> {
@@ -134,11 +153,14 @@ export class KubeAdmin {
   }
 
   /** Events about one object. */
-  async eventsFor(ns: string, name: string): Promise<Array<{ reason?: string; message?: string; type?: string; involvedObject?: { kind?: string; resourceVersion?: string } }>> {
+  async eventsFor(
+    ns: string,
+    name: string,
+  ): Promise<Array<{ reason?: string; message?: string; type?: string; involvedObject?: { kind?: string; resourceVersion?: string } }>> {
     const list = await this.client.request<{ items?: Array<Record<string, unknown>> }>('GET', `/api/v1/namespaces/${ns}/events`, {
       query: { fieldSelector: `involvedObject.name=${name}` },
     });
-    return (list.items ?? []);
+    return list.items ?? [];
   }
 
   async create(collection: string, body: Record<string, unknown>, okIfExists = false): Promise<Record<string, unknown>> {
@@ -181,19 +203,22 @@ export interface KubeServerOptions {
  * are shortened so that cache expiry and reconnects happen within a test.
  */
 export async function startKubeSdsServer(cluster: KubeCluster, opts: KubeServerOptions = {}): Promise<TestServer> {
-  return startTestServer({
-    authorization: { rules: [] },
-    ...opts.doc,
-    kubernetes: {
-      kubeconfig: opts.kubeconfigPath ?? cluster.kubeconfigPath,
-      ...(opts.namespaces ? { namespaces: opts.namespaces } : {}),
-      requestTimeoutSeconds: 3,
-      watch: { silentSeconds: 6, backoffInitialSeconds: 0.1, backoffMaxSeconds: 1 },
-      authentication: { tokenCacheSeconds: 2 },
-      authorization: { allowCacheSeconds: 2, denyCacheSeconds: 1, staleIfErrorSeconds: 120 },
-      ...opts.kubernetes,
+  return startTestServer(
+    {
+      authorization: { rules: [] },
+      ...opts.doc,
+      kubernetes: {
+        kubeconfig: opts.kubeconfigPath ?? cluster.kubeconfigPath,
+        ...(opts.namespaces ? { namespaces: opts.namespaces } : {}),
+        requestTimeoutSeconds: 3,
+        watch: { silentSeconds: 6, backoffInitialSeconds: 0.1, backoffMaxSeconds: 1 },
+        authentication: { tokenCacheSeconds: 2 },
+        authorization: { allowCacheSeconds: 2, denyCacheSeconds: 1, staleIfErrorSeconds: 120 },
+        ...opts.kubernetes,
+      },
     },
-  }, opts.start);
+    opts.start,
+  );
 }
 
 /** GET /readyz: status and body. */

@@ -15,7 +15,15 @@ import { parseKubernetesConfig } from '../../src/config/kubernetes-config.js';
 import { FakeEnvoy, pemOf, type SotwStream } from '../support/fake-envoy.js';
 import { makeCa, makeLeaf, type Pair } from '../support/openssl-certs.js';
 import type { TestServer } from '../support/test-server.js';
-import { clientCertificate, clusterOrSkip, envoyWithToken, eventually, KubeAdmin, startKubeSdsServer, untilReady } from './kube-test-env.js';
+import {
+  clientCertificate,
+  clusterOrSkip,
+  envoyWithToken,
+  eventually,
+  KubeAdmin,
+  startKubeSdsServer,
+  untilReady,
+} from './kube-test-env.js';
 
 const WEB = 'kubernetes://apps/web-tls';
 const MISSING = 'kubernetes://apps/no-such-secret';
@@ -62,7 +70,11 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
   const server = await startKubeSdsServer(cluster, { namespaces: ['apps'] });
   servers.push(server);
   await untilReady(server);
-  await eventually(() => server.store.get('configmap://apps/backend-ca') !== undefined && server.store.get(WEB) !== undefined, 10_000, 'secrets loaded');
+  await eventually(
+    () => server.store.get('configmap://apps/backend-ca') !== undefined && server.store.get(WEB) !== undefined,
+    10_000,
+    'secrets loaded',
+  );
 
   await t.test('a ServiceAccount without a RoleBinding is denied the Secret (stream and fetch)', async (st) => {
     const envoy = envoyWithToken(server, gwToken);
@@ -87,7 +99,10 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
     for (const name of [WEB, 'kubernetes://apps/web-tls-cacert', 'configmap://apps/backend-ca']) {
       await expectDenied(server, anonymous, name);
     }
-    await assert.rejects(anonymous.fetch(['configmap://apps/backend-ca']), (err: grpc.ServiceError) => err.code === grpc.status.PERMISSION_DENIED);
+    await assert.rejects(
+      anonymous.fetch(['configmap://apps/backend-ca']),
+      (err: grpc.ServiceError) => err.code === grpc.status.PERMISSION_DENIED,
+    );
 
     const otherAudience = await admin.serviceAccountToken('gateway', 'gw', [cluster.serviceAccountIssuer]);
     for (const token of ['not-a-jwt', `${gwToken.slice(0, -4)}AAAA`, otherAudience]) {
@@ -114,7 +129,10 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
         (err: grpc.ServiceError) => errs.push(err),
       );
     }
-    assert.deepEqual(errs.map((e) => e.code), [grpc.status.PERMISSION_DENIED, grpc.status.PERMISSION_DENIED]);
+    assert.deepEqual(
+      errs.map((e) => e.code),
+      [grpc.status.PERMISSION_DENIED, grpc.status.PERMISSION_DENIED],
+    );
     assert.equal(errs[0]!.details.replace(WEB, 'NAME'), errs[1]!.details.replace(MISSING, 'NAME'));
     // Streams, SotW and Delta: nothing either way, both recorded as denied.
     const fromSingle = server.logs.length;
@@ -128,7 +146,11 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
     const from = server.logs.length;
     const d = envoy.delta();
     d.request({ subscribe: [WEB, MISSING] });
-    await eventually(() => server.logs.slice(from).some((l) => l['msg'] === DENIED_MSG && l['denied'] === 2), 10_000, 'one denial line for both');
+    await eventually(
+      () => server.logs.slice(from).some((l) => l['msg'] === DENIED_MSG && l['denied'] === 2),
+      10_000,
+      'one denial line for both',
+    );
     await d.nothing();
     assert.deepEqual(server.logs.slice(from).find((l) => l['msg'] === DENIED_MSG)!['secrets'], [WEB, MISSING]);
     const deniedAfterAll = (await server.metrics.denied.get()).values[0]?.value ?? 0;
@@ -158,7 +180,9 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
       s.cancel();
       assert.ok(attempts < 20, 'served within 20 reconnects');
     }
-    st.diagnostic(`RoleBinding effective in RBAC -> served on a reconnect: ${(performance.now() - rbacAllows).toFixed(0)} ms, ${attempts} stream(s)`);
+    st.diagnostic(
+      `RoleBinding effective in RBAC -> served on a reconnect: ${(performance.now() - rbacAllows).toFixed(0)} ms, ${attempts} stream(s)`,
+    );
   });
 
   await t.test('after the RoleBinding is deleted the stream stops getting new versions', async (st) => {
@@ -196,7 +220,11 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
 
   await t.test('the authorizer tells a waiting stream when a denied name becomes readable (watchGrant)', async () => {
     // The hook a stream driver can use instead of waiting for a reconnect (see the report).
-    const settings = parseKubernetesConfig({ kubeconfig: cluster.kubeconfigPath, namespaces: ['apps'], authorization: { denyCacheSeconds: 0.5 } });
+    const settings = parseKubernetesConfig({
+      kubeconfig: cluster.kubeconfigPath,
+      namespaces: ['apps'],
+      authorization: { denyCacheSeconds: 0.5 },
+    });
     const client = new SharedKubeClient(settings);
     const access = kubernetesAccess(settings, { client: client.get, logger: silentLogger(), rules: [], trustLoopback: false });
     t.after(() => {
@@ -235,7 +263,12 @@ test('kubernetes authorization: tokens, SPIFFE IDs, RBAC', async (t) => {
         grpc: {
           tcp: {
             address: '127.0.0.1:0',
-            tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'client-ca.crt'), requireClientCert: true },
+            tls: {
+              certFile: join(dir, 'server.crt'),
+              keyFile: join(dir, 'server.key'),
+              clientCaFile: join(dir, 'client-ca.crt'),
+              requireClientCert: true,
+            },
           },
         },
       },

@@ -11,7 +11,16 @@ import { pemOf, type SotwResponse } from '../support/fake-envoy.js';
 import { makeCa, makeLeaf, type Pair } from '../support/openssl-certs.js';
 import type { TestServer } from '../support/test-server.js';
 import { FreezableProxy } from './freezable-proxy.js';
-import { clusterOrSkip, envoyWithToken, eventually, KubeAdmin, kubeconfigWithToken, readyz, startKubeSdsServer, untilReady } from './kube-test-env.js';
+import {
+  clusterOrSkip,
+  envoyWithToken,
+  eventually,
+  KubeAdmin,
+  kubeconfigWithToken,
+  readyz,
+  startKubeSdsServer,
+  untilReady,
+} from './kube-test-env.js';
 
 const WEB = 'kubernetes://apps/web-tls';
 const chainOf = (r: SotwResponse): string => pemOf(r.secrets[0]?.tls_certificate?.certificate_chain);
@@ -64,7 +73,10 @@ test('kubernetes source: API server restarts and silent watches', async (t) => {
     ca1.request({ names: ['configmap://apps/backend-ca'] });
     ca1.ack(await ca1.response(10_000));
 
-    for (const [round, crash] of [[1, false], [2, true]] as const) {
+    for (const [round, crash] of [
+      [1, false],
+      [2, true],
+    ] as const) {
       await cluster.stopApiServer({ crash });
       // Degraded, not unready: the last state is still served.
       await eventually(async () => (await readyz(server)).body.includes('unreachable'), 20_000, 'degraded readiness');
@@ -85,7 +97,9 @@ test('kubernetes source: API server restarts and silent watches', async (t) => {
 
       const begin = performance.now();
       await cluster.restart({ crash }); // etcd too; the API server starts on the same port
-      st.diagnostic(`round ${round} (${crash ? 'SIGKILL' : 'SIGTERM'}): etcd + API server back in ${(performance.now() - begin).toFixed(0)} ms`);
+      st.diagnostic(
+        `round ${round} (${crash ? 'SIGKILL' : 'SIGTERM'}): etcd + API server back in ${(performance.now() - begin).toFixed(0)} ms`,
+      );
       await eventually(async () => (await readyz(server)).body === 'ready\n', 30_000, 'readiness without the degraded reason');
       assert.equal(s.ended, false);
 

@@ -201,15 +201,24 @@ test('kubernetes source: Secrets and ConfigMaps to Envoy streams', async (t) => 
 
     const cases: Array<{ what: string; data: Record<string, string>; code: string }> = [
       { what: 'mismatched key', data: { 'tls.crt': web1.certPem, 'tls.key': other.keyPem }, code: 'KEY_MISMATCH' },
-      { what: 'bad PEM', data: { 'tls.crt': '-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n', 'tls.key': web1.keyPem }, code: 'PEM_INVALID|CERT_INVALID' },
+      {
+        what: 'bad PEM',
+        data: { 'tls.crt': '-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n', 'tls.key': web1.keyPem },
+        code: 'PEM_INVALID|CERT_INVALID',
+      },
       { what: 'missing key', data: { 'tls.crt': web1.certPem, 'tls.key': '' }, code: 'MISSING_KEYS' },
-      { what: 'oversized', data: { 'tls.crt': `${web1.certPem}${'# padding\n'.repeat(30_000)}`, 'tls.key': web1.keyPem }, code: 'TOO_LARGE' },
+      {
+        what: 'oversized',
+        data: { 'tls.crt': `${web1.certPem}${'# padding\n'.repeat(30_000)}`, 'tls.key': web1.keyPem },
+        code: 'TOO_LARGE',
+      },
     ];
     for (const c of cases) {
       const updated = (await admin.putSecret('apps', 'web-tls', c.data)) as { metadata: { resourceVersion: string } };
       const rv = updated.metadata.resourceVersion;
       await eventually(
-        async () => (await admin.eventsFor('apps', 'web-tls')).some((e) => e.reason === 'SecretRejected' && e.involvedObject?.resourceVersion === rv),
+        async () =>
+          (await admin.eventsFor('apps', 'web-tls')).some((e) => e.reason === 'SecretRejected' && e.involvedObject?.resourceVersion === rv),
         10_000,
         `a SecretRejected Event for ${c.what}`,
       );

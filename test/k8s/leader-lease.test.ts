@@ -21,7 +21,11 @@ class Election {
   overlapped = false;
   readonly candidates = new Map<string, LeaderLease>();
 
-  constructor(private readonly admin: KubeAdmin, readonly namespace: string, readonly name = 'issuance') {}
+  constructor(
+    private readonly admin: KubeAdmin,
+    readonly namespace: string,
+    readonly name = 'issuance',
+  ) {}
 
   add(identity: string): LeaderLease {
     const lease = new LeaderLease({
@@ -46,7 +50,10 @@ class Election {
   }
 
   async holder(): Promise<string | undefined> {
-    const l = await this.admin.client.request<LeaseObj>('GET', `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases/${this.name}`);
+    const l = await this.admin.client.request<LeaseObj>(
+      'GET',
+      `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases/${this.name}`,
+    );
     return l.spec?.holderIdentity;
   }
 
@@ -131,7 +138,11 @@ test('leader election on a Lease', async (t) => {
       return s.certificates[0]?.status?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     };
     const holder = async () =>
-      (await admin.client.request<LeaseObj>('GET', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/envoy-sds-issuance`).catch(() => undefined))?.spec?.holderIdentity;
+      (
+        await admin.client
+          .request<LeaseObj>('GET', `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/envoy-sds-issuance`)
+          .catch(() => undefined)
+      )?.spec?.holderIdentity;
     type SecretObj = { metadata: { resourceVersion: string; annotations?: Record<string, string> } };
     const served = () => admin.client.request<SecretObj>('GET', `/api/v1/namespaces/${ns}/secrets/web-tls`);
 

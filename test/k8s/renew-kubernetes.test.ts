@@ -41,9 +41,11 @@ test('renew in Kubernetes: the Issuing condition for custom resources, the leade
   });
   await installCrds(admin);
   const secretRevision = async (ns: string, name: string) =>
-    (await admin.client.request<{ metadata: { annotations?: Record<string, string> } }>('GET', `/api/v1/namespaces/${ns}/secrets/${name}`).catch(() => undefined))?.metadata.annotations?.[
-      ANNOTATIONS.revision
-    ];
+    (
+      await admin.client
+        .request<{ metadata: { annotations?: Record<string, string> } }>('GET', `/api/v1/namespaces/${ns}/secrets/${name}`)
+        .catch(() => undefined)
+    )?.metadata.annotations?.[ANNOTATIONS.revision];
 
   await t.test('renew --kubernetes sets Issuing=True (ManuallyTriggered); the leading replica re-issues', async () => {
     const ns = await admin.namespace('renew-cr');
@@ -60,7 +62,11 @@ test('renew in Kubernetes: the Issuing condition for custom resources, the leade
           namespaces: [ns],
           doc: {
             dataDir: tempDir('renew-cr-'),
-            issuance: { customResources: true, backoff: { initial: '200ms', max: '1s' }, leaderElection: { namespace: ns, identity, leaseDuration: '2s', renewDeadline: '1s' } },
+            issuance: {
+              customResources: true,
+              backoff: { initial: '200ms', max: '1s' },
+              leaderElection: { namespace: ns, identity, leaseDuration: '2s', renewDeadline: '1s' },
+            },
           },
         }),
       );
@@ -69,10 +75,18 @@ test('renew in Kubernetes: the Issuing condition for custom resources, the leade
     const r = await renew([`${ns}/web`, '--kubernetes', '--kubeconfig', cluster.kubeconfigPath]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /Issuing=True, ManuallyTriggered/);
-    await eventually(async () => {
-      const c = await certificate();
-      return c.status?.revision === 2 && c.status.conditions?.find((x) => x.type === 'Ready')?.status === 'True' && !c.status.conditions.some((x) => x.type === 'Issuing');
-    }, 30_000, 'revision 2, Ready, Issuing gone');
+    await eventually(
+      async () => {
+        const c = await certificate();
+        return (
+          c.status?.revision === 2 &&
+          c.status.conditions?.find((x) => x.type === 'Ready')?.status === 'True' &&
+          !c.status.conditions.some((x) => x.type === 'Issuing')
+        );
+      },
+      30_000,
+      'revision 2, Ready, Issuing gone',
+    );
     assert.equal(await secretRevision(ns, 'web-tls'), '2');
     // Once: the request is answered, not repeated.
     await new Promise((res) => setTimeout(res, 1500));
@@ -93,7 +107,11 @@ test('renew in Kubernetes: the Issuing condition for custom resources, the leade
         doc: {
           trustLoopback: true, // the HTTP renew control is used from loopback (off by default in Kubernetes)
           dataDir: tempDir('renew-http-'),
-          issuance: { backoff: { initial: '200ms', max: '1s' }, leaderElection: { namespace: ns, identity, leaseDuration: '2s', renewDeadline: '1s' }, resources: caIssuedCertificate(ns) },
+          issuance: {
+            backoff: { initial: '200ms', max: '1s' },
+            leaderElection: { namespace: ns, identity, leaseDuration: '2s', renewDeadline: '1s' },
+            resources: caIssuedCertificate(ns),
+          },
         },
       });
       servers.push(server);
@@ -102,18 +120,25 @@ test('renew in Kubernetes: the Issuing condition for custom resources, the leade
     await eventually(async () => (await secretRevision(ns, 'web-tls')) === '1', 30_000, 'issued once');
     // Ask both: the leader accepts (once: renewals are rate-limited per certificate), the
     // follower names it once it has read the Lease since the leader took it.
-    const ask = async (r: { identity: string; server: TestServer }) => ({ identity: r.identity, ...(await renew([`${ns}/web`, '--http', r.server.httpAddress!])) });
+    const ask = async (r: { identity: string; server: TestServer }) => ({
+      identity: r.identity,
+      ...(await renew([`${ns}/web`, '--http', r.server.httpAddress!])),
+    });
     let leader: Awaited<ReturnType<typeof ask>> | undefined;
     let follower: Awaited<ReturnType<typeof ask>> | undefined;
-    await eventually(async () => {
-      for (const r of replicas) {
-        if (leader?.identity === r.identity) continue;
-        const a = await ask(r);
-        if (a.code === 0) leader = a;
-        else follower = a;
-      }
-      return leader !== undefined && follower !== undefined && /the leader is/.test(follower.err);
-    }, 20_000, 'one replica to accept and the other to name it').catch((e: Error) => {
+    await eventually(
+      async () => {
+        for (const r of replicas) {
+          if (leader?.identity === r.identity) continue;
+          const a = await ask(r);
+          if (a.code === 0) leader = a;
+          else follower = a;
+        }
+        return leader !== undefined && follower !== undefined && /the leader is/.test(follower.err);
+      },
+      20_000,
+      'one replica to accept and the other to name it',
+    ).catch((e: Error) => {
       throw new Error(`${e.message}: ${JSON.stringify({ leader, follower })}`);
     });
     assert.match(follower!.err, new RegExp(`the leader is ${leader!.identity}`), follower!.err);

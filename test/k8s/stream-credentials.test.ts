@@ -82,7 +82,9 @@ test('a stream whose ServiceAccount is deleted gets no push after the review bou
   assert.ok(!server.logText().includes(token), 'the token is never logged');
   const late = pushTimes.filter((p) => p > refusedAt + BOUND_MS);
   assert.deepEqual(late, [], `no push later than ${BOUND_MS} ms after the token was refused`);
-  t.diagnostic(`API server refused the token -> stream ended after ${endedAfter.toFixed(0)} ms (bound ${BOUND_MS} ms); ${pushTimes.length} pushes in all`);
+  t.diagnostic(
+    `API server refused the token -> stream ended after ${endedAfter.toFixed(0)} ms (bound ${BOUND_MS} ms); ${pushTimes.length} pushes in all`,
+  );
   // The same token cannot open a new stream.
   const again = envoy.sotw();
   again.request({ names: [WEB] });

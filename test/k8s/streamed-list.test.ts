@@ -23,7 +23,11 @@ test('a paged, streamed list loads every TLS Secret among large Opaque ones', as
   const server = await startKubeSdsServer(cluster, { namespaces: ['apps'], kubernetes: { watch: { pageSize: 7 } } });
   t.after(() => server.stop());
   await untilReady(server);
-  await eventually(() => Array.from({ length: 40 }, (_, i) => server.store.get(`kubernetes://apps/tls-${i}`)).every(Boolean), 20_000, 'all 40 TLS Secrets');
+  await eventually(
+    () => Array.from({ length: 40 }, (_, i) => server.store.get(`kubernetes://apps/tls-${i}`)).every(Boolean),
+    20_000,
+    'all 40 TLS Secrets',
+  );
   for (let i = 0; i < 40; i++) {
     assert.equal(server.store.get(`kubernetes://apps/tls-${i}-cacert`)?.material.kind, 'validation_context');
   }

@@ -8,7 +8,10 @@ const user = { username: 'system:serviceaccount:ns:sa', uid: 'u1', groups: [] };
 const logger = createLogger({ level: 'silent' });
 
 test('a stream ends between 80% and 95% of its token remaining lifetime', () => {
-  assert.equal(streamDeadlineMs(1000, () => 0), 800);
+  assert.equal(
+    streamDeadlineMs(1000, () => 0),
+    800,
+  );
   assert.equal(streamDeadlineMs(1000, () => 0.999999).toFixed(0), '950');
   for (let i = 0; i < 1000; i++) {
     const d = streamDeadlineMs(3_600_000);

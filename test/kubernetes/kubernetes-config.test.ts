@@ -29,7 +29,11 @@ test('kubernetes config: defaults, and errors that name the field', () => {
     ['yes', 'kubernetes'],
   ];
   for (const [raw, field] of bad) {
-    assert.throws(() => parseKubernetesConfig(raw), (err: unknown) => err instanceof ConfigError && err.field === field, field);
+    assert.throws(
+      () => parseKubernetesConfig(raw),
+      (err: unknown) => err instanceof ConfigError && err.field === field,
+      field,
+    );
   }
 });
 
@@ -38,12 +42,15 @@ test('kubeconfig: token and CA from the current context; exec plugins taken; no 
   try {
     const path = join(dir, 'config');
     const ca = Buffer.from('CA PEM').toString('base64');
-    writeFileSync(path, `apiVersion: v1
+    writeFileSync(
+      path,
+      `apiVersion: v1
 clusters: [{ name: c, cluster: { server: "https://k:6443/", certificate-authority-data: ${ca} } }]
 users: [{ name: u, user: { token: t0k } }, { name: e, user: { exec: { command: x, apiVersion: client.authentication.k8s.io/v1 } } }, { name: none, user: {} }]
 contexts: [{ name: a, context: { cluster: c, user: u, namespace: apps } }, { name: b, context: { cluster: c, user: e } }, { name: n, context: { cluster: c, user: none } }]
 current-context: a
-`);
+`,
+    );
     const conn = fromKubeconfig(path, undefined, 'kubernetes.kubeconfig');
     assert.equal(conn.server, 'https://k:6443');
     const creds = await conn.credentials();
@@ -52,7 +59,10 @@ current-context: a
     assert.equal(conn.namespace, 'apps');
     assert.doesNotMatch(conn.describe, /t0k/, 'no credential in messages');
     assert.equal(fromKubeconfig(path, 'b', 'kubernetes.kubeconfig').server, 'https://k:6443', 'an exec plugin is a credential');
-    assert.throws(() => fromKubeconfig(path, 'n', 'kubernetes.kubeconfig'), (err: unknown) => err instanceof ConfigError && /resolves to no credentials .*refusing to connect as anonymous/.test(err.message));
+    assert.throws(
+      () => fromKubeconfig(path, 'n', 'kubernetes.kubeconfig'),
+      (err: unknown) => err instanceof ConfigError && /resolves to no credentials .*refusing to connect as anonymous/.test(err.message),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -63,12 +73,15 @@ test("kubeconfig: kubectl's tokenFile, relative to the kubeconfig, is read for t
   try {
     writeFileSync(join(dir, 'token'), 'from-file\n');
     const path = join(dir, 'config');
-    writeFileSync(path, `apiVersion: v1
+    writeFileSync(
+      path,
+      `apiVersion: v1
 clusters: [{ name: c, cluster: { server: "https://k:6443" } }]
 users: [{ name: u, user: { tokenFile: token } }]
 contexts: [{ name: a, context: { cluster: c, user: u } }]
 current-context: a
-`);
+`,
+    );
     const creds = await fromKubeconfig(path, undefined, 'kubernetes.kubeconfig').credentials();
     assert.equal(creds.headers['authorization'], 'Bearer from-file', 'the newline a file ends in is not sent');
   } finally {
@@ -77,8 +90,16 @@ current-context: a
 });
 
 test('SPIFFE IDs name a ServiceAccount only in our trust domain', () => {
-  assert.deepEqual(serviceAccountFromSpiffe(['spiffe://cluster.local/ns/gateway/sa/gw'], 'cluster.local'), { namespace: 'gateway', name: 'gw' });
-  for (const uri of ['spiffe://evil.example/ns/gateway/sa/gw', 'spiffe://cluster.local/ns/gateway/sa/', 'spiffe://cluster.local/ns/gateway/sa/gw/extra', 'spiffe://cluster.local.evil/ns/a/sa/b']) {
+  assert.deepEqual(serviceAccountFromSpiffe(['spiffe://cluster.local/ns/gateway/sa/gw'], 'cluster.local'), {
+    namespace: 'gateway',
+    name: 'gw',
+  });
+  for (const uri of [
+    'spiffe://evil.example/ns/gateway/sa/gw',
+    'spiffe://cluster.local/ns/gateway/sa/',
+    'spiffe://cluster.local/ns/gateway/sa/gw/extra',
+    'spiffe://cluster.local.evil/ns/a/sa/b',
+  ]) {
     assert.equal(serviceAccountFromSpiffe([uri], 'cluster.local'), undefined, uri);
   }
 });

@@ -24,13 +24,24 @@ test('a list split at any byte boundaries gives every item and the envelope, as 
     items: fc.array(fc.oneof(fc.string(), fc.integer(), fc.constant(null))),
   });
   fc.assert(
-    fc.property(fc.array(item, { maxLength: 6 }), fc.string(), fc.array(fc.nat(), { maxLength: 20 }), fc.boolean(), (items, cont, cuts, pretty) => {
-      const list = { kind: 'SecretList', apiVersion: 'v1', metadata: { resourceVersion: '42', continue: cont, note: '"items":[' }, items };
-      const text = JSON.stringify(list, null, pretty ? 2 : undefined);
-      const out = split(text, cuts);
-      assert.deepEqual(out.items, JSON.parse(JSON.stringify(items)));
-      assert.deepEqual(out.envelope, { ...list, items: [] });
-    }),
+    fc.property(
+      fc.array(item, { maxLength: 6 }),
+      fc.string(),
+      fc.array(fc.nat(), { maxLength: 20 }),
+      fc.boolean(),
+      (items, cont, cuts, pretty) => {
+        const list = {
+          kind: 'SecretList',
+          apiVersion: 'v1',
+          metadata: { resourceVersion: '42', continue: cont, note: '"items":[' },
+          items,
+        };
+        const text = JSON.stringify(list, null, pretty ? 2 : undefined);
+        const out = split(text, cuts);
+        assert.deepEqual(out.items, JSON.parse(JSON.stringify(items)));
+        assert.deepEqual(out.envelope, { ...list, items: [] });
+      },
+    ),
     { numRuns: 300 },
   );
 });

@@ -61,8 +61,15 @@ test('child bindings are redacted too, and the objects logged are never changed'
       cb();
     },
   });
-  const log = createLogger({ destination: sink, level: 'info' }).child({ token: 'eyJhbGciOi-child', headers: { authorization: 'Bearer eyJhbGciOi-h' } });
-  const logged = { secret: 'web', material: { privateKey: 'MIIEvQ-pk', subject: 'CN=web' }, err: Object.assign(new Error('boom'), { key: 'MIIEvQ-err' }) };
+  const log = createLogger({ destination: sink, level: 'info' }).child({
+    token: 'eyJhbGciOi-child',
+    headers: { authorization: 'Bearer eyJhbGciOi-h' },
+  });
+  const logged = {
+    secret: 'web',
+    material: { privateKey: 'MIIEvQ-pk', subject: 'CN=web' },
+    err: Object.assign(new Error('boom'), { key: 'MIIEvQ-err' }),
+  };
   log.info(logged, 'x');
   assert.ok(!out.includes('eyJhbGci'), out);
   assert.ok(!out.includes('MIIEvQ'), out);

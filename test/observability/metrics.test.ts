@@ -41,7 +41,10 @@ describe('metrics', () => {
 
   test('build info names the version and the runtime', async () => {
     const text = await scrape();
-    assert.match(text, new RegExp(`envoy_sds_build_info\\{version="\\d+\\.\\d+\\.\\d+[^"]*",node_version="${process.version.replace(/\./g, '\\.')}"\\} 1`));
+    assert.match(
+      text,
+      new RegExp(`envoy_sds_build_info\\{version="\\d+\\.\\d+\\.\\d+[^"]*",node_version="${process.version.replace(/\./g, '\\.')}"\\} 1`),
+    );
   });
 
   test('expiry and not-before gauges per stored secret, none for a name a client asks for', async () => {
@@ -51,13 +54,26 @@ describe('metrics', () => {
     try {
       const s = envoy.sotw();
       s.request({ names: ['no-such-secret-from-a-client'] });
-      await eventually(async () => (await scrape()).includes('envoy_sds_certificate_expiration_timestamp_seconds{name="web"}'), 5000, 'web expiry series');
+      await eventually(
+        async () => (await scrape()).includes('envoy_sds_certificate_expiration_timestamp_seconds{name="web"}'),
+        5000,
+        'web expiry series',
+      );
       const text = await scrape();
       const leaf = new X509Certificate(fx.web1.certPem);
       const ca = new X509Certificate(fx.ca.certPem);
-      assert.equal(sample(text, 'envoy_sds_certificate_expiration_timestamp_seconds{name="web"}'), Math.floor(Date.parse(leaf.validTo) / 1000));
-      assert.equal(sample(text, 'envoy_sds_certificate_not_before_timestamp_seconds{name="web"}'), Math.floor(Date.parse(leaf.validFrom) / 1000));
-      assert.equal(sample(text, 'envoy_sds_certificate_expiration_timestamp_seconds{name="web-cacert"}'), Math.floor(Date.parse(ca.validTo) / 1000));
+      assert.equal(
+        sample(text, 'envoy_sds_certificate_expiration_timestamp_seconds{name="web"}'),
+        Math.floor(Date.parse(leaf.validTo) / 1000),
+      );
+      assert.equal(
+        sample(text, 'envoy_sds_certificate_not_before_timestamp_seconds{name="web"}'),
+        Math.floor(Date.parse(leaf.validFrom) / 1000),
+      );
+      assert.equal(
+        sample(text, 'envoy_sds_certificate_expiration_timestamp_seconds{name="web-cacert"}'),
+        Math.floor(Date.parse(ca.validTo) / 1000),
+      );
       assert.doesNotMatch(text, /no-such-secret-from-a-client/);
     } finally {
       envoy.close();
@@ -68,7 +84,8 @@ describe('metrics', () => {
 describe('alerting rules (deploy/prometheus)', () => {
   const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
   const missing = promtool.error !== undefined;
-  const opts = missing && process.env['CI'] !== 'true' ? { skip: 'promtool not installed (Debian package prometheus; .ci/run installs it)' } : {};
+  const opts =
+    missing && process.env['CI'] !== 'true' ? { skip: 'promtool not installed (Debian package prometheus; .ci/run installs it)' } : {};
 
   test('promtool check rules', opts, () => {
     const r = spawnSync('promtool', ['check', 'rules', 'deploy/prometheus/alerts.yaml'], { encoding: 'utf8' });

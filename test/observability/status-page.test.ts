@@ -21,7 +21,10 @@ before(async () => {
   fx = makeFixtures();
   server = await startTestServer();
   server.put('kubernetes://apps/web-tls', tls(fx.web1, fx.ca));
-  server.put('expiring-soon-with-a-rather-long-secret-name-that-must-wrap-on-phones', tls(makeLeaf(fx.ca, ['soon.example.com'], { days: 5 })));
+  server.put(
+    'expiring-soon-with-a-rather-long-secret-name-that-must-wrap-on-phones',
+    tls(makeLeaf(fx.ca, ['soon.example.com'], { days: 5 })),
+  );
   server.put('web-cacert', { kind: 'validation_context', trustedCa: fx.ca.certPem });
   const gw = (id: string) => {
     const e = new FakeEnvoy(server.grpcAddress!, { node: { id, cluster: 'edge-gateways' } });
@@ -34,7 +37,11 @@ before(async () => {
   const bad = gw('gateway-7f9c8d-xyz12');
   bad.request({ names: ['kubernetes://apps/web-tls'] });
   bad.nack(await bad.response(), HOSTILE_NACK);
-  await eventually(async () => (await (await fetch(`http://${server.httpAddress}/delivery?state=NACKED`)).json() as { total: number }).total === 1, 5000, 'NACK recorded');
+  await eventually(
+    async () => ((await (await fetch(`http://${server.httpAddress}/delivery?state=NACKED`)).json()) as { total: number }).total === 1,
+    5000,
+    'NACK recorded',
+  );
 });
 after(async () => {
   for (const e of envoys) e.close();
@@ -71,7 +78,17 @@ describe('status page', () => {
       try {
         await page.goto(`http://${server.httpAddress}/`);
         const text = await page.evaluate<string>('document.body.innerText');
-        for (const s of ['Secrets', 'Gateways', 'kubernetes://apps/web-tls', 'web-cacert', 'gateway-7f9c8d-abcde', 'gateway-7f9c8d-xyz12', 'SYNCED', 'NACKED', HOSTILE_NACK]) {
+        for (const s of [
+          'Secrets',
+          'Gateways',
+          'kubernetes://apps/web-tls',
+          'web-cacert',
+          'gateway-7f9c8d-abcde',
+          'gateway-7f9c8d-xyz12',
+          'SYNCED',
+          'NACKED',
+          HOSTILE_NACK,
+        ]) {
           assert.ok(text.includes(s), `the page shows ${s}`);
         }
         assert.equal(await page.evaluate<number>('document.scripts.length'), 0, 'no script ran or exists');

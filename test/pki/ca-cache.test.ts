@@ -26,7 +26,11 @@ describe('validation with CA certificates seen before', () => {
 
   test('each leaf under a cached intermediate is still verified against it', async () => {
     const good = await makeLeaf(inter);
-    const v = validateTlsCertificate({ chainPem: good.cert.pem + inter.cert.pem + root.cert.pem, keyPem: encodePrivateKeyPem(good.key), now: NOW });
+    const v = validateTlsCertificate({
+      chainPem: good.cert.pem + inter.cert.pem + root.cert.pem,
+      keyPem: encodePrivateKeyPem(good.key),
+      now: NOW,
+    });
     assert.deepEqual(v.warnings, []);
     // Same issuer name, another key: names link, the signature does not.
     const impostor = await makeIntermediate(root);
@@ -53,7 +57,10 @@ describe('validation with CA certificates seen before', () => {
     const input = { chainPem: leaf.cert.pem + inter.cert.pem, keyPem: encodePrivateKeyPem(leaf.key) };
     assert.deepEqual(validateTlsCertificate({ ...input, now: NOW }).warnings, []);
     const later = validateTlsCertificate({ ...input, now: days(400) }).warnings;
-    assert.ok(later.some((w) => /certificate 2 .* expired/.test(w)), later.join('; '));
+    assert.ok(
+      later.some((w) => /certificate 2 .* expired/.test(w)),
+      later.join('; '),
+    );
   });
 
   test('a CA seen in a bundle keeps its label by position, and a leaf beside it is refused', async () => {
@@ -61,12 +68,14 @@ describe('validation with CA certificates seen before', () => {
     validateCaBundle({ pem: root.cert.pem + inter.cert.pem, now: NOW });
     const again = validateCaBundle({ pem: inter.cert.pem + root.cert.pem + root.cert.pem, now: NOW });
     assert.deepEqual(again.warnings, ['certificate 3 is a duplicate of certificate 2']);
-    assert.deepEqual(again.summaries.map((s) => s.subject), [
-      'O=Envoy SDS Tests, CN=Test Intermediate CA',
-      'O=Envoy SDS Tests, CN=Test Root CA',
-      'O=Envoy SDS Tests, CN=Test Root CA',
-    ]);
-    assert.equal(code(() => validateCaBundle({ pem: root.cert.pem + leaf.cert.pem, now: NOW })), 'NOT_CA');
+    assert.deepEqual(
+      again.summaries.map((s) => s.subject),
+      ['O=Envoy SDS Tests, CN=Test Intermediate CA', 'O=Envoy SDS Tests, CN=Test Root CA', 'O=Envoy SDS Tests, CN=Test Root CA'],
+    );
+    assert.equal(
+      code(() => validateCaBundle({ pem: root.cert.pem + leaf.cert.pem, now: NOW })),
+      'NOT_CA',
+    );
   });
 
   test('a leaf is never taken from the cache: its key must match every time', async () => {

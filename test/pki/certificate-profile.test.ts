@@ -26,26 +26,55 @@ describe('certificate profile', () => {
   let ed: KeyObject;
   before(async () => {
     root = await makeRoot({ algorithm: 'ECDSA', size: 256 });
-    [rsa, ec, ed] = await Promise.all([generatePrivateKey({ algorithm: 'RSA', size: 2048 }), generatePrivateKey({ algorithm: 'ECDSA' }), generatePrivateKey({ algorithm: 'Ed25519' })]);
+    [rsa, ec, ed] = await Promise.all([
+      generatePrivateKey({ algorithm: 'RSA', size: 2048 }),
+      generatePrivateKey({ algorithm: 'ECDSA' }),
+      generatePrivateKey({ algorithm: 'Ed25519' }),
+    ]);
   });
   const leaf = (publicKey: KeyObject, extra: Record<string, unknown> = {}) =>
     createCertificate({ subject: { commonName: 'p' }, issuer: root.issuer, publicKey, notBefore: NOW, notAfter: days(1), ...extra });
 
   test('an RSA CA has cert sign and crl sign, and no key encipherment (RFC 3279 2.3.1)', async () => {
-    const ca = await createCertificate({ subject: { commonName: 'RSA CA' }, issuer: 'self', privateKey: rsa, isCA: true, notBefore: NOW, notAfter: days(10) });
+    const ca = await createCertificate({
+      subject: { commonName: 'RSA CA' },
+      issuer: 'self',
+      privateKey: rsa,
+      isCA: true,
+      notBefore: NOW,
+      notAfter: days(10),
+    });
     assert.deepEqual(summarizeCertificate(ca.certificate).keyUsages, ['digital signature', 'cert sign', 'crl sign']);
     await assert.rejects(
-      createCertificate({ subject: { commonName: 'RSA CA' }, issuer: 'self', privateKey: rsa, isCA: true, keyUsages: ['digital signature', 'key encipherment'], notBefore: NOW, notAfter: days(10) }),
+      createCertificate({
+        subject: { commonName: 'RSA CA' },
+        issuer: 'self',
+        privateKey: rsa,
+        isCA: true,
+        keyUsages: ['digital signature', 'key encipherment'],
+        notBefore: NOW,
+        notAfter: days(10),
+      }),
       refused(/"key encipherment" is not allowed in an RSA CA certificate/),
     );
     const rsaLeaf = await leaf(rsa);
-    assert.deepEqual(summarizeCertificate(rsaLeaf.certificate).keyUsages, ['digital signature', 'key encipherment'], 'an RSA leaf keeps cert-manager defaults');
+    assert.deepEqual(
+      summarizeCertificate(rsaLeaf.certificate).keyUsages,
+      ['digital signature', 'key encipherment'],
+      'an RSA leaf keeps cert-manager defaults',
+    );
   });
 
   test('ECDSA and Ed25519 keys refuse key and data encipherment; cert sign needs a CA', async () => {
     for (const u of ['key encipherment', 'data encipherment'] as KeyUsageName[]) {
-      await assert.rejects(leaf(ec, { keyUsages: ['digital signature', u] }), refused(new RegExp(`"${u}" is not allowed with an ECDSA key .*RFC 5480 3 and RFC 8813 3`)));
-      await assert.rejects(leaf(ed, { keyUsages: ['digital signature', u] }), refused(new RegExp(`"${u}" is not allowed with an Ed25519 key .*RFC 8410`)));
+      await assert.rejects(
+        leaf(ec, { keyUsages: ['digital signature', u] }),
+        refused(new RegExp(`"${u}" is not allowed with an ECDSA key .*RFC 5480 3 and RFC 8813 3`)),
+      );
+      await assert.rejects(
+        leaf(ed, { keyUsages: ['digital signature', u] }),
+        refused(new RegExp(`"${u}" is not allowed with an Ed25519 key .*RFC 8410`)),
+      );
     }
     await assert.rejects(leaf(ed, { keyUsages: ['key agreement'] }), refused(/"key agreement" is not allowed with an Ed25519 key/));
     await assert.rejects(leaf(ec, { keyUsages: ['encipher only'] }), refused(/need "key agreement"/));
@@ -69,7 +98,11 @@ describe('certificate profile', () => {
       ['serialNumber', '9'.repeat(65), 64],
     ];
     for (const [field, value, max] of over) {
-      await assert.rejects(leaf(ec, { subject: { commonName: 'p', [field]: value } }), refused(new RegExp(`subject ${field} .* at most ${max} are allowed`)), field);
+      await assert.rejects(
+        leaf(ec, { subject: { commonName: 'p', [field]: value } }),
+        refused(new RegExp(`subject ${field} .* at most ${max} are allowed`)),
+        field,
+      );
       const fits = Array.isArray(value) ? [String(value[0]).slice(1)] : String(value).slice(1);
       await leaf(ec, { subject: { commonName: 'p', [field]: fits } });
     }
@@ -89,8 +122,14 @@ describe('certificate profile', () => {
     for (const email of ['jürgen@example.org', 'a b@example.org', 'ops@exa mple.org', '<ops@example.org>', 'ops@']) {
       await assert.rejects(leaf(ec, { emailAddresses: [email] }), refused(/email address .* must be local@domain/), email);
     }
-    const ok = await leaf(ec, { uris: ['spiffe://cluster.local/ns/a/sa/b', 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66'], emailAddresses: ['ops+tls@example.org'] });
-    assert.match(opensslOk(['x509', '-in', scratch.write('san.pem', ok.pem), '-noout', '-ext', 'subjectAltName']), /email:ops\+tls@example\.org, URI:spiffe:\/\/cluster\.local\/ns\/a\/sa\/b, URI:urn:uuid:/);
+    const ok = await leaf(ec, {
+      uris: ['spiffe://cluster.local/ns/a/sa/b', 'urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66'],
+      emailAddresses: ['ops+tls@example.org'],
+    });
+    assert.match(
+      opensslOk(['x509', '-in', scratch.write('san.pem', ok.pem), '-noout', '-ext', 'subjectAltName']),
+      /email:ops\+tls@example\.org, URI:spiffe:\/\/cluster\.local\/ns\/a\/sa\/b, URI:urn:uuid:/,
+    );
   });
 
   test('a multi-valued RDN (CN=a+O=b) is a DER SET OF, sorted by encoding, whatever order it was written in', async () => {
@@ -102,7 +141,10 @@ describe('certificate profile', () => {
       assert.equal(members.length, 2);
       assert.ok(Buffer.compare(members[0]!, members[1]!) < 0, `${dn}: SET OF members in DER order`);
       // openssl prints the RDN; strict DER parsers (Python cryptography) read it.
-      assert.match(opensslOk(['x509', '-in', scratch.write('rdn.pem', cert.pem), '-noout', '-subject']), /CN = zz-common \+ O = aa-org|O = aa-org \+ CN = zz-common/);
+      assert.match(
+        opensslOk(['x509', '-in', scratch.write('rdn.pem', cert.pem), '-noout', '-subject']),
+        /CN = zz-common \+ O = aa-org|O = aa-org \+ CN = zz-common/,
+      );
     }
   });
 });

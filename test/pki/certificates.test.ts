@@ -77,10 +77,7 @@ describe('a CA hierarchy: P-384 root, P-256 intermediate, leaves of every key ty
   test('the intermediate has pathlen 0 and links to the root by key identifier', () => {
     const text = x509Text(inter.cert.pem);
     assert.match(text, /CA:TRUE, pathlen:0/);
-    assert.equal(
-      summarizeCertificate(inter.cert.certificate).authorityKeyId,
-      summarizeCertificate(root.cert.certificate).subjectKeyId,
-    );
+    assert.equal(summarizeCertificate(inter.cert.certificate).authorityKeyId, summarizeCertificate(root.cert.certificate).subjectKeyId);
     assert.equal(verifyWithOpenssl(root.cert.pem, root.cert.pem, inter.cert.pem).status, 0);
   });
 
@@ -230,7 +227,13 @@ describe('createCertificate details', () => {
 
   test('a subject-less certificate gets a critical subjectAltName', async () => {
     const key = await generatePrivateKey({ algorithm: 'ECDSA' });
-    const cert = await createCertificate({ issuer: root.issuer, publicKey: key, notBefore: NOW, notAfter: days(1), uris: ['spiffe://td/x'] });
+    const cert = await createCertificate({
+      issuer: root.issuer,
+      publicKey: key,
+      notBefore: NOW,
+      notAfter: days(1),
+      uris: ['spiffe://td/x'],
+    });
     assert.match(x509Text(cert.pem), /X509v3 Subject Alternative Name: critical\n\s+URI:spiffe:\/\/td\/x/);
   });
 
@@ -241,7 +244,8 @@ describe('createCertificate details', () => {
       subject: { commonName: 'u' },
       issuer: root.issuer,
       publicKey: key,
-      notBefore: NOW, notAfter: days(1),
+      notBefore: NOW,
+      notAfter: days(1),
       keyUsages,
       extKeyUsages,
     });
@@ -252,7 +256,8 @@ describe('createCertificate details', () => {
       subject: { commonName: 'ca' },
       issuer: root.issuer,
       publicKey: key,
-      notBefore: NOW, notAfter: days(1),
+      notBefore: NOW,
+      notAfter: days(1),
       isCA: true,
       keyUsages: ['crl sign'],
     });
@@ -310,7 +315,13 @@ describe('createCertificate details', () => {
 
   test('an RSA 1024 subject key can still be certified (refusing it is the validator’s job)', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
-    const cert = await createCertificate({ subject: { commonName: 'old' }, issuer: root.issuer, publicKey: privateKey, notBefore: NOW, notAfter: days(1) });
+    const cert = await createCertificate({
+      subject: { commonName: 'old' },
+      issuer: root.issuer,
+      publicKey: privateKey,
+      notBefore: NOW,
+      notAfter: days(1),
+    });
     assert.equal(summarizeCertificate(cert.certificate).keyAlgorithm, 'RSA 1024');
   });
 
@@ -331,11 +342,14 @@ describe('reading certificates', () => {
       certs.map((c) => c.subject),
       [inter.cert.certificate.subject, root.cert.certificate.subject],
     );
-    assert.throws(() => certificatesFromPem(inter.cert.pem + encodePrivateKeyPem(inter.key)), (err: PkiError) => {
-      assert.equal(err.code, 'PEM_INVALID');
-      assert.match(err.message, /PEM block 2 is labelled 'EC PRIVATE KEY'/);
-      return true;
-    });
+    assert.throws(
+      () => certificatesFromPem(inter.cert.pem + encodePrivateKeyPem(inter.key)),
+      (err: PkiError) => {
+        assert.equal(err.code, 'PEM_INVALID');
+        assert.match(err.message, /PEM block 2 is labelled 'EC PRIVATE KEY'/);
+        return true;
+      },
+    );
     assert.throws(() => certificateFromPem(inter.cert.pem + root.cert.pem), isPkiError('CERT_INVALID'));
   });
 

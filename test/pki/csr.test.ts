@@ -106,7 +106,8 @@ describe('signCsr', () => {
     const cert = await signCsr(csr.der, inter.issuer, {
       subject: { commonName: 'given' },
       dnsNames: ['given.example.com'],
-      notBefore: NOW, notAfter: days(1),
+      notBefore: NOW,
+      notAfter: days(1),
     });
     const s = summarizeCertificate(cert.certificate);
     assert.equal(s.subject, 'CN=given');
@@ -128,8 +129,17 @@ describe('signCsr', () => {
   });
 
   test('garbage and non-CSR PEM are CSR_INVALID or PEM errors', async () => {
-    await assert.rejects(signCsr('nope', inter.issuer, { notBefore: NOW, notAfter: days(1) }), (err: PkiError) => err.code === 'PEM_INVALID');
-    await assert.rejects(signCsr(inter.cert.pem, inter.issuer, { notBefore: NOW, notAfter: days(1) }), (err: PkiError) => err.code === 'CSR_INVALID');
-    await assert.rejects(signCsr(Buffer.from('3003020101', 'hex'), inter.issuer, { notBefore: NOW, notAfter: days(1) }), (err: PkiError) => err.code === 'CSR_INVALID');
+    await assert.rejects(
+      signCsr('nope', inter.issuer, { notBefore: NOW, notAfter: days(1) }),
+      (err: PkiError) => err.code === 'PEM_INVALID',
+    );
+    await assert.rejects(
+      signCsr(inter.cert.pem, inter.issuer, { notBefore: NOW, notAfter: days(1) }),
+      (err: PkiError) => err.code === 'CSR_INVALID',
+    );
+    await assert.rejects(
+      signCsr(Buffer.from('3003020101', 'hex'), inter.issuer, { notBefore: NOW, notAfter: days(1) }),
+      (err: PkiError) => err.code === 'CSR_INVALID',
+    );
   });
 });

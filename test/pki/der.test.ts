@@ -71,7 +71,10 @@ describe('DER reader on arbitrary bytes', () => {
       node: fc.oneof(
         { depthSize: 'small' },
         fc
-          .tuple(fc.constantFrom(0x01, 0x02, 0x03, 0x04, 0x06, 0x0c, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1c, 0x1e, 0x80, 0x87), fc.uint8Array({ maxLength: 12 }))
+          .tuple(
+            fc.constantFrom(0x01, 0x02, 0x03, 0x04, 0x06, 0x0c, 0x13, 0x14, 0x16, 0x17, 0x18, 0x1c, 0x1e, 0x80, 0x87),
+            fc.uint8Array({ maxLength: 12 }),
+          )
           .map(([tag, b]) => tlv(tag, b)),
         fc.constantFrom(0x30, 0x31, 0xa0, 0xa3).chain((tag) => fc.array(tie('node'), { maxLength: 4 }).map((kids) => tlv(tag, kids))),
       ),

@@ -4,13 +4,7 @@ import type { KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createCertificate,
-  generatePrivateKey,
-  type IssuedCertificate,
-  type Issuer,
-  type KeySpec,
-} from '../../src/pki/index.js';
+import { createCertificate, generatePrivateKey, type IssuedCertificate, type Issuer, type KeySpec } from '../../src/pki/index.js';
 
 export const DAY = 24 * 60 * 60 * 1000;
 /** A fixed clock: tests never depend on when they run. */

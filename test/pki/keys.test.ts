@@ -78,17 +78,29 @@ describe('parsePrivateKeyPem with keys made by openssl', () => {
 
   test('encrypted keys are refused', () => {
     const pkcs8 = opensslOk(['genpkey', '-algorithm', 'ED25519', '-aes-128-cbc', '-pass', 'pass:secret']);
-    assert.throws(() => parsePrivateKeyPem(pkcs8), (err: PkiError) => err.code === 'UNSUPPORTED_KEY');
+    assert.throws(
+      () => parsePrivateKeyPem(pkcs8),
+      (err: PkiError) => err.code === 'UNSUPPORTED_KEY',
+    );
     const legacy = opensslOk(['genrsa', '-traditional', '-aes128', '-passout', 'pass:secret', '2048']);
     assert.match(legacy, /Proc-Type/);
-    assert.throws(() => parsePrivateKeyPem(legacy), (err: PkiError) => err.code === 'PEM_INVALID' && /header line/.test(err.message));
+    assert.throws(
+      () => parsePrivateKeyPem(legacy),
+      (err: PkiError) => err.code === 'PEM_INVALID' && /header line/.test(err.message),
+    );
   });
 
   test('unsupported key types (X25519, secp256k1) are refused', () => {
     const x = opensslOk(['genpkey', '-algorithm', 'X25519']);
-    assert.throws(() => parsePrivateKeyPem(x), (err: PkiError) => err.code === 'UNSUPPORTED_KEY');
+    assert.throws(
+      () => parsePrivateKeyPem(x),
+      (err: PkiError) => err.code === 'UNSUPPORTED_KEY',
+    );
     const k1 = opensslOk(['ecparam', '-name', 'secp256k1', '-genkey', '-noout']);
-    assert.throws(() => parsePrivateKeyPem(k1), (err: PkiError) => err.code === 'UNSUPPORTED_KEY' && /secp256k1/.test(err.message));
+    assert.throws(
+      () => parsePrivateKeyPem(k1),
+      (err: PkiError) => err.code === 'UNSUPPORTED_KEY' && /secp256k1/.test(err.message),
+    );
   });
 });
 
@@ -103,7 +115,11 @@ describe('parsePrivateKeyPem rejections', () => {
       ['-----BEGIN RSA PRIVATE KEY-----\nMAMCAQE=\n-----END RSA PRIVATE KEY-----\n', 'KEY_INVALID'],
     ];
     for (const [pem, code] of cases) {
-      assert.throws(() => parsePrivateKeyPem(pem), (err: unknown) => err instanceof PkiError && err.code === code, pem);
+      assert.throws(
+        () => parsePrivateKeyPem(pem),
+        (err: unknown) => err instanceof PkiError && err.code === code,
+        pem,
+      );
     }
   });
 });
@@ -183,10 +199,13 @@ describe('error messages never contain key material', () => {
     const pem = encodePrivateKeyPem(await generatePrivateKey({ algorithm: 'ECDSA' }), 'PKCS8');
     const mangled = pem.replace('PRIVATE KEY-----\n', 'PRIVATE KEY-----\ngarbage ');
     for (const input of [mangled, pem.replace(/-----END PRIVATE KEY-----\n/, '')]) {
-      assert.throws(() => parsePrivateKeyPem(input), (err: unknown) => {
-        assertClean(err, pem);
-        return true;
-      });
+      assert.throws(
+        () => parsePrivateKeyPem(input),
+        (err: unknown) => {
+          assertClean(err, pem);
+          return true;
+        },
+      );
     }
   });
 });

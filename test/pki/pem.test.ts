@@ -66,14 +66,29 @@ describe('parsePemBlocks rejects', () => {
     ['whitespace only', ' \n\n', 'PEM_EMPTY', /input is empty/],
     ['text without blocks (strict)', 'hello', 'PEM_INVALID', /line 1: unexpected text/],
     ['garbage between blocks', `${CERT}garbage\n${CERT}`, 'PEM_INVALID', /line 4: unexpected text outside/],
-    ['garbage inside a block', CERT.replace('MAMCAQE=', 'MAMC!QE='), 'PEM_INVALID', /line 2: invalid base64 character inside PEM block 1 \('CERTIFICATE', line 1\)/],
-    ['a BEGIN/END label mismatch', CERT.replace('END CERTIFICATE', 'END PRIVATE KEY'), 'PEM_INVALID', /line 3: END label 'PRIVATE KEY' does not match/],
+    [
+      'garbage inside a block',
+      CERT.replace('MAMCAQE=', 'MAMC!QE='),
+      'PEM_INVALID',
+      /line 2: invalid base64 character inside PEM block 1 \('CERTIFICATE', line 1\)/,
+    ],
+    [
+      'a BEGIN/END label mismatch',
+      CERT.replace('END CERTIFICATE', 'END PRIVATE KEY'),
+      'PEM_INVALID',
+      /line 3: END label 'PRIVATE KEY' does not match/,
+    ],
     ['a missing END line', CERT.split('\n').slice(0, 2).join('\n'), 'PEM_INVALID', /has no END line; the data may be truncated/],
     ['a BEGIN inside a block', `-----BEGIN CERTIFICATE-----\nMAMCAQE=\n${CERT}`, 'PEM_INVALID', /line 3: BEGIN line inside PEM block 1/],
     ['an END without BEGIN', '-----END CERTIFICATE-----\n', 'PEM_INVALID', /line 1: PEM END line without a matching BEGIN/],
     ['an empty block', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n', 'PEM_INVALID', /has no content/],
     ['a blank line inside a block', '-----BEGIN X-----\nMAMC\n\nAQE=\n-----END X-----\n', 'PEM_INVALID', /line 3: blank line inside/],
-    ['RFC 1421 headers', '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nMAMCAQE=\n-----END RSA PRIVATE KEY-----\n', 'PEM_INVALID', /header line .* not supported/],
+    [
+      'RFC 1421 headers',
+      '-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nMAMCAQE=\n-----END RSA PRIVATE KEY-----\n',
+      'PEM_INVALID',
+      /header line .* not supported/,
+    ],
     ['truncated base64', '-----BEGIN X-----\nMAMCAQ\n-----END X-----\n', 'PEM_INVALID', /not a multiple of 4/],
     ['data after padding', '-----BEGIN X-----\nMA==\nMAMC\n-----END X-----\n', 'PEM_INVALID', /data after padding/],
     ['non-canonical padding bits', '-----BEGIN X-----\nMB==\n-----END X-----\n', 'PEM_INVALID', /malformed base64/],
@@ -88,7 +103,10 @@ describe('parsePemBlocks rejects', () => {
   test('never echoes an odd label', () => {
     const text = '-----BEGIN abcDEF123-----\nMAMCAQE=\n-----END xyz-----\n';
     pemError(() => parsePemBlocks(text), 'PEM_INVALID', /an unrecognized label/);
-    assert.throws(() => parsePemBlocks(text), (err: Error) => !err.message.includes('abcDEF123'));
+    assert.throws(
+      () => parsePemBlocks(text),
+      (err: Error) => !err.message.includes('abcDEF123'),
+    );
   });
 });
 

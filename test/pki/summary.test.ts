@@ -30,7 +30,21 @@ describe('summarizeCertificate', () => {
       [plain, '/title=Dr/GN=Given/SN=Sur/initials=GS/CN=person'],
     ];
     for (const [config, subj] of subjects) {
-      const pem = opensslOk(['req', '-x509', '-new', '-key', key, '-config', config, '-utf8', '-multivalue-rdn', '-subj', subj, '-days', '1']);
+      const pem = opensslOk([
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        key,
+        '-config',
+        config,
+        '-utf8',
+        '-multivalue-rdn',
+        '-subj',
+        subj,
+        '-days',
+        '1',
+      ]);
       const cert = certificateFromPem(pem);
       const s = summarizeCertificate(cert);
       assert.equal(s.subject, cert.subject, subj);

@@ -102,15 +102,17 @@ describe('validateTlsCertificate', () => {
     );
     assert.ok(!err.message.includes(other.split('\n')[1] ?? '!'));
     // The intermediate's key with the leaf: also a mismatch.
-    rejects(
-      () => validateTlsCertificate({ chainPem: leaf.cert.pem, keyPem: encodePrivateKeyPem(inter.key), now: NOW }),
-      'KEY_MISMATCH',
-    );
+    rejects(() => validateTlsCertificate({ chainPem: leaf.cert.pem, keyPem: encodePrivateKeyPem(inter.key), now: NOW }), 'KEY_MISMATCH');
   });
 
   test('rejects a reversed chain, saying so', () => {
     rejects(
-      () => validateTlsCertificate({ chainPem: root.cert.pem + inter.cert.pem + leaf.cert.pem, keyPem: encodePrivateKeyPem(root.key), now: NOW }),
+      () =>
+        validateTlsCertificate({
+          chainPem: root.cert.pem + inter.cert.pem + leaf.cert.pem,
+          keyPem: encodePrivateKeyPem(root.key),
+          now: NOW,
+        }),
       'CHAIN_ORDER',
       /certificate 1 \(O=Envoy SDS Tests, CN=Test Root CA\) is not issued by certificate 2 \(O=Envoy SDS Tests, CN=Test Intermediate CA\); the chain looks reversed/,
     );
@@ -147,8 +149,18 @@ describe('validateTlsCertificate', () => {
     const victimKeyPem = encodePrivateKeyPem(victimKey, 'PKCS8');
     const csr = opensslOk(['req', '-new', '-key', scratch.write('v.key', victimKeyPem), '-subj', '/CN=victim']);
     const issued = opensslOk([
-      'x509', '-req', '-in', scratch.write('v.csr', csr), '-CA', scratch.write('leaf.pem', leaf.cert.pem),
-      '-CAkey', scratch.write('leaf.key', keyPem), '-set_serial', '7', '-days', '3650',
+      'x509',
+      '-req',
+      '-in',
+      scratch.write('v.csr', csr),
+      '-CA',
+      scratch.write('leaf.pem', leaf.cert.pem),
+      '-CAkey',
+      scratch.write('leaf.key', keyPem),
+      '-set_serial',
+      '7',
+      '-days',
+      '3650',
     ]);
     rejects(
       () => validateTlsCertificate({ chainPem: issued + leaf.cert.pem, keyPem: victimKeyPem, now: NOW }),
@@ -168,7 +180,13 @@ describe('validateTlsCertificate', () => {
 
   test('rejects RSA keys below 2048 bits', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
-    const cert = await createCertificate({ subject: { commonName: 'weak' }, issuer: inter.issuer, publicKey: privateKey, notBefore: NOW, notAfter: days(1) });
+    const cert = await createCertificate({
+      subject: { commonName: 'weak' },
+      issuer: inter.issuer,
+      publicKey: privateKey,
+      notBefore: NOW,
+      notAfter: days(1),
+    });
     rejects(
       () => validateTlsCertificate({ chainPem: cert.pem, keyPem: encodePrivateKeyPem(privateKey), now: NOW }),
       'UNSUPPORTED_KEY',
@@ -315,6 +333,10 @@ describe('validateCaBundle', () => {
   test('rejects empty, garbage, oversized', () => {
     rejects(() => validateCaBundle({ pem: '', now: NOW }), 'PEM_EMPTY');
     rejects(() => validateCaBundle({ pem: `${root.cert.pem}\u0000`, now: NOW }), 'PEM_INVALID');
-    rejects(() => validateCaBundle({ pem: root.cert.pem, now: NOW, maxBytes: 100 }), 'TOO_LARGE', /CA bundle is \d+ bytes; the limit is 100/);
+    rejects(
+      () => validateCaBundle({ pem: root.cert.pem, now: NOW, maxBytes: 100 }),
+      'TOO_LARGE',
+      /CA bundle is \d+ bytes; the limit is 100/,
+    );
   });
 });

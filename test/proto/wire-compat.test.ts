@@ -25,7 +25,11 @@ const node = {
 };
 const anySecret = (s: Record<string, unknown>) => ({
   type_url: SECRET_TYPE_URL,
-  value: Buffer.from(sdsType('envoy.extensions.transport_sockets.tls.v3.Secret').encode(sdsType('envoy.extensions.transport_sockets.tls.v3.Secret').fromObject(s)).finish()),
+  value: Buffer.from(
+    sdsType('envoy.extensions.transport_sockets.tls.v3.Secret')
+      .encode(sdsType('envoy.extensions.transport_sockets.tls.v3.Secret').fromObject(s))
+      .finish(),
+  ),
 });
 const tlsSecret = {
   name: 'kubernetes://apps/web',
@@ -51,15 +55,32 @@ const samples: Array<[string, Record<string, unknown>]> = [
   ['envoy.extensions.transport_sockets.tls.v3.Secret', tlsSecret],
   ['envoy.extensions.transport_sockets.tls.v3.Secret', caSecret],
   ['envoy.extensions.transport_sockets.tls.v3.Secret', { name: 'g', generic_secret: { secret: { environment_variable: 'X' } } }],
-  ['envoy.extensions.transport_sockets.tls.v3.Secret', { name: 't', session_ticket_keys: { keys: [{ inline_bytes: Buffer.alloc(80, 7) }] } }],
+  [
+    'envoy.extensions.transport_sockets.tls.v3.Secret',
+    { name: 't', session_ticket_keys: { keys: [{ inline_bytes: Buffer.alloc(80, 7) }] } },
+  ],
   ['google.rpc.Status', { code: 13, message: 'Failed to load private key from <inline>' }],
   [
     'envoy.service.discovery.v3.DiscoveryRequest',
-    { version_info: 'v1', node, resource_names: ['a', 'b'], type_url: SECRET_TYPE_URL, response_nonce: '7', error_detail: { code: 13, message: 'bad' } },
+    {
+      version_info: 'v1',
+      node,
+      resource_names: ['a', 'b'],
+      type_url: SECRET_TYPE_URL,
+      response_nonce: '7',
+      error_detail: { code: 13, message: 'bad' },
+    },
   ],
   [
     'envoy.service.discovery.v3.DiscoveryResponse',
-    { version_info: 'v2', resources: [anySecret(tlsSecret)], canary: true, type_url: SECRET_TYPE_URL, nonce: '8', control_plane: { identifier: 'envoy-sds' } },
+    {
+      version_info: 'v2',
+      resources: [anySecret(tlsSecret)],
+      canary: true,
+      type_url: SECRET_TYPE_URL,
+      nonce: '8',
+      control_plane: { identifier: 'envoy-sds' },
+    },
   ],
   [
     'envoy.service.discovery.v3.DeltaDiscoveryRequest',
@@ -77,7 +98,16 @@ const samples: Array<[string, Record<string, unknown>]> = [
     'envoy.service.discovery.v3.DeltaDiscoveryResponse',
     {
       system_version_info: 's1',
-      resources: [{ name: 'a', version: 'v1', resource: anySecret(caSecret), aliases: ['al'], ttl: { seconds: 5 }, cache_control: { do_not_cache: true } }],
+      resources: [
+        {
+          name: 'a',
+          version: 'v1',
+          resource: anySecret(caSecret),
+          aliases: ['al'],
+          ttl: { seconds: 5 },
+          cache_control: { do_not_cache: true },
+        },
+      ],
       type_url: SECRET_TYPE_URL,
       removed_resources: ['gone'],
       nonce: '4',
@@ -93,7 +123,6 @@ function roundTrip(from: protobuf.Type, to: protobuf.Type, obj: Record<string, u
 
 const norm = (t: protobuf.Type, o: Record<string, unknown>) =>
   t.toObject(t.fromObject(o), { bytes: Buffer, longs: String, defaults: false, oneofs: false });
-
 
 /** What the upstream protos decode our responses to (the fields these tests read). */
 interface Decoded {
@@ -117,7 +146,16 @@ describe('wire compatibility with upstream Envoy protos', () => {
   }
 
   test('every field of ours exists upstream with the same number and type', () => {
-    for (const typeName of new Set(samples.map(([t]) => t).concat(['envoy.service.discovery.v3.Resource', 'envoy.extensions.transport_sockets.tls.v3.TlsCertificate', 'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext', 'envoy.config.core.v3.DataSource']))) {
+    for (const typeName of new Set(
+      samples
+        .map(([t]) => t)
+        .concat([
+          'envoy.service.discovery.v3.Resource',
+          'envoy.extensions.transport_sockets.tls.v3.TlsCertificate',
+          'envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext',
+          'envoy.config.core.v3.DataSource',
+        ]),
+    )) {
       const ours = sdsType(typeName);
       const theirs = lookupUpstreamType(typeName);
       for (const f of ours.fieldsArray) {
@@ -155,7 +193,11 @@ describe('wire compatibility with upstream Envoy protos', () => {
   });
 
   test('hand-assembled SotW responses (one and several secrets) decode with upstream', () => {
-    const session = new SotwSession(new StreamStatus(1, 'sotw', { kind: 'loopback', principals: [], peer: '' }), 'StreamSecrets', DEFAULT_REQUEST_LIMITS);
+    const session = new SotwSession(
+      new StreamStatus(1, 'sotw', { kind: 'loopback', principals: [], peer: '' }),
+      'StreamSecrets',
+      DEFAULT_REQUEST_LIMITS,
+    );
     const Resp = lookupUpstreamType('envoy.service.discovery.v3.DiscoveryResponse');
     const Secret = lookupUpstreamType('envoy.extensions.transport_sockets.tls.v3.Secret');
     const one = Resp.toObject(Resp.decode(Buffer.concat(session.buildResponse([stored('a', 'v1')])))) as Decoded;
@@ -175,7 +217,11 @@ describe('wire compatibility with upstream Envoy protos', () => {
   });
 
   test('hand-assembled delta responses decode with upstream', () => {
-    const session = new DeltaSession(new StreamStatus(1, 'delta', { kind: 'loopback', principals: [], peer: '' }), 'DeltaSecrets', DEFAULT_REQUEST_LIMITS);
+    const session = new DeltaSession(
+      new StreamStatus(1, 'delta', { kind: 'loopback', principals: [], peer: '' }),
+      'DeltaSecrets',
+      DEFAULT_REQUEST_LIMITS,
+    );
     const Resp = lookupUpstreamType('envoy.service.discovery.v3.DeltaDiscoveryResponse');
     const r = Resp.toObject(Resp.decode(Buffer.concat(session.buildResponse([stored('a', 'v1')], ['gone'])))) as Decoded;
     assert.equal(r['type_url'], SECRET_TYPE_URL);

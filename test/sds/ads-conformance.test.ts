@@ -27,7 +27,10 @@ describe('SDS over ADS', () => {
     const s = envoy.sotw({ ads: true });
     s.request({ names: ['ads-a'] });
     const r1 = await s.response();
-    assert.deepEqual(r1.secrets.map((x) => x.name), ['ads-a']);
+    assert.deepEqual(
+      r1.secrets.map((x) => x.name),
+      ['ads-a'],
+    );
     s.ack(r1, ['ads-a', 'ads-b', 'ads-ca']);
     const r2 = await s.response();
     assert.deepEqual(r2.secrets.map((x) => x.name).sort(), ['ads-b', 'ads-ca']);
@@ -36,7 +39,10 @@ describe('SDS over ADS', () => {
     await s.nothing();
     server.put('ads-b', tls(fx.web2));
     const r3 = await s.response();
-    assert.deepEqual(r3.secrets.map((x) => x.name), ['ads-b']);
+    assert.deepEqual(
+      r3.secrets.map((x) => x.name),
+      ['ads-b'],
+    );
     s.cancel();
   });
 

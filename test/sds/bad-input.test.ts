@@ -77,7 +77,11 @@ describe('bad input', () => {
 
   test('a PEM that does not parse is rejected; the last good version is still served', async () => {
     const before = server.store.get('good')!.version;
-    const r = server.put('good', { kind: 'tls_certificate', certificateChain: '-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n', privateKey: fx.web1.keyPem });
+    const r = server.put('good', {
+      kind: 'tls_certificate',
+      certificateChain: '-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n',
+      privateKey: fx.web1.keyPem,
+    });
     assert.equal(r.outcome, 'rejected');
     assert.equal(server.store.get('good')!.version, before);
     const got = await envoy.fetch(['good']);
@@ -95,7 +99,11 @@ describe('bad input', () => {
   });
 
   test('a chain in the wrong order is rejected', async () => {
-    const r = server.put('good', { kind: 'tls_certificate', certificateChain: fx.ca.certPem + fx.web1.certPem, privateKey: fx.web1.keyPem });
+    const r = server.put('good', {
+      kind: 'tls_certificate',
+      certificateChain: fx.ca.certPem + fx.web1.certPem,
+      privateKey: fx.web1.keyPem,
+    });
     assert.equal(r.outcome, 'rejected');
   });
 

@@ -47,7 +47,12 @@ describe('RateLimitedLog', () => {
 });
 
 describe('IdentityNames', () => {
-  const req = (names: string[], nonce = '') => ({ type_url: SECRET_TYPE_URL, resource_names: names, response_nonce: nonce, node: { id: 'n', cluster: 'c' } });
+  const req = (names: string[], nonce = '') => ({
+    type_url: SECRET_TYPE_URL,
+    resource_names: names,
+    response_nonce: nonce,
+    node: { id: 'n', cluster: 'c' },
+  });
 
   test('counts distinct names across the streams of one identity, and releases them when streams close', () => {
     const names = new IdentityNames(3);
@@ -69,10 +74,20 @@ describe('IdentityNames', () => {
   test('a stream at the identity budget may swap a name it alone holds', () => {
     const names = new IdentityNames(2);
     const d = new DeltaSession(new StreamStatus(1, 'delta', identity), 'DeltaSecrets', DEFAULT_REQUEST_LIMITS, names.budgetFor(identity));
-    assert.equal(d.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: ['x', 'y'], node: { id: 'n', cluster: 'c' } }).type, 'accept');
-    assert.equal(d.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: ['z'], resource_names_unsubscribe: ['x'] }).type, 'accept');
+    assert.equal(
+      d.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: ['x', 'y'], node: { id: 'n', cluster: 'c' } }).type,
+      'accept',
+    );
+    assert.equal(
+      d.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: ['z'], resource_names_unsubscribe: ['x'] }).type,
+      'accept',
+    );
     assert.deepEqual(d.subscriptions().sort(), ['y', 'z']);
-    assert.equal(d.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: ['y'] }).type, 'accept', 'subscribing again to a held name');
+    assert.equal(
+      d.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: ['y'] }).type,
+      'accept',
+      'subscribing again to a held name',
+    );
     assert.equal(d.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: ['w'] }).type, 'reject');
   });
 
@@ -103,7 +118,12 @@ test('a NACK message is cut to maxErrorDetailLength before it is kept', () => {
       updatedAt: new Date(0),
     },
   ]);
-  const v = s.onRequest({ type_url: SECRET_TYPE_URL, resource_names: ['a'], response_nonce: '1', error_detail: { code: 13, message: 'E'.repeat(1_000_000) } });
+  const v = s.onRequest({
+    type_url: SECRET_TYPE_URL,
+    resource_names: ['a'],
+    response_nonce: '1',
+    error_detail: { code: 13, message: 'E'.repeat(1_000_000) },
+  });
   assert.equal(v.type, 'accept');
   const kept = v.type === 'accept' ? (v.nack?.message ?? '') : '';
   assert.ok(kept.length < DEFAULT_REQUEST_LIMITS.maxErrorDetailLength + 64, `${kept.length} characters kept`);

@@ -63,10 +63,18 @@ describe('delivery status', () => {
     const c = gateway('gw-c').sotw();
     c.request({ names: ['not-yet'] });
 
-    await eventually(async () => {
-      const d = await delivery();
-      return stateOf(d.nodes, 'gw-a', 'web') === 'SYNCED' && stateOf(d.nodes, 'gw-b', 'web') === 'NACKED' && stateOf(d.nodes, 'gw-c', 'not-yet') === 'NOT_SENT';
-    }, 5000, 'SYNCED, NACKED, NOT_SENT');
+    await eventually(
+      async () => {
+        const d = await delivery();
+        return (
+          stateOf(d.nodes, 'gw-a', 'web') === 'SYNCED' &&
+          stateOf(d.nodes, 'gw-b', 'web') === 'NACKED' &&
+          stateOf(d.nodes, 'gw-c', 'not-yet') === 'NOT_SENT'
+        );
+      },
+      5000,
+      'SYNCED, NACKED, NOT_SENT',
+    );
     const d = await delivery();
     assert.equal(d.fleet, false, 'without Kubernetes: this replica only');
     const nacked = d.nodes.find((n) => n.node.id === 'gw-b')!.secrets[0]!;
@@ -83,10 +91,14 @@ describe('delivery status', () => {
     assert.ok(stale.behindSince && Date.parse(stale.behindSince) <= Date.now(), 'STALE says since when');
     a.ack(r2);
     b.nack(rb2, 'Failed to load certificate chain: bad');
-    await eventually(async () => {
-      const nodes = (await delivery()).nodes;
-      return stateOf(nodes, 'gw-a', 'web') === 'SYNCED' && stateOf(nodes, 'gw-b', 'web') === 'NACKED';
-    }, 5000, 'SYNCED and NACKED again');
+    await eventually(
+      async () => {
+        const nodes = (await delivery()).nodes;
+        return stateOf(nodes, 'gw-a', 'web') === 'SYNCED' && stateOf(nodes, 'gw-b', 'web') === 'NACKED';
+      },
+      5000,
+      'SYNCED and NACKED again',
+    );
     // A gateway that has ACKed nothing yet is PENDING.
     const p = gateway('gw-d').sotw();
     p.request({ names: ['web'] });
@@ -98,12 +110,21 @@ describe('delivery status', () => {
 
   test('filters and pages', async () => {
     const one = await delivery('?node=gw-a');
-    assert.deepEqual(one.nodes.map((n) => n.node.id), ['gw-a']);
+    assert.deepEqual(
+      one.nodes.map((n) => n.node.id),
+      ['gw-a'],
+    );
     const nacks = await delivery('?state=NACKED');
-    assert.deepEqual(nacks.nodes.map((n) => n.node.id), ['gw-b']);
+    assert.deepEqual(
+      nacks.nodes.map((n) => n.node.id),
+      ['gw-b'],
+    );
     const page = await delivery('?node=gw-*&limit=1&offset=1');
     assert.equal(page.total, 4);
-    assert.deepEqual(page.nodes.map((n) => n.node.id), ['gw-b']);
+    assert.deepEqual(
+      page.nodes.map((n) => n.node.id),
+      ['gw-b'],
+    );
     const bad = await fetch(`http://${server.httpAddress}/delivery?state=GREEN`);
     assert.equal(bad.status, 400);
     assert.match(await bad.text(), /state: expected one of SYNCED/);
@@ -122,7 +143,11 @@ describe('delivery status', () => {
     assert.equal(synced.code, 0);
     const json = await status('--secret', 'web', '-o', 'json');
     const rows = JSON.parse(json.stdout) as Array<{ node: { id: string }; state: string; name: string }>;
-    assert.deepEqual(rows.map((r) => `${r.node.id}:${r.name}:${r.state}`).sort(), ['gw-a:web:SYNCED', 'gw-b:web:NACKED', 'gw-d:web:SYNCED']);
+    assert.deepEqual(rows.map((r) => `${r.node.id}:${r.name}:${r.state}`).sort(), [
+      'gw-a:web:SYNCED',
+      'gw-b:web:NACKED',
+      'gw-d:web:SYNCED',
+    ]);
     const wide = await status('--node', 'gw-a', '-o', 'wide');
     assert.match(wide.stdout, /IDENTITY +REPLICA/);
     assert.match(wide.stdout, /loopback:loopback/);

@@ -65,13 +65,19 @@ describe('DeltaSecrets (incremental)', () => {
     const s = ctx.envoy.delta();
     s.request({ subscribe: [a, b], initial: { [a]: ctx.server.store.get(a)!.version, [b]: 'old-version' } });
     const r = await s.response();
-    assert.deepEqual(r.resources.map((x) => x.name), [b]);
+    assert.deepEqual(
+      r.resources.map((x) => x.name),
+      [b],
+    );
     s.ack(r);
     await s.nothing();
     // Both are subscribed: a change to `a` is pushed.
     ctx.server.put(a, tls(ctx.fx.web2));
     const r2 = await s.response();
-    assert.deepEqual(r2.resources.map((x) => x.name), [a]);
+    assert.deepEqual(
+      r2.resources.map((x) => x.name),
+      [a],
+    );
     s.cancel();
   });
 
@@ -87,7 +93,10 @@ describe('DeltaSecrets (incremental)', () => {
     // A request with r1's (already ACKed, now unknown) nonce that subscribes to b.
     s.request({ subscribe: [b], nonce: r1.nonce });
     const r3 = await s.response();
-    assert.deepEqual(r3.resources.map((x) => x.name), [b]);
+    assert.deepEqual(
+      r3.resources.map((x) => x.name),
+      [b],
+    );
     s.ack(r2);
     s.ack(r3);
     s.cancel();
@@ -101,7 +110,10 @@ describe('DeltaSecrets (incremental)', () => {
     await s.nothing();
     ctx.server.put(name, tls(ctx.fx.web1));
     const r = await s.response();
-    assert.deepEqual(r.resources.map((x) => x.name), [name]);
+    assert.deepEqual(
+      r.resources.map((x) => x.name),
+      [name],
+    );
     assert.deepEqual(r.removed_resources, []);
     s.cancel();
   });
@@ -118,7 +130,10 @@ describe('DeltaSecrets (incremental)', () => {
     s.ack(r);
     ctx.server.put(name, tls(ctx.fx.web2));
     const r2 = await s.response();
-    assert.deepEqual(r2.resources.map((x) => x.name), [name]);
+    assert.deepEqual(
+      r2.resources.map((x) => x.name),
+      [name],
+    );
     s.cancel();
   });
 
@@ -140,7 +155,10 @@ describe('DeltaSecrets (incremental)', () => {
     const s = ctx.envoy.delta();
     s.request({ subscribe: [name, name] });
     const r = await s.response();
-    assert.deepEqual(r.resources.map((x) => x.name), [name]);
+    assert.deepEqual(
+      r.resources.map((x) => x.name),
+      [name],
+    );
     s.cancel();
   });
 });

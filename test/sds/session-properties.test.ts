@@ -30,11 +30,7 @@ function secret(name: string, version: string): StoredSecret {
 }
 
 type Step =
-  | { t: 'subscribe'; names: string[] }
-  | { t: 'ack' }
-  | { t: 'nack' }
-  | { t: 'stale' }
-  | { t: 'update'; name: string; version: string };
+  { t: 'subscribe'; names: string[] } | { t: 'ack' } | { t: 'nack' } | { t: 'stale' } | { t: 'update'; name: string; version: string };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ t: fc.constant('subscribe' as const), names: fc.subarray(NAMES) }),
@@ -99,7 +95,12 @@ test('delta session: removals only for names that were sent; subscriptions apply
       const s = new DeltaSession(new StreamStatus(1, 'delta', identity), 'DeltaSecrets', DEFAULT_REQUEST_LIMITS);
       const subscribed = new Set<string>();
       for (const [sub, unsub, staleNonce] of steps) {
-        const v = s.onRequest({ type_url: SECRET_TYPE_URL, resource_names_subscribe: sub, resource_names_unsubscribe: unsub, response_nonce: staleNonce ? 'nope' : '' });
+        const v = s.onRequest({
+          type_url: SECRET_TYPE_URL,
+          resource_names_subscribe: sub,
+          resource_names_unsubscribe: unsub,
+          response_nonce: staleNonce ? 'nope' : '',
+        });
         assert.equal(v.type, 'accept');
         for (const n of sub) subscribed.add(n);
         for (const n of unsub) subscribed.delete(n);

@@ -73,7 +73,11 @@ describe('StreamSecrets (state of the world)', () => {
     const r2 = await s.response();
     const nacksBefore = await metricTotal(ctx.server.metrics.nacks);
     s.nack(r2, 'Failed to load private key from <inline>');
-    await until(() => ctx.server.registry.list().some((st) => st.names.get(name)?.lastNack?.version === r2.version_info), 5000, 'NACK recorded');
+    await until(
+      () => ctx.server.registry.list().some((st) => st.names.get(name)?.lastNack?.version === r2.version_info),
+      5000,
+      'NACK recorded',
+    );
     await s.nothing();
     assert.equal(await metricTotal(ctx.server.metrics.nacks), nacksBefore + 1);
     const status = ctx.server.registry.list().find((st) => st.names.has(name))!;
@@ -107,7 +111,10 @@ describe('StreamSecrets (state of the world)', () => {
     // With the current nonce it is.
     s.request({ names: [name, other], version: r2.version_info, nonce: r2.nonce });
     const r3 = await s.response();
-    assert.deepEqual(r3.secrets.map((x) => x.name), [other]);
+    assert.deepEqual(
+      r3.secrets.map((x) => x.name),
+      [other],
+    );
     s.cancel();
   });
 
@@ -194,7 +201,10 @@ describe('StreamSecrets (state of the world)', () => {
     const s = ctx.envoy.sotw();
     s.request({ names: [name, name] });
     const r = await s.response();
-    assert.deepEqual(r.secrets.map((x) => x.name), [name]);
+    assert.deepEqual(
+      r.secrets.map((x) => x.name),
+      [name],
+    );
     s.cancel();
   });
 

@@ -104,14 +104,23 @@ describe('file source', () => {
   test('a pair that stays mismatched is rejected with a log line; the last good version stays', async () => {
     const { s, r: first } = await subscribed('plain');
     const version = first.version_info;
-    writeFileSync(p('plain', 'tls.key'), fx.web2.keyPem === pemOf(first.secrets[0]!.tls_certificate!.private_key) ? fx.web1.keyPem : fx.web2.keyPem);
+    writeFileSync(
+      p('plain', 'tls.key'),
+      fx.web2.keyPem === pemOf(first.secrets[0]!.tls_certificate!.private_key) ? fx.web1.keyPem : fx.web2.keyPem,
+    );
     await until(() => server.logs.some((l) => l['secret'] === 'plain' && l['code'] === 'KEY_MISMATCH'), 5000, 'rejection logged');
     assert.equal(server.store.get('plain')!.version, version);
     await s.nothing();
     // Repair it.
     writeFileSync(p('plain', 'tls.crt'), fx.web1.certPem);
     writeFileSync(p('plain', 'tls.key'), fx.web1.keyPem);
-    await until(() => server.store.get('plain')!.material.kind === 'tls_certificate' && (server.store.get('plain')!.material as { certificateChain: string }).certificateChain === fx.web1.certPem, 5000, 'repair');
+    await until(
+      () =>
+        server.store.get('plain')!.material.kind === 'tls_certificate' &&
+        (server.store.get('plain')!.material as { certificateChain: string }).certificateChain === fx.web1.certPem,
+      5000,
+      'repair',
+    );
     s.cancel();
   });
 
@@ -130,7 +139,11 @@ describe('file source', () => {
     const version = server.store.get('plain-ca')!.version;
     unlinkSync(p('plain', 'ca.crt'));
     mkdirSync(p('plain', 'ca.crt'));
-    await until(() => server.logs.some((l) => l['secret'] === 'plain-ca' && l['code'] === 'NOT_REGULAR_FILE'), 5000, 'NOT_REGULAR_FILE logged');
+    await until(
+      () => server.logs.some((l) => l['secret'] === 'plain-ca' && l['code'] === 'NOT_REGULAR_FILE'),
+      5000,
+      'NOT_REGULAR_FILE logged',
+    );
     assert.equal(server.store.get('plain-ca')!.version, version);
     rmSync(p('plain', 'ca.crt'), { recursive: true });
     writeFileSync(p('plain', 'ca.crt'), fx.ca.certPem);

@@ -157,7 +157,10 @@ describe('SecretStore.offer', () => {
     await settle();
     assert.equal(validator.calls.length, 1);
     validator.complete(tls(fx.web1));
-    assert.deepEqual((await Promise.all(all)).map((r) => r.outcome), ['created', 'created', 'created']);
+    assert.deepEqual(
+      (await Promise.all(all)).map((r) => r.outcome),
+      ['created', 'created', 'created'],
+    );
   });
 
   test('a rejected newer version leaves the older one, as put() in that order would', async () => {
@@ -187,7 +190,11 @@ describe('ValidationPool (worker threads)', () => {
   test('validates off the main thread with the same outcomes and codes as put()', async () => {
     const store = new SecretStore({ logger: quietLogger(), validator: pool });
     const wrongKey: SecretMaterial = { kind: 'tls_certificate', certificateChain: fx.web1.certPem, privateKey: makeKey() };
-    const reversed: SecretMaterial = { kind: 'tls_certificate', certificateChain: fx.ca.certPem + fx.web1.certPem, privateKey: fx.ca.keyPem };
+    const reversed: SecretMaterial = {
+      kind: 'tls_certificate',
+      certificateChain: fx.ca.certPem + fx.web1.certPem,
+      privateKey: fx.ca.keyPem,
+    };
     const notCa: SecretMaterial = { kind: 'validation_context', trustedCa: fx.web1.certPem };
     const results = await Promise.all([
       store.offer('good', tls(fx.web1, fx.ca), origin),
@@ -274,10 +281,15 @@ describe('ValidationPool when workers cannot run', () => {
     const script = join(dir, 'worker.mjs');
     writeFileSync(script, "throw new Error('cannot start');\n");
     const lines: string[] = [];
-    const logger = createLogger({ level: 'warn', destination: new Writable({ write: (c: Buffer, _e, cb) => {
+    const logger = createLogger({
+      level: 'warn',
+      destination: new Writable({
+        write: (c: Buffer, _e, cb) => {
           lines.push(c.toString());
           cb();
-        }, }) });
+        },
+      }),
+    });
     const pool = new ValidationPool({ workers: 1, logger, workerUrl: pathToFileURL(script) });
     try {
       const store = new SecretStore({ logger, validator: pool });
@@ -302,7 +314,7 @@ describe('ValidationPool when workers cannot run', () => {
     writeFileSync(
       script,
       "import { parentPort } from 'node:worker_threads';\n" +
-        'parentPort.on(\'message\', () => process.exit(1));\n' +
+        "parentPort.on('message', () => process.exit(1));\n" +
         'parentPort.postMessage({ ready: true });\n',
     );
     const pool = new ValidationPool({ workers: 1, logger: quietLogger(), workerUrl: pathToFileURL(script) });

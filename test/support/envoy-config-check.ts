@@ -925,7 +925,10 @@ export function checkBootstrapConsistency(bootstrap: unknown): string[] {
   for (const [name, refPath] of grpcClusters) {
     const cluster = clusters.get(name);
     if (cluster !== undefined && !speaksHttp2(cluster.value)) {
-      problem(cluster.path, `cluster "${name}" carries gRPC (${refPath}) but is not configured for HTTP/2 (typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"].explicit_http_config.http2_protocol_options)`);
+      problem(
+        cluster.path,
+        `cluster "${name}" carries gRPC (${refPath}) but is not configured for HTTP/2 (typed_extension_protocol_options["${HTTP_PROTOCOL_OPTIONS}"].explicit_http_config.http2_protocol_options)`,
+      );
     }
   }
 
@@ -936,12 +939,16 @@ export function checkBootstrapConsistency(bootstrap: unknown): string[] {
   };
   for (const { path, value } of visits('envoy.config.route.v3.RouteAction')) {
     needCluster(join(path, 'cluster'), value['cluster']);
-    list(obj(value['weighted_clusters'])['clusters']).forEach((c, i) => needCluster(`${path}.weighted_clusters.clusters[${i}].name`, c['name']));
+    list(obj(value['weighted_clusters'])['clusters']).forEach((c, i) =>
+      needCluster(`${path}.weighted_clusters.clusters[${i}].name`, c['name']),
+    );
     list(value['request_mirror_policies']).forEach((m, i) => needCluster(`${path}.request_mirror_policies[${i}].cluster`, m['cluster']));
   }
   for (const { path, value } of visits('envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy')) {
     needCluster(join(path, 'cluster'), value['cluster']);
-    list(obj(value['weighted_clusters'])['clusters']).forEach((c, i) => needCluster(`${path}.weighted_clusters.clusters[${i}].name`, c['name']));
+    list(obj(value['weighted_clusters'])['clusters']).forEach((c, i) =>
+      needCluster(`${path}.weighted_clusters.clusters[${i}].name`, c['name']),
+    );
   }
 
   // Node identity.
@@ -958,7 +965,8 @@ export function checkBootstrapConsistency(bootstrap: unknown): string[] {
     list(value['tls_certificate_sds_secret_configs']).forEach((s, i) => {
       const name = str(s['name']);
       if (name === '') return; // reported below for every SdsSecretConfig
-      if (seen.has(name)) problem(`${path}.tls_certificate_sds_secret_configs[${i}].name`, `secret "${name}" is listed twice in this TLS context`);
+      if (seen.has(name))
+        problem(`${path}.tls_certificate_sds_secret_configs[${i}].name`, `secret "${name}" is listed twice in this TLS context`);
       seen.add(name);
     });
   }
@@ -972,21 +980,26 @@ export function checkBootstrapConsistency(bootstrap: unknown): string[] {
   for (const { path, value } of visits(`${TLS}.UpstreamTlsContext`)) {
     const common = obj(value['common_tls_context']);
     const certs = list(common['tls_certificates']).length + list(common['tls_certificate_sds_secret_configs']).length;
-    if (certs > 1) problem(join(path, 'common_tls_context'), `an upstream (client) TLS context takes at most one certificate, has ${certs}`);
+    if (certs > 1)
+      problem(join(path, 'common_tls_context'), `an upstream (client) TLS context takes at most one certificate, has ${certs}`);
   }
 
   // Which side of TLS.
   list(staticResources['listeners']).forEach((l, i) => {
     const chains = list(l['filter_chains']).map((fc, j) => ({ fc, p: `static_resources.listeners[${i}].filter_chains[${j}]` }));
-    if (isObject(l['default_filter_chain'])) chains.push({ fc: l['default_filter_chain'], p: `static_resources.listeners[${i}].default_filter_chain` });
+    if (isObject(l['default_filter_chain']))
+      chains.push({ fc: l['default_filter_chain'], p: `static_resources.listeners[${i}].default_filter_chain` });
     for (const { fc, p } of chains) {
       const t = typeOfAny(obj(fc['transport_socket'])['typed_config']);
-      if (t === `${TLS}.UpstreamTlsContext`) problem(`${p}.transport_socket.typed_config`, 'a listener needs a DownstreamTlsContext, not an UpstreamTlsContext');
+      if (t === `${TLS}.UpstreamTlsContext`)
+        problem(`${p}.transport_socket.typed_config`, 'a listener needs a DownstreamTlsContext, not an UpstreamTlsContext');
     }
   });
   for (const [name, { path, value }] of clusters) {
     const sockets = [{ s: value['transport_socket'], p: join(path, 'transport_socket') }];
-    list(value['transport_socket_matches']).forEach((m, i) => sockets.push({ s: m['transport_socket'], p: `${path}.transport_socket_matches[${i}].transport_socket` }));
+    list(value['transport_socket_matches']).forEach((m, i) =>
+      sockets.push({ s: m['transport_socket'], p: `${path}.transport_socket_matches[${i}].transport_socket` }),
+    );
     for (const { s, p } of sockets) {
       if (typeOfAny(obj(s)['typed_config']) === `${TLS}.DownstreamTlsContext`) {
         problem(`${p}.typed_config`, `cluster "${name}" needs an UpstreamTlsContext, not a DownstreamTlsContext`);
@@ -1007,7 +1020,10 @@ export function checkBootstrapConsistency(bootstrap: unknown): string[] {
     const last = filters[filters.length - 1];
     if (last === undefined) problem(join(path, 'http_filters'), 'needs the router filter (envoy.filters.http.router) last');
     else if (typeOfAny(last['typed_config']) !== ROUTER && !(last['name'] === 'envoy.filters.http.router' && !('typed_config' in last))) {
-      problem(`${path}.http_filters[${filters.length - 1}]`, 'the last HTTP filter must be the router (envoy.extensions.filters.http.router.v3.Router)');
+      problem(
+        `${path}.http_filters[${filters.length - 1}]`,
+        'the last HTTP filter must be the router (envoy.extensions.filters.http.router.v3.Router)',
+      );
     }
   }
   return out;
@@ -1036,7 +1052,10 @@ function checkClusterAddresses(name: string, path: string, cluster: JsonObject, 
       const address = obj(obj(lb['endpoint'])['address']);
       const socket = address['socket_address'];
       if (type === 'STATIC' && isObject(socket) && isIP(str(socket['address'])) === 0) {
-        problem(`${apath}.socket_address.address`, `STATIC cluster "${name}" needs an IP address, not "${str(socket['address'])}" (use STRICT_DNS or LOGICAL_DNS for names)`);
+        problem(
+          `${apath}.socket_address.address`,
+          `STATIC cluster "${name}" needs an IP address, not "${str(socket['address'])}" (use STRICT_DNS or LOGICAL_DNS for names)`,
+        );
       }
       if ((type === 'STRICT_DNS' || type === 'LOGICAL_DNS') && 'pipe' in address) {
         problem(`${apath}.pipe`, `${type} cluster "${name}" cannot use a pipe address`);
@@ -1046,7 +1065,10 @@ function checkClusterAddresses(name: string, path: string, cluster: JsonObject, 
   const options = obj(cluster['typed_extension_protocol_options']);
   for (const [key, v] of Object.entries(options)) {
     if (typeOfAny(v) === HTTP_PROTOCOL_OPTIONS && key !== HTTP_PROTOCOL_OPTIONS) {
-      problem(`${path}.typed_extension_protocol_options[${JSON.stringify(key)}]`, `HttpProtocolOptions must be keyed "${HTTP_PROTOCOL_OPTIONS}"`);
+      problem(
+        `${path}.typed_extension_protocol_options[${JSON.stringify(key)}]`,
+        `HttpProtocolOptions must be keyed "${HTTP_PROTOCOL_OPTIONS}"`,
+      );
     }
   }
 }
@@ -1059,15 +1081,25 @@ function checkGoogleGrpc(g: JsonObject, path: string, problem: (p: string, w: st
   const calls = list(g['call_credentials']);
   const plugins = calls.map((c) => str(obj(c['from_plugin'])['name'])).filter((n) => n !== '');
   if (plugins.includes(FILE_BASED_METADATA) && str(g['credentials_factory_name']) !== FILE_BASED_METADATA) {
-    problem(join(path, 'credentials_factory_name'), `must be ${FILE_BASED_METADATA}: Envoy's default credentials factory ignores from_plugin call credentials`);
+    problem(
+      join(path, 'credentials_factory_name'),
+      `must be ${FILE_BASED_METADATA}: Envoy's default credentials factory ignores from_plugin call credentials`,
+    );
   }
   if (calls.length > 0) {
     const channel = obj(g['channel_credentials']);
     const overUds = target.startsWith('unix:') || target.startsWith('unix-abstract:');
     const viaFactory = str(g['credentials_factory_name']) === FILE_BASED_METADATA; // defaults to TLS
-    const secure = 'ssl_credentials' in channel || 'google_default' in channel || ('local_credentials' in channel && overUds) || (viaFactory && !('local_credentials' in channel));
+    const secure =
+      'ssl_credentials' in channel ||
+      'google_default' in channel ||
+      ('local_credentials' in channel && overUds) ||
+      (viaFactory && !('local_credentials' in channel));
     if (!secure) {
-      problem(join(path, 'channel_credentials'), 'gRPC sends call credentials only over TLS (ssl_credentials) or a Unix socket (local_credentials)');
+      problem(
+        join(path, 'channel_credentials'),
+        'gRPC sends call credentials only over TLS (ssl_credentials) or a Unix socket (local_credentials)',
+      );
     }
   }
 }
@@ -1101,7 +1133,11 @@ export function sdsSecretNames(bootstrap: unknown): SdsSecretRef[] {
   const { index } = analyze(BOOTSTRAP, bootstrap, { allowDeprecated: true });
   const refs: SdsSecretRef[] = [];
   for (const { path, value } of index.get(`${TLS}.SdsSecretConfig`) ?? []) {
-    const field = path.replace(/\[\d+\]$/, '').split('.').pop() ?? '';
+    const field =
+      path
+        .replace(/\[\d+\]$/, '')
+        .split('.')
+        .pop() ?? '';
     const kind: SdsSecretKind =
       field === 'tls_certificate_sds_secret_configs'
         ? 'tls_certificate'

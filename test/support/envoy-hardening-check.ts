@@ -86,7 +86,9 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
   const out: string[] = [];
   const problem = (path: string, rule: HardeningRule, what: string): void => void out.push(`${path}: ${rule}: ${what}`);
   const statics = obj(b['static_resources']);
-  const clusters = new Map(list(statics['clusters']).map((c, i) => [str(c['name']), { path: `static_resources.clusters[${i}]`, value: c }]));
+  const clusters = new Map(
+    list(statics['clusters']).map((c, i) => [str(c['name']), { path: `static_resources.clusters[${i}]`, value: c }]),
+  );
   const listeners = listenersOf(statics);
 
   // --- SDS channels
@@ -101,7 +103,11 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
         if (!s.aggregated) perNameClusters.add(name);
         const cluster = clusters.get(name);
         if (cluster !== undefined && !hasHttp2Keepalive(cluster.value)) {
-          problem(cluster.path, 'sds-keepalive', `SDS cluster "${name}" needs http2_protocol_options.connection_keepalive (interval and timeout) to notice a dead server`);
+          problem(
+            cluster.path,
+            'sds-keepalive',
+            `SDS cluster "${name}" needs http2_protocol_options.connection_keepalive (interval and timeout) to notice a dead server`,
+          );
         }
       }
       const googleGrpc = g['google_grpc'];
@@ -112,10 +118,19 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
           return typeof v === 'number' || typeof v === 'string' ? Number(v) : undefined;
         };
         for (const key of ['grpc.keepalive_time_ms', 'grpc.keepalive_timeout_ms']) {
-          if (!((int(key) ?? 0) > 0)) problem(`${gpath}.google_grpc.channel_args`, 'sds-keepalive', `google_grpc needs channel arg ${key} > 0 to notice a dead server`);
+          if (!((int(key) ?? 0) > 0))
+            problem(
+              `${gpath}.google_grpc.channel_args`,
+              'sds-keepalive',
+              `google_grpc needs channel arg ${key} > 0 to notice a dead server`,
+            );
         }
         if (int('grpc.http2.max_pings_without_data') !== 0) {
-          problem(`${gpath}.google_grpc.channel_args`, 'sds-keepalive', 'google_grpc needs grpc.http2.max_pings_without_data: 0, or keepalive stops after two pings on an SDS stream without data');
+          problem(
+            `${gpath}.google_grpc.channel_args`,
+            'sds-keepalive',
+            'google_grpc needs grpc.http2.max_pings_without_data: 0, or keepalive stops after two pings on an SDS stream without data',
+          );
         }
       }
     });
@@ -127,7 +142,11 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
     const normal = thresholds.find((t) => str(t['priority']) === '' || str(t['priority']) === 'DEFAULT');
     const maxRequests = Number(normal?.['max_requests'] ?? ENVOY_DEFAULT_MAX_REQUESTS);
     if (!(maxRequests > ENVOY_DEFAULT_MAX_REQUESTS)) {
-      problem(cluster.path, 'sds-circuit-breakers', `SDS cluster "${name}" carries one stream per secret: raise circuit_breakers max_requests above ${ENVOY_DEFAULT_MAX_REQUESTS}`);
+      problem(
+        cluster.path,
+        'sds-circuit-breakers',
+        `SDS cluster "${name}" carries one stream per secret: raise circuit_breakers max_requests above ${ENVOY_DEFAULT_MAX_REQUESTS}`,
+      );
     }
   }
 
@@ -139,12 +158,20 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
     if (edge) {
       const limit = l.value['per_connection_buffer_limit_bytes'];
       if (typeof limit !== 'number' || limit > EDGE_MAX_BUFFER_BYTES) {
-        problem(l.path, 'edge-buffer-limit', `internet-facing listener needs per_connection_buffer_limit_bytes <= ${EDGE_MAX_BUFFER_BYTES} (Envoy's edge guidance: 32768)`);
+        problem(
+          l.path,
+          'edge-buffer-limit',
+          `internet-facing listener needs per_connection_buffer_limit_bytes <= ${EDGE_MAX_BUFFER_BYTES} (Envoy's edge guidance: 32768)`,
+        );
       }
     }
     for (const c of chains) {
       const common = obj(c.tls?.['common_tls_context']);
-      if (c.tls !== undefined && list(common['tls_certificate_sds_secret_configs']).some((s) => 'sds_config' in s) && l.port !== undefined) {
+      if (
+        c.tls !== undefined &&
+        list(common['tls_certificate_sds_secret_configs']).some((s) => 'sds_config' in s) &&
+        l.port !== undefined
+      ) {
         sdsTlsPorts.add(l.port);
       }
       for (const h of c.hcms) {
@@ -155,7 +182,11 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
           const need = codec === 'HTTP1' ? ['http/1.1'] : codec === 'HTTP2' ? ['h2'] : ['h2', 'http/1.1'];
           const missing = need.filter((p) => !alpn.includes(p));
           if (missing.length > 0) {
-            problem(`${c.path}.transport_socket.typed_config.common_tls_context.alpn_protocols`, 'downstream-alpn', `codec ${codec} needs ALPN ${need.join(', ')}; missing ${missing.join(', ')}`);
+            problem(
+              `${c.path}.transport_socket.typed_config.common_tls_context.alpn_protocols`,
+              'downstream-alpn',
+              `codec ${codec} needs ALPN ${need.join(', ')}; missing ${missing.join(', ')}`,
+            );
           }
         }
       }
@@ -177,7 +208,11 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
               const target = str(obj(r['route'])['cluster']);
               const cluster = clusters.get(target);
               if (cluster === undefined || !reachesTlsPort(cluster.value, sdsTlsPorts)) {
-                problem(rpath, 'readiness-proves-certificate', `readiness ${p} must route over TLS to a listener whose certificate comes over SDS (port ${[...sdsTlsPorts].join(', ')}), so it fails while that listener has no certificate`);
+                problem(
+                  rpath,
+                  'readiness-proves-certificate',
+                  `readiness ${p} must route over TLS to a listener whose certificate comes over SDS (port ${[...sdsTlsPorts].join(', ')}), so it fails while that listener has no certificate`,
+                );
               }
             });
           });
@@ -206,16 +241,28 @@ export function checkHardening(bootstrap: unknown, text?: string): string[] {
 
 function checkEdgeHcm(path: string, h: JsonObject, problem: (path: string, rule: HardeningRule, what: string) => void): void {
   if (!positiveDuration(h['request_headers_timeout'])) {
-    problem(`${path}.request_headers_timeout`, 'edge-request-headers-timeout', 'internet-facing: set request_headers_timeout (the default waits forever for slow headers)');
+    problem(
+      `${path}.request_headers_timeout`,
+      'edge-request-headers-timeout',
+      'internet-facing: set request_headers_timeout (the default waits forever for slow headers)',
+    );
   }
   if (!positiveDuration(h['stream_idle_timeout'])) {
     problem(`${path}.stream_idle_timeout`, 'edge-idle-timeouts', 'internet-facing: set stream_idle_timeout explicitly');
   }
   if (!positiveDuration(obj(h['common_http_protocol_options'])['idle_timeout'])) {
-    problem(`${path}.common_http_protocol_options.idle_timeout`, 'edge-idle-timeouts', 'internet-facing: set common_http_protocol_options.idle_timeout (idle connections are otherwise kept open)');
+    problem(
+      `${path}.common_http_protocol_options.idle_timeout`,
+      'edge-idle-timeouts',
+      'internet-facing: set common_http_protocol_options.idle_timeout (idle connections are otherwise kept open)',
+    );
   }
   if (h['use_remote_address'] !== true) {
-    problem(`${path}.use_remote_address`, 'edge-use-remote-address', 'internet-facing: use_remote_address: true (the peer is the client; X-Forwarded-For from the internet is not trusted)');
+    problem(
+      `${path}.use_remote_address`,
+      'edge-use-remote-address',
+      'internet-facing: use_remote_address: true (the peer is the client; X-Forwarded-For from the internet is not trusted)',
+    );
   }
 }
 

@@ -120,11 +120,7 @@ function listProtos(dir: string): string[] {
 }
 
 // True when the file and everything it imports, transitively, is on the include path.
-function importsResolve(
-  file: string,
-  find: (target: string) => string | null,
-  seen: Map<string, boolean>,
-): boolean {
+function importsResolve(file: string, find: (target: string) => string | null, seen: Map<string, boolean>): boolean {
   const known = seen.get(file);
   if (known !== undefined) return known;
   // protobufjs bundles the well-known types (google/protobuf/any.proto, ...) itself.

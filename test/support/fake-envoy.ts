@@ -16,10 +16,14 @@ export const SECRET_TYPE = 'type.googleapis.com/envoy.extensions.transport_socke
 let pkg: grpc.GrpcObject | undefined;
 function upstreamPackage(): grpc.GrpcObject {
   pkg ??= grpc.loadPackageDefinition(
-    protoLoader.loadSync(
-      ['envoy/service/secret/v3/sds.proto', 'envoy/service/discovery/v3/ads.proto'],
-      { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [...upstreamIncludeDirs()] },
-    ),
+    protoLoader.loadSync(['envoy/service/secret/v3/sds.proto', 'envoy/service/discovery/v3/ads.proto'], {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      oneofs: true,
+      includeDirs: [...upstreamIncludeDirs()],
+    }),
   );
   return pkg;
 }
@@ -114,7 +118,10 @@ export class FakeEnvoy {
   sotw(opts: { ads?: boolean } = {}): SotwStream {
     const client = opts.ads ? this.ads : this.sds;
     const method = opts.ads ? 'StreamAggregatedResources' : 'StreamSecrets';
-    const call = (client as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>>)[method]!.call(client, this.meta());
+    const call = (client as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>>)[method]!.call(
+      client,
+      this.meta(),
+    );
     const s = new SotwStream(call, this.node);
     this.streams.push(call);
     return s;
@@ -123,7 +130,10 @@ export class FakeEnvoy {
   delta(opts: { ads?: boolean } = {}): DeltaStream {
     const client = opts.ads ? this.ads : this.sds;
     const method = opts.ads ? 'DeltaAggregatedResources' : 'DeltaSecrets';
-    const call = (client as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>>)[method]!.call(client, this.meta());
+    const call = (client as unknown as Record<string, (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>>)[method]!.call(
+      client,
+      this.meta(),
+    );
     const s = new DeltaStream(call, this.node);
     this.streams.push(call);
     return s;
@@ -195,12 +205,15 @@ class Inbox<T> {
     const v = this.queue.shift();
     if (v !== undefined) return Promise.resolve(v);
     if (this.ended) {
-      return Promise.reject(new Error(`stream ended (${this.error?.code ?? this.status?.code}: ${this.error?.details ?? ''}) while a response was expected`));
+      return Promise.reject(
+        new Error(`stream ended (${this.error?.code ?? this.status?.code}: ${this.error?.details ?? ''}) while a response was expected`),
+      );
     }
     return new Promise((resolve, reject) => {
       const waiter = (x: T | undefined) => {
         clearTimeout(t);
-        if (x === undefined) reject(new Error(`stream ended (${this.error?.code}: ${this.error?.details ?? ''}) while a response was expected`));
+        if (x === undefined)
+          reject(new Error(`stream ended (${this.error?.code}: ${this.error?.details ?? ''}) while a response was expected`));
         else resolve(x);
       };
       const t = setTimeout(() => {
@@ -281,7 +294,14 @@ export class SotwStream extends BaseStream<SotwResponse> {
   }
 
   /** Sends a request like Envoy: node on the first message only, names, type. */
-  request(r: { names: string[]; version?: string; nonce?: string; error?: { code: number; message: string }; typeUrl?: string; node?: boolean }): void {
+  request(r: {
+    names: string[];
+    version?: string;
+    nonce?: string;
+    error?: { code: number; message: string };
+    typeUrl?: string;
+    node?: boolean;
+  }): void {
     this.names = r.names;
     const req: Record<string, unknown> = {
       version_info: r.version ?? this.lastAccepted,

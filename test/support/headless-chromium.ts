@@ -27,7 +27,12 @@ export class HeadlessPage {
     private readonly ws: WebSocket,
   ) {
     ws.addEventListener('message', (ev) => {
-      const msg = JSON.parse(String(ev.data)) as { id?: number; method?: string; result?: Record<string, unknown>; error?: { message: string } };
+      const msg = JSON.parse(String(ev.data)) as {
+        id?: number;
+        method?: string;
+        result?: Record<string, unknown>;
+        error?: { message: string };
+      };
       if (msg.id !== undefined) {
         const p = this.pending.get(msg.id);
         this.pending.delete(msg.id);
@@ -44,7 +49,19 @@ export class HeadlessPage {
 
   static async open(width: number, height: number): Promise<HeadlessPage> {
     const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
-    const proc = spawn(chromiumPath(), ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'], { stdio: 'ignore' });
+    const proc = spawn(
+      chromiumPath(),
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--remote-debugging-port=0',
+        `--user-data-dir=${profile}`,
+        'about:blank',
+      ],
+      { stdio: 'ignore' },
+    );
     const deadline = Date.now() + 30_000;
     let port: string | undefined;
     while (!port) {
@@ -55,7 +72,10 @@ export class HeadlessPage {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ type: string; webSocketDebuggerUrl: string }>;
+    const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{
+      type: string;
+      webSocketDebuggerUrl: string;
+    }>;
     const page = targets.find((t) => t.type === 'page')!;
     const ws = new WebSocket(page.webSocketDebuggerUrl);
     await new Promise<void>((resolve, reject) => {

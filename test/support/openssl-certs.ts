@@ -28,8 +28,24 @@ export function makeCa(commonName = 'Test Root CA', days = 3650): Pair {
   return inTemp((dir) => {
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
     openssl(
-      ['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', String(days), '-subj', `/CN=${commonName}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', 'ca.crt'],
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        'ca.key',
+        '-sha256',
+        '-days',
+        String(days),
+        '-subj',
+        `/CN=${commonName}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        '-out',
+        'ca.crt',
+      ],
       dir,
     );
     return { certPem: readFileSync(join(dir, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(dir, 'ca.key'), 'utf8') };
@@ -47,7 +63,22 @@ export function makeLeaf(ca: Pair, dnsNames: string[], opts: { days?: number; st
       join(dir, 'ext.cnf'),
       `basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=${dnsNames.map((d) => `DNS:${d}`).join(',')}\n`,
     );
-    const args = ['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-sha256', '-extfile', 'ext.cnf', '-out', 'leaf.crt'];
+    const args = [
+      'x509',
+      '-req',
+      '-in',
+      'leaf.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-sha256',
+      '-extfile',
+      'ext.cnf',
+      '-out',
+      'leaf.crt',
+    ];
     if (opts.startDaysAgo !== undefined) {
       // openssl 3.0's x509 command cannot backdate; `openssl ca` takes explicit dates.
       const start = new Date(Date.now() - opts.startDaysAgo * 86_400_000);
@@ -59,8 +90,27 @@ export function makeLeaf(ca: Pair, dnsNames: string[], opts: { days?: number; st
         `[ca]\ndefault_ca=c\n[c]\ndatabase=index.txt\nserial=serial\nnew_certs_dir=.\npolicy=p\ndefault_md=sha256\ncopy_extensions=none\nunique_subject=no\n[p]\ncommonName=supplied\n`,
       );
       openssl(
-        ['ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', 'leaf.csr', '-out', 'leaf.crt', '-notext',
-          '-startdate', asn1(start), '-enddate', asn1(end), '-extfile', 'ext.cnf'],
+        [
+          'ca',
+          '-batch',
+          '-config',
+          'ca.cnf',
+          '-cert',
+          'ca.crt',
+          '-keyfile',
+          'ca.key',
+          '-in',
+          'leaf.csr',
+          '-out',
+          'leaf.crt',
+          '-notext',
+          '-startdate',
+          asn1(start),
+          '-enddate',
+          asn1(end),
+          '-extfile',
+          'ext.cnf',
+        ],
         dir,
       );
     } else {
@@ -90,7 +140,27 @@ export function makeClientCert(ca: Pair, san: string): Pair {
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'c.key'], dir);
     openssl(['req', '-new', '-key', 'c.key', '-subj', '/CN=gateway', '-out', 'c.csr'], dir);
     writeFileSync(join(dir, 'ext.cnf'), `basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=${san}\n`);
-    openssl(['x509', '-req', '-in', 'c.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'ext.cnf', '-out', 'c.crt'], dir);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        'c.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-sha256',
+        '-extfile',
+        'ext.cnf',
+        '-out',
+        'c.crt',
+      ],
+      dir,
+    );
     return { certPem: readFileSync(join(dir, 'c.crt'), 'utf8'), keyPem: readFileSync(join(dir, 'c.key'), 'utf8') };
   });
 }

@@ -1,6 +1,14 @@
 // A gRPC client written on node:http2 by hand, to test the server's wire rules where a
 // gRPC library would hide them (headers, trailers-only, framing, resets, window sizes).
-import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Settings } from 'node:http2';
+import {
+  connect,
+  constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type Settings,
+} from 'node:http2';
 import { gzipSync } from 'node:zlib';
 import { decodeSecretAny, SECRET_TYPE, type DecodedSecret } from './fake-envoy.js';
 import { lookupUpstreamType } from './envoy-protos.js';

@@ -17,10 +17,7 @@ export interface TestServer extends RunningServer {
   put(name: string, material: SecretMaterial): ReturnType<RunningServer['store']['put']>;
 }
 
-export async function startTestServer(
-  doc: Record<string, unknown> = {},
-  opts: StartOptions = {},
-): Promise<TestServer> {
+export async function startTestServer(doc: Record<string, unknown> = {}, opts: StartOptions = {}): Promise<TestServer> {
   const logs: Array<Record<string, unknown>> = [];
   const repeated: string[] = [];
   let text = '';

@@ -46,7 +46,12 @@ describe('mTLS: identity from the client certificate', () => {
       grpc: {
         tcp: {
           address: '127.0.0.1:0',
-          tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'client-ca.crt'), requireClientCert: true },
+          tls: {
+            certFile: join(dir, 'server.crt'),
+            keyFile: join(dir, 'server.key'),
+            clientCaFile: join(dir, 'client-ca.crt'),
+            requireClientCert: true,
+          },
         },
       },
       authorization: {
@@ -95,7 +100,12 @@ describe('mTLS: identity from the client certificate', () => {
     assert.equal(denial['identity'], 'x509:spiffe://example.org/ns/gateway/sa/gw');
     // Fetch answers both with the same code and shape.
     const errs = await Promise.all(
-      ['secret-of-someone-else', 'no-such-secret'].map((n) => envoy.fetch([n]).then(() => undefined, (e: grpc.ServiceError) => e)),
+      ['secret-of-someone-else', 'no-such-secret'].map((n) =>
+        envoy.fetch([n]).then(
+          () => undefined,
+          (e: grpc.ServiceError) => e,
+        ),
+      ),
     );
     assert.equal(errs[0]!.code, grpc.status.PERMISSION_DENIED);
     assert.equal(errs[1]!.code, grpc.status.PERMISSION_DENIED);

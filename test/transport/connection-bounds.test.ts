@@ -68,7 +68,10 @@ describe('per-peer limit before authentication', () => {
       sessions.push(fourth);
       await until(() => fourth.closed(), 5000, 'the fourth connection refused');
       assert.equal(await refusedBy('unauthenticated_per_peer', server.metrics.connectionsRefused), 1);
-      assert.ok(sessions.slice(0, 3).every((s) => !s.closed()), 'the first three stay');
+      assert.ok(
+        sessions.slice(0, 3).every((s) => !s.closed()),
+        'the first three stay',
+      );
 
       // Another peer address is served meanwhile.
       const other = new RawConnection(`http://${server.grpcAddress}`);

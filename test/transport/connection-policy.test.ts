@@ -6,7 +6,16 @@ import { constants } from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { STREAM_SECRETS, RawConnection, type RawStream } from '../support/raw-grpc.js';
-import { caBundle, makeFixtures, metricTotal, startTestServer, tls, until, type Fixtures, type TestServer } from '../support/test-server.js';
+import {
+  caBundle,
+  makeFixtures,
+  metricTotal,
+  startTestServer,
+  tls,
+  until,
+  type Fixtures,
+  type TestServer,
+} from '../support/test-server.js';
 
 let fx: Fixtures;
 before(() => {
@@ -53,7 +62,12 @@ describe('mass cancellation and rapid reset', () => {
     const conn = new RawConnection(`http://${server.grpcAddress}`);
     try {
       for (let i = 0; i < 3000 && !conn.goaway && !conn.session.destroyed; i++) {
-        const req = conn.session.request({ ':method': 'POST', ':path': STREAM_SECRETS, 'content-type': 'application/grpc', te: 'trailers' });
+        const req = conn.session.request({
+          ':method': 'POST',
+          ':path': STREAM_SECRETS,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
         req.on('error', () => {});
         // Reset as soon as the HEADERS are out, before any request message.
         setImmediate(() => req.close(constants.NGHTTP2_CANCEL));

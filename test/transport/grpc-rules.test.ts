@@ -5,16 +5,17 @@ import { after, before, describe, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { Authenticator, PeerInfo } from '../../src/authz/authorizer.js';
 import { PeerAuthenticator } from '../../src/authz/peer-authenticator.js';
+import { FETCH_SECRETS, STREAM_SECRETS, RawConnection, RawStream, discoveryRequest, frame, gzipFrame } from '../support/raw-grpc.js';
 import {
-  FETCH_SECRETS,
-  STREAM_SECRETS,
-  RawConnection,
-  RawStream,
-  discoveryRequest,
-  frame,
-  gzipFrame,
-} from '../support/raw-grpc.js';
-import { eventually, makeFixtures, metricTotal, startTestServer, tls, until, type Fixtures, type TestServer } from '../support/test-server.js';
+  eventually,
+  makeFixtures,
+  metricTotal,
+  startTestServer,
+  tls,
+  until,
+  type Fixtures,
+  type TestServer,
+} from '../support/test-server.js';
 
 let fx: Fixtures;
 let server: TestServer;

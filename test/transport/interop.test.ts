@@ -67,7 +67,21 @@ describe('grpc-go (bench/go/load)', () => {
     // chain and key); names bench-(i mod 20) would fail, so distinct names up to 20.
     const out = await run(
       load,
-      ['-addr', server.grpcAddress!, '-streams', '20', '-conns', '4', '-names', 'distinct', '-scenario', 'storm', '-json', '-timeout', '60s'],
+      [
+        '-addr',
+        server.grpcAddress!,
+        '-streams',
+        '20',
+        '-conns',
+        '4',
+        '-names',
+        'distinct',
+        '-scenario',
+        'storm',
+        '-json',
+        '-timeout',
+        '60s',
+      ],
       120_000,
     );
     assert.equal(out.status, 0, `sds-load failed: ${out.stdout} ${out.stderr}`);
@@ -87,7 +101,10 @@ describe('Python grpcio (gRPC C-core)', () => {
     return true;
   }
 
-  async function runClient(address: string, mtlsFiles: string[] = []): Promise<{ response: string; fetchStatus: string; fetchDetails: string }> {
+  async function runClient(
+    address: string,
+    mtlsFiles: string[] = [],
+  ): Promise<{ response: string; fetchStatus: string; fetchDetails: string }> {
     const out = await run(
       'python3',
       [PY_CLIENT, address, discoveryRequest(['web']).toString('hex'), discoveryRequest(['no-such']).toString('hex'), ...mtlsFiles],
@@ -124,14 +141,23 @@ describe('Python grpcio (gRPC C-core)', () => {
       grpc: {
         tcp: {
           address: '127.0.0.1:0',
-          tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'client-ca.crt'), requireClientCert: true },
+          tls: {
+            certFile: join(dir, 'server.crt'),
+            keyFile: join(dir, 'server.key'),
+            clientCaFile: join(dir, 'client-ca.crt'),
+            requireClientCert: true,
+          },
         },
       },
       authorization: { rules: [{ identities: ['spiffe://example.org/py'], names: ['web'] }] },
     });
     try {
       server.put('web', tls(fx.web1));
-      const out = await runClient(server.grpcAddress!.replace('127.0.0.1', 'localhost'), [join(dir, 'ca.crt'), join(dir, 'client.crt'), join(dir, 'client.key')]);
+      const out = await runClient(server.grpcAddress!.replace('127.0.0.1', 'localhost'), [
+        join(dir, 'ca.crt'),
+        join(dir, 'client.crt'),
+        join(dir, 'client.key'),
+      ]);
       assert.equal(decodeResponse(Buffer.from(out.response, 'hex')).secrets[0]!.name, 'web');
     } finally {
       await server.stop();

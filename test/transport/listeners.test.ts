@@ -78,7 +78,12 @@ describe('TLS with an optional client certificate', () => {
       grpc: {
         tcp: {
           address: '127.0.0.1:0',
-          tls: { certFile: join(dir, 'opt.crt'), keyFile: join(dir, 'opt.key'), clientCaFile: join(dir, 'opt-ca.crt'), requireClientCert: false },
+          tls: {
+            certFile: join(dir, 'opt.crt'),
+            keyFile: join(dir, 'opt.key'),
+            clientCaFile: join(dir, 'opt-ca.crt'),
+            requireClientCert: false,
+          },
         },
       },
       authorization: { rules: [{ identities: ['spiffe://example.org/gw'], names: ['web'] }] },
@@ -127,7 +132,9 @@ describe('TLS files reloaded', () => {
     writeFileSync(files.key, first.keyPem);
     writeFileSync(files.ca, clientCa.certPem);
     const server = await startTestServer({
-      grpc: { tcp: { address: '127.0.0.1:0', tls: { certFile: files.cert, keyFile: files.key, clientCaFile: files.ca, requireClientCert: true } } },
+      grpc: {
+        tcp: { address: '127.0.0.1:0', tls: { certFile: files.cert, keyFile: files.key, clientCaFile: files.ca, requireClientCert: true } },
+      },
       authorization: { rules: [{ identities: ['spiffe://example.org/gw'], names: ['web'] }] },
     });
     try {
@@ -233,7 +240,10 @@ describe('garbage on the port', () => {
     const server = await startTestServer();
     try {
       server.put('web', tls(fx.web1));
-      const [host, port] = [server.grpcAddress!.slice(0, server.grpcAddress!.lastIndexOf(':')), Number(server.grpcAddress!.split(':').pop())];
+      const [host, port] = [
+        server.grpcAddress!.slice(0, server.grpcAddress!.lastIndexOf(':')),
+        Number(server.grpcAddress!.split(':').pop()),
+      ];
       const payloads = [
         Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
         Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),

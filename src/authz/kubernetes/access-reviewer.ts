@@ -102,10 +102,9 @@ export class AccessReviewer {
   private async ask(user: ReviewedUser, object: ObjectRef, key: string): Promise<boolean> {
     let allowed: boolean;
     try {
-      const res = await this.opts.client().request<{ status?: { allowed?: boolean } }>(
-        'POST',
-        '/apis/authorization.k8s.io/v1/subjectaccessreviews',
-        {
+      const res = await this.opts
+        .client()
+        .request<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
           body: {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SubjectAccessReview',
@@ -114,18 +113,28 @@ export class AccessReviewer {
               ...(user.uid ? { uid: user.uid } : {}),
               groups: user.groups,
               ...(user.extra ? { extra: user.extra } : {}),
-              resourceAttributes: { namespace: object.namespace, verb: 'get', group: object.group ?? '', resource: object.resource, name: object.name },
+              resourceAttributes: {
+                namespace: object.namespace,
+                verb: 'get',
+                group: object.group ?? '',
+                resource: object.resource,
+                name: object.name,
+              },
             },
           },
-        },
-      );
+        });
       allowed = res.status?.allowed === true;
     } catch (err) {
       this.opts.onReview?.('error');
       // RBAC cannot change while the API server is away: the last decision stands.
       const recent = this.cache.recent(key, this.opts.staleIfErrorMs);
       this.opts.logger().warn(
-        { user: user.username, object: `${object.resource}/${object.namespace}/${object.name}`, err: (err as Error).message, decision: recent ?? false },
+        {
+          user: user.username,
+          object: `${object.resource}/${object.namespace}/${object.name}`,
+          err: (err as Error).message,
+          decision: recent ?? false,
+        },
         'SubjectAccessReview failed; using the last decision (deny if none)',
       );
       return recent ?? false;
@@ -138,5 +147,14 @@ export class AccessReviewer {
 
 /** Everything the review is asked about: the same question, the same answer. */
 function keyOf(user: ReviewedUser, object: ObjectRef): string {
-  return JSON.stringify([user.username, user.uid ?? '', user.groups, user.extra ?? {}, object.group ?? '', object.resource, object.namespace, object.name]);
+  return JSON.stringify([
+    user.username,
+    user.uid ?? '',
+    user.groups,
+    user.extra ?? {},
+    object.group ?? '',
+    object.resource,
+    object.namespace,
+    object.name,
+  ]);
 }

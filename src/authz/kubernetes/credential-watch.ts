@@ -62,21 +62,24 @@ export function watchCredential(opts: CredentialWatchOptions): () => void {
     const t = setInterval(() => {
       if (reviewing || done) return;
       reviewing = true;
-      opts.review(token).then(
-        (r) => {
-          if (!r) invalid('the bearer token is no longer accepted by TokenReview');
-          else if (r.user.username !== credential.user.username || r.user.uid !== credential.user.uid) {
-            invalid('the bearer token now stands for another user');
-          }
-        },
-        (err: unknown) => {
-          // The API server has been away longer than a stale answer may stand.
-          opts.logger.warn({ err: (err as Error).message }, 'TokenReview of an open stream failed');
-          invalid('the bearer token could not be reviewed again');
-        },
-      ).finally(() => {
-        reviewing = false;
-      });
+      opts
+        .review(token)
+        .then(
+          (r) => {
+            if (!r) invalid('the bearer token is no longer accepted by TokenReview');
+            else if (r.user.username !== credential.user.username || r.user.uid !== credential.user.uid) {
+              invalid('the bearer token now stands for another user');
+            }
+          },
+          (err: unknown) => {
+            // The API server has been away longer than a stale answer may stand.
+            opts.logger.warn({ err: (err as Error).message }, 'TokenReview of an open stream failed');
+            invalid('the bearer token could not be reviewed again');
+          },
+        )
+        .finally(() => {
+          reviewing = false;
+        });
     }, opts.reviewIntervalMs);
     t.unref();
     timers.push(t);

@@ -61,9 +61,15 @@ export class KubernetesAuthenticator implements Authenticator {
       try {
         token = (await readFile(sidecarToken, 'utf8')).trim();
       } catch (err) {
-        throw new TokenRejectedError(`sidecar mode: cannot read the pod's token file ${sidecarToken} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new TokenRejectedError(
+          `sidecar mode: cannot read the pod's token file ${sidecarToken} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
       }
-      return this.fromToken(token, peer.address, `sidecar mode: the pod's token (${sidecarToken}) is not accepted by TokenReview for our audience`);
+      return this.fromToken(
+        token,
+        peer.address,
+        `sidecar mode: the pod's token (${sidecarToken}) is not accepted by TokenReview for our audience`,
+      );
     }
     if (peer.clientCertificate && this.opts.spiffeTrustDomain) {
       const sa = serviceAccountFromSpiffe(peer.clientCertificate.uris, this.opts.spiffeTrustDomain);

@@ -93,9 +93,11 @@ export class TokenReviewer {
   private async ask(token: string, key: string): Promise<Answer> {
     let status: TokenReviewStatus;
     try {
-      const review = await this.opts.client().request<{ status?: TokenReviewStatus }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...this.opts.audiences] } },
-      });
+      const review = await this.opts
+        .client()
+        .request<{ status?: TokenReviewStatus }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...this.opts.audiences] } },
+        });
       status = review.status ?? {};
     } catch (err) {
       this.opts.onReview?.('error');

@@ -21,7 +21,12 @@ export interface AcmeAccount {
   accountUrl: string;
 }
 
-export async function ensureAccount(issuer: IssuerResource, spec: AcmeIssuerSpec, persister: CertificatePersister, logger: Logger): Promise<AcmeAccount> {
+export async function ensureAccount(
+  issuer: IssuerResource,
+  spec: AcmeIssuerSpec,
+  persister: CertificatePersister,
+  logger: Logger,
+): Promise<AcmeAccount> {
   const ns = issuer.secretNamespace;
   const ref = spec.privateKeySecretRef;
   const secret = await persister.readSecret(ns, ref.name);
@@ -30,7 +35,9 @@ export async function ensureAccount(issuer: IssuerResource, spec: AcmeIssuerSpec
   let generated = false;
   if (keyPem === undefined) {
     if (spec.disableAccountKeyGeneration) {
-      throw new IssuerNotReadyError(`ACME account key Secret ${ns}/${ref.name} (key "${ref.key}") does not exist and disableAccountKeyGeneration is set`);
+      throw new IssuerNotReadyError(
+        `ACME account key Secret ${ns}/${ref.name} (key "${ref.key}") does not exist and disableAccountKeyGeneration is set`,
+      );
     }
     keyPem = encodePrivateKeyPem(await generatePrivateKey({ algorithm: 'ECDSA', size: 256 }), 'PKCS8');
     data = { ...data, [ref.key]: keyPem };
@@ -82,11 +89,18 @@ export async function forgetAccountUrl(issuer: IssuerResource, spec: AcmeIssuerS
   await persister.writeSecret(issuer.secretNamespace, ref.name, { data: secret.data, annotations: rest });
 }
 
-async function externalAccountBinding(issuer: IssuerResource, spec: AcmeIssuerSpec, persister: CertificatePersister): Promise<{ kid: string; hmacKey: string } | undefined> {
+async function externalAccountBinding(
+  issuer: IssuerResource,
+  spec: AcmeIssuerSpec,
+  persister: CertificatePersister,
+): Promise<{ kid: string; hmacKey: string } | undefined> {
   const eab = spec.externalAccountBinding;
   if (!eab) return undefined;
   const secret = await persister.readSecret(issuer.secretNamespace, eab.keySecretRef.name);
   const hmacKey = secret?.data[eab.keySecretRef.key]?.trim();
-  if (!hmacKey) throw new IssuerNotReadyError(`external account binding Secret ${issuer.secretNamespace}/${eab.keySecretRef.name} (key "${eab.keySecretRef.key}") does not exist`);
+  if (!hmacKey)
+    throw new IssuerNotReadyError(
+      `external account binding Secret ${issuer.secretNamespace}/${eab.keySecretRef.name} (key "${eab.keySecretRef.key}") does not exist`,
+    );
   return { kid: eab.keyID, hmacKey };
 }

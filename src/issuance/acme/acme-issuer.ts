@@ -111,11 +111,18 @@ export class AcmeIssuer implements CertificateIssuer {
     await report.failed(reason);
   }
 
-  private async order(account: AcmeAccount, certificate: CertificateResource, privateKey: KeyObject, signal: AbortSignal, report: OrderReport): Promise<IssuedBundle> {
+  private async order(
+    account: AcmeAccount,
+    certificate: CertificateResource,
+    privateKey: KeyObject,
+    signal: AbortSignal,
+    report: OrderReport,
+  ): Promise<IssuedBundle> {
     const { client, accountUrl } = account;
     const identifiers = identifiersOf(certificate);
     const publicKeySha256 = createHash('sha256').update(publicKeyDer(privateKey)).digest('hex');
-    const step = (s: IssuanceStep, orderUrl?: string) => this.deps.hook?.(s, { certificate: certificate.id, ...(orderUrl ? { orderUrl } : {}) }, signal);
+    const step = (s: IssuanceStep, orderUrl?: string) =>
+      this.deps.hook?.(s, { certificate: certificate.id, ...(orderUrl ? { orderUrl } : {}) }, signal);
 
     let order: acme.Order | undefined;
     const saved = await this.deps.persister.readOrder(certificate);
@@ -123,23 +130,39 @@ export class AcmeIssuer implements CertificateIssuer {
       try {
         order = await client.getOrder({ url: saved.orderUrl } as acme.Order);
         if (order.status === 'invalid') {
-          this.deps.logger.info({ certificate: certificate.id, orderUrl: saved.orderUrl }, 'persisted ACME order is invalid; placing a new one');
+          this.deps.logger.info(
+            { certificate: certificate.id, orderUrl: saved.orderUrl },
+            'persisted ACME order is invalid; placing a new one',
+          );
           order = undefined;
         } else {
-          this.deps.logger.info({ certificate: certificate.id, orderUrl: saved.orderUrl, status: order.status }, 'continuing persisted ACME order');
+          this.deps.logger.info(
+            { certificate: certificate.id, orderUrl: saved.orderUrl, status: order.status },
+            'continuing persisted ACME order',
+          );
           await report.placed(saved.orderUrl, order.status);
           await step('order-resumed', saved.orderUrl);
         }
       } catch (err) {
         signal.throwIfAborted();
-        this.deps.logger.info({ certificate: certificate.id, orderUrl: saved.orderUrl, err: (err as Error).message }, 'persisted ACME order cannot be fetched; placing a new one');
+        this.deps.logger.info(
+          { certificate: certificate.id, orderUrl: saved.orderUrl, err: (err as Error).message },
+          'persisted ACME order cannot be fetched; placing a new one',
+        );
         order = undefined;
       }
     }
     if (!order) {
       signal.throwIfAborted();
       order = await client.createOrder({ identifiers: identifiers.map((value) => ({ type: 'dns', value })) });
-      const state: OrderState = { server: this.spec.server, accountUrl, orderUrl: order.url, identifiers, publicKeySha256, createdAt: new Date().toISOString() };
+      const state: OrderState = {
+        server: this.spec.server,
+        accountUrl,
+        orderUrl: order.url,
+        identifiers,
+        publicKeySha256,
+        createdAt: new Date().toISOString(),
+      };
       await this.deps.persister.writeOrder(certificate, state);
       this.deps.logger.info({ certificate: certificate.id, orderUrl: order.url }, 'ACME order placed');
       await report.placed(order.url, order.status);
@@ -177,7 +200,14 @@ export class AcmeIssuer implements CertificateIssuer {
     return { chainPem: chainPem.endsWith('\n') ? chainPem : `${chainPem}\n`, caPem: undefined };
   }
 
-  private async authorize(client: acme.Client, order: acme.Order, certificate: CertificateResource, signal: AbortSignal, report: OrderReport, presented: () => unknown): Promise<void> {
+  private async authorize(
+    client: acme.Client,
+    order: acme.Order,
+    certificate: CertificateResource,
+    signal: AbortSignal,
+    report: OrderReport,
+    presented: () => unknown,
+  ): Promise<void> {
     const all = await client.getAuthorizations(order);
     // Authorizations the CA already holds as valid (reused) are listed as they are.
     for (const authz of all.filter((a) => a.status === 'valid')) {
@@ -197,12 +227,16 @@ export class AcmeIssuer implements CertificateIssuer {
         };
         if (authz.status !== 'pending') {
           const failed = failedChallenge(authz);
-          await refuse(failed?.type ?? 'unknown', failed ? `${failed.type} for ${name} failed: ${failed.reason}` : `authorization for ${name} is ${authz.status}`);
+          await refuse(
+            failed?.type ?? 'unknown',
+            failed ? `${failed.type} for ${name} failed: ${failed.reason}` : `authorization for ${name} is ${authz.status}`,
+          );
         }
         const solver = selectSolver(this.spec.solvers, name, certificate.labels);
         if (!solver) return await refuse('unknown', `no solver of ${this.who()} is selected for ${name}`);
         const type = solver.type === 'http01' ? 'http-01' : 'dns-01';
-        if (solver.type === 'http01' && authz.wildcard) await refuse(type, `${name}: a wildcard needs a dns01 solver, but the http01 solver was selected`);
+        if (solver.type === 'http01' && authz.wildcard)
+          await refuse(type, `${name}: a wildcard needs a dns01 solver, but the http01 solver was selected`);
         const challenge = authz.challenges.find((c) => c.type === type);
         if (!challenge) return await refuse(type, `the CA offers no ${type} challenge for ${name}`);
         await report.challenge(name, { type, url: challenge.url, state: challenge.status });
@@ -245,13 +279,20 @@ export class AcmeIssuer implements CertificateIssuer {
       }
     } finally {
       for (const cleanup of cleanups) {
-        await cleanup().catch((err: unknown) => this.deps.logger.warn({ certificate: certificate.id, err: (err as Error).message }, 'ACME challenge cleanup failed'));
+        await cleanup().catch((err: unknown) =>
+          this.deps.logger.warn({ certificate: certificate.id, err: (err as Error).message }, 'ACME challenge cleanup failed'),
+        );
       }
       if (cleanups.length > 0) await report.withdrawn();
     }
   }
 
-  private waitForAuthorization(client: acme.Client, authz: acme.Authorization, signal: AbortSignal, report: OrderReport): Promise<acme.Authorization> {
+  private waitForAuthorization(
+    client: acme.Client,
+    authz: acme.Authorization,
+    signal: AbortSignal,
+    report: OrderReport,
+  ): Promise<acme.Authorization> {
     const name = domainOf(authz);
     return pollUntil(
       `authorization for ${name}`,
@@ -278,7 +319,8 @@ export class AcmeIssuer implements CertificateIssuer {
       async () => {
         const current = await client.getOrder(order);
         if (until.includes(current.status)) return current;
-        if (current.status === 'invalid') throw new Error(`order ${order.url} is invalid${current.error ? `: ${describeProblem(current.error)}` : ''}`);
+        if (current.status === 'invalid')
+          throw new Error(`order ${order.url} is invalid${current.error ? `: ${describeProblem(current.error)}` : ''}`);
         return undefined;
       },
       this.deps.poll,

@@ -39,7 +39,11 @@ export function configureAcmeTransport(directoryUrl: string, settings: AcmeTrans
   origins.set(origin, {
     ...settings,
     agent: custom
-      ? new Agent({ keepAlive: false, ...(settings.caBundlePem !== undefined ? { ca: settings.caBundlePem } : {}), rejectUnauthorized: !settings.skipTLSVerify })
+      ? new Agent({
+          keepAlive: false,
+          ...(settings.caBundlePem !== undefined ? { ca: settings.caBundlePem } : {}),
+          rejectUnauthorized: !settings.skipTLSVerify,
+        })
       : undefined,
   });
   install();

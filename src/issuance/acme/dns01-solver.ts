@@ -39,7 +39,10 @@ export class Rfc2136Presenter {
     // The update was answered by the primary itself, so the record is there unless a
     // second server answers the queries; one look confirms it before the CA is asked.
     const seen = await queryTxt(this.solver.nameserver, record.name);
-    if (!seen.includes(record.value)) throw new Error(`DNS-01: ${record.name} TXT not visible on ${this.solver.nameserver.host}:${this.solver.nameserver.port} after the update`);
+    if (!seen.includes(record.value))
+      throw new Error(
+        `DNS-01: ${record.name} TXT not visible on ${this.solver.nameserver.host}:${this.solver.nameserver.port} after the update`,
+      );
   }
 
   async cleanup(record: Dns01Record): Promise<void> {
@@ -63,13 +66,16 @@ export class Rfc2136Presenter {
       try {
         secret = await readFile(s.tsigSecret.file, 'utf8');
       } catch (err) {
-        throw new IssuerNotReadyError(`TSIG secret file ${s.tsigSecret.file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        throw new IssuerNotReadyError(
+          `TSIG secret file ${s.tsigSecret.file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
       }
     } else {
       const ref = s.tsigSecret.secretRef;
       const stored = await this.persister.readSecret(this.issuer.secretNamespace, ref.name);
       secret = stored?.data[ref.key];
-      if (secret === undefined) throw new IssuerNotReadyError(`TSIG secret ${this.issuer.secretNamespace}/${ref.name} (key "${ref.key}") does not exist`);
+      if (secret === undefined)
+        throw new IssuerNotReadyError(`TSIG secret ${this.issuer.secretNamespace}/${ref.name} (key "${ref.key}") does not exist`);
     }
     return { name: s.tsigKeyName, algorithm: s.tsigAlgorithm, secret: secret.trim() };
   }

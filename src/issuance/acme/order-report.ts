@@ -41,7 +41,14 @@ export class OrderReport {
   /** A challenge about to be presented (or an authorization already valid, with its own state). */
   async challenge(domain: string, challenge: Pick<ChallengeStatus, 'type' | 'url' | 'state'> & { reason?: string }): Promise<void> {
     if (!this.order) return;
-    const entry: ChallengeStatus = { type: challenge.type, domain, url: challenge.url, state: challenge.state, presented: false, ...(challenge.reason ? { reason: challenge.reason } : {}) };
+    const entry: ChallengeStatus = {
+      type: challenge.type,
+      domain,
+      url: challenge.url,
+      state: challenge.state,
+      presented: false,
+      ...(challenge.reason ? { reason: challenge.reason } : {}),
+    };
     const others = this.order.challenges.filter((c) => c.domain !== domain);
     this.order.challenges = [...others, entry].sort((a, b) => a.domain.localeCompare(b.domain));
     await this.emit();

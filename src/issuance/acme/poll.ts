@@ -11,7 +11,12 @@ export interface PollSettings {
 }
 
 /** Calls `check` until it returns a value; `what` names the resource in a timeout error. */
-export async function pollUntil<T>(what: string, check: () => Promise<T | undefined>, settings: PollSettings, signal: AbortSignal): Promise<T> {
+export async function pollUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  settings: PollSettings,
+  signal: AbortSignal,
+): Promise<T> {
   const deadline = Date.now() + settings.timeoutMs;
   let interval = settings.pollIntervalMs;
   for (;;) {

@@ -51,6 +51,8 @@ export interface CaRotationsDeps {
 export class CaRotations {
   private readonly rotations = new Map<string, { key: string; rotation: CaRotation }>();
   private context: RotationContext | undefined;
+  /** Between resume() and stop(): this replica issues, so rotations run. */
+  private running = false;
 
   constructor(private readonly deps: CaRotationsDeps) {}
 
@@ -81,6 +83,7 @@ export class CaRotations {
 
   /** Loads every CA issuer's rotation and resumes those under way (this replica now issues). */
   async resume(): Promise<void> {
+    this.running = true;
     for (const issuer of this.deps.issuers()) {
       const r = this.rotationOf(issuer);
       if (r)
@@ -93,6 +96,7 @@ export class CaRotations {
   }
 
   stop(): void {
+    this.running = false;
     for (const { rotation } of this.rotations.values()) rotation.stop();
   }
 
@@ -196,6 +200,13 @@ export class CaRotations {
       logger: this.deps.logger().child({ issuer: id }),
     });
     this.rotations.set(id, { key, rotation });
+    // An issuer changed while this replica issues (a custom resource edited): its rotation goes on.
+    if (existing && this.running)
+      void rotation
+        .resume()
+        .catch((err: unknown) =>
+          this.deps.logger().warn({ issuer: id, err: (err as Error).message }, 'could not read the CA rotation state'),
+        );
     return rotation;
   }
 }

@@ -36,11 +36,14 @@ export class CaIssuer implements CertificateIssuer {
       // Only the anchor above this chain bounds it: during a CA rotation ca.crt holds the
       // other CA too, whose lifetime says nothing about this one's leaves.
       const top = new X509Certificate(Buffer.from(caChain.at(-1)!.rawData));
-      const trusted = (secret.data['ca.crt'] ? certificatesFromPem(secret.data['ca.crt']) : []).filter((t) => issued(top, new X509Certificate(Buffer.from(t.rawData))));
+      const trusted = (secret.data['ca.crt'] ? certificatesFromPem(secret.data['ca.crt']) : []).filter((t) =>
+        issued(top, new X509Certificate(Buffer.from(t.rawData))),
+      );
       return { secret, caChain, signer, trusted, where: `${ns}/${name}` };
     } catch (err) {
       // PkiError messages name positions and subjects, never key bytes.
-      if (isPkiError(err)) throw new IssuerNotReadyError(`CA Secret ${ns}/${name} is not a usable CA key pair: ${err.message}`, 'ErrInvalidKeyPair');
+      if (isPkiError(err))
+        throw new IssuerNotReadyError(`CA Secret ${ns}/${name} is not a usable CA key pair: ${err.message}`, 'ErrInvalidKeyPair');
       throw err;
     }
   }
@@ -49,7 +52,12 @@ export class CaIssuer implements CertificateIssuer {
     try {
       const { signer, where } = await this.load();
       const notAfter = signer.certificate.notAfter;
-      if (notAfter.getTime() <= Date.now()) return { ready: false, reason: 'ErrInvalidKeyPair', message: `CA certificate in Secret ${where} expired at ${notAfter.toISOString()}` };
+      if (notAfter.getTime() <= Date.now())
+        return {
+          ready: false,
+          reason: 'ErrInvalidKeyPair',
+          message: `CA certificate in Secret ${where} expired at ${notAfter.toISOString()}`,
+        };
       return { ready: true, reason: 'KeyPairVerified', message: 'Signing CA verified' };
     } catch (err) {
       if (err instanceof IssuerNotReadyError) return { ready: false, reason: err.reason, message: err.message };
@@ -63,14 +71,16 @@ export class CaIssuer implements CertificateIssuer {
     const notBefore = new Date(Math.max(now.getTime(), signer.certificate.notBefore.getTime()));
     const notAfter = new Date(Math.min(now.getTime() + certificate.spec.durationMs, chainNotAfter));
     if (notAfter.getTime() <= notBefore.getTime()) {
-      throw new IssuerNotReadyError(`CA Secret ${where}: its chain is not valid after ${notBefore.toISOString()} (earliest notAfter ${new Date(chainNotAfter).toISOString()})`);
+      throw new IssuerNotReadyError(
+        `CA Secret ${where}: its chain is not valid after ${notBefore.toISOString()} (earliest notAfter ${new Date(chainNotAfter).toISOString()})`,
+      );
     }
     const leaf = await createCertificate({ ...templateFor(certificate.spec), issuer: signer, publicKey: privateKey, notBefore, notAfter });
     const pems = caChain.map((c) => toPem('CERTIFICATE', new Uint8Array(c.rawData)));
     const last = pems.at(-1)!;
     const rootIsLast = isSelfSigned(last);
     const chain = [leaf.pem, ...(rootIsLast ? pems.slice(0, -1) : pems)];
-    const caPem = rootIsLast ? last : secret.data['ca.crt'] ?? last;
+    const caPem = rootIsLast ? last : (secret.data['ca.crt'] ?? last);
     return { chainPem: chain.join(''), caPem };
   }
 }

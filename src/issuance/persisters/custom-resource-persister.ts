@@ -13,7 +13,16 @@ import { API_VERSION, type CertificateResource, type IssuerResource } from '../r
 import { certificateStatus } from '../schema/status.js';
 
 /** Optional status fields: absent ones are sent as null, which a merge patch removes. */
-const OPTIONAL_FIELDS = ['notBefore', 'notAfter', 'renewalTime', 'revision', 'failedIssuanceAttempts', 'lastFailureTime', 'renewalRequestedAt', 'order'] as const;
+const OPTIONAL_FIELDS = [
+  'notBefore',
+  'notAfter',
+  'renewalTime',
+  'revision',
+  'failedIssuanceAttempts',
+  'lastFailureTime',
+  'renewalRequestedAt',
+  'order',
+] as const;
 
 export function certificatePath(namespace: string, name: string): string {
   return `/apis/${API_VERSION}/namespaces/${namespace}/certificates/${name}`;
@@ -42,7 +51,10 @@ export class CustomResourcePersister extends KubernetesSecretPersister {
         ? `/apis/${API_VERSION}/clusterissuers/${issuer.name}/status`
         : `/apis/${API_VERSION}/namespaces/${issuer.namespace}/issuers/${issuer.name}/status`;
     try {
-      await this.client().request('PATCH', path, { body: { status: { acme: null, ...status } }, contentType: 'application/merge-patch+json' });
+      await this.client().request('PATCH', path, {
+        body: { status: { acme: null, ...status } },
+        contentType: 'application/merge-patch+json',
+      });
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return; // deleted meanwhile
       throw err;
@@ -51,11 +63,19 @@ export class CustomResourcePersister extends KubernetesSecretPersister {
 }
 
 /** Merge-patches a Certificate's status subresource; a Certificate deleted meanwhile is no error. */
-export async function writeCertificateStatus(client: KubeClient, namespace: string, name: string, status: CertificateStatus): Promise<void> {
+export async function writeCertificateStatus(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  status: CertificateStatus,
+): Promise<void> {
   const body: Record<string, unknown> = { ...status };
   for (const f of OPTIONAL_FIELDS) if (status[f] === undefined) body[f] = null;
   try {
-    await client.request('PATCH', `${certificatePath(namespace, name)}/status`, { body: { status: body }, contentType: 'application/merge-patch+json' });
+    await client.request('PATCH', `${certificatePath(namespace, name)}/status`, {
+      body: { status: body },
+      contentType: 'application/merge-patch+json',
+    });
   } catch (err) {
     if (err instanceof KubeApiError && err.status === 404) return;
     throw err;

@@ -43,13 +43,21 @@ const CERT_MANAGER_CERTIFICATE_ANNOTATION = 'cert-manager.io/certificate-name';
 export class SecretOwnedByCertManagerError extends Error {
   readonly code = 'SECRET_OWNED_BY_CERT_MANAGER';
   constructor(secret: string, certificate: string) {
-    super(`Secret ${secret} belongs to cert-manager Certificate ${certificate} (annotation ${CERT_MANAGER_CERTIFICATE_ANNOTATION}); envoy-sds never writes it: choose another secretName`);
+    super(
+      `Secret ${secret} belongs to cert-manager Certificate ${certificate} (annotation ${CERT_MANAGER_CERTIFICATE_ANNOTATION}); envoy-sds never writes it: choose another secretName`,
+    );
     this.name = 'SecretOwnedByCertManagerError';
   }
 }
 
 interface SecretObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   type?: string;
   data?: Record<string, string>;
   [k: string]: unknown;
@@ -74,9 +82,11 @@ export class KubernetesSecretPersister implements CertificatePersister {
     const attempted = revisionOf(secret.annotations);
     await this.readModifyWrite(namespace, name, (current) => {
       // cert-manager's Secret: its controller would fight ours over it, so never ours to write.
-      if (current?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE_ANNOTATION] !== undefined) throw new SecretOwnedByCertManagerError(`${namespace}/${name}`, current.metadata.annotations[CERT_MANAGER_CERTIFICATE_ANNOTATION]);
+      if (current?.metadata?.annotations?.[CERT_MANAGER_CERTIFICATE_ANNOTATION] !== undefined)
+        throw new SecretOwnedByCertManagerError(`${namespace}/${name}`, current.metadata.annotations[CERT_MANAGER_CERTIFICATE_ANNOTATION]);
       const held = revisionOf(current?.metadata?.annotations ?? {});
-      if (attempted !== undefined && held !== undefined && held >= attempted) throw new SecretSupersededError(`${namespace}/${name}`, held, attempted);
+      if (attempted !== undefined && held !== undefined && held >= attempted)
+        throw new SecretSupersededError(`${namespace}/${name}`, held, attempted);
       const foreign = Object.entries(current?.metadata?.annotations ?? {}).filter(([k]) => !k.startsWith(OWN_PREFIX));
       const tls = secret.data['tls.crt'] !== undefined && secret.data['tls.key'] !== undefined;
       return {
@@ -141,7 +151,11 @@ export class KubernetesSecretPersister implements CertificatePersister {
         ...(current ?? {}),
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: current?.metadata ?? { name: stateSecretName(cert), namespace: cert.namespace, labels: { [ANNOTATIONS.certificateName]: cert.name } },
+        metadata: current?.metadata ?? {
+          name: stateSecretName(cert),
+          namespace: cert.namespace,
+          labels: { [ANNOTATIONS.certificateName]: cert.name },
+        },
         type: current?.type ?? 'Opaque',
         data: encode(data),
       };
@@ -153,7 +167,11 @@ export class KubernetesSecretPersister implements CertificatePersister {
    * (changed or created meanwhile) start again from a fresh GET. `next` returning
    * undefined writes nothing.
    */
-  private async readModifyWrite(namespace: string, name: string, next: (current: SecretObject | undefined) => SecretObject | undefined): Promise<void> {
+  private async readModifyWrite(
+    namespace: string,
+    name: string,
+    next: (current: SecretObject | undefined) => SecretObject | undefined,
+  ): Promise<void> {
     const collection = `/api/v1/namespaces/${namespace}/secrets`;
     let last: unknown;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

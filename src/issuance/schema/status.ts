@@ -63,11 +63,9 @@ export const certificateStatus = z.object({
     .meta({ description: 'Consecutive failures; cleared by a success. Drives the backoff.' }),
   lastFailureTime: time.optional(),
   renewalRequestedAt: time.optional().meta({ description: 'Set by `envoy-sds renew`; cleared when the attempt it asked for ends.' }),
-  order: orderStatus
-    .optional()
-    .meta({
-      description: 'The ACME order of the latest attempt and its challenges (what cert-manager shows as Order and Challenge resources).',
-    }),
+  order: orderStatus.optional().meta({
+    description: 'The ACME order of the latest attempt and its challenges (what cert-manager shows as Order and Challenge resources).',
+  }),
 });
 
 export const issuerStatus = z.object({

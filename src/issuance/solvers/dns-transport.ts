@@ -48,7 +48,12 @@ export function exchangeTcp(server: DnsServer, query: Buffer, timeoutMs: number)
     });
     socket.on('error', (err) => finish(connectionError('TCP', err)));
     socket.on('end', () => {
-      finish(new DnsUpdateError('DNS_CONNECTION_FAILED', `the server closed the TCP connection before a full answer (${received.length} bytes received)`));
+      finish(
+        new DnsUpdateError(
+          'DNS_CONNECTION_FAILED',
+          `the server closed the TCP connection before a full answer (${received.length} bytes received)`,
+        ),
+      );
     });
   });
 }

@@ -159,12 +159,7 @@ export function decodeMessage(buf: Buffer): DecodedMessage {
   try {
     const id = buf.readUInt16BE(0);
     const flags = buf.readUInt16BE(2);
-    const counts: [number, number, number, number] = [
-      buf.readUInt16BE(4),
-      buf.readUInt16BE(6),
-      buf.readUInt16BE(8),
-      buf.readUInt16BE(10),
-    ];
+    const counts: [number, number, number, number] = [buf.readUInt16BE(4), buf.readUInt16BE(6), buf.readUInt16BE(8), buf.readUInt16BE(10)];
     let offset = HEADER_LENGTH;
     for (let i = 0; i < counts[0]; i++) offset = readName(buf, offset).next + 4;
     for (let i = 0; i < counts[1] + counts[2]; i++) offset = readRecord(buf, offset).next;
@@ -183,6 +178,8 @@ export function decodeMessage(buf: Buffer): DecodedMessage {
       additional,
     };
   } catch (err) {
-    throw new DnsUpdateError('DNS_MALFORMED_RESPONSE', `malformed DNS response (${buf.length} bytes): ${(err as Error).message}`, { cause: err });
+    throw new DnsUpdateError('DNS_MALFORMED_RESPONSE', `malformed DNS response (${buf.length} bytes): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

@@ -48,14 +48,26 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 
 const RCODES: Record<number, { name: string; code: DnsUpdateErrorCode; hint: string }> = {
   1: { name: 'FORMERR', code: 'DNS_UPDATE_FORMERR', hint: 'the server could not parse the update' },
-  2: { name: 'SERVFAIL', code: 'DNS_UPDATE_SERVFAIL', hint: 'the server failed to apply the update; its logs say why (journal file permissions, zone not loaded)' },
+  2: {
+    name: 'SERVFAIL',
+    code: 'DNS_UPDATE_SERVFAIL',
+    hint: 'the server failed to apply the update; its logs say why (journal file permissions, zone not loaded)',
+  },
   3: { name: 'NXDOMAIN', code: 'DNS_UPDATE_NXDOMAIN', hint: 'a prerequisite failed, though none was sent' },
   4: { name: 'NOTIMP', code: 'DNS_UPDATE_NOTIMP', hint: 'the server does not implement DNS UPDATE' },
-  5: { name: 'REFUSED', code: 'DNS_UPDATE_REFUSED', hint: 'the key is not allowed to update this name or zone; check allow-update / update-policy on the server' },
+  5: {
+    name: 'REFUSED',
+    code: 'DNS_UPDATE_REFUSED',
+    hint: 'the key is not allowed to update this name or zone; check allow-update / update-policy on the server',
+  },
   6: { name: 'YXDOMAIN', code: 'DNS_UPDATE_YXDOMAIN', hint: 'a prerequisite failed, though none was sent' },
   7: { name: 'YXRRSET', code: 'DNS_UPDATE_YXRRSET', hint: 'a prerequisite failed, though none was sent' },
   8: { name: 'NXRRSET', code: 'DNS_UPDATE_NXRRSET', hint: 'a prerequisite failed, though none was sent' },
-  9: { name: 'NOTAUTH', code: 'DNS_UPDATE_NOTAUTH', hint: 'the server is not authoritative (primary) for this zone; check the zone name and the server' },
+  9: {
+    name: 'NOTAUTH',
+    code: 'DNS_UPDATE_NOTAUTH',
+    hint: 'the server is not authoritative (primary) for this zone; check the zone name and the server',
+  },
   10: { name: 'NOTZONE', code: 'DNS_UPDATE_NOTZONE', hint: 'the name is not inside the zone' },
 };
 
@@ -130,7 +142,10 @@ async function exchange(server: DnsServer, query: Buffer, opts: UpdateOptions): 
 function checkResponse(r: Request, response: Buffer): void {
   const msg = decodeMessage(response);
   if (msg.header.id !== r.id || !msg.qr || msg.opcode !== Opcode.UPDATE) {
-    throw new DnsUpdateError('DNS_MALFORMED_RESPONSE', `${describe(r)}: the answer is not a response to this update (id ${msg.header.id}, opcode ${msg.opcode})`);
+    throw new DnsUpdateError(
+      'DNS_MALFORMED_RESPONSE',
+      `${describe(r)}: the answer is not a response to this update (id ${msg.header.id}, opcode ${msg.opcode})`,
+    );
   }
   const last = msg.additional.at(-1);
   const tsigRecord = last?.type === RRType.TSIG ? last : undefined;
@@ -138,7 +153,9 @@ function checkResponse(r: Request, response: Buffer): void {
   try {
     tsig = tsigRecord && decodeTsig(tsigRecord);
   } catch (err) {
-    throw new DnsUpdateError('DNS_MALFORMED_RESPONSE', `${describe(r)}: malformed TSIG record in the response: ${(err as Error).message}`, { cause: err });
+    throw new DnsUpdateError('DNS_MALFORMED_RESPONSE', `${describe(r)}: malformed TSIG record in the response: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const rcode = RCODES[msg.rcode];
   const rcodeName = rcode?.name ?? (msg.rcode === 0 ? 'NOERROR' : `RCODE${msg.rcode}`);
@@ -146,7 +163,7 @@ function checkResponse(r: Request, response: Buffer): void {
   if (tsig && tsig.fields.error !== 0) {
     const tsigError = TSIG_ERRORS[tsig.fields.error] ?? `TSIG error ${tsig.fields.error}`;
     let hint = '';
-    if (tsigError === 'BADSIG') hint = ': the TSIG secret does not match the server\'s';
+    if (tsigError === 'BADSIG') hint = ": the TSIG secret does not match the server's";
     if (tsigError === 'BADKEY') hint = `: the server has no key ${JSON.stringify(r.key.name)} with algorithm ${r.key.algorithm}`;
     if (tsigError === 'BADTIME' && tsig.fields.other.length === 6) {
       const serverTime = tsig.fields.other.readUInt16BE(0) * 2 ** 32 + tsig.fields.other.readUInt32BE(2);
@@ -161,15 +178,23 @@ function checkResponse(r: Request, response: Buffer): void {
   }
   if (msg.rcode !== 0) {
     // No need to trust a failure: the update did not happen either way.
-    throw new DnsUpdateError(rcode?.code ?? 'DNS_UPDATE_FAILED', `${describe(r)} failed: rcode ${rcodeName}${rcode ? `: ${rcode.hint}` : ''}`, {
-      rcode: rcodeName,
-    });
+    throw new DnsUpdateError(
+      rcode?.code ?? 'DNS_UPDATE_FAILED',
+      `${describe(r)} failed: rcode ${rcodeName}${rcode ? `: ${rcode.hint}` : ''}`,
+      {
+        rcode: rcodeName,
+      },
+    );
   }
   // Success is trusted only when the server signed it with our key.
   if (!tsig || !tsigRecord) {
-    throw new DnsUpdateError('DNS_TSIG_RESPONSE_UNSIGNED', `${describe(r)}: the server answered NOERROR without a TSIG signature; not trusting it`, {
-      rcode: rcodeName,
-    });
+    throw new DnsUpdateError(
+      'DNS_TSIG_RESPONSE_UNSIGNED',
+      `${describe(r)}: the server answered NOERROR without a TSIG signature; not trusting it`,
+      {
+        rcode: rcodeName,
+      },
+    );
   }
   const check = verifyResponse(response, tsigRecord.offset, tsig, r.mac, r.key, Date.now() / 1000);
   if (!check.ok) {
@@ -183,7 +208,13 @@ function checkResponse(r: Request, response: Buffer): void {
  * `tsig`. Resolves once the server has answered NOERROR with a valid signature; rejects
  * with a DnsUpdateError otherwise.
  */
-export async function updateTxt(server: DnsServer, tsig: TsigKey, zone: string, change: TxtChange, opts: UpdateOptions = {}): Promise<void> {
+export async function updateTxt(
+  server: DnsServer,
+  tsig: TsigKey,
+  zone: string,
+  change: TxtChange,
+  opts: UpdateOptions = {},
+): Promise<void> {
   const names = validate(zone, change);
   const key = prepareKey(tsig);
   const id = randomInt(0, 0x10000);

@@ -92,14 +92,7 @@ function variables(key: PreparedKey, fields: Omit<TsigFields, 'mac' | 'originalI
   tail.writeUInt16BE(fields.fudge, 0);
   tail.writeUInt16BE(fields.error, 2);
   tail.writeUInt16BE(fields.other.length, 4);
-  return Buffer.concat([
-    encodeName(key.name),
-    classTtl,
-    encodeName(key.algorithm),
-    uint48(fields.timeSigned),
-    tail,
-    fields.other,
-  ]);
+  return Buffer.concat([encodeName(key.name), classTtl, encodeName(key.algorithm), uint48(fields.timeSigned), tail, fields.other]);
 }
 
 function hmac(key: PreparedKey, parts: Buffer[]): Buffer {
@@ -124,7 +117,12 @@ function encodeTsigRdata(key: PreparedKey, f: TsigFields): Buffer {
  * message with the TSIG record appended (ARCOUNT + 1) and the MAC, which the response's
  * MAC covers.
  */
-export function signRequest(message: Buffer, key: PreparedKey, nowSeconds: number, fudge = DEFAULT_FUDGE_SECONDS): { signed: Buffer; mac: Buffer } {
+export function signRequest(
+  message: Buffer,
+  key: PreparedKey,
+  nowSeconds: number,
+  fudge = DEFAULT_FUDGE_SECONDS,
+): { signed: Buffer; mac: Buffer } {
   const fields = { timeSigned: Math.floor(nowSeconds), fudge, error: 0, other: Buffer.alloc(0) };
   const mac = hmac(key, [message, variables(key, fields)]);
   const rr = encodeRecord({
@@ -175,9 +173,7 @@ export function decodeTsig(rr: DecodedRecord): ResponseTsig {
   return { keyName: rr.name, algorithm: labels.join('.'), fields: { timeSigned, fudge, mac, originalId, error, other } };
 }
 
-export type ResponseCheck =
-  | { ok: true }
-  | { ok: false; reason: 'key' | 'badsig' | 'badtime'; detail: string };
+export type ResponseCheck = { ok: true } | { ok: false; reason: 'key' | 'badsig' | 'badtime'; detail: string };
 
 /**
  * Verifies the TSIG of a response whose TSIG record starts at `tsigOffset` (the last
@@ -193,7 +189,11 @@ export function verifyResponse(
   nowSeconds: number,
 ): ResponseCheck {
   if (tsig.keyName !== key.name || tsig.algorithm !== key.algorithm) {
-    return { ok: false, reason: 'key', detail: `response signed with key ${JSON.stringify(tsig.keyName)} (${tsig.algorithm}), expected ${JSON.stringify(key.name)} (${key.algorithm})` };
+    return {
+      ok: false,
+      reason: 'key',
+      detail: `response signed with key ${JSON.stringify(tsig.keyName)} (${tsig.algorithm}), expected ${JSON.stringify(key.name)} (${key.algorithm})`,
+    };
   }
   const unsigned = Buffer.from(response.subarray(0, tsigOffset));
   unsigned.writeUInt16BE(tsig.fields.originalId, 0);
@@ -202,7 +202,11 @@ export function verifyResponse(
   requestMacLength.writeUInt16BE(requestMac.length, 0);
   const expected = hmac(key, [requestMacLength, requestMac, unsigned, variables(key, tsig.fields)]);
   if (tsig.fields.mac.length !== expected.length || !timingSafeEqual(tsig.fields.mac, expected)) {
-    return { ok: false, reason: 'badsig', detail: `response MAC (${tsig.fields.mac.length} octets) does not match the one computed with key ${JSON.stringify(key.name)}` };
+    return {
+      ok: false,
+      reason: 'badsig',
+      detail: `response MAC (${tsig.fields.mac.length} octets) does not match the one computed with key ${JSON.stringify(key.name)}`,
+    };
   }
   const skew = Math.abs(Math.floor(nowSeconds) - tsig.fields.timeSigned);
   if (skew > tsig.fields.fudge) {

@@ -128,7 +128,10 @@ export class FileSource {
     const p = this.read(secret)
       .catch((err: unknown) => {
         // Anything unforeseen still ends here: logged, the last good version stays.
-        this.opts.logger.error({ secret: secret.name, err: (err as Error)?.message }, 'secret file load failed; the last good version stays');
+        this.opts.logger.error(
+          { secret: secret.name, err: (err as Error)?.message },
+          'secret file load failed; the last good version stays',
+        );
       })
       .finally(() => this.inFlight.delete(secret.name));
     this.inFlight.set(secret.name, p);

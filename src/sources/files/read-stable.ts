@@ -5,12 +5,7 @@ export type FileReader = (path: string) => Promise<Buffer>;
  * Reads a set of files until two reads `settleMs` apart agree: a writer that replaces
  * the certificate and then the key is seen only once both are in place.
  */
-export async function readStable(
-  paths: readonly string[],
-  settleMs: number,
-  read: FileReader,
-  maxRounds = 10,
-): Promise<Buffer[]> {
+export async function readStable(paths: readonly string[], settleMs: number, read: FileReader, maxRounds = 10): Promise<Buffer[]> {
   let previous = await readAll(paths, read);
   for (let round = 0; round < maxRounds; round++) {
     await new Promise((r) => setTimeout(r, settleMs));

@@ -37,13 +37,20 @@ export function tlsFromSecret(secret: SecretObject | undefined): DesiredSecret {
   if (!secret) return ABSENT;
   const source: SourceObject = { kind: 'Secret', meta: secret.meta };
   const d = secret.data;
-  const pairs: Array<[string, string]> = [['tls.crt', 'tls.key'], ['cert', 'key']];
+  const pairs: Array<[string, string]> = [
+    ['tls.crt', 'tls.key'],
+    ['cert', 'key'],
+  ];
   for (const [certKey, keyKey] of pairs) {
     const cert = d[certKey];
     const key = d[keyKey];
     if (cert && key) {
       const staple = secret.ocspStaple;
-      return { state: 'present', material: { kind: 'tls_certificate', certificateChain: cert, privateKey: key, ...(staple ? { ocspStaple: staple } : {}) }, source };
+      return {
+        state: 'present',
+        material: { kind: 'tls_certificate', certificateChain: cert, privateKey: key, ...(staple ? { ocspStaple: staple } : {}) },
+        source,
+      };
     }
   }
   // Meant as a TLS Secret (its type, or one half of a pair is there) but incomplete. A
@@ -68,11 +75,19 @@ export function caForCacertName(cacertSecret: SecretObject | undefined, baseSecr
     if (!key) {
       return { state: 'invalid', code: 'MISSING_KEYS', message: `Secret has none of ${CA_KEYS_OF_CACERT_SECRET.join(', ')}`, source };
     }
-    return { state: 'present', material: withCrl({ kind: 'validation_context', trustedCa: cacertSecret.data[key]! }, cacertSecret), source };
+    return {
+      state: 'present',
+      material: withCrl({ kind: 'validation_context', trustedCa: cacertSecret.data[key]! }, cacertSecret),
+      source,
+    };
   }
   const ca = baseSecret?.data['ca.crt'];
   if (baseSecret && ca) {
-    return { state: 'present', material: withCrl({ kind: 'validation_context', trustedCa: ca }, baseSecret), source: { kind: 'Secret', meta: baseSecret.meta } };
+    return {
+      state: 'present',
+      material: withCrl({ kind: 'validation_context', trustedCa: ca }, baseSecret),
+      source: { kind: 'Secret', meta: baseSecret.meta },
+    };
   }
   return ABSENT;
 }
@@ -88,5 +103,9 @@ export function caFromConfigMap(cm: ConfigMapObject | undefined, keys: readonly 
   if (!cm) return ABSENT;
   const key = keys.find((k) => cm.data[k]);
   if (!key) return ABSENT;
-  return { state: 'present', material: { kind: 'validation_context', trustedCa: cm.data[key]! }, source: { kind: 'ConfigMap', meta: cm.meta } };
+  return {
+    state: 'present',
+    material: { kind: 'validation_context', trustedCa: cm.data[key]! },
+    source: { kind: 'ConfigMap', meta: cm.meta },
+  };
 }

@@ -27,7 +27,10 @@ export interface KubernetesSourceOptions {
 }
 
 /** The options every informer of the source shares. */
-export type CommonInformerOptions = Pick<InformerOptions<{ meta: ObjectMeta }>, 'client' | 'silentMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'pageSize'>;
+export type CommonInformerOptions = Pick<
+  InformerOptions<{ meta: ObjectMeta }>,
+  'client' | 'silentMs' | 'backoffInitialMs' | 'backoffMaxMs' | 'pageSize'
+>;
 
 /** What an extension of the source may use: the watched Secrets and ConfigMaps, and the store's door. */
 export interface SourceContext {
@@ -192,7 +195,8 @@ export class KubernetesSource {
     if (ns === undefined) return;
     // The same content under Istio's sds:// names; rejections are reported under `name` only.
     for (const alias of sidecarAliases(name, ns)) {
-      if (desired.state === 'present') void this.opts.store.offer(alias, desired.material, { source: 'kubernetes', ref: refOf(desired.source) });
+      if (desired.state === 'present')
+        void this.opts.store.offer(alias, desired.material, { source: 'kubernetes', ref: refOf(desired.source) });
       else if (desired.state === 'absent') {
         const current = this.opts.store.get(alias);
         if (current?.origin.source === 'kubernetes') this.opts.store.delete(alias, current.origin);

@@ -89,8 +89,18 @@ function zoneFile(zone: string, records: ZoneRecord[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-function namedConf(dir: string, port: number, zone: string, allowed: TsigKeySpec[], readOnly: TsigKeySpec, extra: Record<string, TsigKeySpec> = {}, recursion = false): string {
-  const keys = [...allowed, readOnly, ...Object.values(extra)].map((k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`);
+function namedConf(
+  dir: string,
+  port: number,
+  zone: string,
+  allowed: TsigKeySpec[],
+  readOnly: TsigKeySpec,
+  extra: Record<string, TsigKeySpec> = {},
+  recursion = false,
+): string {
+  const keys = [...allowed, readOnly, ...Object.values(extra)].map(
+    (k) => `key "${k.name}" { algorithm ${k.algorithm}; secret "${k.secret}"; };`,
+  );
   const extraZones = Object.entries(extra).map(
     ([z, k]) => `zone "${z}" {
   type primary;
@@ -170,8 +180,16 @@ async function startOnce(named: string, opts: BindOptions): Promise<BindServer> 
     keys,
     readOnlyTsig,
     zoneKeys,
-    queryTxt: async (name) => (await resolverFor(port).resolveTxt(name).catch(emptyOnNoData<string[]>)).map((chunks) => chunks.join('')),
-    queryA: (name) => resolverFor(port).resolve4(name).catch(emptyOnNoData<string>),
+    queryTxt: async (name) =>
+      (
+        await resolverFor(port)
+          .resolveTxt(name)
+          .catch(emptyOnNoData<string[]>)
+      ).map((chunks) => chunks.join('')),
+    queryA: (name) =>
+      resolverFor(port)
+        .resolve4(name)
+        .catch(emptyOnNoData<string>),
     output: () => proc.output(),
     stop,
   };
@@ -194,5 +212,9 @@ export async function startBind(opts: BindOptions = {}): Promise<BindServer> {
 
 /** Convenience: TXT values of `name` from the DNS server at 127.0.0.1:`port`. */
 export async function queryTxt(port: number, name: string): Promise<string[]> {
-  return (await resolverFor(port).resolveTxt(name).catch(emptyOnNoData<string[]>)).map((chunks) => chunks.join(''));
+  return (
+    await resolverFor(port)
+      .resolveTxt(name)
+      .catch(emptyOnNoData<string[]>)
+  ).map((chunks) => chunks.join(''));
 }

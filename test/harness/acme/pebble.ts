@@ -43,7 +43,10 @@ export interface PebbleServer {
 const ECDSA = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
 function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
@@ -167,7 +170,12 @@ async function startOnce(pebble: string, opts: PebbleOptions): Promise<PebbleSer
   };
   try {
     await waitUntil(`pebble on 127.0.0.1:${listenPort}`, proc, async () => (await get(directoryUrl, httpsAgent)).status === 200, 30_000);
-    await waitUntil(`pebble management on 127.0.0.1:${managementPort}`, proc, async () => (await get(`${managementUrl}/roots/0`, httpsAgent)).status === 200, 10_000);
+    await waitUntil(
+      `pebble management on 127.0.0.1:${managementPort}`,
+      proc,
+      async () => (await get(`${managementUrl}/roots/0`, httpsAgent)).status === 200,
+      10_000,
+    );
   } catch (err) {
     await stop();
     throw err;

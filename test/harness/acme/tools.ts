@@ -36,7 +36,9 @@ export function findTool(tool: Tool): string | undefined {
 export function requireTool(tool: Tool): string {
   const path = findTool(tool);
   if (path === undefined) {
-    throw new Error(`'${tool.binary}' not found on PATH or in /usr/sbin: install the Debian package ${tool.apt} (apt-get install -y ${tool.apt})`);
+    throw new Error(
+      `'${tool.binary}' not found on PATH or in /usr/sbin: install the Debian package ${tool.apt} (apt-get install -y ${tool.apt})`,
+    );
   }
   return path;
 }

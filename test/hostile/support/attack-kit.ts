@@ -25,7 +25,8 @@ export async function servedWithin(target: string, name: string, deadlineMs: num
       s.request({ names: [name] });
       const r = await s.response(Math.max(100, until - Date.now()));
       const secret = r.secrets[0];
-      if (r.secrets.length !== 1 || secret?.name !== name) throw new Error(`expected only ${name}, got ${r.secrets.map((x) => x.name).join(',')}`);
+      if (r.secrets.length !== 1 || secret?.name !== name)
+        throw new Error(`expected only ${name}, got ${r.secrets.map((x) => x.name).join(',')}`);
       const chain = pemOf(secret.tls_certificate?.certificate_chain ?? secret.validation_context?.trusted_ca);
       if (!chain.includes('BEGIN CERTIFICATE')) throw new Error('no certificate in the response');
       if (expectChain !== undefined && chain !== expectChain) throw new Error('served content is not the expected certificate');
@@ -94,7 +95,12 @@ export function report(t: TestContext, figures: AttackFigures): void {
 }
 
 /** Writes a certificate pair under dir/name/ and returns the config entry for it. */
-export function writePair(dir: string, name: string, pair: Pair, ca?: Pair): { name: string; tlsCertificate: { certificateChainFile: string; privateKeyFile: string } } {
+export function writePair(
+  dir: string,
+  name: string,
+  pair: Pair,
+  ca?: Pair,
+): { name: string; tlsCertificate: { certificateChainFile: string; privateKeyFile: string } } {
   mkdirSync(join(dir, name), { recursive: true });
   const cert = join(dir, name, 'tls.crt');
   const key = join(dir, name, 'tls.key');
