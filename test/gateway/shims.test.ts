@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
+import { KubeApiError } from '../../src/kubernetes/kube-errors.js';
 import { V, tempDir } from '../issuance/engine-support.js';
 import { installCrds } from '../k8s/issuance-resources.js';
 import { clusterWithAdmin, envoyWithToken, eventually, startKubeSdsServer, type KubeAdmin } from '../k8s/kube-test-env.js';
@@ -43,8 +44,16 @@ function startShimServer(cluster: KubeCluster, ns: string, certManagerAnnotation
 }
 
 async function certificates(admin: KubeAdmin, ns: string): Promise<Map<string, CertObj>> {
-  const list = await admin.client.request<{ items: CertObj[] }>('GET', `/apis/${V}/namespaces/${ns}/certificates`);
-  return new Map(list.items.map((c) => [c.metadata.name, c]));
+  // 429 "storage is (re)initializing": the API server's cache of a new CRD, briefly; ask again.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const list = await admin.client.request<{ items: CertObj[] }>('GET', `/apis/${V}/namespaces/${ns}/certificates`);
+      return new Map(list.items.map((c) => [c.metadata.name, c]));
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 429) || attempt >= 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 test('gateway-shim and ingress-shim', async (t) => {
