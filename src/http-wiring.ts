@@ -88,25 +88,28 @@ export function httpOptions(w: HttpWiring): HttpServerOptions {
     logger: w.logger,
     metrics: w.metrics,
     readiness: w.readiness,
-    status: () => ({
-      secrets: store.all().map((s) => ({
-        name: s.name,
-        kind: s.kind,
-        version: s.version,
-        origin: `${s.origin.source}:${s.origin.ref}`,
-        subject: s.facts.subject,
-        notAfter: s.facts.notAfter.toISOString(),
-        warnings: s.warnings,
-        lastRejection: rejectionOf(s.name),
-        ...(withheld(s.name) ? { withheld: `a CA key pair: never served; ${s.name}-cacert is` } : {}),
-        watchers: store.watcherCount(s.name),
-      })),
-      // Declared but not served: with the cause when one is known.
-      notLoaded: missing().map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
-      streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
-      caRotations: w.caRotations?.() ?? [],
-      caBundleHolds: w.bundleHolds?.() ?? [],
-    }),
+    status: () => {
+      const subscribers = registry.subscribers();
+      return {
+        secrets: store.all().map((s) => ({
+          name: s.name,
+          kind: s.kind,
+          version: s.version,
+          origin: `${s.origin.source}:${s.origin.ref}`,
+          subject: s.facts.subject,
+          notAfter: s.facts.notAfter.toISOString(),
+          warnings: s.warnings,
+          lastRejection: rejectionOf(s.name),
+          ...(withheld(s.name) ? { withheld: `a CA key pair: never served; ${s.name}-cacert is` } : {}),
+          watchers: subscribers.get(s.name) ?? 0,
+        })),
+        // Declared but not served: with the cause when one is known.
+        notLoaded: missing().map((s) => ({ name: s.name, lastRejection: rejectionOf(s.name) })),
+        streams: registry.list().map((s) => s.toJSON((n) => store.get(n)?.version)),
+        caRotations: w.caRotations?.() ?? [],
+        caBundleHolds: w.bundleHolds?.() ?? [],
+      };
+    },
     statusSummary: () => ({
       secrets: store.size,
       secretsWithWarnings: store.all().filter((s) => s.warnings.length > 0 && !withheld(s.name)).length,

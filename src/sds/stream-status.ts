@@ -103,6 +103,13 @@ export class StreamRegistry {
     return [...this.streams.keys()];
   }
 
+  /** Streams subscribed to each name (several streams share one store watch, so the store cannot say). */
+  subscribers(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const s of this.streams.keys()) for (const [name] of s.names) counts.set(name, (counts.get(name) ?? 0) + 1);
+    return counts;
+  }
+
   /** Names whose last ACKed version on some stream is not the current one. */
   countBehind(currentVersion: (name: string) => string | undefined): number {
     let n = 0;

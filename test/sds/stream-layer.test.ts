@@ -212,12 +212,17 @@ describe('the driver, on a fake call and a store it sees only through get and wa
 describe('on a real server', () => {
   const ctx = useConformanceServer('layer');
 
-  test('fifty streams on one name hold one store watcher; cancelling them all removes it', async () => {
+  test('fifty streams on one name hold one store watcher (/status counts fifty); cancelling them all removes it', async () => {
     const name = ctx.fresh();
     const streams = Array.from({ length: 50 }, () => ctx.envoy.sotw());
     for (const s of streams) s.request({ names: [name] });
     for (const s of streams) await s.response();
     assert.equal(ctx.server.store.watcherCount(name), 1);
+    // /status still counts the streams, not the one shared watch.
+    const status = (await (await fetch(`http://${ctx.server.httpAddress!}/status`)).json()) as {
+      secrets: Array<{ name: string; watchers: number }>;
+    };
+    assert.equal(status.secrets.find((x) => x.name === name)?.watchers, 50);
     for (const s of streams) s.cancel();
     await until(() => ctx.server.store.watcherCount(name) === 0, 5000, 'last stream gone');
   });
