@@ -164,7 +164,9 @@ describe('hostile clients', () => {
     assert.ok(denial, 'a denial line counts the names of its request');
     assert.equal(denial['identity'], 'unix:unix');
     assert.equal(await metric(s, 'envoy_sds_denied_total'), 78_000);
-    assert.ok(mem.firstMb < 100, `RSS grew ${mem.firstMb.toFixed(0)} MB`);
+    // 20 MB of names pass through per wave: measured 57-62 MB of peak growth on an idle
+    // machine and 96-114 MB at load 10-14 (the collector runs later); the second wave is the leak check.
+    assert.ok(mem.firstMb < 150, `RSS grew ${mem.firstMb.toFixed(0)} MB`);
     assert.ok(mem.repeatMb < REPEAT_RSS_MB, `a second wave added ${mem.repeatMb.toFixed(0)} MB`);
     t.diagnostic(`well-behaved client served in ${(await servedWithin(s.grpc, 'web2', 5000)).toFixed(0)} ms`);
   });
