@@ -115,6 +115,8 @@ export class HeadlessPage {
   close(): void {
     this.ws.close();
     this.proc.kill('SIGKILL');
-    rmSync(this.profile, { recursive: true, force: true });
+    // Chromium's helper processes may still write into the profile for a moment after the
+    // kill (ENOTEMPTY seen under load): rmSync retries those errors.
+    rmSync(this.profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
   }
 }
