@@ -88,16 +88,7 @@ export class KubeClient {
     const res = await this.send('GET', withQuery(path, query), { accept: 'application/json' }, undefined, this.timeoutMs, (r) => {
       req = r;
     });
-    if ((res.statusCode ?? 0) >= 300) {
-      const text = await readBody(res);
-      let json: unknown = {};
-      try {
-        json = JSON.parse(text);
-      } catch {
-        /* a proxy's HTML error page: the HTTP status says enough */
-      }
-      throw errorFromStatus(res.statusCode ?? 0, json);
-    }
+    if ((res.statusCode ?? 0) >= 300) throw await errorFromResponse(res);
     const splitter = new ListItemSplitter(onItem);
     return new Promise((resolve, reject) => {
       res.on('data', (chunk: Buffer) => {
@@ -145,16 +136,7 @@ export class KubeClient {
         req = r;
       },
     );
-    if ((res.statusCode ?? 0) >= 300) {
-      const text = await readBody(res);
-      let json: unknown = {};
-      try {
-        json = JSON.parse(text);
-      } catch {
-        /* a proxy's HTML error page: the HTTP status says enough */
-      }
-      throw errorFromStatus(res.statusCode ?? 0, json);
-    }
+    if ((res.statusCode ?? 0) >= 300) throw await errorFromResponse(res);
     // The response is open now: from here on only our abort or the server ends it.
     res.socket?.setTimeout(0);
     const done = new Promise<void>((resolve, reject) => {
@@ -266,4 +248,16 @@ function withQuery(path: string, query: Record<string, string | number | boolean
   for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
   const q = params.toString();
   return q ? `${path}${path.includes('?') ? '&' : '?'}${q}` : path;
+}
+
+/** The API server's error for a failed response (its Status body when it sent one). */
+async function errorFromResponse(res: IncomingMessage): Promise<KubeApiError> {
+  const text = await readBody(res);
+  let json: unknown = {};
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* a proxy's HTML error page: the HTTP status says enough */
+  }
+  return errorFromStatus(res.statusCode ?? 0, json);
 }
