@@ -124,8 +124,9 @@ describe('hostile clients', () => {
     assert.match(status, /Failed to load private key: A{100}/);
     // Our transport keeps no request after decoding it (grpc-js kept each stream's last
     // 3.9 MB): measured about 104 MB of peak growth while 195 MB of requests pass through,
-    // and nothing added by a second wave. 150 MB leaves room for a loaded CI machine.
-    assert.ok(mem.firstMb < 150, `RSS grew ${mem.firstMb.toFixed(0)} MB`);
+    // and nothing added by a second wave. Measured 96-162 MB across runs (the collector's
+    // timing); 200 MB still tells it from the 300 MB grpc-js kept. The second wave is the leak check.
+    assert.ok(mem.firstMb < 200, `RSS grew ${mem.firstMb.toFixed(0)} MB`);
     assert.ok(mem.repeatMb < REPEAT_RSS_MB, `a second wave added ${mem.repeatMb.toFixed(0)} MB`);
     t.diagnostic(`well-behaved client served in ${(await servedWithin(s.grpc, 'web2', 5000)).toFixed(0)} ms`);
   });
