@@ -14,9 +14,12 @@ export interface Authorizer {
   watchGrant?(identity: CallerIdentity, name: string, onGranted: () => void): () => void;
 }
 
-/** Establishes a caller's identity from what the transport knows. */
+/**
+ * Establishes a caller's identity from what the transport knows: synchronously when it
+ * can (the transport's own facts), a promise when it must ask (a TokenReview).
+ */
 export interface Authenticator {
-  authenticate(peer: PeerInfo): Promise<CallerIdentity>;
+  authenticate(peer: PeerInfo): CallerIdentity | Promise<CallerIdentity>;
   /**
    * Optional: follows the credential an identity was established with (a bearer token)
    * while a stream uses it; calls `onInvalid(reason)` once when the stream must end (the

@@ -17,7 +17,7 @@ export class PeerAuthenticator implements Authenticator {
 
   constructor(private readonly trust: PeerTrust = { trustLoopback: true }) {}
 
-  async authenticate(peer: PeerInfo): Promise<CallerIdentity> {
+  authenticate(peer: PeerInfo): CallerIdentity {
     let identity = this.known.get(peer);
     if (!identity) {
       identity = identityFromPeer(peer, this.trust);

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { TurnBatchedDestination } from './turn-batched-destination.js';
 
 /** What the audit needs of a stored secret (a StoredSecret is one). */
 export interface DeliveredSecret {
@@ -53,7 +54,10 @@ function isoTimeOncePerMs(): string {
   return lastTime;
 }
 
-/** The audit logger: JSON lines marked `"log":"audit"`, to stdout unless told otherwise. */
+/**
+ * The audit logger: JSON lines marked `"log":"audit"`, to stdout unless told otherwise.
+ * The lines of one turn are written together, before that turn's responses leave.
+ */
 export function createAuditLogger(destination?: NodeJS.WritableStream): Logger {
   const options = {
     level: 'info',
@@ -61,5 +65,6 @@ export function createAuditLogger(destination?: NodeJS.WritableStream): Logger {
     timestamp: isoTimeOncePerMs,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  return destination ? pino(options, destination as unknown as pino.DestinationStream) : pino(options);
+  const batched = destination ? new TurnBatchedDestination(destination) : TurnBatchedDestination.toFd(1);
+  return pino(options, batched);
 }

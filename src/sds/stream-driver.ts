@@ -125,16 +125,32 @@ export class StreamDriver<Req> implements CallEvents<Req>, EndableStream, Secret
     this.queueFlush();
   }
 
-  private async authenticate(): Promise<void> {
-    const { deps, protocol } = this.method;
-    let identity: CallerIdentity;
+  /** Synchronous when the authenticator answers synchronously (no promise per stream). */
+  private authenticate(): void | Promise<void> {
+    let identity: CallerIdentity | Promise<CallerIdentity>;
     try {
-      identity = await deps.authenticator.authenticate(this.peer);
+      identity = this.method.deps.authenticator.authenticate(this.peer);
     } catch (err) {
-      this.fail({ reason: 'unauthenticated', message: authenticationFailureMessage(err) }, err);
+      this.authenticationFailed(err);
       return;
     }
+    if (!(identity instanceof Promise)) {
+      this.authenticated(identity);
+      return;
+    }
+    return identity.then(
+      (id) => this.authenticated(id),
+      (err: unknown) => this.authenticationFailed(err),
+    );
+  }
+
+  private authenticationFailed(err: unknown): void {
+    this.fail({ reason: 'unauthenticated', message: authenticationFailureMessage(err) }, err);
+  }
+
+  private authenticated(identity: CallerIdentity): void {
     if (this.closed) return;
+    const { deps, protocol } = this.method;
     this.identity = identity;
     this.call.authenticated?.(identity);
     this.stopFollowingCredential = followCredential(deps.authenticator, identity, (reason) =>

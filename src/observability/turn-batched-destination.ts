@@ -1,0 +1,52 @@
+import { pino } from 'pino';
+
+/** Where the batched lines go: a stream, or pino's file-descriptor destination. */
+interface LineSink {
+  write(chunk: string): unknown;
+}
+
+/**
+ * A pino destination that gathers the lines logged during one piece of JavaScript and
+ * hands them on together, `batchBytes` at a time and the rest when that piece ends
+ * (process.nextTick: before the event loop does anything else). A connect storm
+ * delivers thousands of keys per turn, and pino's destination costs per write (it
+ * measures each string's UTF-8 length): one write per line was about 6% of the server's
+ * CPU. The destination stays asynchronous, as pino's default: a synchronous write to a
+ * full stdout pipe sleeps 100 ms waiting for the reader (measured: storm 2.6x slower).
+ */
+export class TurnBatchedDestination {
+  private pending = '';
+  private scheduled = false;
+  private readonly flushNow = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(
+    private readonly sink: LineSink,
+    private readonly batchBytes = 16 * 1024,
+  ) {}
+
+  /** To a file descriptor (stdout by default) through pino's own asynchronous destination. */
+  static toFd(fd = 1): TurnBatchedDestination {
+    return new TurnBatchedDestination(pino.destination({ dest: fd, sync: false }));
+  }
+
+  write(line: string): boolean {
+    this.pending += line;
+    if (this.pending.length >= this.batchBytes) {
+      this.flush();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushNow);
+    }
+    return true;
+  }
+
+  flush(): void {
+    if (this.pending === '') return;
+    const lines = this.pending;
+    this.pending = '';
+    this.sink.write(lines);
+  }
+}

@@ -1,0 +1,65 @@
+// The private-key audit trail: one line per first delivery, every line kept, in order,
+// written together per turn rather than one write per line.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createAuditLogger, KeyDeliveryAudit } from '../../src/observability/key-delivery-audit.js';
+import { TurnBatchedDestination } from '../../src/observability/turn-batched-destination.js';
+
+function recordingSink(): { writes: string[]; write(chunk: string): boolean } {
+  const writes: string[] = [];
+  return { writes, write: (chunk: string) => writes.push(chunk) > 0 };
+}
+
+test('the lines of one turn reach the destination in one write, in order, before the next turn', async () => {
+  const sink = recordingSink();
+  const batched = new TurnBatchedDestination(sink);
+  for (let i = 0; i < 100; i++) batched.write(`line ${i}\n`);
+  assert.equal(sink.writes.length, 0, 'nothing written while the turn runs');
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(sink.writes.length, 1);
+  assert.deepEqual(
+    sink.writes[0]!.split('\n').slice(0, -1),
+    Array.from({ length: 100 }, (_, i) => `line ${i}`),
+  );
+});
+
+test('a turn that logs more than a batch writes as it goes, and loses no line', async () => {
+  const sink = recordingSink();
+  const batched = new TurnBatchedDestination(sink, 1024);
+  const line = `${'x'.repeat(90)}\n`;
+  for (let i = 0; i < 100; i++) batched.write(line);
+  assert.ok(sink.writes.length >= 8, `written during the turn: ${sink.writes.length} writes`);
+  assert.ok(
+    sink.writes.every((w) => w.length <= 1024 + line.length),
+    'no write much larger than a batch',
+  );
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(sink.writes.join(''), line.repeat(100));
+});
+
+test('the audit writes each first delivery of a key version once, and no CA-only material', async () => {
+  let out = '';
+  const destination = new (await import('node:stream')).Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  const audit = new KeyDeliveryAudit(createAuditLogger(destination));
+  const key = { name: 'web', kind: 'tls_certificate', version: 'v1' };
+  audit.delivered('spiffe://a', [key, { name: 'ca', kind: 'validation_context', version: 'c1' }]);
+  audit.delivered('spiffe://a', [key]);
+  audit.delivered('spiffe://b', [key]);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const lines = out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((l) => [l['identity'], l['secret'], l['version'], l['log']]),
+    [
+      ['spiffe://a', 'web', 'v1', 'audit'],
+      ['spiffe://b', 'web', 'v1', 'audit'],
+    ],
+  );
+});
