@@ -15,12 +15,17 @@ export interface DeliveredSecret {
  * "who has received this key" can be answered from the log alone. CA-only material
  * (validation contexts) is public and not recorded.
  *
- * "First" is remembered for the last `maxRemembered` (identity, name, version) triples: a
- * reconnect, a second stream or a fetch of the same version adds no line; beyond that
- * bound a repeat may be written again (a duplicate, never a gap).
+ * "First" is remembered as the last version each identity received of each name, for at
+ * most `maxRemembered` (identity, name) pairs: a reconnect, a second stream or a fetch of
+ * the same version adds no line; a rotation replaces the pair's version rather than
+ * adding one. Beyond the bound the identity remembered longest is forgotten whole, so a
+ * repeat may be written again (a duplicate, never a gap). Lookups use the strings the
+ * caller and the store already hold: a delivery allocates nothing unless it is written.
  */
 export class KeyDeliveryAudit {
-  private readonly seen = new Set<string>();
+  /** identity -> secret name -> the version last written for that pair. */
+  private readonly seen = new Map<string, Map<string, string>>();
+  private pairs = 0;
 
   constructor(
     private readonly log: Logger,
@@ -30,14 +35,26 @@ export class KeyDeliveryAudit {
   delivered(identity: string, secrets: readonly DeliveredSecret[]): void {
     for (const s of secrets) {
       if (s.kind !== 'tls_certificate') continue;
-      const key = `${identity}\n${s.name}\n${s.version}`;
-      if (this.seen.has(key)) continue;
-      this.seen.add(key);
-      if (this.seen.size > this.maxRemembered) {
-        const oldest = this.seen.values().next().value;
-        if (oldest !== undefined) this.seen.delete(oldest);
+      let versions = this.seen.get(identity);
+      if (versions?.get(s.name) === s.version) continue;
+      if (!versions) {
+        versions = new Map();
+        this.seen.set(identity, versions);
       }
+      if (!versions.has(s.name)) this.pairs++;
+      versions.set(s.name, s.version);
       this.log.info({ identity, secret: s.name, version: s.version }, 'private key delivered');
+      if (this.pairs > this.maxRemembered) this.forgetOldestIdentity(identity);
+    }
+  }
+
+  /** Drops the identity remembered longest (not the one being written, unless it is alone). */
+  private forgetOldestIdentity(current: string): void {
+    for (const [identity, versions] of this.seen) {
+      if (identity === current && this.seen.size > 1) continue;
+      this.pairs -= versions.size;
+      this.seen.delete(identity);
+      return;
     }
   }
 }

@@ -42,15 +42,19 @@ export function checkNames(names: Iterable<string>, count: number, limits: Reque
     };
   }
   for (const n of names) {
-    if (n.length === 0 || n.length > limits.maxNameLength) {
-      return {
-        type: 'reject',
-        reason: n.length === 0 ? 'bad_name' : 'name_too_long',
-        message: `secret names must be 1 to ${limits.maxNameLength} characters long`,
-      };
-    }
+    const bad = checkName(n, limits);
+    if (bad) return bad;
   }
   return undefined;
+}
+
+export function checkName(name: string, limits: RequestLimits): Rejection | undefined {
+  if (name.length > 0 && name.length <= limits.maxNameLength) return undefined;
+  return {
+    type: 'reject',
+    reason: name.length === 0 ? 'bad_name' : 'name_too_long',
+    message: `secret names must be 1 to ${limits.maxNameLength} characters long`,
+  };
 }
 
 /** The caller identity would hold more distinct names than its budget (all its streams together). */

@@ -1,7 +1,7 @@
 import type { StoredSecret } from '../store/secret-material.js';
 import { boundedCopy } from './bounded-text.js';
 import type { DiscoveryRequest } from './messages.js';
-import { checkNames, nackMessage, tooManyNamesForIdentity } from './request-checks.js';
+import { checkName, checkNames, nackMessage, tooManyNamesForIdentity, type Rejection } from './request-checks.js';
 import { sotwResponse, type ResponseParts } from './responses.js';
 import type { RequestOutcome, Session } from './session.js';
 import type { NackRecord } from './stream-status.js';
@@ -11,6 +11,8 @@ import { SubscriptionState } from './subscription-state.js';
 const MAX_VERSION_LENGTH = 128;
 const STALE = { type: 'stale' } as const;
 const NONE: readonly StoredSecret[] = [];
+/** Nothing added, nothing removed: read only, never changed (the driver only reads empty lists). */
+const NO_CHANGE = Object.freeze({ added: Object.freeze([]) as unknown as string[], removed: Object.freeze([]) as unknown as string[] });
 
 /**
  * Protocol state of one state-of-the-world stream (StreamSecrets, or ADS for the Secret
@@ -19,6 +21,8 @@ const NONE: readonly StoredSecret[] = [];
  */
 export class SotwSession extends SubscriptionState implements Session<DiscoveryRequest> {
   private nonceSeq = 0;
+  /** String(nonceSeq), made once per response rather than once per request. */
+  private lastNonce = '';
   /** What the latest response carried (the array the driver pushed: no copy, no map). */
   private lastResponse: readonly StoredSecret[] = NONE;
 
@@ -32,22 +36,12 @@ export class SotwSession extends SubscriptionState implements Session<DiscoveryR
     // newer request, so this one is ignored whole. A nonce on a stream that has had no
     // response yet comes from an earlier stream: treat it as none.
     const answers = nonce !== '' && this.nonceSeq > 0;
-    if (answers && nonce !== String(this.nonceSeq)) return STALE;
+    if (answers && nonce !== this.lastNonce) return STALE;
 
     const names = req.resource_names ?? [];
-    const wanted = new Set(names);
-    const bad = checkNames(wanted, wanted.size, this.limits);
-    if (bad) return bad;
-
-    const added: string[] = [];
-    const removed: string[] = [];
-    for (const name of wanted) {
-      if (!this.isSubscribed(name)) added.push(name);
-    }
-    // SDS is not a wildcard type: an empty list means "unsubscribed from everything".
-    for (const name of this.status.names.keys()) {
-      if (!wanted.has(name)) removed.push(name);
-    }
+    const change = names.length === 1 ? this.changeToOne(names[0]!) : this.changeToMany(names);
+    if ('type' in change) return change;
+    const { added, removed } = change;
     if (!this.budget.fits(added, removed)) return tooManyNamesForIdentity(this.budget.limit);
     // Stored as the identity's copy of each name (one string however many streams ask);
     // shown in delivery status (NOT_SENT) until something is sent.
@@ -86,6 +80,38 @@ export class SotwSession extends SubscriptionState implements Session<DiscoveryR
     return { type: 'accept', stale: false, ack, nack, added, removed };
   }
 
+  /**
+   * The subscription change a one-name request asks for: no Set and, for the usual
+   * request (the same name again, an ACK), no array either. Envoy opens one stream per
+   * secret, so this is nearly every request.
+   */
+  private changeToOne(name: string): Rejection | { added: string[]; removed: string[] } {
+    const bad = checkName(name, this.limits);
+    if (bad) return bad;
+    const held = this.status.names;
+    const subscribed = held.has(name);
+    if (subscribed && held.size === 1) return NO_CHANGE;
+    const removed: string[] = [];
+    for (const n of held.keys()) if (n !== name) removed.push(n);
+    return { added: subscribed ? [] : [name], removed };
+  }
+
+  private changeToMany(names: readonly string[]): Rejection | { added: string[]; removed: string[] } {
+    const wanted = new Set(names);
+    const bad = checkNames(wanted, wanted.size, this.limits);
+    if (bad) return bad;
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const name of wanted) {
+      if (!this.isSubscribed(name)) added.push(name);
+    }
+    // SDS is not a wildcard type: an empty list means "unsubscribed from everything".
+    for (const name of this.status.names.keys()) {
+      if (!wanted.has(name)) removed.push(name);
+    }
+    return { added, removed };
+  }
+
   /** State of the world has no removal for secrets. */
   needsRemoval(): boolean {
     return false;
@@ -93,7 +119,7 @@ export class SotwSession extends SubscriptionState implements Session<DiscoveryR
 
   /** Builds the response carrying these secrets (distinct names) and records them as sent. */
   buildResponse(secrets: readonly StoredSecret[]): ResponseParts {
-    const nonce = String(++this.nonceSeq);
+    const nonce = (this.lastNonce = String(++this.nonceSeq));
     this.lastResponse = secrets;
     for (const s of secrets) {
       const e = this.delivery(s.name);

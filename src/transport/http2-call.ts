@@ -32,6 +32,14 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = {
   'grpc-accept-encoding': ACCEPTED_ENCODINGS,
 };
 
+/**
+ * The same headers as raw pairs, for every stream's first response: Node copies a
+ * headers object into a new one per response, an array it reads as it is. No `date`:
+ * gRPC does not use it (sendDate: false below), and leaving it out keeps this array unchanged.
+ */
+const RESPONSE_HEADER_PAIRS: string[] = [':status', '200', 'content-type', 'application/grpc', 'grpc-accept-encoding', ACCEPTED_ENCODINGS];
+const RESPOND_OPTIONS = { waitForTrailers: true, sendDate: false };
+
 /** A trailers-only response: the status with the headers, no body (immediate errors). */
 export function respondTrailersOnly(stream: ServerHttp2Stream, code: Status, message: string, extra: OutgoingHttpHeaders = {}): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
@@ -103,7 +111,7 @@ export class Http2GrpcCall<Req> implements StreamCall<Req> {
   write(message: readonly Buffer[]): boolean {
     const { stream } = this;
     if (this.ended || stream.destroyed) return true; // gone: 'close' tells the driver
-    if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+    if (!stream.headersSent) stream.respond(RESPONSE_HEADER_PAIRS, RESPOND_OPTIONS);
     this.owner.noteWrite();
     // The prefix and the stream's own first part (its nonce) in one small buffer, then the
     // shared parts as they are: one writev, and no copy of the secret's bytes per push.

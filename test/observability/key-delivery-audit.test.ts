@@ -63,3 +63,30 @@ test('the audit writes each first delivery of a key version once, and no CA-only
     ],
   );
 });
+
+test('a rotation replaces what an identity is remembered to hold; past the bound the oldest identity is forgotten (a repeat, never a gap)', async () => {
+  let out = '';
+  const destination = new (await import('node:stream')).Writable({
+    write(chunk: Buffer, _enc, cb) {
+      out += chunk.toString();
+      cb();
+    },
+  });
+  const audit = new KeyDeliveryAudit(createAuditLogger(destination), 2);
+  const v = (name: string, version: string) => [{ name, kind: 'tls_certificate', version }];
+  audit.delivered('a', v('web', '1'));
+  audit.delivered('a', v('web', '2')); // rotation: written, still one pair
+  audit.delivered('b', v('web', '2'));
+  audit.delivered('a', v('web', '2')); // remembered: no line
+  audit.delivered('c', v('web', '2')); // third pair: 'a' is forgotten
+  audit.delivered('a', v('web', '2')); // written again
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const lines = out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    lines.map((l) => `${String(l['identity'])}@${String(l['version'])}`),
+    ['a@1', 'a@2', 'b@2', 'c@2', 'a@2'],
+  );
+});
