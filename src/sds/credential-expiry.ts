@@ -11,4 +11,9 @@ export function followCredential(authenticator: Authenticator, identity: CallerI
   return authenticator.watchCredential?.(identity, end) ?? noop;
 }
 
+/** Whether the authenticator follows credentials at all (most identities come from the transport and do not expire). */
+export function followsCredentials(authenticator: Authenticator): boolean {
+  return authenticator.watchCredential !== undefined;
+}
+
 function noop(): void {}

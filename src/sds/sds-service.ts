@@ -18,14 +18,15 @@ export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryServic
 /** A bidirectional streaming RPC: the transport decodes requests, the driver does the rest. */
 export interface StreamingMethod<Req> {
   readonly kind: 'streaming';
-  decode(bytes: Buffer): Req;
+  /** A plain function (no `this`): calls hold it as it is, not a closure each. */
+  readonly decode: (bytes: Buffer) => Req;
   serve(call: StreamCall<Req>, peer: PeerInfo): void;
 }
 
 /** A unary RPC answering with pre-encoded bytes, or the reason it failed (the edge maps it to a code). */
 export interface UnaryMethod<Req> {
   readonly kind: 'unary';
-  decode(bytes: Buffer): Req;
+  readonly decode: (bytes: Buffer) => Req;
   serve(req: Req, peer: PeerInfo): Promise<Buffer | CallEnd>;
 }
 

@@ -7,7 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { SecretStore } from '../store/secret-store.js';
 import type { StoredSecret } from '../store/secret-material.js';
 import { END_OK, type CallEnd } from './call-end.js';
-import { followCredential } from './credential-expiry.js';
+import { followCredential, followsCredentials } from './credential-expiry.js';
 import { recordDenied } from './denials.js';
 import type { IdentityNames, NameBudget } from './identity-names.js';
 import type { RateLimitedLog } from './rate-limited-log.js';
@@ -153,9 +153,11 @@ export class StreamDriver<Req> implements CallEvents<Req>, EndableStream, Secret
     const { deps, protocol } = this.method;
     this.identity = identity;
     this.call.authenticated?.(identity);
-    this.stopFollowingCredential = followCredential(deps.authenticator, identity, (reason) =>
-      this.fail({ reason: 'unauthenticated', message: reason }),
-    );
+    if (followsCredentials(deps.authenticator)) {
+      this.stopFollowingCredential = followCredential(deps.authenticator, identity, (reason) =>
+        this.fail({ reason: 'unauthenticated', message: reason }),
+      );
+    }
     const budget = deps.identityNames.budgetFor(identity);
     this.label = budget.identity;
     this.session = this.method.createSession(deps.registry.open(protocol, identity, this), budget);

@@ -206,7 +206,7 @@ export class GrpcDispatcher {
 
     const call = new Http2GrpcCall<unknown>(
       stream,
-      (bytes) => method.decode(bytes),
+      method.decode,
       { maxMessageBytes: this.opts.maxMessageBytes, encoding, timeoutMs },
       conn,
     );
