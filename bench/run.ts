@@ -39,7 +39,7 @@
  * first (lock file envoy-sds-bench.lock in the temp dir); --smoke runs do not wait.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -271,7 +271,8 @@ async function startPeer(
     proc.once('exit', (code, sig) => fail(new Error(`${kind} peer exited early (${code ?? sig})`)));
     proc.stdout!.setEncoding('utf8');
     proc.stdout!.on('data', (chunk: string) => {
-      if (control) return; // keep draining
+      // What the peer prints after it is ready (e.g. --node-arg=--trace-gc) goes beside its log.
+      if (control) return void appendFileSync(`${logFile}.stdout`, chunk);
       buf += chunk;
       for (const line of buf.split('\n')) {
         const m = /^(LISTENING|CONTROL) (\S+)/.exec(line);

@@ -4,11 +4,13 @@
  * rollover's shared intermediate is parsed once per worker.
  */
 import { parentPort } from 'node:worker_threads';
+import { lowerThisThreadPriority, VALIDATION_NICE } from './background-priority.js';
 import { validateMaterial } from './validate-material.js';
 import type { JobBatch, OutcomeBatch, ValidationOutcome, WorkerReady } from './validation-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('validation-worker.js runs as a worker thread only');
+lowerThisThreadPriority(VALIDATION_NICE);
 
 port.on('message', (batch: JobBatch) => {
   const outcomes: ValidationOutcome[] = batch.jobs.map((job) => {

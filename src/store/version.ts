@@ -21,11 +21,13 @@ export function contentVersion(material: SecretMaterial): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/** Holds one length prefix at a time: hash.update() copies what it is given. */
+const lengthPrefix = Buffer.alloc(4);
+
 function field(h: ReturnType<typeof createHash>, value: string | Buffer): void {
-  // Length-prefixed so that moving bytes between fields changes the hash.
-  const buf = typeof value === 'string' ? Buffer.from(value) : value;
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(buf.length);
-  h.update(len);
-  h.update(buf);
+  // Length-prefixed so that moving bytes between fields changes the hash. A string is
+  // hashed as its UTF-8 bytes without a copy of it (a rollover hashes thousands of PEMs).
+  lengthPrefix.writeUInt32BE(typeof value === 'string' ? Buffer.byteLength(value) : value.length);
+  h.update(lengthPrefix);
+  h.update(value);
 }

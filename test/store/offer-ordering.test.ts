@@ -2,7 +2,7 @@
 // validator here is a fake whose validations the test completes in the order it
 // chooses, so "older finishes after newer" is deterministic.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
 import type { MaterialValidator } from '../../src/store/material-validator.js';
 import type { SecretMaterial, StoredSecret } from '../../src/store/secret-material.js';
+import { VALIDATION_NICE } from '../../src/store/background-priority.js';
 import { SecretStore, type PutResult } from '../../src/store/secret-store.js';
 import { validateMaterial, type ValidatedMaterial } from '../../src/store/validate-material.js';
 import { ValidationPool } from '../../src/store/validation-pool.js';
@@ -210,6 +211,23 @@ describe('ValidationPool (worker threads)', () => {
     const good = store.get('good')!;
     assert.deepEqual(good.facts, validateMaterial(tls(fx.web1, fx.ca), new Date()).facts);
     assert.ok(good.facts.notAfter instanceof Date, 'dates survive the thread boundary');
+  });
+
+  test('validation threads run below the event loop: nice 10, the main thread unchanged (Linux)', async () => {
+    const store = new SecretStore({ logger: quietLogger(), validator: pool });
+    assert.equal((await store.offer('nice', tls(fx.web2, fx.ca), origin)).outcome, 'created');
+    // /proc/self/task/<tid>/stat: field 19 is the thread's nice value (after "(comm)").
+    const niceOf = (tid: string): number => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    const tids = readdirSync('/proc/self/task');
+    const base = niceOf(String(process.pid));
+    assert.equal(VALIDATION_NICE, 10);
+    if (base < VALIDATION_NICE) {
+      const niced = tids.filter((t) => niceOf(t) === VALIDATION_NICE);
+      assert.ok(niced.length >= 1 && niced.length <= 2, `threads at nice 10: ${niced.length} of ${tids.length}`);
+    }
+    // Never raised: a process started nicer than 10 keeps its value in every thread.
+    assert.ok(tids.every((t) => niceOf(t) >= base));
+    assert.equal(niceOf(String(process.pid)), base, 'the event loop keeps its priority');
   });
 
   test('many offers at once all settle (the pool dispatches as workers answer)', async () => {
