@@ -90,3 +90,25 @@ test('a rotation replaces what an identity is remembered to hold; past the bound
     ['a@1', 'a@2', 'b@2', 'c@2', 'a@2'],
   );
 });
+
+test('to stdout: every line arrives, those logged in the turn that exits too', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const module = new URL('../../src/observability/key-delivery-audit.js', import.meta.url).href;
+  const script = `
+    import { createAuditLogger, KeyDeliveryAudit } from ${JSON.stringify(module)};
+    const audit = new KeyDeliveryAudit(createAuditLogger());
+    for (let i = 0; i < 3000; i++) audit.delivered('id-' + i, [{ name: 'web', kind: 'tls_certificate', version: 'v1' }]);
+    setImmediate(() => {
+      audit.delivered('last', [{ name: 'web', kind: 'tls_certificate', version: 'v1' }]);
+      process.exit(0);
+    });`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.equal(child.status, 0, child.stderr);
+  const identities = child.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { identity: string }).identity);
+  assert.equal(identities.length, 3001);
+  assert.equal(identities[0], 'id-0');
+  assert.equal(identities.at(-1), 'last');
+});
