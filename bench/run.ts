@@ -39,7 +39,7 @@
  * first (lock file envoy-sds-bench.lock in the temp dir); --smoke runs do not wait.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -873,6 +873,12 @@ async function main(argv = process.argv.slice(2)): Promise<number> {
       const b = spawnSync(join(ROOT, 'bench', 'go', 'build.sh'), { stdio: ['ignore', 'inherit', 'inherit'] });
       if (b.status !== 0) {
         say(`bench/go/build.sh failed (exit ${b.status ?? b.signal}); the load client is Go, so no server scenario can run`);
+        return 2;
+      }
+    } else {
+      const missing = ['sds-load', 'sds-peer'].filter((b) => !existsSync(join(BIN, b)));
+      if (missing.length > 0) {
+        say(`--no-build, but bench/bin has no ${missing.join(' or ')}: run once without --no-build (it builds the Go tools)`);
         return 2;
       }
     }
