@@ -35,12 +35,18 @@ export class TurnBatchedDestination {
    */
   static toFd(fd = 1): TurnBatchedDestination {
     const boom = pino.destination({ dest: fd, sync: false, contentMode: 'buffer' });
-    // In buffer mode SonicBoom's write takes a Buffer; its typings know only strings.
-    const writeBytes = boom.write.bind(boom) as unknown as (bytes: Buffer) => boolean;
-    const batched = new TurnBatchedDestination({ write: (lines: string) => writeBytes(Buffer.from(lines)) });
+    // In buffer mode SonicBoom's write takes a Buffer; its typings know only strings. Looked
+    // up on every call: on EPIPE pino replaces write (and flushSync) with no-ops.
+    const bytes = boom as unknown as { write(b: Buffer): boolean; flushSync(): void; destroyed: boolean };
+    const batched = new TurnBatchedDestination({ write: (lines: string) => bytes.write(Buffer.from(lines)) });
     process.once('exit', () => {
-      batched.flush();
-      boom.flushSync();
+      if (bytes.destroyed) return;
+      try {
+        batched.flush();
+        bytes.flushSync();
+      } catch {
+        // Exiting: stdout is gone, there is nowhere left to say so.
+      }
     });
     return batched;
   }

@@ -112,3 +112,23 @@ test('to stdout: every line arrives, those logged in the turn that exits too', a
   assert.equal(identities[0], 'id-0');
   assert.equal(identities.at(-1), 'last');
 });
+
+test('stdout closed by its reader (EPIPE): logging goes on without a crash', async () => {
+  const { spawn } = await import('node:child_process');
+  const module = new URL('../../src/observability/key-delivery-audit.js', import.meta.url).href;
+  const script = `
+    import { createAuditLogger, KeyDeliveryAudit } from ${JSON.stringify(module)};
+    const audit = new KeyDeliveryAudit(createAuditLogger());
+    let i = 0;
+    const t = setInterval(() => {
+      for (let k = 0; k < 50; k++) audit.delivered('id-' + i++, [{ name: 'web', kind: 'tls_certificate', version: 'v1' }]);
+      if (i >= 5000) { clearInterval(t); process.stderr.write('done'); }
+    }, 1);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.once('data', () => child.stdout.destroy());
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, 'done');
+});
