@@ -5,10 +5,9 @@
 // each request's credentials. Credentials stay inside this object and the request.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, delimiter, isAbsolute, resolve } from 'node:path';
 import type { RequestOptions } from 'node:https';
-import type { KubeConfig, User } from '@kubernetes/client-node';
+import { KubeConfig, type User } from '@kubernetes/client-node';
 import { parse as parseYaml, stringify } from 'yaml';
 import { ConfigError } from '../config/config-error.js';
 
@@ -34,18 +33,6 @@ export interface KubeConnection {
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-let kubeConfigClass: typeof KubeConfig | undefined;
-
-/**
- * client-node is loaded on the first connection, not at start: it costs about 25 MB of
- * heap and 0.4 s, which a server without a Kubernetes source need not pay. Synchronous
- * (require of an ES module), as loading a connection is.
- */
-function newKubeConfig(): KubeConfig {
-  kubeConfigClass ??= (createRequire(import.meta.url)('@kubernetes/client-node') as typeof import('@kubernetes/client-node')).KubeConfig;
-  return new kubeConfigClass();
-}
-
 /**
  * An explicit kubeconfig path, else the in-cluster ServiceAccount when the pod has one,
  * else every file of $KUBECONFIG merged as kubectl merges them, else ~/.kube/config.
@@ -53,7 +40,7 @@ function newKubeConfig(): KubeConfig {
 export function loadKubeConnection(opts: { kubeconfig?: string; context?: string }, at = 'kubernetes'): KubeConnection {
   if (opts.kubeconfig) return fromKubeconfig(opts.kubeconfig, opts.context, `${at}.kubeconfig`);
   if (process.env['KUBERNETES_SERVICE_HOST'] && process.env['KUBERNETES_SERVICE_PORT'] && existsSync(`${SA_DIR}/token`)) {
-    const kc = newKubeConfig();
+    const kc = new KubeConfig();
     kc.loadFromCluster();
     return connection(kc, 'in-cluster', `${at}.kubeconfig`);
   }
@@ -88,7 +75,7 @@ export function fromKubeconfigs(paths: readonly string[], contextName: string | 
     first(merged.contexts, kc.contexts);
     merged.currentContext ||= kc.currentContext;
   }
-  const kc = newKubeConfig();
+  const kc = new KubeConfig();
   kc.loadFromOptions({ ...merged, currentContext: contextName ?? merged.currentContext });
   return connection(kc, paths.join(delimiter), at);
 }
@@ -103,7 +90,7 @@ function loadFile(path: string, at: string): KubeConfig {
       `cannot read kubeconfig ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0]})`,
     );
   }
-  const kc = newKubeConfig();
+  const kc = new KubeConfig();
   try {
     kc.loadFromString(stringify(withTokenFiles(doc, dirname(resolve(path)))));
     kc.makePathsAbsolute(dirname(resolve(path)));

@@ -18,11 +18,9 @@ function tsFiles(dir: string): string[] {
 /** Package names a file imports at runtime (type-only imports load nothing). */
 function runtimeImports(text: string): string[] {
   const names: string[] = [];
-  // Static imports, import(), and require() through createRequire (a package loaded on first use).
-  const re =
-    /^\s*import\s+(?!type\s)(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|createRequire\([^)]*\)\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  const re = /^\s*import\s+(?!type\s)(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
   for (const m of text.matchAll(re)) {
-    const spec = m[1] ?? m[2] ?? m[3]!;
+    const spec = m[1] ?? m[2]!;
     if (spec.startsWith('.') || spec.startsWith('node:') || builtinModules.includes(spec)) continue;
     names.push(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
   }
